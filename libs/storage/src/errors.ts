@@ -1,0 +1,50 @@
+/**
+ * Typed storage errors. Callers branch on the class, never on SDK-specific codes:
+ * adapters translate their SDK's failures into these at the boundary.
+ */
+export class StorageError extends Error {
+  /** True when a retry may succeed (5xx, timeouts, throttling, connection resets). */
+  readonly transient: boolean;
+  readonly target: string;
+  readonly key: string | undefined;
+
+  constructor(message: string, opts: { target: string; key?: string; transient: boolean; cause?: unknown }) {
+    super(message, { cause: opts.cause });
+    this.name = new.target.name;
+    this.target = opts.target;
+    this.key = opts.key;
+    this.transient = opts.transient;
+  }
+}
+
+/** The object does not exist on the target. */
+export class NotFoundError extends StorageError {
+  constructor(target: string, key: string, cause?: unknown) {
+    super(`${key} not found on target ${target}`, { target, key, transient: false, cause });
+  }
+}
+
+/** A failure a retry cannot fix: bad credentials, missing bucket, access denied, bad input. */
+export class PermanentError extends StorageError {
+  constructor(message: string, opts: { target: string; key?: string; cause?: unknown }) {
+    super(message, { ...opts, transient: false });
+  }
+}
+
+/** The bytes received did not hash to the sha256 the caller promised; nothing was stored under the key. */
+export class IntegrityError extends PermanentError {
+  readonly expected: string;
+  readonly actual: string;
+  constructor(target: string, key: string, expected: string, actual: string) {
+    super(`sha256 mismatch for ${key} on target ${target}: expected ${expected}, got ${actual}`, { target, key });
+    this.expected = expected;
+    this.actual = actual;
+  }
+}
+
+/** A failure worth retrying with backoff. */
+export class TransientError extends StorageError {
+  constructor(message: string, opts: { target: string; key?: string; cause?: unknown }) {
+    super(message, { ...opts, transient: true });
+  }
+}

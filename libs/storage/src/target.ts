@@ -1,0 +1,59 @@
+import type { Readable } from 'node:stream';
+
+/** The kinds of storage a copy can live on; 3-2-1 counts distinct kinds. */
+export type TargetKind = 'fs' | 's3' | 'gcs';
+
+export interface ObjectInfo {
+  key: string;
+  size: number;
+  /** Server-side checksums when the target keeps them (hex sha256, base64 md5/crc32c, etag). */
+  checksums?: { sha256?: string; md5?: string; crc32c?: string; etag?: string };
+}
+
+export interface PutOptions {
+  /** Lowercase hex sha256 of the bytes; a mismatch rejects the put and leaves nothing under the key. */
+  sha256: string;
+  /** Size in bytes when known; lets adapters choose single-part vs multipart and check length. */
+  size?: number;
+  signal?: AbortSignal;
+}
+
+/** Inclusive byte range, as in HTTP `Range: bytes=start-end`. */
+export interface ByteRange {
+  start: number;
+  end?: number;
+}
+
+export interface ListPage {
+  objects: ObjectInfo[];
+  /** Opaque cursor for the next page; absent on the last page. */
+  next?: string;
+}
+
+export interface ListOptions {
+  cursor?: string;
+  /** Page size hint; adapters may return fewer. */
+  limit?: number;
+}
+
+/**
+ * One place copies go. Keys are '/'-separated relative paths (no leading '/', no '..').
+ * Adapters stay plain: retries, throttling and metrics are wrappers implementing this same interface.
+ */
+export interface StorageTarget {
+  readonly name: string;
+  readonly kind: TargetKind;
+  readonly offsite: boolean;
+  /** Human-readable location for messages, with no secrets (e.g. `s3://bucket/prefix at http://…`). */
+  readonly location: string;
+  /** Stores the stream under key, atomically: readers see the whole object or none. */
+  put(key: string, body: Readable, opts: PutOptions): Promise<void>;
+  /** Throws NotFoundError when absent. */
+  get(key: string, range?: ByteRange, signal?: AbortSignal): Promise<Readable>;
+  /** Throws NotFoundError when absent. */
+  head(key: string): Promise<ObjectInfo>;
+  /** Keys starting with prefix, in lexicographic order, one page at a time. */
+  list(prefix: string, opts?: ListOptions): Promise<ListPage>;
+  /** Idempotent: deleting an absent key succeeds. */
+  delete(key: string): Promise<void>;
+}
