@@ -1,1 +1,9 @@
-export const hello = (n: number): string => `hi ${n}`;
+export * from './classify.ts';
+export * from './clock.ts';
+export * from './errors.ts';
+export * from './ids.ts';
+export * from './kinds.ts';
+export * from './metadata.ts';
+export * from './naming.ts';
+export * from './paths.ts';
+export * from './request.ts';

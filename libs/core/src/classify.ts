@@ -1,0 +1,49 @@
+import path from 'node:path';
+
+export type FileClass = 'database' | 'config' | 'general';
+
+export const SQLITE_HEADER = Buffer.from('SQLite format 3\0', 'latin1');
+
+/** Extensions that mark a configuration file; anything under a configuration source counts too. */
+const CONFIG_EXTENSIONS = new Set(['.conf', '.config', '.ini', '.yaml', '.yml', '.toml', '.env', '.properties']);
+
+/** SQLite's companion files travel with their database under their own names. */
+const DATABASE_COMPANION = /\.db-(wal|shm|journal)$/;
+
+/**
+ * The classification table. Rules, in order:
+ * 1. database: a SQLite header, a `.db` name, or a `.db-wal` / `.db-shm` / `.db-journal` companion;
+ * 2. config: a config extension, a `.env` / `.env.*` name, or any file under a configuration source;
+ * 3. general: everything else.
+ */
+export function classify(filePath: string, head: Uint8Array, underConfigSource: boolean): FileClass {
+  const base = path.posix.basename(filePath);
+  const ext = path.posix.extname(base).toLowerCase();
+  if (ext === '.db' || DATABASE_COMPANION.test(base) || startsWithSqliteHeader(head)) return 'database';
+  if (underConfigSource || CONFIG_EXTENSIONS.has(ext) || base === '.env' || base.startsWith('.env.')) {
+    return 'config';
+  }
+  return 'general';
+}
+
+function startsWithSqliteHeader(head: Uint8Array): boolean {
+  return head.length >= SQLITE_HEADER.length && SQLITE_HEADER.equals(head.subarray(0, SQLITE_HEADER.length));
+}
+
+/**
+ * Where a source file lives inside its backup directory: its absolute path without the leading
+ * slash (as tar and restic do) plus the class suffix. Suffixes are always appended, never
+ * skipped when already present, so two distinct sources can never map to one stored path.
+ */
+export function storedPath(absolutePath: string, cls: FileClass): string {
+  const rel = absolutePath.replace(/^\/+/, '');
+  if (cls === 'config') return `${rel}.config`;
+  if (cls === 'general') return `${rel}.bak`;
+  // Databases keep `.db` (and companions keep their names); a SQLite file named otherwise gains it.
+  return rel.endsWith('.db') || DATABASE_COMPANION.test(rel) ? rel : `${rel}.db`;
+}
+
+/** The metadata key of a source file: its absolute path without the leading slash. */
+export function metadataPath(absolutePath: string): string {
+  return absolutePath.replace(/^\/+/, '');
+}

@@ -1,0 +1,46 @@
+import { z } from 'zod';
+import { hostIdSchema } from './ids.ts';
+import { backupKindSchema, RETENTION_RULES, retentionSchema } from './kinds.ts';
+import { assertCleanAbsolutePath } from './paths.ts';
+
+const text = (max: number) => z.string().trim().min(1).max(max);
+
+const sourcePath = z
+  .string()
+  .max(4096)
+  .superRefine((p, ctx) => {
+    try {
+      assertCleanAbsolutePath(p);
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', message: (err as Error).message });
+    }
+  });
+
+/** What a caller asks for; validated at every boundary (CLI, API, job payload). */
+export const backupRequestSchema = z
+  .strictObject({
+    host: hostIdSchema,
+    kind: backupKindSchema,
+    paths: z.array(sourcePath).min(1).max(1000),
+    description: text(200).optional(),
+    purpose: text(1000).optional(),
+    creator: text(200).optional(),
+    ticket: text(200).optional(),
+    retention: retentionSchema.optional(),
+    notes: text(4000).optional(),
+  })
+  .superRefine((req, ctx) => {
+    const rule = RETENTION_RULES[req.kind];
+    if (req.retention !== undefined && !rule.allowed.test(req.retention)) {
+      ctx.addIssue({ code: 'custom', path: ['retention'], message: `a ${req.kind} backup cannot have retention ${req.retention}` });
+    }
+    if (req.kind === 'manual' && !req.purpose) {
+      ctx.addIssue({ code: 'custom', path: ['purpose'], message: 'a manual backup needs --purpose (the seed: "document purpose")' });
+    }
+  });
+export type BackupRequest = z.infer<typeof backupRequestSchema>;
+
+/** Formats zod issues as one line an operator can act on. */
+export function describeIssues(error: z.ZodError): string {
+  return error.issues.map((i) => (i.path.length ? `${i.path.join('.')}: ${i.message}` : i.message)).join('; ');
+}
