@@ -7,3 +7,4 @@ export * from './metadata.ts';
 export * from './naming.ts';
 export * from './paths.ts';
 export * from './request.ts';
+export * from './status.ts';

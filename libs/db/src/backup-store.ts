@@ -1,0 +1,272 @@
+import { randomUUID } from 'node:crypto';
+import {
+  type BackupRequest,
+  backupKey,
+  buildEntry,
+  type Clock,
+  deriveStatus,
+  LOCAL_COPY,
+  NotFoundFailure,
+  type StageName,
+} from '@fleet-backup/core';
+import { type Pool, type Queryable, withTransaction } from './pool.ts';
+import {
+  type BackupDetail,
+  type BackupRow,
+  type FileRow,
+  type SkippedItem,
+  type StageRow,
+  toBackup,
+  toCopy,
+  toFile,
+  toStage,
+} from './rows.ts';
+
+export interface TargetRef {
+  name: string;
+  kind: string;
+  offsite: boolean;
+}
+
+export interface NewBackup {
+  request: BackupRequest;
+  targets: TargetRef[];
+  dailyRetentionDays: number;
+}
+
+/** Backups, their stages, files and copies. Every change rewrites the JSONB mirror in the same transaction. */
+export class BackupStore {
+  readonly pool: Pool;
+  private readonly clock: Clock;
+
+  constructor(pool: Pool, clock: Clock) {
+    this.pool = pool;
+    this.clock = clock;
+  }
+
+  /** Runs fn in one transaction. */
+  transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
+    return withTransaction(this.pool, fn);
+  }
+
+  /**
+   * Creates a backup with its stage and copy rows. A daily is idempotent on (host, day): asking
+   * again returns the existing one. Event backups in the same minute get `-2`, `-3`… suffixes.
+   */
+  async create(input: NewBackup): Promise<{ backup: BackupRow; created: boolean }> {
+    return this.transaction(async (tx) => {
+      const { request } = input;
+      const now = this.clock.now();
+      const host = await tx.query('SELECT 1 FROM hosts WHERE id = $1', [request.host]);
+      if (host.rowCount === 0) {
+        throw new NotFoundFailure(
+          `unknown host ${request.host}: start an agent with --host ${request.host} or list it under hosts in the config`,
+          { host: request.host },
+        );
+      }
+      const base = backupKey(request.kind, now, request.description ?? request.ticket);
+      const expires = request.kind === 'daily' ? new Date(now.getTime() + input.dailyRetentionDays * 86_400_000) : null;
+      const id = randomUUID();
+      for (let n = 1; ; n++) {
+        const key = n === 1 ? base : `${base}-${n}`;
+        const inserted = await tx.query(
+          `INSERT INTO backups (id, host, kind, key, status, created_at, expires_at, request, targets, entry, updated_at)
+           VALUES ($1, $2, $3, $4, 'running', $5, $6, $7, $8, '{}'::jsonb, $5)
+           ON CONFLICT (host, key) DO NOTHING RETURNING id`,
+          [id, request.host, request.kind, key, now, expires, JSON.stringify(request), input.targets.map((t) => t.name)],
+        );
+        if (inserted.rowCount === 1) break;
+        if (request.kind === 'daily') {
+          const existing = await tx.query('SELECT * FROM backups WHERE host = $1 AND key = $2', [request.host, key]);
+          return { backup: toBackup(existing.rows[0]), created: false };
+        }
+      }
+      await insertChildren(tx, id, input.targets);
+      return { backup: await this.refresh(id, tx), created: true };
+    });
+  }
+
+  async get(id: string, q: Queryable = this.pool): Promise<BackupRow | null> {
+    const r = await q.query('SELECT * FROM backups WHERE id = $1', [id]);
+    return r.rows[0] ? toBackup(r.rows[0]) : null;
+  }
+
+  /** The backup or a NotFoundFailure naming it. */
+  async require(id: string, q: Queryable = this.pool): Promise<BackupRow> {
+    const b = await this.get(id, q);
+    if (!b) throw new NotFoundFailure(`backup ${id} does not exist`, { backupId: id });
+    return b;
+  }
+
+  async detail(id: string, q: Queryable = this.pool): Promise<BackupDetail> {
+    const backup = await this.require(id, q);
+    const [stages, files, copies] = await Promise.all([
+      q.query('SELECT * FROM backup_stages WHERE backup_id = $1 ORDER BY array_position(ARRAY[\'snapshot\',\'hash\',\'replicate\',\'verify\',\'expire\'], stage), target', [id]),
+      q.query('SELECT * FROM backup_files WHERE backup_id = $1 ORDER BY path', [id]),
+      q.query('SELECT * FROM backup_copies WHERE backup_id = $1 ORDER BY target <> $2, target', [id, LOCAL_COPY]),
+    ]);
+    return { backup, stages: stages.rows.map(toStage), files: files.rows.map(toFile), copies: copies.rows.map(toCopy) };
+  }
+
+  async list(filter: { host?: string; limit?: number } = {}): Promise<BackupRow[]> {
+    const r = await this.pool.query(
+      'SELECT * FROM backups WHERE ($1::text IS NULL OR host = $1) ORDER BY created_at DESC, key DESC LIMIT $2',
+      [filter.host ?? null, filter.limit ?? 100],
+    );
+    return r.rows.map(toBackup);
+  }
+
+  /** Backups whose pipeline has not ended, oldest first; the reconciler rebuilds their jobs from these. */
+  async running(limit = 1000): Promise<BackupDetail[]> {
+    const r = await this.pool.query("SELECT id FROM backups WHERE status = 'running' ORDER BY created_at LIMIT $1", [limit]);
+    return Promise.all(r.rows.map((row: { id: string }) => this.detail(row.id)));
+  }
+
+  /**
+   * Marks a stage running and counts the attempt. Returns 'done' without change when an earlier
+   * delivery already finished it, which is how a redelivered job becomes a no-op.
+   */
+  async startStage(id: string, stage: StageName, target = ''): Promise<'started' | 'done'> {
+    return this.transaction(async (tx) => {
+      await this.lock(id, tx);
+      const r = await tx.query(
+        `UPDATE backup_stages SET status = 'running', attempts = attempts + 1, started_at = $4, error = NULL
+         WHERE backup_id = $1 AND stage = $2 AND target = $3 AND status <> 'done' RETURNING 1`,
+        [id, stage, target, this.clock.now()],
+      );
+      if (r.rowCount === 0) {
+        const s = await this.stage(id, stage, target, tx);
+        if (!s) throw new NotFoundFailure(`backup ${id} has no ${stage} stage${target ? ` for target ${target}` : ''}`);
+        return 'done';
+      }
+      await this.refresh(id, tx);
+      return 'started';
+    });
+  }
+
+  async stage(id: string, stage: StageName, target = '', q: Queryable = this.pool): Promise<StageRow | null> {
+    const r = await q.query('SELECT * FROM backup_stages WHERE backup_id = $1 AND stage = $2 AND target = $3', [
+      id,
+      stage,
+      target,
+    ]);
+    return r.rows[0] ? toStage(r.rows[0]) : null;
+  }
+
+  /** Marks a stage done inside tx (with whatever else the stage writes) and refreshes the backup. */
+  async finishStage(tx: Queryable, id: string, stage: StageName, target = ''): Promise<BackupRow> {
+    await tx.query(
+      `UPDATE backup_stages SET status = 'done', finished_at = $4, error = NULL
+       WHERE backup_id = $1 AND stage = $2 AND target = $3`,
+      [id, stage, target, this.clock.now()],
+    );
+    return this.refresh(id, tx);
+  }
+
+  /** Records a stage's error; `final` when no attempt is left, which fails the backup until retried. */
+  async failStage(id: string, stage: StageName, target: string, error: string, final: boolean): Promise<void> {
+    await this.transaction(async (tx) => {
+      await this.lock(id, tx);
+      await tx.query(
+        `UPDATE backup_stages SET status = CASE WHEN $5 THEN 'failed' ELSE status END, error = $4, finished_at = $6
+         WHERE backup_id = $1 AND stage = $2 AND target = $3 AND status <> 'done'`,
+        [id, stage, target, error.slice(0, 4000), final, this.clock.now()],
+      );
+      await this.refresh(id, tx);
+    });
+  }
+
+  /** Replaces the backup's file list (and what it skipped) with a snapshot's result. */
+  async saveSnapshot(
+    tx: Queryable,
+    id: string,
+    files: Omit<FileRow, 'hashedAt'>[],
+    skipped: SkippedItem[],
+  ): Promise<void> {
+    await tx.query('UPDATE backups SET skipped = $2 WHERE id = $1', [id, JSON.stringify(skipped)]);
+    await tx.query('DELETE FROM backup_files WHERE backup_id = $1', [id]);
+    for (let i = 0; i < files.length; i += 500) {
+      const chunk = files.slice(i, i + 500);
+      await tx.query(
+        `INSERT INTO backup_files (backup_id, path, stored_path, class, size, sha256, has_wal)
+         SELECT $1::uuid, * FROM unnest($2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[], $7::boolean[])`,
+        [
+          id,
+          chunk.map((f) => f.path),
+          chunk.map((f) => f.storedPath),
+          chunk.map((f) => f.cls),
+          chunk.map((f) => f.size),
+          chunk.map((f) => f.sha256),
+          chunk.map((f) => f.hasWal),
+        ],
+      );
+    }
+  }
+
+  async markHashed(tx: Queryable, id: string): Promise<void> {
+    await tx.query('UPDATE backup_files SET hashed_at = $2 WHERE backup_id = $1', [id, this.clock.now()]);
+  }
+
+  async setCopy(tx: Queryable, id: string, target: string, status: string, detail: Record<string, unknown>): Promise<void> {
+    await tx.query(
+      `UPDATE backup_copies SET status = $3, detail = $4,
+         verified_at = CASE WHEN $3 = 'verified' THEN $5::timestamptz ELSE verified_at END
+       WHERE backup_id = $1 AND target = $2`,
+      [id, target, status, JSON.stringify(detail), this.clock.now()],
+    );
+  }
+
+  /** Takes the backup's row lock: every writer locks the backup first, so concurrent stages serialise. */
+  async lock(id: string, tx: Queryable): Promise<BackupRow> {
+    const r = await tx.query('SELECT * FROM backups WHERE id = $1 FOR UPDATE', [id]);
+    if (!r.rows[0]) throw new NotFoundFailure(`backup ${id} does not exist`, { backupId: id });
+    return toBackup(r.rows[0]);
+  }
+
+  /** Recomputes status and the seed-format entry from the child rows, in tx. */
+  async refresh(id: string, tx: Queryable): Promise<BackupRow> {
+    const { backup, stages, files, copies } = await this.detail(id, tx);
+    const status = deriveStatus(stages, copies);
+    const r = backup.request;
+    const entry = buildEntry({
+      kind: backup.kind,
+      created: backup.createdAt,
+      expires: backup.expiresAt,
+      description: r.description ?? null,
+      purpose: r.purpose ?? null,
+      creator: r.creator ?? null,
+      ticket: r.ticket ?? null,
+      retention: r.retention ?? null,
+      notes: r.notes ?? null,
+      verified: status === 'verified',
+      lifecycle: backup.lifecycle,
+      changeVerifiedBy: backup.changeVerifiedBy,
+      changeVerifiedAt: backup.changeVerifiedAt,
+      files,
+    });
+    const updated = await tx.query('UPDATE backups SET status = $2, entry = $3, updated_at = $4 WHERE id = $1 RETURNING *', [
+      id,
+      status,
+      JSON.stringify(entry),
+      this.clock.now(),
+    ]);
+    return toBackup(updated.rows[0]);
+  }
+}
+
+async function insertChildren(tx: Queryable, id: string, targets: TargetRef[]): Promise<void> {
+  const names = targets.map((t) => t.name);
+  await tx.query(
+    `INSERT INTO backup_stages (backup_id, stage, target, status)
+     SELECT $1::uuid, s.stage, s.target, 'pending' FROM (
+       VALUES ('snapshot', ''), ('hash', '')) AS s(stage, target)
+     UNION ALL SELECT $1::uuid, st, t, 'pending' FROM unnest(ARRAY['replicate', 'verify']) st, unnest($2::text[]) t`,
+    [id, names],
+  );
+  await tx.query(
+    `INSERT INTO backup_copies (backup_id, target, kind, offsite, status)
+     SELECT $1::uuid, $2, 'local', false, 'pending'
+     UNION ALL SELECT $1::uuid, *, 'pending' FROM unnest($3::text[], $4::text[], $5::boolean[])`,
+    [id, LOCAL_COPY, names, targets.map((t) => t.kind), targets.map((t) => t.offsite)],
+  );
+}

@@ -1,0 +1,27 @@
+import {
+  emptyHostMetadata,
+  type FleetMetadata,
+  type HostMetadata,
+  type MetadataEntry,
+  SECTION,
+  type BackupKind,
+} from '@fleet-backup/core';
+import type { Queryable } from './pool.ts';
+
+/** The seed-format document for one host, from the JSONB mirrors. */
+export async function hostMetadata(q: Queryable, host: string): Promise<HostMetadata> {
+  const doc = emptyHostMetadata();
+  const r = await q.query('SELECT kind, key, entry FROM backups WHERE host = $1 ORDER BY key', [host]);
+  for (const row of r.rows as { kind: BackupKind; key: string; entry: MetadataEntry }[]) {
+    (doc[SECTION[row.kind]] as Record<string, MetadataEntry>)[row.key] = row.entry;
+  }
+  return doc;
+}
+
+/** `{ hosts: { <host>: <per-host document> } }` for every known host. */
+export async function fleetMetadata(q: Queryable): Promise<FleetMetadata> {
+  const hosts = await q.query<{ id: string }>('SELECT id FROM hosts ORDER BY id');
+  const out: FleetMetadata = { hosts: {} };
+  for (const { id } of hosts.rows) out.hosts[id] = await hostMetadata(q, id);
+  return out;
+}

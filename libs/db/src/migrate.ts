@@ -1,0 +1,44 @@
+import { readdir, readFile } from 'node:fs/promises';
+import type { Pool } from './pool.ts';
+
+const MIGRATIONS_DIR = new URL('../migrations/', import.meta.url);
+// Any fixed number; serialises concurrent `migrate` runs from several processes starting at once.
+const MIGRATION_LOCK = 7_241_905_113;
+
+/** Applies pending migrations in order, each in its own transaction; safe to run from many processes. */
+export async function migrate(pool: Pool): Promise<string[]> {
+  const files = (await readdir(MIGRATIONS_DIR)).filter((f) => f.endsWith('.sql')).sort();
+  const client = await pool.connect();
+  const applied: string[] = [];
+  try {
+    await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);
+    await client.query(
+      'CREATE TABLE IF NOT EXISTS schema_migrations (name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())',
+    );
+    const done = new Set((await client.query<{ name: string }>('SELECT name FROM schema_migrations')).rows.map((r) => r.name));
+    for (const file of files.filter((f) => !done.has(f))) {
+      const sql = await readFile(new URL(file, MIGRATIONS_DIR), 'utf8');
+      await client.query('BEGIN');
+      try {
+        await client.query(sql);
+        await client.query('INSERT INTO schema_migrations (name) VALUES ($1)', [file]);
+        await client.query('COMMIT');
+      } catch (err) {
+        await client.query('ROLLBACK');
+        throw new Error(`migration ${file} failed: ${(err as Error).message}`, { cause: err });
+      }
+      applied.push(file);
+    }
+  } finally {
+    await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK]).catch(() => {});
+    client.release();
+  }
+  return applied;
+}
+
+/** True when every migration file has been applied (for readiness checks). */
+export async function migrationsApplied(pool: Pool): Promise<boolean> {
+  const files = (await readdir(MIGRATIONS_DIR)).filter((f) => f.endsWith('.sql'));
+  const rows = await pool.query<{ n: number }>('SELECT count(*)::int AS n FROM schema_migrations').catch(() => null);
+  return rows?.rows[0]?.n === files.length;
+}

@@ -1,0 +1,126 @@
+import type {
+  BackupKind,
+  BackupRequest,
+  BackupStatus,
+  CopyStatus,
+  FileClass,
+  MetadataEntry,
+  StageName,
+  StageStatus,
+} from '@fleet-backup/core';
+
+export interface BackupRow {
+  id: string;
+  host: string;
+  kind: BackupKind;
+  key: string;
+  status: BackupStatus;
+  createdAt: Date;
+  expiresAt: Date | null;
+  request: BackupRequest;
+  targets: string[];
+  skipped: SkippedItem[];
+  lifecycle: string | null;
+  changeVerifiedBy: string | null;
+  changeVerifiedAt: Date | null;
+  entry: MetadataEntry;
+  updatedAt: Date;
+}
+
+export interface SkippedItem {
+  path: string;
+  reason: string;
+}
+
+export interface StageRow {
+  stage: StageName;
+  target: string;
+  status: StageStatus;
+  attempts: number;
+  startedAt: Date | null;
+  finishedAt: Date | null;
+  error: string | null;
+}
+
+export interface FileRow {
+  path: string;
+  storedPath: string;
+  cls: FileClass;
+  size: number;
+  sha256: string;
+  hasWal: boolean | null;
+  hashedAt: Date | null;
+}
+
+export interface CopyRow {
+  target: string;
+  kind: string;
+  offsite: boolean;
+  status: CopyStatus;
+  detail: Record<string, unknown>;
+  verifiedAt: Date | null;
+}
+
+export interface BackupDetail {
+  backup: BackupRow;
+  stages: StageRow[];
+  files: FileRow[];
+  copies: CopyRow[];
+}
+
+type Raw = Record<string, unknown>;
+
+export function toBackup(r: Raw): BackupRow {
+  return {
+    id: r.id as string,
+    host: r.host as string,
+    kind: r.kind as BackupKind,
+    key: r.key as string,
+    status: r.status as BackupStatus,
+    createdAt: r.created_at as Date,
+    expiresAt: (r.expires_at as Date | null) ?? null,
+    request: r.request as BackupRequest,
+    targets: r.targets as string[],
+    skipped: (r.skipped as SkippedItem[]) ?? [],
+    lifecycle: (r.lifecycle as string | null) ?? null,
+    changeVerifiedBy: (r.change_verified_by as string | null) ?? null,
+    changeVerifiedAt: (r.change_verified_at as Date | null) ?? null,
+    entry: r.entry as MetadataEntry,
+    updatedAt: r.updated_at as Date,
+  };
+}
+
+export function toStage(r: Raw): StageRow {
+  return {
+    stage: r.stage as StageName,
+    target: r.target as string,
+    status: r.status as StageStatus,
+    attempts: r.attempts as number,
+    startedAt: (r.started_at as Date | null) ?? null,
+    finishedAt: (r.finished_at as Date | null) ?? null,
+    error: (r.error as string | null) ?? null,
+  };
+}
+
+export function toFile(r: Raw): FileRow {
+  return {
+    path: r.path as string,
+    storedPath: r.stored_path as string,
+    cls: r.class as FileClass,
+    size: r.size as number,
+    sha256: r.sha256 as string,
+    hasWal: (r.has_wal as boolean | null) ?? null,
+    hashedAt: (r.hashed_at as Date | null) ?? null,
+  };
+}
+
+export function toCopy(r: Raw): CopyRow {
+  return {
+    target: r.target as string,
+    kind: r.kind as string,
+    offsite: r.offsite as boolean,
+    status: r.status as CopyStatus,
+    detail: (r.detail as Record<string, unknown>) ?? {},
+    verifiedAt: (r.verified_at as Date | null) ?? null,
+  };
+}

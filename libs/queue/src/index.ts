@@ -1,0 +1,5 @@
+export * from './catalog.ts';
+export * from './connection.ts';
+export * from './job-queues.ts';
+export * from './names.ts';
+export * from './stage-worker.ts';

@@ -1,0 +1,127 @@
+import { describeIssues, PermanentFailure } from '@fleet-backup/core';
+import { DelayedError, type Job, UnrecoverableError, Worker } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import { type JobData, type JobName, isJobName, jobCatalog } from './catalog.ts';
+
+export interface JobContext {
+  jobId: string;
+  /** 1 for the first delivery. */
+  attempt: number;
+  maxAttempts: number;
+  /** Fires on timeout, on cancellation and when the process shuts down; pass it to streams. */
+  signal: AbortSignal;
+  log: Logger;
+}
+
+export type Handler<N extends JobName> = (data: JobData<N>, ctx: JobContext) => Promise<void>;
+export type Handlers = { [N in JobName]?: Handler<N> };
+
+export interface FailureReport {
+  name: JobName;
+  data: unknown;
+  error: Error;
+  /** True when no retry will follow (attempts used up, or the error is permanent). */
+  final: boolean;
+}
+
+export interface StageWorkerOptions {
+  queue: string;
+  connection: Redis;
+  prefix: string;
+  handlers: Handlers;
+  log: Logger;
+  concurrency?: number;
+  lockDurationMs?: number;
+  /** How long shutdown waits for active jobs before releasing them back to the queue. */
+  shutdownGraceMs?: number;
+  onFailure?: (report: FailureReport) => Promise<void>;
+}
+
+const SHUTDOWN = 'process shutting down';
+
+/**
+ * A BullMQ worker running catalog handlers: it validates payloads, gives handlers an
+ * AbortSignal, turns permanent failures into UnrecoverableError, and on shutdown releases
+ * jobs it cannot finish in time instead of failing them.
+ */
+export class StageWorker {
+  private readonly worker: Worker;
+  private readonly opts: StageWorkerOptions;
+
+  constructor(opts: StageWorkerOptions) {
+    this.opts = opts;
+    const lockDuration = opts.lockDurationMs ?? 30_000;
+    this.worker = new Worker(opts.queue, (job, token, signal) => this.process(job, token, signal), {
+      connection: opts.connection,
+      prefix: opts.prefix,
+      concurrency: opts.concurrency ?? 1,
+      lockDuration,
+      stalledInterval: lockDuration,
+      // A SIGKILLed agent stalls its job once; allow a few such crashes before giving up on it.
+      maxStalledCount: 3,
+    });
+    this.worker.on('error', (err) => opts.log.warn({ err, queue: opts.queue }, 'worker connection error'));
+  }
+
+  private async process(job: Job, token: string | undefined, cancel: AbortSignal | undefined): Promise<void> {
+    const log = this.opts.log.child({ queue: this.opts.queue, jobId: job.id, job: job.name, attempt: job.attemptsMade + 1 });
+    if (!isJobName(job.name) || !this.opts.handlers[job.name]) {
+      throw new UnrecoverableError(`no handler for job "${job.name}" on queue ${this.opts.queue}`);
+    }
+    const name = job.name;
+    const def = jobCatalog[name];
+    const maxAttempts = job.opts.attempts ?? def.attempts;
+    const signals = [AbortSignal.timeout(def.timeoutMs), ...(cancel ? [cancel] : [])];
+    const signal = AbortSignal.any(signals);
+    try {
+      const parsed = def.schema.safeParse(job.data);
+      if (!parsed.success) {
+        throw new PermanentFailure(`malformed ${name} payload: ${describeIssues(parsed.error)}`, { data: job.data });
+      }
+      const data = parsed.data as JobData<typeof name>;
+      const { backupId, host } = data as { backupId?: string; host?: string };
+      const ctxLog = log.child({ backupId, host, stage: name });
+      ctxLog.info('stage started');
+      const handler = this.opts.handlers[name] as Handler<typeof name>;
+      await handler(data, { jobId: job.id ?? '', attempt: job.attemptsMade + 1, maxAttempts, signal, log: ctxLog });
+      ctxLog.info('stage finished');
+    } catch (raw) {
+      const error = raw instanceof Error ? raw : new Error(String(raw));
+      if (cancel?.aborted && cancel.reason === SHUTDOWN && token) {
+        // Not the job's fault: hand it back untouched, without spending an attempt.
+        await job.moveToDelayed(Date.now(), token);
+        throw new DelayedError();
+      }
+      const permanent = isPermanent(error);
+      const final = permanent || job.attemptsMade + 1 >= maxAttempts;
+      log.error({ err: error, final }, final ? 'stage failed for good' : 'stage failed, will retry');
+      await this.opts.onFailure?.({ name, data: job.data, error, final }).catch((err) => {
+        log.error({ err }, 'could not record the failure');
+      });
+      throw permanent ? new UnrecoverableError(error.message) : error;
+    }
+  }
+
+  /** Waits until the worker is connected and consuming. */
+  waitUntilReady(): Promise<unknown> {
+    return this.worker.waitUntilReady();
+  }
+
+  /** Finishes active jobs within the grace period, releases the rest, and closes connections. */
+  async close(): Promise<void> {
+    const grace = this.opts.shutdownGraceMs ?? 20_000;
+    const timer = setTimeout(() => this.worker.cancelAllJobs(SHUTDOWN), grace);
+    try {
+      await this.worker.close();
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}
+
+/** A failure no retry can fix: our PermanentFailure, or an error flagged non-transient (storage). */
+export function isPermanent(error: Error): boolean {
+  if (error instanceof PermanentFailure || error instanceof UnrecoverableError) return true;
+  return (error as { transient?: unknown }).transient === false;
+}

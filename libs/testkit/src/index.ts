@@ -1,0 +1,2 @@
+export * from './isolation.ts';
+export * from './services.ts';
