@@ -17,6 +17,8 @@ export interface Config extends ConfigFile {
   dataDir: string;
   lockDurationMs: number;
   logLevel: string;
+  /** Admin bearer token for the API and Bull Board; null = loopback clients only. */
+  apiToken: string | null;
   /** Where the config file came from, if any. */
   configFile: string | null;
 }
@@ -43,6 +45,7 @@ export function loadConfig(env: Env = process.env): Config {
     dataDir,
     lockDurationMs: intVar(env, 'JOB_LOCK_MS', 30_000),
     logLevel: env.LOG_LEVEL || 'info',
+    apiToken: env.API_TOKEN || null,
     configFile,
   };
 }

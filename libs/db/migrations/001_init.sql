@@ -3,7 +3,7 @@
 CREATE TABLE hosts (
   id          text PRIMARY KEY,
   first_seen  timestamptz NOT NULL,
-  last_seen   timestamptz NOT NULL
+  last_seen   timestamptz
 );
 
 CREATE TABLE backups (

@@ -6,6 +6,7 @@ import {
   type Clock,
   deriveStatus,
   LOCAL_COPY,
+  type MetadataEntry,
   NotFoundFailure,
   type StageName,
 } from '@fleet-backup/core';
@@ -21,6 +22,8 @@ import {
   toFile,
   toStage,
 } from './rows.ts';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export interface TargetRef {
   name: string;
@@ -87,6 +90,7 @@ export class BackupStore {
   }
 
   async get(id: string, q: Queryable = this.pool): Promise<BackupRow | null> {
+    if (!UUID.test(id)) return null;
     const r = await q.query('SELECT * FROM backups WHERE id = $1', [id]);
     return r.rows[0] ? toBackup(r.rows[0]) : null;
   }
@@ -100,10 +104,15 @@ export class BackupStore {
 
   async detail(id: string, q: Queryable = this.pool): Promise<BackupDetail> {
     const backup = await this.require(id, q);
-    const [stages, files, copies] = await Promise.all([
-      q.query('SELECT * FROM backup_stages WHERE backup_id = $1 ORDER BY array_position(ARRAY[\'snapshot\',\'hash\',\'replicate\',\'verify\',\'expire\'], stage), target', [id]),
-      q.query('SELECT * FROM backup_files WHERE backup_id = $1 ORDER BY path', [id]),
-      q.query('SELECT * FROM backup_copies WHERE backup_id = $1 ORDER BY target <> $2, target', [id, LOCAL_COPY]),
+    // One after another: q may be a single transaction client, which runs one query at a time.
+    const stages = await q.query(
+      "SELECT * FROM backup_stages WHERE backup_id = $1 ORDER BY array_position(ARRAY['snapshot','hash','replicate','verify','expire'], stage), target",
+      [id],
+    );
+    const files = await q.query('SELECT * FROM backup_files WHERE backup_id = $1 ORDER BY path', [id]);
+    const copies = await q.query('SELECT * FROM backup_copies WHERE backup_id = $1 ORDER BY target <> $2, target', [
+      id,
+      LOCAL_COPY,
     ]);
     return { backup, stages: stages.rows.map(toStage), files: files.rows.map(toFile), copies: copies.rows.map(toCopy) };
   }
@@ -227,23 +236,7 @@ export class BackupStore {
   async refresh(id: string, tx: Queryable): Promise<BackupRow> {
     const { backup, stages, files, copies } = await this.detail(id, tx);
     const status = deriveStatus(stages, copies);
-    const r = backup.request;
-    const entry = buildEntry({
-      kind: backup.kind,
-      created: backup.createdAt,
-      expires: backup.expiresAt,
-      description: r.description ?? null,
-      purpose: r.purpose ?? null,
-      creator: r.creator ?? null,
-      ticket: r.ticket ?? null,
-      retention: r.retention ?? null,
-      notes: r.notes ?? null,
-      verified: status === 'verified',
-      lifecycle: backup.lifecycle,
-      changeVerifiedBy: backup.changeVerifiedBy,
-      changeVerifiedAt: backup.changeVerifiedAt,
-      files,
-    });
+    const entry = seedEntry(backup, files, status === 'verified');
     const updated = await tx.query('UPDATE backups SET status = $2, entry = $3, updated_at = $4 WHERE id = $1 RETURNING *', [
       id,
       status,
@@ -252,6 +245,27 @@ export class BackupStore {
     ]);
     return toBackup(updated.rows[0]);
   }
+}
+
+/** The backup's entry in the seed's backup_metadata.json format. */
+export function seedEntry(backup: BackupRow, files: FileRow[], verified: boolean): MetadataEntry {
+  const r = backup.request;
+  return buildEntry({
+    kind: backup.kind,
+    created: backup.createdAt,
+    expires: backup.expiresAt,
+    description: r.description ?? null,
+    purpose: r.purpose ?? null,
+    creator: r.creator ?? null,
+    ticket: r.ticket ?? null,
+    retention: r.retention ?? null,
+    notes: r.notes ?? null,
+    verified,
+    lifecycle: backup.lifecycle,
+    changeVerifiedBy: backup.changeVerifiedBy,
+    changeVerifiedAt: backup.changeVerifiedAt,
+    files,
+  });
 }
 
 async function insertChildren(tx: Queryable, id: string, targets: TargetRef[]): Promise<void> {

@@ -4,7 +4,8 @@ import type { Pool } from './pool.ts';
 export interface HostRow {
   id: string;
   firstSeen: Date;
-  lastSeen: Date;
+  /** Null until an agent for the host has run. */
+  lastSeen: Date | null;
 }
 
 /** The hosts backups can be taken of; agents register themselves, the producer registers configured ones. */
@@ -27,9 +28,18 @@ export class HostStore {
     );
   }
 
+  /** Registers a host named in the config without claiming its agent was seen. */
+  async ensure(id: string): Promise<void> {
+    const now = this.clock.now();
+    await this.pool.query(
+      'INSERT INTO hosts (id, first_seen) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING',
+      [id, now],
+    );
+  }
+
   async list(): Promise<HostRow[]> {
     const r = await this.pool.query('SELECT * FROM hosts ORDER BY id');
-    return r.rows.map((row: { id: string; first_seen: Date; last_seen: Date }) => ({
+    return r.rows.map((row: { id: string; first_seen: Date; last_seen: Date | null }) => ({
       id: row.id,
       firstSeen: row.first_seen,
       lastSeen: row.last_seen,

@@ -1,6 +1,7 @@
 import {
   emptyHostMetadata,
   type FleetMetadata,
+  hostMetadataSchema,
   type HostMetadata,
   type MetadataEntry,
   SECTION,
@@ -13,9 +14,15 @@ export async function hostMetadata(q: Queryable, host: string): Promise<HostMeta
   const doc = emptyHostMetadata();
   const r = await q.query('SELECT kind, key, entry FROM backups WHERE host = $1 ORDER BY key', [host]);
   for (const row of r.rows as { kind: BackupKind; key: string; entry: MetadataEntry }[]) {
-    (doc[SECTION[row.kind]] as Record<string, MetadataEntry>)[row.key] = row.entry;
+    (doc[SECTION[row.kind]] as Record<string, MetadataEntry>)[row.key] = { ...row.entry, files: sortedFiles(row.entry.files) };
   }
-  return doc;
+  // JSONB forgets key order; parsing through the strict schema restores the seed's field order
+  // and proves the document has exactly the seed's fields.
+  return hostMetadataSchema.parse(doc);
+}
+
+function sortedFiles<T>(files: Record<string, T>): Record<string, T> {
+  return Object.fromEntries(Object.entries(files).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
 }
 
 /** `{ hosts: { <host>: <per-host document> } }` for every known host. */

@@ -36,7 +36,10 @@ export class IntegrityError extends PermanentError {
   readonly expected: string;
   readonly actual: string;
   constructor(target: string, key: string, expected: string, actual: string) {
-    super(`sha256 mismatch for ${key} on target ${target}: expected ${expected}, got ${actual}`, { target, key });
+    super(`sha256 mismatch for ${key} on target ${target}: expected ${expected}, got ${actual}`, {
+      target,
+      key,
+    });
     this.expected = expected;
     this.actual = actual;
   }

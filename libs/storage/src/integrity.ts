@@ -10,15 +10,18 @@ import { Transform, type TransformCallback } from 'node:stream';
 export class Sha256Verifier extends Transform {
   private readonly hash: Hash = createHash('sha256');
   private pending: Buffer | undefined;
+  private readonly expected: string;
+  private readonly onMismatch: (actual: string) => Error;
+  private readonly expectedSize: number | undefined;
   bytes = 0;
   digest: string | undefined;
 
-  constructor(
-    private readonly expected: string,
-    private readonly onMismatch: (actual: string) => Error,
-    private readonly expectedSize?: number,
-  ) {
+  // Fields are declared explicitly: parameter properties are not erasable syntax.
+  constructor(expected: string, onMismatch: (actual: string) => Error, expectedSize?: number) {
     super({ highWaterMark: 1 << 20 });
+    this.expected = expected;
+    this.onMismatch = onMismatch;
+    this.expectedSize = expectedSize;
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
@@ -32,7 +35,10 @@ export class Sha256Verifier extends Transform {
 
   override _flush(done: TransformCallback): void {
     this.digest = this.hash.digest('hex');
-    if (this.digest !== this.expected || (this.expectedSize !== undefined && this.bytes !== this.expectedSize)) {
+    if (
+      this.digest !== this.expected ||
+      (this.expectedSize !== undefined && this.bytes !== this.expectedSize)
+    ) {
       done(this.onMismatch(this.digest));
       return;
     }

@@ -1,2 +1,33 @@
-import { hello } from '@fleet-backup/core';
-console.log(hello(1), process.version);
+import { Command, CommanderError } from 'commander';
+import { registerAdminCommands } from './commands/admin.ts';
+import { registerBackupCommand } from './commands/backup.ts';
+import { registerInspectCommands } from './commands/inspect.ts';
+import { registerRestoreCommand } from './commands/restore.ts';
+import { registerServeCommands } from './commands/serve.ts';
+import { EXIT, reportError } from './exit.ts';
+
+/** Builds the `fleet-backup` command line. */
+export function buildProgram(): Command {
+  const program = new Command('fleet-backup')
+    .description('verified 3-2-1 backups for a fleet of hosts')
+    .exitOverride()
+    .showHelpAfterError();
+  registerServeCommands(program);
+  registerBackupCommand(program);
+  registerInspectCommands(program);
+  registerRestoreCommand(program);
+  registerAdminCommands(program);
+  program.addHelpText('after', '\nExit codes: 0 ok, 1 failed, 2 usage or bad input, 3 not found.');
+  return program;
+}
+
+/** Runs the CLI and returns its exit code. */
+export async function main(argv: string[]): Promise<number> {
+  try {
+    await buildProgram().parseAsync(argv, { from: 'user' });
+    return EXIT.ok;
+  } catch (err) {
+    if (err instanceof CommanderError) return err.exitCode === 0 ? EXIT.ok : EXIT.usage;
+    return reportError(err);
+  }
+}

@@ -1,0 +1,5 @@
+export * from './pipeline.ts';
+export * from './requests.ts';
+export * from './restore.ts';
+export * from './runtime.ts';
+export * from './targets.ts';

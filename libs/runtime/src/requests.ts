@@ -1,0 +1,27 @@
+import { type BackupRequest, BadInputError, backupRequestSchema, describeIssues } from '@fleet-backup/core';
+import type { BackupRow } from '@fleet-backup/db';
+import type { Runtime } from './runtime.ts';
+
+/**
+ * Records a backup in Postgres, then enqueues its first stage. Postgres first: if the process
+ * dies in between, the reconciler finds the backup and enqueues it, so a request is never lost.
+ */
+export async function requestBackup(rt: Runtime, input: unknown): Promise<{ backup: BackupRow; created: boolean }> {
+  const parsed = backupRequestSchema.safeParse(input);
+  if (!parsed.success) throw new BadInputError(`invalid backup request: ${describeIssues(parsed.error)}`);
+  const request: BackupRequest = parsed.data;
+  const result = await rt.backups.create({
+    request,
+    targets: rt.targets.refs(),
+    dailyRetentionDays: rt.config.dailyRetentionDays,
+  });
+  await rt.advance(result.backup.id);
+  return result;
+}
+
+/** Re-enqueues the next stage of every unfinished backup; rebuilds Redis's work from Postgres. */
+export async function reconcile(rt: Runtime): Promise<number> {
+  const running = await rt.backups.running();
+  for (const detail of running) await rt.advance(detail.backup.id);
+  return running.length;
+}

@@ -1,0 +1,66 @@
+import { type Clock, systemClock } from '@fleet-backup/core';
+import { type Config, createLogger, type Logger } from '@fleet-backup/config';
+import { BackupStore, BlobIndex, createPool, ensureDatabase, HostStore, migrate, type Pool } from '@fleet-backup/db';
+import { createRedis, JobQueues } from '@fleet-backup/queue';
+import type { Redis } from 'ioredis';
+import { nextJobs } from './pipeline.ts';
+import { Targets } from './targets.ts';
+
+/** Everything a role needs, opened once per process. */
+export interface Runtime {
+  config: Config;
+  clock: Clock;
+  log: Logger;
+  pool: Pool;
+  backups: BackupStore;
+  hosts: HostStore;
+  blobs: BlobIndex;
+  redis: Redis;
+  queues: JobQueues;
+  targets: Targets;
+  /** Enqueues whatever the backup needs next (idempotent). */
+  advance(backupId: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface RuntimeOptions {
+  /** Appears in every log line. */
+  name: string;
+  /** Create the database and apply migrations first (roles that start services do). */
+  migrate?: boolean;
+  clock?: Clock;
+  log?: Logger;
+}
+
+/** Opens Postgres, Redis and the configured targets. */
+export async function openRuntime(config: Config, opts: RuntimeOptions): Promise<Runtime> {
+  const clock = opts.clock ?? systemClock;
+  const log = opts.log ?? createLogger(config.logLevel, opts.name);
+  if (opts.migrate) await ensureDatabase(config.databaseUrl);
+  const pool = createPool(config.databaseUrl);
+  if (opts.migrate) await migrate(pool);
+  const redis = createRedis(config.redisUrl);
+  const queues = new JobQueues(redis, config.queuePrefix);
+  const backups = new BackupStore(pool, clock);
+  const rt: Runtime = {
+    config,
+    clock,
+    log,
+    pool,
+    backups,
+    hosts: new HostStore(pool, clock),
+    blobs: new BlobIndex(pool, clock),
+    redis,
+    queues,
+    targets: new Targets(config.targets),
+    async advance(backupId) {
+      for (const job of nextJobs(await backups.detail(backupId))) await queues.add(job.name, job.data);
+    },
+    async close() {
+      await queues.close();
+      redis.disconnect();
+      await pool.end();
+    },
+  };
+  return rt;
+}

@@ -1,0 +1,56 @@
+export { canonicalJson } from './canonical-json.ts';
+export { IntegrityError, NotFoundError, PermanentError, StorageError, TransientError } from './errors.ts';
+export { createFsTargetFromUrl, FsTarget, type FsTargetOptions } from './fs-target.ts';
+export { hashStream, SHA256_HEX, Sha256Verifier } from './integrity.ts';
+export {
+  assertValidKey,
+  assertValidPrefix,
+  compareKeys,
+  isValidKey,
+  keyProblem,
+  MAX_KEY_BYTES,
+  splitPrefix,
+} from './keys.ts';
+export {
+  assertSha256,
+  BLOBS_PREFIX,
+  backupPrefix,
+  blobKey,
+  HOSTS_PREFIX,
+  hostPrefix,
+  MANIFEST_NAME,
+  manifestKey,
+  parseBlobKey,
+  parseManifestKey,
+} from './layout.ts';
+export {
+  type BackupKind,
+  MANIFEST_FORMAT,
+  type Manifest,
+  type ManifestFile,
+  ManifestFileSchema,
+  ManifestSchema,
+  parseManifest,
+  serializeManifest,
+} from './manifest.ts';
+export { assertValidRange, resolveRange } from './range.ts';
+export {
+  assertValidTargetName,
+  createTarget,
+  knownTargetSchemes,
+  RESERVED_TARGET_NAMES,
+  redactUrl,
+  registerTargetScheme,
+  TARGET_NAME,
+} from './registry.ts';
+export { hasBlob, listAll, putBlobIfAbsent, readManifest, readObject, writeManifest } from './repository.ts';
+export type {
+  ByteRange,
+  ListOptions,
+  ListPage,
+  ObjectInfo,
+  PutOptions,
+  StorageTarget,
+  TargetKind,
+} from './target.ts';
+export type { TargetFactory, TargetFactoryInput, TargetSpec } from './target-spec.ts';

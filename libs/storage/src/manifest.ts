@@ -1,0 +1,73 @@
+import { z } from 'zod';
+import { canonicalJson } from './canonical-json.ts';
+import { PermanentError } from './errors.ts';
+import { SHA256_HEX } from './integrity.ts';
+
+export const MANIFEST_FORMAT = 'fleet-backup.manifest/1';
+
+/** One stored file of a backup: where it came from and the blob that holds its bytes. */
+export const ManifestFileSchema = z.object({
+  /** Path of the file relative to the host's backup root, as in backup_metadata.json. */
+  path: z.string().min(1),
+  size: z.number().int().nonnegative(),
+  sha256: z.string().regex(SHA256_HEX, 'must be 64 lowercase hex digits'),
+});
+
+/** A backup as stored on a target, enough to restore it without the database. */
+export const ManifestSchema = z.object({
+  format: z.literal(MANIFEST_FORMAT),
+  host: z.string().min(1),
+  kind: z.enum(['daily', 'pre_change', 'manual']),
+  /** The backup key: `YYYYMMDD` or `YYYYMMDD_HHMM_description`. */
+  key: z.string().min(1),
+  created: z.iso.datetime({ offset: true }),
+  /** Keyed by stored path. */
+  files: z.record(z.string(), ManifestFileSchema),
+  /** The backup's backup_metadata.json entry, kept verbatim; storage does not interpret it. */
+  entry: z.unknown(),
+});
+
+export type ManifestFile = z.infer<typeof ManifestFileSchema>;
+export type Manifest = z.infer<typeof ManifestSchema>;
+export type BackupKind = Manifest['kind'];
+
+/** Where a manifest was read or written, for messages. */
+export interface ManifestWhere {
+  target: string;
+  key: string;
+}
+
+function invalid(error: z.ZodError, where: ManifestWhere, verb: string): PermanentError {
+  return new PermanentError(
+    `${verb} manifest ${where.key} on target ${where.target}: ${z.prettifyError(error)}`,
+    {
+      target: where.target,
+      key: where.key,
+      cause: error,
+    },
+  );
+}
+
+/** Validates a manifest and renders it as canonical JSON bytes: the same manifest always gives the same bytes. */
+export function serializeManifest(manifest: Manifest, where: ManifestWhere): Buffer {
+  const parsed = ManifestSchema.safeParse(manifest);
+  if (!parsed.success) throw invalid(parsed.error, where, 'refusing to write invalid');
+  return Buffer.from(canonicalJson(parsed.data), 'utf8');
+}
+
+/** Parses and validates manifest bytes; PermanentError when they are not a valid manifest. */
+export function parseManifest(bytes: Buffer, where: ManifestWhere): Manifest {
+  let json: unknown;
+  try {
+    json = JSON.parse(bytes.toString('utf8'));
+  } catch (err) {
+    throw new PermanentError(`manifest ${where.key} on target ${where.target} is not JSON (corrupt?)`, {
+      target: where.target,
+      key: where.key,
+      cause: err,
+    });
+  }
+  const parsed = ManifestSchema.safeParse(json);
+  if (!parsed.success) throw invalid(parsed.error, where, 'invalid');
+  return parsed.data;
+}

@@ -1,0 +1,148 @@
+import { createHash } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { NotFoundError, PermanentError } from './errors.ts';
+import { blobKey, manifestKey } from './layout.ts';
+import { type Manifest, parseManifest, serializeManifest } from './manifest.ts';
+import type { ObjectInfo, StorageTarget } from './target.ts';
+
+/** Manifests are small; a larger object under a manifest key is not one and is not read into memory. */
+const MAX_MANIFEST_BYTES = 64 << 20;
+
+/** The object's info, or undefined when it does not exist. */
+async function headOrUndefined(target: StorageTarget, key: string): Promise<ObjectInfo | undefined> {
+  try {
+    return await target.head(key);
+  } catch (err) {
+    if (err instanceof NotFoundError) return undefined;
+    throw err;
+  }
+}
+
+/** Reads a whole object into memory (for small objects such as manifests). */
+export async function readObject(
+  target: StorageTarget,
+  key: string,
+  maxBytes = MAX_MANIFEST_BYTES,
+): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let total = 0;
+  for await (const chunk of await target.get(key)) {
+    const buf = chunk as Buffer;
+    total += buf.length;
+    if (total > maxBytes) {
+      throw new PermanentError(`${key} on target ${target.name} is larger than ${maxBytes} bytes`, {
+        target: target.name,
+        key,
+      });
+    }
+    chunks.push(buf);
+  }
+  return Buffer.concat(chunks);
+}
+
+/** Throws PermanentError when a blob's stored size or checksum contradicts the sha256 in its key. */
+function assertBlobMatches(target: StorageTarget, info: ObjectInfo, sha256: string, size: number): void {
+  const stored = info.checksums?.sha256;
+  if (info.size === size && (stored === undefined || stored === sha256)) return;
+  const found = `${info.size} bytes${stored ? `, sha256 ${stored}` : ''}`;
+  throw new PermanentError(
+    `blob ${info.key} on target ${target.name} holds other bytes (${found}; expected ${size} bytes): ` +
+      'content-addressed objects are never overwritten, so verify and delete it by hand before retrying',
+    { target: target.name, key: info.key },
+  );
+}
+
+/** True when the blob with this sha256 exists on the target with the expected size. */
+export async function hasBlob(target: StorageTarget, sha256: string, size: number): Promise<boolean> {
+  const info = await headOrUndefined(target, blobKey(sha256));
+  return info !== undefined && info.size === size;
+}
+
+/**
+ * Uploads a blob unless it is already there, so a job that runs twice transfers the bytes once.
+ * `open` is only called when an upload is needed. An existing object with another size is never
+ * overwritten: that is corruption for an operator to look at, reported as PermanentError.
+ */
+export async function putBlobIfAbsent(
+  target: StorageTarget,
+  sha256: string,
+  size: number,
+  open: () => Readable,
+): Promise<{ uploaded: boolean }> {
+  const key = blobKey(sha256);
+  const existing = await headOrUndefined(target, key);
+  if (existing !== undefined) {
+    assertBlobMatches(target, existing, sha256, size);
+    return { uploaded: false };
+  }
+  await target.put(key, open(), { sha256, size });
+  return { uploaded: true };
+}
+
+/**
+ * Writes a backup's manifest once. Rewriting the same manifest is a no-op (a retried job);
+ * a different manifest under the same key is a PermanentError, since objects are never
+ * overwritten with other bytes. Two different writers racing on one key are not detected:
+ * the StorageTarget interface has no conditional put.
+ */
+export async function writeManifest(
+  target: StorageTarget,
+  manifest: Manifest,
+): Promise<{ written: boolean }> {
+  const key = manifestKey(manifest.host, manifest.key);
+  const bytes = serializeManifest(manifest, { target: target.name, key });
+  const existing = await headOrUndefined(target, key);
+  if (existing !== undefined) {
+    const same = existing.size === bytes.length && (await readObject(target, key)).equals(bytes);
+    if (same) return { written: false };
+    throw new PermanentError(
+      `manifest ${key} already exists on target ${target.name} with different content; ` +
+        'a backup key is written once: use a new backup key or delete the old manifest deliberately',
+      { target: target.name, key },
+    );
+  }
+  const sha256 = createHash('sha256').update(bytes).digest('hex');
+  await target.put(key, Readable.from([bytes]), { sha256, size: bytes.length });
+  return { written: true };
+}
+
+/** Reads and validates one backup's manifest; NotFoundError when it is absent, PermanentError when corrupt. */
+export async function readManifest(
+  target: StorageTarget,
+  host: string,
+  backupKey: string,
+): Promise<Manifest> {
+  const key = manifestKey(host, backupKey);
+  const manifest = parseManifest(await readObject(target, key), { target: target.name, key });
+  if (manifest.host !== host || manifest.key !== backupKey) {
+    throw new PermanentError(
+      `manifest ${key} on target ${target.name} describes ${manifest.host}/${manifest.key}, not ${host}/${backupKey}`,
+      { target: target.name, key },
+    );
+  }
+  return manifest;
+}
+
+/** Every object under a prefix, in key order, fetching pages as the caller iterates. */
+export async function* listAll(
+  target: StorageTarget,
+  prefix: string,
+  pageSize?: number,
+): AsyncGenerator<ObjectInfo> {
+  let cursor: string | undefined;
+  do {
+    const opts = {
+      ...(cursor !== undefined && { cursor }),
+      ...(pageSize !== undefined && { limit: pageSize }),
+    };
+    const page = await target.list(prefix, opts);
+    yield* page.objects;
+    if (page.next !== undefined && page.next === cursor) {
+      // A target that hands back the same cursor would loop forever; fail loudly instead.
+      throw new PermanentError(`target ${target.name} returned the same list cursor twice for ${prefix}`, {
+        target: target.name,
+      });
+    }
+    cursor = page.next;
+  } while (cursor !== undefined);
+}

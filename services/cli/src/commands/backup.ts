@@ -1,0 +1,88 @@
+import type { BackupDetail } from '@fleet-backup/db';
+import { requestBackup, type Runtime } from '@fleet-backup/runtime';
+import type { Command } from 'commander';
+import { CliError, EXIT, printJson } from '../exit.ts';
+import { withRuntime } from '../open.ts';
+
+interface BackupOptions {
+  host: string;
+  kind: string;
+  path: string[];
+  purpose?: string;
+  description?: string;
+  ticket?: string;
+  retention?: string;
+  creator?: string;
+  notes?: string;
+  wait?: boolean;
+  timeout?: number;
+  json?: boolean;
+}
+
+const collect = (value: string, previous: string[] = []) => [...previous, value];
+
+export function registerBackupCommand(program: Command): void {
+  program
+    .command('backup')
+    .description('request a backup of one host and print its id')
+    .requiredOption('--host <id>', 'the host to back up')
+    .requiredOption('--kind <kind>', 'daily, pre_change or manual')
+    .requiredOption('--path <path>', 'absolute path to back up (repeatable)', collect)
+    .option('--purpose <text>', 'why (required for manual)')
+    .option('--description <text>', 'short description; becomes part of the key')
+    .option('--ticket <id>', 'change ticket (pre_change)')
+    .option('--retention <r>', 'days_N, permanent or until_verified')
+    .option('--creator <name>', 'who asked (manual)')
+    .option('--notes <text>', 'free notes (manual)')
+    .option('--wait', 'return when the backup is verified (exit 0) or has failed (exit 1)')
+    .option('--timeout <seconds>', 'with --wait: give up after this long (exit 1)', (v) => Number.parseInt(v, 10))
+    .option('--json', 'print one JSON object')
+    .addHelpText('after', '\nExample:\n  fleet-backup backup --host web-01 --kind manual --purpose "before disk swap" --path /srv/app --wait')
+    .action(async (opts: BackupOptions) => {
+      await withRuntime(async (rt) => {
+        const { backup, created } = await requestBackup(rt, {
+          host: opts.host,
+          kind: opts.kind,
+          paths: opts.path,
+          description: opts.description,
+          purpose: opts.purpose,
+          creator: opts.creator,
+          ticket: opts.ticket,
+          retention: opts.retention,
+          notes: opts.notes,
+        });
+        if (!opts.wait) {
+          if (opts.json) printJson({ id: backup.id, key: backup.key, host: backup.host, status: backup.status, created });
+          else console.log(backup.id);
+          return;
+        }
+        const detail = await waitForEnd(rt, backup.id, opts.timeout);
+        const { status } = detail.backup;
+        if (opts.json) printJson({ id: backup.id, key: backup.key, host: backup.host, status, reason: reason(detail) });
+        else console.log(`${backup.id} ${status}${status === 'verified' ? '' : `: ${reason(detail)}`}`);
+        if (status !== 'verified') throw new CliError(`backup ${backup.id} is ${status}: ${reason(detail)}`, EXIT.failed);
+      });
+    });
+}
+
+/** Polls Postgres (the source of truth) until the backup has verified, failed or ended unverified. */
+async function waitForEnd(rt: Runtime, id: string, timeoutSeconds?: number): Promise<BackupDetail> {
+  const deadline = timeoutSeconds ? Date.now() + timeoutSeconds * 1000 : Number.POSITIVE_INFINITY;
+  for (;;) {
+    const detail = await rt.backups.detail(id);
+    if (detail.backup.status !== 'running') return detail;
+    if (Date.now() > deadline) throw new CliError(`backup ${id} still running after ${timeoutSeconds}s`, EXIT.failed);
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
+
+/** What went wrong, in one line: failed stages with their errors, then corrupt copies. */
+export function reason(d: BackupDetail): string {
+  const failed = d.stages.filter((s) => s.status === 'failed' || (s.error && s.status !== 'done'));
+  const corrupt = d.copies.filter((c) => c.status === 'corrupt');
+  const parts = [
+    ...failed.map((s) => `${s.stage}${s.target ? `(${s.target})` : ''}: ${s.error ?? s.status}`),
+    ...corrupt.map((c) => `copy ${c.target} is corrupt`),
+  ];
+  return parts.join('; ') || d.backup.status;
+}

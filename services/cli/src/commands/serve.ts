@@ -1,0 +1,78 @@
+import path from 'node:path';
+import { type Config, loadConfig } from '@fleet-backup/config';
+import { startProducer } from '@fleet-backup/producer';
+import { openRuntime, requestBackup, type Runtime } from '@fleet-backup/runtime';
+import { type Role, startAgent, startPoolWorker } from '@fleet-backup/worker';
+import type { Command } from 'commander';
+import { withEmbeddedDefaults } from '../defaults.ts';
+
+/** Runs roles until SIGTERM/SIGINT, then releases jobs, closes connections and exits 0. */
+async function serve(config: Config, name: string, start: (rt: Runtime) => Promise<Role[]>): Promise<void> {
+  const rt = await openRuntime(config, { name, migrate: true });
+  const roles = await start(rt);
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string) => {
+      rt.log.info({ signal }, 'shutting down');
+      resolve();
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
+  await Promise.all(roles.map((r) => r.close()));
+  await rt.close();
+  rt.log.info('stopped');
+}
+
+export function registerServeCommands(program: Command): void {
+  program
+    .command('start')
+    .description('every role in one process (producer, API, Bull Board, pool worker, agent for this host); backs up this host now')
+    .action(async () => {
+      const config = await withEmbeddedDefaults(loadConfig());
+      await serve(config, 'start', async (rt) => {
+        const producer = await startProducer(rt, { token: config.apiToken });
+        const roles = [producer, await startPoolWorker(rt), await startAgent(rt, config.host, config.backupRoot)];
+        const sources = config.hosts[config.host]?.sources.map((s) => s.path) ?? [];
+        if (sources.length) {
+          const { backup } = await requestBackup(rt, { host: config.host, kind: 'daily', paths: sources });
+          console.log(`backing up ${sources.join(', ')} as ${backup.key} (id ${backup.id})`);
+          console.log(`  local copy:   ${path.join(config.backupRoot, backup.key)}`);
+          console.log(`  metadata:     ${path.join(config.backupRoot, 'backup_metadata.json')}`);
+        } else console.log(`no sources configured for host ${config.host}; request backups with \`fleet-backup backup\``);
+        for (const t of config.targets) console.log(`  target ${t.name}: ${t.url}`);
+        console.log(`Bull Board:     ${producer.boardUrl}`);
+        console.log(`API:            ${producer.url}/v1/backups`);
+        console.log('status:         npx fleet-backup list   (Ctrl-C stops)');
+        return roles;
+      });
+    });
+
+  program
+    .command('producer')
+    .description('the API, Bull Board and the reconciler')
+    .action(async () => {
+      const config = loadConfig();
+      await serve(config, 'producer', async (rt) => {
+        const producer = await startProducer(rt, { token: config.apiToken });
+        rt.log.info({ url: producer.url, board: producer.boardUrl }, 'producer listening');
+        return [producer];
+      });
+    });
+
+  program
+    .command('worker')
+    .description('a pool worker (verify); run as many as you like')
+    .option('--concurrency <n>', 'jobs at once', (v) => Number.parseInt(v, 10), 4)
+    .action(async (opts: { concurrency: number }) => {
+      await serve(loadConfig(), 'worker', async (rt) => [await startPoolWorker(rt, opts.concurrency)]);
+    });
+
+  program
+    .command('agent')
+    .description("the agent for one host: the only process that reads that host's files")
+    .option('--host <id>', 'host id (default FLEET_BACKUP_HOST or the hostname)')
+    .action(async (opts: { host?: string }) => {
+      const config = loadConfig(opts.host ? { ...process.env, FLEET_BACKUP_HOST: opts.host } : process.env);
+      await serve(config, 'agent', async (rt) => [await startAgent(rt, config.host, config.backupRoot)]);
+    });
+}

@@ -1,0 +1,16 @@
+import { type Config, loadConfig } from '@fleet-backup/config';
+import { openRuntime, type Runtime } from '@fleet-backup/runtime';
+
+/** Runs fn with a runtime opened from the environment, and always closes it. */
+export async function withRuntime<T>(
+  fn: (rt: Runtime) => Promise<T>,
+  opts: { migrate?: boolean; config?: Config } = {},
+): Promise<T> {
+  const config = opts.config ?? loadConfig();
+  const rt = await openRuntime(config, { name: 'cli', migrate: opts.migrate ?? true });
+  try {
+    return await fn(rt);
+  } finally {
+    await rt.close();
+  }
+}

@@ -1,0 +1,3 @@
+export * from './role.ts';
+export * from './server.ts';
+export * from './views.ts';

@@ -1,0 +1,41 @@
+import { reconcile, type Runtime } from '@fleet-backup/runtime';
+import { BOARD_PATH } from './bull-board.ts';
+import { buildServer } from './server.ts';
+
+const RECONCILE_MS = 60_000;
+
+export interface Producer {
+  url: string;
+  boardUrl: string;
+  close(): Promise<void>;
+}
+
+/**
+ * The producer: registers configured hosts, serves the API and Bull Board, and every minute
+ * re-enqueues the next stage of unfinished backups, so work lost from Redis is rebuilt from Postgres.
+ */
+export async function startProducer(rt: Runtime, opts: { token: string | null }): Promise<Producer> {
+  for (const host of Object.keys(rt.config.hosts)) await rt.hosts.ensure(host);
+  const { app, refreshBoard } = await buildServer(rt, opts);
+  const sweep = async () => {
+    try {
+      await reconcile(rt);
+      await refreshBoard();
+    } catch (err) {
+      rt.log.warn({ err }, 'reconcile failed; will try again');
+    }
+  };
+  await sweep();
+  const timer = setInterval(() => void sweep(), RECONCILE_MS);
+  timer.unref();
+  const address = await app.listen({ port: rt.config.port, host: rt.config.bind });
+  const url = address.replace('[::1]', 'localhost');
+  return {
+    url,
+    boardUrl: `${url}${BOARD_PATH}`,
+    async close() {
+      clearInterval(timer);
+      await app.close();
+    },
+  };
+}

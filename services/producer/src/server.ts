@@ -1,0 +1,50 @@
+import { BadInputError, NotFoundFailure } from '@fleet-backup/core';
+import { migrationsApplied } from '@fleet-backup/db';
+import type { Runtime } from '@fleet-backup/runtime';
+import Fastify, { type FastifyInstance } from 'fastify';
+import { ZodError } from 'zod';
+import { authenticator } from './auth.ts';
+import { mountBullBoard } from './bull-board.ts';
+import { backupRoutes } from './routes/backups.ts';
+
+export interface Server {
+  app: FastifyInstance;
+  /** Re-reads the host list for Bull Board. */
+  refreshBoard(): Promise<void>;
+}
+
+/** The producer's HTTP surface: health, the v1 API and Bull Board, all behind one auth gate. */
+export async function buildServer(rt: Runtime, opts: { token: string | null }): Promise<Server> {
+  const app = Fastify({ logger: false, bodyLimit: 1 << 20 });
+  const auth = authenticator(opts);
+  app.setErrorHandler((err, _req, reply) => {
+    if (err instanceof BadInputError || err instanceof ZodError) {
+      return reply.code(400).send({ error: 'bad_request', message: err.message });
+    }
+    if (err instanceof NotFoundFailure) return reply.code(404).send({ error: 'not_found', message: err.message });
+    const status = (err as { statusCode?: number }).statusCode;
+    if (status && status >= 400 && status < 500) {
+      return reply.code(status).send({ error: 'bad_request', message: (err as Error).message });
+    }
+    rt.log.error({ err }, 'request failed');
+    return reply.code(500).send({ error: 'internal', message: 'internal error; see the producer log' });
+  });
+
+  app.get('/healthz', async () => ({ ok: true }));
+  app.get('/readyz', async (_req, reply) => {
+    const checks = {
+      redis: await rt.redis.ping().then(() => true, () => false),
+      postgres: await rt.pool.query('SELECT 1').then(() => true, () => false),
+      migrations: await migrationsApplied(rt.pool).catch(() => false),
+    };
+    const ready = Object.values(checks).every(Boolean);
+    return reply.code(ready ? 200 : 503).send({ ready, ...checks });
+  });
+
+  await app.register(async (api) => {
+    api.addHook('onRequest', auth);
+    await backupRoutes(api, rt);
+  });
+  const refreshBoard = await mountBullBoard(app, rt, auth);
+  return { app, refreshBoard };
+}

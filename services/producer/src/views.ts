@@ -1,0 +1,43 @@
+import type { BackupDetail } from '@fleet-backup/db';
+
+/** The JSON shape of one backup, shared by the API and `show --json`. */
+export function describeBackup(d: BackupDetail) {
+  const { backup } = d;
+  return {
+    id: backup.id,
+    host: backup.host,
+    kind: backup.kind,
+    key: backup.key,
+    status: backup.status,
+    created: backup.createdAt.toISOString(),
+    expires: backup.expiresAt?.toISOString() ?? null,
+    request: backup.request,
+    stages: d.stages.map((s) => ({
+      stage: s.stage,
+      target: s.target || null,
+      status: s.status,
+      attempts: s.attempts,
+      error: s.error,
+      finished: s.finishedAt?.toISOString() ?? null,
+    })),
+    copies: d.copies.map((c) => ({
+      target: c.target,
+      kind: c.kind,
+      offsite: c.offsite,
+      status: c.status,
+      verified: c.verifiedAt?.toISOString() ?? null,
+      detail: c.detail,
+    })),
+    files: d.files.map((f) => ({
+      path: f.path,
+      stored: f.storedPath,
+      class: f.cls,
+      size: f.size,
+      sha256: f.sha256,
+      ...(f.cls === 'database' ? { has_wal: f.hasWal ?? false } : {}),
+      hashed: f.hashedAt !== null,
+    })),
+    skipped: backup.skipped,
+    metadata: backup.entry,
+  };
+}

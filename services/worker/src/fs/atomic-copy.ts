@@ -1,0 +1,79 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { mkdir, open, rename, unlink } from 'node:fs/promises';
+import path from 'node:path';
+import { PermanentFailure } from '@fleet-backup/core';
+
+export const TEMP_MARK = '.fbtmp-';
+const HEAD_BYTES = 16;
+
+export interface CopyResult {
+  sha256: string;
+  size: number;
+  /** The first bytes, for classification by header without a second read. */
+  head: Buffer;
+  tempPath: string;
+}
+
+/**
+ * Copies src into a temporary file in destDir, hashing the bytes in the same pass, and fsyncs
+ * it. Memory stays bounded by one read buffer whatever the file size. The caller renames the
+ * temporary file into place once it knows the final name, so no final name ever holds a half file.
+ */
+export async function copyToTemp(src: string, destDir: string, signal: AbortSignal): Promise<CopyResult> {
+  await mkdir(destDir, { recursive: true });
+  const tempPath = path.join(destDir, `${TEMP_MARK}${randomBytes(6).toString('hex')}`);
+  const out = await open(tempPath, 'wx', 0o600);
+  const hash = createHash('sha256');
+  let size = 0;
+  let head = Buffer.alloc(0);
+  try {
+    for await (const chunk of createReadStream(src, { highWaterMark: 1 << 20, signal }) as AsyncIterable<Buffer>) {
+      hash.update(chunk);
+      if (head.length < HEAD_BYTES) head = Buffer.concat([head, chunk.subarray(0, HEAD_BYTES - head.length)]);
+      size += chunk.length;
+      await out.write(chunk);
+    }
+    await out.sync();
+    await out.close();
+  } catch (err) {
+    await out.close().catch(() => {});
+    await unlink(tempPath).catch(() => {});
+    throw explainWriteError(err, src, destDir);
+  }
+  return { sha256: hash.digest('hex'), size, head, tempPath };
+}
+
+/** Renames a finished temporary file onto its final name (atomic on one filesystem). */
+export async function commitTemp(tempPath: string, finalPath: string): Promise<void> {
+  await mkdir(path.dirname(finalPath), { recursive: true });
+  await rename(tempPath, finalPath);
+}
+
+/** fsyncs a directory so the renames in it survive a power cut. */
+export async function syncDir(dir: string): Promise<void> {
+  const handle = await open(dir, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+function explainWriteError(err: unknown, src: string, destDir: string): unknown {
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code === 'ENOSPC' || code === 'EDQUOT') {
+    return new PermanentFailure(
+      `disk full: no space left to copy ${src} into ${destDir}; free space on the backup disk, then retry the job`,
+      { path: src, code },
+    );
+  }
+  if (code === 'EACCES' || code === 'EPERM') {
+    return new PermanentFailure(`cannot read ${src}: permission denied; grant the agent read access or exclude it`, {
+      path: src,
+      code,
+    });
+  }
+  if (code === 'EROFS') return new PermanentFailure(`backup disk ${destDir} is read-only`, { code });
+  return err;
+}

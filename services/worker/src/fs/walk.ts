@@ -1,0 +1,138 @@
+import type { Dirent } from 'node:fs';
+import { lstat, readdir, realpath, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { isInside, PermanentFailure } from '@fleet-backup/core';
+
+export interface WalkRoot {
+  /** The path as requested: metadata keys derive from it. */
+  path: string;
+  /** Files under a configuration source are classified as configuration. */
+  config: boolean;
+}
+
+export interface FoundFile {
+  /** Logical absolute path (under the requested path). */
+  path: string;
+  /** Where to read the bytes (differs for a followed symlink). */
+  readFrom: string;
+  config: boolean;
+}
+
+export interface SkippedItem {
+  path: string;
+  reason: string;
+}
+
+export interface WalkLimits {
+  /** Never read our own copies. */
+  backupRoot: string;
+  /** Roots the agent may read at all. */
+  allowedRoots: string[];
+}
+
+/**
+ * Lists every regular file under the requested paths. A requested path that is missing,
+ * unreadable, outside the agent's roots or inside the backup root is a PermanentFailure; inside a
+ * tree, symlinks are followed only to files within the requested path, and anything else that
+ * cannot be copied is skipped with its reason.
+ */
+export async function walk(roots: WalkRoot[], limits: WalkLimits): Promise<{ files: FoundFile[]; skipped: SkippedItem[] }> {
+  const files = new Map<string, FoundFile>();
+  const skipped: SkippedItem[] = [];
+  for (const root of roots) {
+    const real = await realRoot(root.path, limits);
+    const add = (f: FoundFile) => {
+      if (!files.has(f.path)) files.set(f.path, f);
+    };
+    const info = await stat(real);
+    if (info.isDirectory()) await walkDir(root.path, real, root, limits, add, skipped);
+    else if (info.isFile()) {
+      add({ path: root.path, readFrom: real, config: root.config });
+      await addDatabaseCompanions(root, add);
+    } else skipped.push({ path: root.path, reason: 'not a regular file' });
+  }
+  return { files: [...files.values()].sort((a, b) => (a.path < b.path ? -1 : 1)), skipped };
+}
+
+async function realRoot(requested: string, limits: WalkLimits): Promise<string> {
+  let real: string;
+  try {
+    real = await realpath(requested);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new PermanentFailure(`path ${requested} does not exist on this host`, { path: requested });
+    if (code === 'EACCES') throw new PermanentFailure(`cannot read ${requested}: permission denied`, { path: requested });
+    throw err;
+  }
+  if (!limits.allowedRoots.some((r) => isInside(real, r))) {
+    throw new PermanentFailure(
+      `path ${requested} resolves to ${real}, outside the roots this agent may read (${limits.allowedRoots.join(', ')})`,
+      { path: requested },
+    );
+  }
+  if (isInside(real, limits.backupRoot)) {
+    throw new PermanentFailure(`path ${requested} is inside the backup root ${limits.backupRoot}; backups never include backups`, {
+      path: requested,
+    });
+  }
+  return real;
+}
+
+async function walkDir(
+  logical: string,
+  real: string,
+  root: WalkRoot,
+  limits: WalkLimits,
+  add: (f: FoundFile) => void,
+  skipped: SkippedItem[],
+): Promise<void> {
+  if (real === limits.backupRoot) {
+    skipped.push({ path: logical, reason: 'the backup root itself' });
+    return;
+  }
+  let entries: Dirent[];
+  try {
+    entries = await readdir(real, { withFileTypes: true });
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return void skipped.push({ path: logical, reason: 'vanished during the backup' });
+    if (code === 'EACCES') throw new PermanentFailure(`cannot list ${logical}: permission denied`, { path: logical });
+    throw err;
+  }
+  entries.sort((a, b) => (a.name < b.name ? -1 : 1));
+  for (const entry of entries) {
+    const childLogical = path.posix.join(logical, entry.name);
+    const childReal = path.join(real, entry.name);
+    if (entry.isDirectory()) await walkDir(childLogical, childReal, root, limits, add, skipped);
+    else if (entry.isFile()) add({ path: childLogical, readFrom: childReal, config: root.config });
+    else if (entry.isSymbolicLink()) await followLink(childLogical, childReal, root, add, skipped);
+    else skipped.push({ path: childLogical, reason: 'not a regular file' });
+  }
+}
+
+async function followLink(
+  logical: string,
+  link: string,
+  root: WalkRoot,
+  add: (f: FoundFile) => void,
+  skipped: SkippedItem[],
+): Promise<void> {
+  const [target, rootReal] = await Promise.all([realpath(link).catch(() => null), realpath(root.path)]);
+  if (target === null) return void skipped.push({ path: logical, reason: 'dangling symlink' });
+  if (!isInside(target, rootReal)) {
+    return void skipped.push({ path: logical, reason: `symlink points outside ${root.path} (to ${target})` });
+  }
+  const info = await lstat(target);
+  if (!info.isFile()) return void skipped.push({ path: logical, reason: 'symlink to a directory, not followed' });
+  add({ path: logical, readFrom: target, config: root.config });
+}
+
+/** A requested `.db` file brings its `-wal` and `-shm` along, as the seed keeps them together. */
+async function addDatabaseCompanions(root: WalkRoot, add: (f: FoundFile) => void): Promise<void> {
+  if (!root.path.endsWith('.db')) return;
+  for (const suffix of ['-wal', '-shm']) {
+    const companion = `${root.path}${suffix}`;
+    const info = await stat(companion).catch(() => null);
+    if (info?.isFile()) add({ path: companion, readFrom: companion, config: root.config });
+  }
+}

@@ -1,0 +1,2 @@
+export * from './metadata-file.ts';
+export * from './roles.ts';

@@ -1,0 +1,82 @@
+import type { HostConfig } from '@fleet-backup/config';
+import { PermanentFailure, type StageName } from '@fleet-backup/core';
+import { type FailureReport, hostQueueName, POOL_QUEUE, StageWorker } from '@fleet-backup/queue';
+import type { Runtime } from '@fleet-backup/runtime';
+import type { AgentEnv } from './agent-env.ts';
+import { writeHostMetadataFile } from './metadata-file.ts';
+import { hash } from './stages/hash.ts';
+import { replicate } from './stages/replicate.ts';
+import { snapshot } from './stages/snapshot.ts';
+import { verify } from './stages/verify.ts';
+
+const HEARTBEAT_MS = 60_000;
+
+/** Something that runs until closed. */
+export interface Role {
+  close(): Promise<void>;
+}
+
+/**
+ * The host agent: the only consumer of host.<id>, so the only process that reads that host's
+ * files and backup root. Registers the host and keeps its last-seen time fresh.
+ */
+export async function startAgent(rt: Runtime, host: string, backupRoot: string): Promise<Role> {
+  const hostConfig: HostConfig = rt.config.hosts[host] ?? { sources: [], labels: {} };
+  const env: AgentEnv = { rt, host, hostConfig, backupRoot };
+  await rt.hosts.touch(host);
+  const heartbeat = setInterval(() => void rt.hosts.touch(host).catch(() => {}), HEARTBEAT_MS);
+  heartbeat.unref();
+  const worker = new StageWorker({
+    queue: hostQueueName(host),
+    connection: rt.redis,
+    prefix: rt.config.queuePrefix,
+    log: rt.log.child({ role: 'agent', host }),
+    concurrency: 2,
+    lockDurationMs: rt.config.lockDurationMs,
+    handlers: {
+      snapshot: (data, ctx) => snapshot(env, data, ctx),
+      hash: (data, ctx) => hash(env, data, ctx),
+      replicate: (data, ctx) => replicate(env, data, ctx),
+      'refresh-metadata': async () => {
+        await writeHostMetadataFile(rt.pool, host, backupRoot);
+      },
+    },
+    onFailure: (report) => recordFailure(rt, report),
+  });
+  await worker.waitUntilReady();
+  return {
+    async close() {
+      clearInterval(heartbeat);
+      await worker.close();
+    },
+  };
+}
+
+/** A pool worker: stages that need only the targets and Postgres. Run as many as you like. */
+export async function startPoolWorker(rt: Runtime, concurrency = 4): Promise<Role> {
+  const worker = new StageWorker({
+    queue: POOL_QUEUE,
+    connection: rt.redis,
+    prefix: rt.config.queuePrefix,
+    log: rt.log.child({ role: 'worker' }),
+    concurrency,
+    lockDurationMs: rt.config.lockDurationMs,
+    handlers: { verify: (data, ctx) => verify(rt, data, ctx) },
+    onFailure: (report) => recordFailure(rt, report),
+  });
+  await worker.waitUntilReady();
+  return { close: () => worker.close() };
+}
+
+const STAGE_JOBS: Record<string, StageName> = { snapshot: 'snapshot', hash: 'hash', replicate: 'replicate', verify: 'verify' };
+
+/** Writes a stage's failure to Postgres, so `show` and the API say what went wrong and where. */
+async function recordFailure(rt: Runtime, { name, data, error, final }: FailureReport): Promise<void> {
+  const stage = STAGE_JOBS[name];
+  const { backupId, target } = (data ?? {}) as { backupId?: unknown; target?: unknown };
+  if (!stage || typeof backupId !== 'string') return;
+  const exists = await rt.backups.get(backupId).catch(() => null);
+  if (!exists) return;
+  const message = error instanceof PermanentFailure || final ? error.message : `${error.message} (will retry)`;
+  await rt.backups.failStage(backupId, stage, typeof target === 'string' ? target : '', message, final);
+}

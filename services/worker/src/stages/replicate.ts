@@ -1,0 +1,72 @@
+import { createReadStream } from 'node:fs';
+import path from 'node:path';
+import type { FileRow } from '@fleet-backup/db';
+import type { JobContext, JobData } from '@fleet-backup/queue';
+import { hasBlob, putBlobIfAbsent, type StorageTarget, writeManifest } from '@fleet-backup/storage';
+import { type AgentEnv, assertOwnHost, backupDir } from '../agent-env.ts';
+import { buildManifest } from './manifest.ts';
+
+const PARALLEL_UPLOADS = 4;
+
+/**
+ * replicate: streams the backup's files to one target as content-addressed blobs, skipping blobs
+ * the target already holds (known from Postgres, confirmed by a head request), then writes the
+ * backup's manifest. One job per target, so a target that is down holds back no other.
+ */
+export async function replicate(env: AgentEnv, data: JobData<'replicate'>, ctx: JobContext): Promise<void> {
+  const { backups, blobs } = env.rt;
+  const backup = await backups.require(data.backupId);
+  assertOwnHost(env, backup);
+  if ((await backups.startStage(backup.id, 'replicate', data.target)) === 'started') {
+    const target = env.rt.targets.get(data.target);
+    const detail = await backups.detail(backup.id);
+    const dir = backupDir(env, backup);
+    const unique = [...new Map(detail.files.map((f) => [f.sha256, f])).values()];
+    let uploaded = 0;
+    let bytesUploaded = 0;
+    await forEachLimited(unique, PARALLEL_UPLOADS, async (file) => {
+      ctx.signal.throwIfAborted();
+      if (await alreadyThere(env, target, file)) return;
+      const put = await putBlobIfAbsent(target, file.sha256, file.size, () =>
+        createReadStream(path.join(dir, file.storedPath), { highWaterMark: 1 << 20 }),
+      );
+      await blobs.record(target.name, file.sha256, file.size);
+      if (put.uploaded) {
+        uploaded++;
+        bytesUploaded += file.size;
+      }
+    });
+    await writeManifest(target, buildManifest(detail));
+    await backups.transaction(async (tx) => {
+      await backups.lock(backup.id, tx);
+      await backups.setCopy(tx, backup.id, target.name, 'replicated', {
+        blobs: unique.length,
+        uploaded,
+        bytesUploaded,
+      });
+      await backups.finishStage(tx, backup.id, 'replicate', target.name);
+    });
+    ctx.log.info({ target: target.name, blobs: unique.length, uploaded, bytesUploaded }, 'replicated');
+  }
+  await env.rt.advance(backup.id);
+}
+
+async function alreadyThere(env: AgentEnv, target: StorageTarget, file: FileRow): Promise<boolean> {
+  if (!(await env.rt.blobs.known(target.name, file.sha256))) return false;
+  if (await hasBlob(target, file.sha256, file.size)) return true;
+  // Postgres and the bucket disagree (a restored bucket, a manual delete): trust the bucket.
+  await env.rt.blobs.forget(target.name, file.sha256);
+  return false;
+}
+
+/** Runs fn over items with at most `limit` in flight; the first error stops new work and is thrown. */
+export async function forEachLimited<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const lanes = Array.from({ length: Math.min(limit, items.length) }, async () => {
+    while (next < items.length) {
+      const item = items[next++] as T;
+      await fn(item);
+    }
+  });
+  await Promise.all(lanes);
+}

@@ -1,0 +1,92 @@
+import path from 'node:path';
+import { classify, metadataPath, PermanentFailure, storedPath } from '@fleet-backup/core';
+import type { FileRow } from '@fleet-backup/db';
+import type { JobContext, JobData } from '@fleet-backup/queue';
+import { type AgentEnv, allowedRoots, assertOwnHost, backupDir } from '../agent-env.ts';
+import { commitTemp, copyToTemp, syncDir } from '../fs/atomic-copy.ts';
+import { pruneBackupDir } from '../fs/prune.ts';
+import { type FoundFile, type SkippedItem, walk } from '../fs/walk.ts';
+import { writeHostMetadataFile } from '../metadata-file.ts';
+import { isInside } from '@fleet-backup/core';
+import { stat } from 'node:fs/promises';
+
+/**
+ * snapshot: copies each requested file into BACKUP_ROOT/<key>/<absolute path without '/'><suffix>,
+ * hashing in the same read, each file renamed into place only when complete and fsynced.
+ * A rerun (retry, or after a crash) starts over from the source and converges on the same state.
+ */
+export async function snapshot(env: AgentEnv, data: JobData<'snapshot'>, ctx: JobContext): Promise<void> {
+  const { backups } = env.rt;
+  const backup = await backups.require(data.backupId);
+  assertOwnHost(env, backup);
+  if ((await backups.startStage(backup.id, 'snapshot')) === 'started') {
+    const dir = backupDir(env, backup);
+    await pruneBackupDir(dir);
+    const roots = backup.request.paths.map((p) => ({
+      path: p,
+      config: env.hostConfig.sources.some((s) => s.config && isInside(p, s.path)),
+    }));
+    const found = await walk(roots, { backupRoot: env.backupRoot, allowedRoots: allowedRoots(env.hostConfig) });
+    const skipped = [...found.skipped];
+    const files: Omit<FileRow, 'hashedAt'>[] = [];
+    const taken = new Map<string, string>();
+    for (const file of found.files) {
+      ctx.signal.throwIfAborted();
+      const row = await copyOne(file, dir, ctx.signal, skipped);
+      if (!row) continue;
+      const clash = taken.get(row.storedPath);
+      if (clash) {
+        throw new PermanentFailure(`${clash} and ${row.path} would both be stored as ${row.storedPath}; rename one or exclude it`);
+      }
+      taken.set(row.storedPath, row.path);
+      files.push(row);
+    }
+    await pruneBackupDir(dir, new Set(files.map((f) => f.storedPath)));
+    await syncTree(dir, files);
+    await backups.transaction(async (tx) => {
+      await backups.lock(backup.id, tx);
+      await backups.saveSnapshot(tx, backup.id, files, skipped);
+      await backups.finishStage(tx, backup.id, 'snapshot');
+    });
+    ctx.log.info({ files: files.length, bytes: files.reduce((n, f) => n + f.size, 0), skipped: skipped.length }, 'snapshot written');
+    await writeHostMetadataFile(env.rt.pool, env.host, env.backupRoot);
+  }
+  await env.rt.advance(backup.id);
+}
+
+async function copyOne(
+  file: FoundFile,
+  dir: string,
+  signal: AbortSignal,
+  skipped: SkippedItem[],
+): Promise<Omit<FileRow, 'hashedAt'> | null> {
+  const rel = metadataPath(file.path);
+  let copied: Awaited<ReturnType<typeof copyToTemp>>;
+  try {
+    copied = await copyToTemp(file.readFrom, path.join(dir, path.posix.dirname(rel)), signal);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+      skipped.push({ path: file.path, reason: 'vanished during the backup' });
+      return null;
+    }
+    throw err;
+  }
+  const cls = classify(file.path, copied.head, file.config);
+  const stored = storedPath(file.path, cls);
+  await commitTemp(copied.tempPath, path.join(dir, stored));
+  const hasWal = cls === 'database' && file.path.endsWith('.db') ? await exists(`${file.readFrom}-wal`) : null;
+  return { path: rel, storedPath: stored, cls, size: copied.size, sha256: copied.sha256, hasWal };
+}
+
+async function exists(p: string): Promise<boolean> {
+  return (await stat(p).catch(() => null))?.isFile() ?? false;
+}
+
+/** fsyncs every directory that received a rename, deepest first, then the backup directory. */
+async function syncTree(dir: string, files: { storedPath: string }[]): Promise<void> {
+  const dirs = new Set<string>([dir, path.dirname(dir)]);
+  for (const f of files) {
+    for (let d = path.dirname(path.join(dir, f.storedPath)); d.startsWith(dir); d = path.dirname(d)) dirs.add(d);
+  }
+  for (const d of [...dirs].sort((a, b) => b.length - a.length)) await syncDir(d);
+}

@@ -1,0 +1,98 @@
+import type { BackupDetail } from '@fleet-backup/db';
+import type { JobContext, JobData } from '@fleet-backup/queue';
+import type { Runtime } from '@fleet-backup/runtime';
+import {
+  blobKey,
+  hashStream,
+  type Manifest,
+  manifestKey,
+  NotFoundError,
+  parseManifest,
+  readObject,
+  type StorageTarget,
+} from '@fleet-backup/storage';
+
+export interface CopyProblem {
+  path: string;
+  problem: string;
+}
+
+/**
+ * verify (pool): reads the copy on one target back in full, re-hashes every blob and compares it
+ * and the manifest with the metadata. A mismatch marks that copy corrupt (the backup then stays
+ * unverified); only a copy whose every file matches counts as verified.
+ */
+export async function verify(rt: Runtime, data: JobData<'verify'>, ctx: JobContext): Promise<void> {
+  const { backups } = rt;
+  if ((await backups.startStage(data.backupId, 'verify', data.target)) === 'started') {
+    const target = rt.targets.get(data.target);
+    const detail = await backups.detail(data.backupId);
+    const problems = [...(await checkManifest(target, detail)), ...(await checkBlobs(target, detail, ctx.signal))];
+    const status = problems.length === 0 ? 'verified' : 'corrupt';
+    await backups.transaction(async (tx) => {
+      await backups.lock(data.backupId, tx);
+      await backups.setCopy(tx, data.backupId, target.name, status, {
+        checkedFiles: detail.files.length,
+        checkedBytes: detail.files.reduce((n, f) => n + f.size, 0),
+        problems: problems.slice(0, 100),
+      });
+      await backups.finishStage(tx, data.backupId, 'verify', target.name);
+    });
+    if (problems.length) ctx.log.error({ target: target.name, problems: problems.slice(0, 10) }, 'copy is corrupt');
+    else ctx.log.info({ target: target.name }, 'copy verified');
+  }
+  // The host's backup_metadata.json lives on its agent; ask it to refresh.
+  await rt.queues.add('refresh-metadata', { host: data.host, backupId: data.backupId });
+}
+
+async function checkManifest(target: StorageTarget, { backup, files }: BackupDetail): Promise<CopyProblem[]> {
+  const key = manifestKey(backup.host, backup.key);
+  let bytes: Buffer;
+  try {
+    bytes = await readObject(target, key);
+  } catch (err) {
+    if (err instanceof NotFoundError) return [{ path: key, problem: 'manifest missing' }];
+    throw err;
+  }
+  let manifest: Manifest;
+  try {
+    manifest = parseManifest(bytes, { target: target.name, key });
+  } catch (err) {
+    return [{ path: key, problem: `manifest unreadable: ${(err as Error).message}` }];
+  }
+  const problems: CopyProblem[] = [];
+  for (const f of files) {
+    const m = manifest.files[f.storedPath];
+    if (!m || m.sha256 !== f.sha256 || m.size !== f.size || m.path !== f.path) {
+      problems.push({ path: f.path, problem: 'manifest entry missing or different from the metadata' });
+    }
+  }
+  if (Object.keys(manifest.files).length !== files.length) {
+    problems.push({ path: key, problem: 'manifest lists a different number of files' });
+  }
+  return problems;
+}
+
+async function checkBlobs(target: StorageTarget, { files }: BackupDetail, signal: AbortSignal): Promise<CopyProblem[]> {
+  const problems: CopyProblem[] = [];
+  const checked = new Map<string, string | null>();
+  for (const f of files) {
+    signal.throwIfAborted();
+    if (!checked.has(f.sha256)) checked.set(f.sha256, await checkBlob(target, f.sha256, f.size, signal));
+    const problem = checked.get(f.sha256);
+    if (problem) problems.push({ path: f.path, problem });
+  }
+  return problems;
+}
+
+async function checkBlob(target: StorageTarget, sha256: string, size: number, signal: AbortSignal): Promise<string | null> {
+  try {
+    const actual = await hashStream(await target.get(blobKey(sha256), undefined, signal));
+    if (actual.sha256 !== sha256) return `blob content differs (sha256 ${actual.sha256})`;
+    if (actual.size !== size) return `blob size ${actual.size}, expected ${size}`;
+    return null;
+  } catch (err) {
+    if (err instanceof NotFoundError) return 'blob missing';
+    throw err;
+  }
+}
