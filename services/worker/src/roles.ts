@@ -44,6 +44,7 @@ export async function startAgent(rt: Runtime, host: string, backupRoot: string):
     onFailure: (report) => recordFailure(rt, report),
   });
   await worker.waitUntilReady();
+  rt.log.info({ host, queue: hostQueueName(host), backupRoot }, 'agent ready');
   return {
     async close() {
       clearInterval(heartbeat);
@@ -65,6 +66,7 @@ export async function startPoolWorker(rt: Runtime, concurrency = 4): Promise<Rol
     onFailure: (report) => recordFailure(rt, report),
   });
   await worker.waitUntilReady();
+  rt.log.info({ queue: POOL_QUEUE, concurrency }, 'worker ready');
   return { close: () => worker.close() };
 }
 
