@@ -20,6 +20,7 @@ export async function makeTree(root: string, opts: { largeBytes: number }): Prom
 
 /** Writes deterministic pseudo-random bytes without holding the file in memory. */
 export async function writeLarge(file: string, bytes: number, seed = 'fleet-backup'): Promise<void> {
+  await mkdir(path.dirname(file), { recursive: true });
   const out = await open(file, 'w');
   try {
     // One pseudo-random MiB, stamped with its index so no two MiB of the file are equal.
