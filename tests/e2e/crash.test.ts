@@ -31,9 +31,21 @@ describe.skipIf(!services)('crash: the agent is SIGKILLed in the middle of a sna
   }, 120_000);
   afterAll(() => stack?.stop());
 
-  const show = async (id: string): Promise<Shown> => JSON.parse((await stack.cli(['show', id, '--json'])).stdout);
+  const show = async (id: string): Promise<Shown> =>
+    JSON.parse((await stack.cli(['show', id, '--json'])).stdout);
   const backupArgs = (description: string) => [
-    'backup', '--host', HOST, '--kind', 'manual', '--purpose', 'crash test', '--description', description, '--path', source, '--json',
+    'backup',
+    '--host',
+    HOST,
+    '--kind',
+    'manual',
+    '--purpose',
+    'crash test',
+    '--description',
+    description,
+    '--path',
+    source,
+    '--json',
   ];
 
   it('completes after a new agent takes over, with no partial file under a final name and clean-run metadata', async () => {
@@ -59,14 +71,20 @@ describe.skipIf(!services)('crash: the agent is SIGKILLed in the middle of a sna
     expect((await show(id)).status).toBe('running');
 
     await stack.start(['agent', '--host', HOST]);
-    const done = await waitFor(async () => {
-      const s = await show(id);
-      return s.status !== 'running' ? s : null;
-    }, { timeoutMs: 180_000, intervalMs: 500, what: 'the backup to finish after the restart' });
+    const done = await waitFor(
+      async () => {
+        const s = await show(id);
+        return s.status !== 'running' ? s : null;
+      },
+      { timeoutMs: 180_000, intervalMs: 500, what: 'the backup to finish after the restart' },
+    );
     expect(done.status).toBe('verified');
     expect(done.stages.find((s) => s.stage === 'snapshot')?.attempts).toBeGreaterThanOrEqual(2);
     expect(await tempFiles(dir)).toEqual([]);
-    expect(await listFiles(dir)).toEqual([`${source.slice(1)}/app.conf.config`, `${source.slice(1)}/big/disk.img.bak`]);
+    expect(await listFiles(dir)).toEqual([
+      `${source.slice(1)}/app.conf.config`,
+      `${source.slice(1)}/big/disk.img.bak`,
+    ]);
     expect(await sha256File(path.join(dir, source.slice(1), 'big', 'disk.img.bak'))).toBe(
       await sha256File(path.join(source, 'big', 'disk.img')),
     );
@@ -84,6 +102,9 @@ async function tempFiles(dir: string): Promise<{ name: string; size: number }[]>
   const entries = await readdir(dir, { recursive: true, withFileTypes: true }).catch(() => []);
   const temps = entries.filter((e) => e.isFile() && e.name.startsWith('.fbtmp-'));
   return Promise.all(
-    temps.map(async (e) => ({ name: e.name, size: (await stat(path.join(e.parentPath, e.name)).catch(() => ({ size: 0 }))).size })),
+    temps.map(async (e) => ({
+      name: e.name,
+      size: (await stat(path.join(e.parentPath, e.name)).catch(() => ({ size: 0 }))).size,
+    })),
   );
 }

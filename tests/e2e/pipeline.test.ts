@@ -1,6 +1,6 @@
 import { mkdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { hostMetadataSchema, fleetMetadataSchema } from '@fleet-backup/core';
+import { fleetMetadataSchema, hostMetadataSchema } from '@fleet-backup/core';
 import { serviceUrls } from '@fleet-backup/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createStack, type Stack } from '../support/stack.ts';
@@ -21,7 +21,21 @@ describe.skipIf(!services)('end to end: producer, worker and agent as separate p
     await stack.start(['producer']);
     await stack.start(['worker']);
     await stack.start(['agent', '--host', HOST]);
-    const run = await stack.cli(['backup', '--host', HOST, '--kind', 'manual', '--purpose', 'e2e', '--description', 'E2E run', '--path', source, '--wait', '--json']);
+    const run = await stack.cli([
+      'backup',
+      '--host',
+      HOST,
+      '--kind',
+      'manual',
+      '--purpose',
+      'e2e',
+      '--description',
+      'E2E run',
+      '--path',
+      source,
+      '--wait',
+      '--json',
+    ]);
     expect(run.stderr + run.stdout).not.toMatch(/Error/);
     expect(run.code).toBe(0);
     backup = JSON.parse(run.stdout);
@@ -77,24 +91,39 @@ describe.skipIf(!services)('end to end: producer, worker and agent as separate p
     expect(fleet.hosts[HOST]?.manual[backup.key]).toEqual(entry);
   });
 
-  it.each(['local', 'second'])('restores byte for byte from %s, refusing to overwrite without --force', async (from) => {
-    const to = path.join(stack.iso.dir, `restore-${from}`);
-    await mkdir(to, { recursive: true });
-    const run = await stack.cli(['restore', backup.id, '--to', to, '--from', from, '--json']);
-    expect(run.code, run.stderr).toBe(0);
-    const restoredRoot = path.join(to, source.slice(1));
-    const files = await listFiles(source);
-    expect(await listFiles(restoredRoot)).toEqual(files);
-    for (const f of files) {
-      expect((await readFile(path.join(restoredRoot, f))).equals(await readFile(path.join(source, f)))).toBe(true);
-    }
-    const again = await stack.cli(['restore', backup.id, '--to', to, '--from', from]);
-    expect(again.code).toBe(2);
-    expect(again.stderr).toMatch(/already exist.*--force/);
-    const forced = await stack.cli(['restore', backup.id, '--to', to, '--from', from, '--force', '--file', `${source}/etc/app.yaml`]);
-    expect(forced.code).toBe(0);
-    expect(forced.stdout).toMatch(/restored 1 file/);
-  });
+  it.each(['local', 'second'])(
+    'restores byte for byte from %s, refusing to overwrite without --force',
+    async (from) => {
+      const to = path.join(stack.iso.dir, `restore-${from}`);
+      await mkdir(to, { recursive: true });
+      const run = await stack.cli(['restore', backup.id, '--to', to, '--from', from, '--json']);
+      expect(run.code, run.stderr).toBe(0);
+      const restoredRoot = path.join(to, source.slice(1));
+      const files = await listFiles(source);
+      expect(await listFiles(restoredRoot)).toEqual(files);
+      for (const f of files) {
+        expect(
+          (await readFile(path.join(restoredRoot, f))).equals(await readFile(path.join(source, f))),
+        ).toBe(true);
+      }
+      const again = await stack.cli(['restore', backup.id, '--to', to, '--from', from]);
+      expect(again.code).toBe(2);
+      expect(again.stderr).toMatch(/already exist.*--force/);
+      const forced = await stack.cli([
+        'restore',
+        backup.id,
+        '--to',
+        to,
+        '--from',
+        from,
+        '--force',
+        '--file',
+        `${source}/etc/app.yaml`,
+      ]);
+      expect(forced.code).toBe(0);
+      expect(forced.stdout).toMatch(/restored 1 file/);
+    },
+  );
 
   it('stops every role cleanly on SIGTERM', async () => {
     for (const role of stack.roles) expect(await role.stop()).toBe(0);

@@ -87,7 +87,9 @@ export async function waitFor<T>(
     const value = await check();
     if (value) return value;
     if (Date.now() > deadline) {
-      throw new Error(`timed out waiting for ${opts.what ?? 'condition'}${opts.detail ? `\n${opts.detail()}` : ''}`);
+      throw new Error(
+        `timed out waiting for ${opts.what ?? 'condition'}${opts.detail ? `\n${opts.detail()}` : ''}`,
+      );
     }
     await new Promise((r) => setTimeout(r, opts.intervalMs ?? 200));
   }

@@ -1,3 +1,3 @@
 export * from './load.ts';
-export * from './schema.ts';
 export * from './logger.ts';
+export * from './schema.ts';

@@ -66,6 +66,7 @@ function intVar(env: Env, name: string, fallback: number): number {
   const raw = env[name];
   if (raw === undefined || raw === '') return fallback;
   const n = Number(raw);
-  if (!Number.isInteger(n) || n < 0) throw new BadInputError(`${name} must be a non-negative integer, got ${raw}`);
+  if (!Number.isInteger(n) || n < 0)
+    throw new BadInputError(`${name} must be a non-negative integer, got ${raw}`);
   return n;
 }

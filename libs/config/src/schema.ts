@@ -26,7 +26,10 @@ export const hostSchema = z.strictObject({
 });
 
 export const targetSchema = z.strictObject({
-  name: z.string().regex(/^[a-z0-9][a-z0-9-]{0,31}$/).refine((n) => n !== 'local', '"local" names the host\'s own copy'),
+  name: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9-]{0,31}$/)
+    .refine((n) => n !== 'local', '"local" names the host\'s own copy'),
   url: z.string().min(1),
   offsite: z.boolean().optional(),
   /** Adapter options (credentials, endpoint…); secrets here never reach logs. */

@@ -5,7 +5,16 @@ export type FileClass = 'database' | 'config' | 'general';
 export const SQLITE_HEADER = Buffer.from('SQLite format 3\0', 'latin1');
 
 /** Extensions that mark a configuration file; anything under a configuration source counts too. */
-const CONFIG_EXTENSIONS = new Set(['.conf', '.config', '.ini', '.yaml', '.yml', '.toml', '.env', '.properties']);
+const CONFIG_EXTENSIONS = new Set([
+  '.conf',
+  '.config',
+  '.ini',
+  '.yaml',
+  '.yml',
+  '.toml',
+  '.env',
+  '.properties',
+]);
 
 /** SQLite's companion files travel with their database under their own names. */
 const DATABASE_COMPANION = /\.db-(wal|shm|journal)$/;

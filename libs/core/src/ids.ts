@@ -11,7 +11,11 @@ export const hostIdSchema = z
 
 /** A host id derived from a machine hostname: lowercased, unsupported characters replaced. */
 export function hostIdFromHostname(hostname: string): string {
-  const id = hostname.toLowerCase().replace(/[^a-z0-9._-]/g, '-').replace(/^[^a-z0-9]+/, '').slice(0, 63);
+  const id = hostname
+    .toLowerCase()
+    .replace(/[^a-z0-9._-]/g, '-')
+    .replace(/^[^a-z0-9]+/, '')
+    .slice(0, 63);
   return /^\d*$/.test(id) ? `host-${id || 'unknown'}` : id;
 }
 

@@ -41,7 +41,11 @@ describe('buildEntry', () => {
     const pre = preChangeEntrySchema.parse(
       buildEntry({ ...base, kind: 'pre_change', description: 'before v2', ticket: 'CHG-1' }),
     );
-    expect(pre).toMatchObject({ status: 'pending_verification', retention: 'until_verified', verified_by: null });
+    expect(pre).toMatchObject({
+      status: 'pending_verification',
+      retention: 'until_verified',
+      verified_by: null,
+    });
     const manual = manualEntrySchema.parse(
       buildEntry({ ...base, kind: 'manual', purpose: 'audit', creator: 'ana', retention: 'days_7' }),
     );

@@ -136,7 +136,10 @@ function preChangeStatus(lifecycle: string | null): 'pending_verification' | 've
 function seedFiles(files: EntryFile[]): Record<string, z.infer<typeof fileEntry>> {
   const out: Record<string, z.infer<typeof fileEntry>> = {};
   for (const f of [...files].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0))) {
-    out[f.path] = f.cls === 'database' ? { size: f.size, hash: f.sha256, has_wal: f.hasWal ?? false } : { size: f.size, hash: f.sha256 };
+    out[f.path] =
+      f.cls === 'database'
+        ? { size: f.size, hash: f.sha256, has_wal: f.hasWal ?? false }
+        : { size: f.size, hash: f.sha256 };
   }
   return out;
 }

@@ -12,7 +12,8 @@ describe('backupKey', () => {
     expect(backupKey('manual', at)).toBe('20260304_0506_manual');
   });
   it('matches the key pattern', () => {
-    for (const k of [backupKey('daily', at), backupKey('manual', at, 'Ünïcode   stuff')]) expect(k).toMatch(BACKUP_KEY);
+    for (const k of [backupKey('daily', at), backupKey('manual', at, 'Ünïcode   stuff')])
+      expect(k).toMatch(BACKUP_KEY);
   });
   it('slugifies to a bounded, safe word list', () => {
     expect(slugify('../../etc/passwd')).toBe('etc-passwd');

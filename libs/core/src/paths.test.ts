@@ -7,9 +7,12 @@ describe('assertCleanAbsolutePath', () => {
     expect(assertCleanAbsolutePath('/srv/app')).toBe('/srv/app');
     expect(assertCleanAbsolutePath('/')).toBe('/');
   });
-  it.each(['srv/app', '/srv/../etc', '/srv/./app', '/srv//app', '/srv/app/', '/srv/a\0b'])('rejects %j', (p) => {
-    expect(() => assertCleanAbsolutePath(p)).toThrow(BadInputError);
-  });
+  it.each(['srv/app', '/srv/../etc', '/srv/./app', '/srv//app', '/srv/app/', '/srv/a\0b'])(
+    'rejects %j',
+    (p) => {
+      expect(() => assertCleanAbsolutePath(p)).toThrow(BadInputError);
+    },
+  );
 });
 
 describe('isInside', () => {

@@ -32,15 +32,25 @@ export const backupRequestSchema = z
   .superRefine((req, ctx) => {
     const rule = RETENTION_RULES[req.kind];
     if (req.retention !== undefined && !rule.allowed.test(req.retention)) {
-      ctx.addIssue({ code: 'custom', path: ['retention'], message: `a ${req.kind} backup cannot have retention ${req.retention}` });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['retention'],
+        message: `a ${req.kind} backup cannot have retention ${req.retention}`,
+      });
     }
     if (req.kind === 'manual' && !req.purpose) {
-      ctx.addIssue({ code: 'custom', path: ['purpose'], message: 'a manual backup needs --purpose (the seed: "document purpose")' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['purpose'],
+        message: 'a manual backup needs --purpose (the seed: "document purpose")',
+      });
     }
   });
 export type BackupRequest = z.infer<typeof backupRequestSchema>;
 
 /** Formats zod issues as one line an operator can act on. */
 export function describeIssues(error: z.ZodError): string {
-  return error.issues.map((i) => (i.path.length ? `${i.path.join('.')}: ${i.message}` : i.message)).join('; ');
+  return error.issues
+    .map((i) => (i.path.length ? `${i.path.join('.')}: ${i.message}` : i.message))
+    .join('; ');
 }

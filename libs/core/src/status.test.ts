@@ -5,7 +5,9 @@ describe('deriveStatus', () => {
   const done = { status: 'done' as const };
   it('is verified only when every copy verified', () => {
     expect(deriveStatus([done, done], [{ status: 'verified' }, { status: 'verified' }])).toBe('verified');
-    expect(deriveStatus([done, { status: 'running' }], [{ status: 'verified' }, { status: 'replicated' }])).toBe('running');
+    expect(
+      deriveStatus([done, { status: 'running' }], [{ status: 'verified' }, { status: 'replicated' }]),
+    ).toBe('running');
   });
   it('is unverified when all stages ran and a copy is corrupt', () => {
     expect(deriveStatus([done, done], [{ status: 'verified' }, { status: 'corrupt' }])).toBe('unverified');

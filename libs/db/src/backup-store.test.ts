@@ -27,12 +27,20 @@ describe.skipIf(!services)('BackupStore', () => {
 
   it('refuses an unknown host', async () => {
     await expect(
-      store.create({ request: { host: 'nope', kind: 'daily', paths: ['/srv'] }, targets, dailyRetentionDays: 30 }),
+      store.create({
+        request: { host: 'nope', kind: 'daily', paths: ['/srv'] },
+        targets,
+        dailyRetentionDays: 30,
+      }),
     ).rejects.toThrow(/unknown host nope/);
   });
 
   it('creates at most one daily per host and day', async () => {
-    const req = { request: { host: 'web-01', kind: 'daily' as const, paths: ['/srv'] }, targets, dailyRetentionDays: 30 };
+    const req = {
+      request: { host: 'web-01', kind: 'daily' as const, paths: ['/srv'] },
+      targets,
+      dailyRetentionDays: 30,
+    };
     const [a, b] = await Promise.all([store.create(req), store.create(req)]);
     expect([a.created, b.created].sort()).toEqual([false, true]);
     expect(a.backup.id).toBe(b.backup.id);
@@ -42,7 +50,13 @@ describe.skipIf(!services)('BackupStore', () => {
 
   it('gives event backups in the same minute distinct keys', async () => {
     const req = {
-      request: { host: 'web-01', kind: 'manual' as const, paths: ['/srv'], purpose: 'audit', description: 'Before upgrade' },
+      request: {
+        host: 'web-01',
+        kind: 'manual' as const,
+        paths: ['/srv'],
+        purpose: 'audit',
+        description: 'Before upgrade',
+      },
       targets,
       dailyRetentionDays: 30,
     };
@@ -61,14 +75,30 @@ describe.skipIf(!services)('BackupStore', () => {
     });
     expect(await store.startStage(backup.id, 'snapshot')).toBe('started');
     await store.transaction(async (tx) => {
-      await store.saveSnapshot(tx, backup.id, [
-        { path: 'srv/a.db', storedPath: 'srv/a.db', cls: 'database', size: 1, sha256: 'c'.repeat(64), hasWal: false },
-      ], []);
+      await store.saveSnapshot(
+        tx,
+        backup.id,
+        [
+          {
+            path: 'srv/a.db',
+            storedPath: 'srv/a.db',
+            cls: 'database',
+            size: 1,
+            sha256: 'c'.repeat(64),
+            hasWal: false,
+          },
+        ],
+        [],
+      );
       await store.finishStage(tx, backup.id, 'snapshot');
     });
     expect(await store.startStage(backup.id, 'snapshot')).toBe('done');
     const doc = hostMetadataSchema.parse(await hostMetadata(env.pool, 'web-01'));
-    expect(doc.daily['20260502']?.files['srv/a.db']).toEqual({ size: 1, hash: 'c'.repeat(64), has_wal: false });
+    expect(doc.daily['20260502']?.files['srv/a.db']).toEqual({
+      size: 1,
+      hash: 'c'.repeat(64),
+      has_wal: false,
+    });
     expect(doc.daily['20260502']?.verified).toBe(false);
 
     await store.failStage(backup.id, 'hash', '', 'disk on fire', true);

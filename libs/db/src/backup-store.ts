@@ -68,7 +68,8 @@ export class BackupStore {
         );
       }
       const base = backupKey(request.kind, now, request.description ?? request.ticket);
-      const expires = request.kind === 'daily' ? new Date(now.getTime() + input.dailyRetentionDays * 86_400_000) : null;
+      const expires =
+        request.kind === 'daily' ? new Date(now.getTime() + input.dailyRetentionDays * 86_400_000) : null;
       const id = randomUUID();
       for (let n = 1; ; n++) {
         const key = n === 1 ? base : `${base}-${n}`;
@@ -76,11 +77,23 @@ export class BackupStore {
           `INSERT INTO backups (id, host, kind, key, status, created_at, expires_at, request, targets, entry, updated_at)
            VALUES ($1, $2, $3, $4, 'running', $5, $6, $7, $8, '{}'::jsonb, $5)
            ON CONFLICT (host, key) DO NOTHING RETURNING id`,
-          [id, request.host, request.kind, key, now, expires, JSON.stringify(request), input.targets.map((t) => t.name)],
+          [
+            id,
+            request.host,
+            request.kind,
+            key,
+            now,
+            expires,
+            JSON.stringify(request),
+            input.targets.map((t) => t.name),
+          ],
         );
         if (inserted.rowCount === 1) break;
         if (request.kind === 'daily') {
-          const existing = await tx.query('SELECT * FROM backups WHERE host = $1 AND key = $2', [request.host, key]);
+          const existing = await tx.query('SELECT * FROM backups WHERE host = $1 AND key = $2', [
+            request.host,
+            key,
+          ]);
           return { backup: toBackup(existing.rows[0]), created: false };
         }
       }
@@ -110,11 +123,16 @@ export class BackupStore {
       [id],
     );
     const files = await q.query('SELECT * FROM backup_files WHERE backup_id = $1 ORDER BY path', [id]);
-    const copies = await q.query('SELECT * FROM backup_copies WHERE backup_id = $1 ORDER BY target <> $2, target', [
-      id,
-      LOCAL_COPY,
-    ]);
-    return { backup, stages: stages.rows.map(toStage), files: files.rows.map(toFile), copies: copies.rows.map(toCopy) };
+    const copies = await q.query(
+      'SELECT * FROM backup_copies WHERE backup_id = $1 ORDER BY target <> $2, target',
+      [id, LOCAL_COPY],
+    );
+    return {
+      backup,
+      stages: stages.rows.map(toStage),
+      files: files.rows.map(toFile),
+      copies: copies.rows.map(toCopy),
+    };
   }
 
   async list(filter: { host?: string; limit?: number } = {}): Promise<BackupRow[]> {
@@ -127,7 +145,10 @@ export class BackupStore {
 
   /** Backups whose pipeline has not ended, oldest first; the reconciler rebuilds their jobs from these. */
   async running(limit = 1000): Promise<BackupDetail[]> {
-    const r = await this.pool.query("SELECT id FROM backups WHERE status = 'running' ORDER BY created_at LIMIT $1", [limit]);
+    const r = await this.pool.query(
+      "SELECT id FROM backups WHERE status = 'running' ORDER BY created_at LIMIT $1",
+      [limit],
+    );
     return Promise.all(r.rows.map((row: { id: string }) => this.detail(row.id)));
   }
 
@@ -145,7 +166,10 @@ export class BackupStore {
       );
       if (r.rowCount === 0) {
         const s = await this.stage(id, stage, target, tx);
-        if (!s) throw new NotFoundFailure(`backup ${id} has no ${stage} stage${target ? ` for target ${target}` : ''}`);
+        if (!s)
+          throw new NotFoundFailure(
+            `backup ${id} has no ${stage} stage${target ? ` for target ${target}` : ''}`,
+          );
         return 'done';
       }
       await this.refresh(id, tx);
@@ -154,11 +178,10 @@ export class BackupStore {
   }
 
   async stage(id: string, stage: StageName, target = '', q: Queryable = this.pool): Promise<StageRow | null> {
-    const r = await q.query('SELECT * FROM backup_stages WHERE backup_id = $1 AND stage = $2 AND target = $3', [
-      id,
-      stage,
-      target,
-    ]);
+    const r = await q.query(
+      'SELECT * FROM backup_stages WHERE backup_id = $1 AND stage = $2 AND target = $3',
+      [id, stage, target],
+    );
     return r.rows[0] ? toStage(r.rows[0]) : null;
   }
 
@@ -173,7 +196,13 @@ export class BackupStore {
   }
 
   /** Records a stage's error; `final` when no attempt is left, which fails the backup until retried. */
-  async failStage(id: string, stage: StageName, target: string, error: string, final: boolean): Promise<void> {
+  async failStage(
+    id: string,
+    stage: StageName,
+    target: string,
+    error: string,
+    final: boolean,
+  ): Promise<void> {
     await this.transaction(async (tx) => {
       await this.lock(id, tx);
       await tx.query(
@@ -216,7 +245,13 @@ export class BackupStore {
     await tx.query('UPDATE backup_files SET hashed_at = $2 WHERE backup_id = $1', [id, this.clock.now()]);
   }
 
-  async setCopy(tx: Queryable, id: string, target: string, status: string, detail: Record<string, unknown>): Promise<void> {
+  async setCopy(
+    tx: Queryable,
+    id: string,
+    target: string,
+    status: string,
+    detail: Record<string, unknown>,
+  ): Promise<void> {
     await tx.query(
       `UPDATE backup_copies SET status = $3, detail = $4,
          verified_at = CASE WHEN $3 = 'verified' THEN $5::timestamptz ELSE verified_at END
@@ -237,12 +272,10 @@ export class BackupStore {
     const { backup, stages, files, copies } = await this.detail(id, tx);
     const status = deriveStatus(stages, copies);
     const entry = seedEntry(backup, files, status === 'verified');
-    const updated = await tx.query('UPDATE backups SET status = $2, entry = $3, updated_at = $4 WHERE id = $1 RETURNING *', [
-      id,
-      status,
-      JSON.stringify(entry),
-      this.clock.now(),
-    ]);
+    const updated = await tx.query(
+      'UPDATE backups SET status = $2, entry = $3, updated_at = $4 WHERE id = $1 RETURNING *',
+      [id, status, JSON.stringify(entry), this.clock.now()],
+    );
     return toBackup(updated.rows[0]);
   }
 }

@@ -12,7 +12,10 @@ export class BlobIndex {
   }
 
   async known(target: string, sha256: string): Promise<boolean> {
-    const r = await this.pool.query('SELECT 1 FROM target_blobs WHERE target = $1 AND sha256 = $2', [target, sha256]);
+    const r = await this.pool.query('SELECT 1 FROM target_blobs WHERE target = $1 AND sha256 = $2', [
+      target,
+      sha256,
+    ]);
     return r.rowCount === 1;
   }
 

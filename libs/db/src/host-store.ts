@@ -31,10 +31,10 @@ export class HostStore {
   /** Registers a host named in the config without claiming its agent was seen. */
   async ensure(id: string): Promise<void> {
     const now = this.clock.now();
-    await this.pool.query(
-      'INSERT INTO hosts (id, first_seen) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING',
-      [id, now],
-    );
+    await this.pool.query('INSERT INTO hosts (id, first_seen) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING', [
+      id,
+      now,
+    ]);
   }
 
   async list(): Promise<HostRow[]> {

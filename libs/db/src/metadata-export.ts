@@ -1,11 +1,11 @@
 import {
+  type BackupKind,
   emptyHostMetadata,
   type FleetMetadata,
-  hostMetadataSchema,
   type HostMetadata,
+  hostMetadataSchema,
   type MetadataEntry,
   SECTION,
-  type BackupKind,
 } from '@fleet-backup/core';
 import type { Queryable } from './pool.ts';
 
@@ -14,7 +14,10 @@ export async function hostMetadata(q: Queryable, host: string): Promise<HostMeta
   const doc = emptyHostMetadata();
   const r = await q.query('SELECT kind, key, entry FROM backups WHERE host = $1 ORDER BY key', [host]);
   for (const row of r.rows as { kind: BackupKind; key: string; entry: MetadataEntry }[]) {
-    (doc[SECTION[row.kind]] as Record<string, MetadataEntry>)[row.key] = { ...row.entry, files: sortedFiles(row.entry.files) };
+    (doc[SECTION[row.kind]] as Record<string, MetadataEntry>)[row.key] = {
+      ...row.entry,
+      files: sortedFiles(row.entry.files),
+    };
   }
   // JSONB forgets key order; parsing through the strict schema restores the seed's field order
   // and proves the document has exactly the seed's fields.

@@ -15,7 +15,9 @@ export async function migrate(pool: Pool): Promise<string[]> {
     await client.query(
       'CREATE TABLE IF NOT EXISTS schema_migrations (name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())',
     );
-    const done = new Set((await client.query<{ name: string }>('SELECT name FROM schema_migrations')).rows.map((r) => r.name));
+    const done = new Set(
+      (await client.query<{ name: string }>('SELECT name FROM schema_migrations')).rows.map((r) => r.name),
+    );
     for (const file of files.filter((f) => !done.has(f))) {
       const sql = await readFile(new URL(file, MIGRATIONS_DIR), 'utf8');
       await client.query('BEGIN');
@@ -39,6 +41,8 @@ export async function migrate(pool: Pool): Promise<string[]> {
 /** True when every migration file has been applied (for readiness checks). */
 export async function migrationsApplied(pool: Pool): Promise<boolean> {
   const files = (await readdir(MIGRATIONS_DIR)).filter((f) => f.endsWith('.sql'));
-  const rows = await pool.query<{ n: number }>('SELECT count(*)::int AS n FROM schema_migrations').catch(() => null);
+  const rows = await pool
+    .query<{ n: number }>('SELECT count(*)::int AS n FROM schema_migrations')
+    .catch(() => null);
   return rows?.rows[0]?.n === files.length;
 }

@@ -20,7 +20,11 @@ export function withDefaultUser(databaseUrl: string): string {
 
 /** A pool for DATABASE_URL. */
 export function createPool(databaseUrl: string, max = 10): pg.Pool {
-  const pool = new pg.Pool({ connectionString: withDefaultUser(databaseUrl), max, connectionTimeoutMillis: 10_000 });
+  const pool = new pg.Pool({
+    connectionString: withDefaultUser(databaseUrl),
+    max,
+    connectionTimeoutMillis: 10_000,
+  });
   // An idle client losing its connection (Postgres restart) must not crash the process; the pool replaces it.
   pool.on('error', () => {});
   return pool;
@@ -30,7 +34,8 @@ export function createPool(databaseUrl: string, max = 10): pg.Pool {
 export async function ensureDatabase(databaseUrl: string): Promise<void> {
   const url = new URL(withDefaultUser(databaseUrl));
   const name = decodeURIComponent(url.pathname.slice(1));
-  if (!/^[a-zA-Z0-9_-]{1,63}$/.test(name)) throw new Error(`database name ${JSON.stringify(name)} is not supported`);
+  if (!/^[a-zA-Z0-9_-]{1,63}$/.test(name))
+    throw new Error(`database name ${JSON.stringify(name)} is not supported`);
   url.pathname = '/postgres';
   const admin = new pg.Client({ connectionString: url.toString() });
   await admin.connect();

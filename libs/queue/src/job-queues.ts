@@ -1,4 +1,4 @@
-import { hostIdSchema, describeIssues, BadInputError } from '@fleet-backup/core';
+import { BadInputError, describeIssues, hostIdSchema } from '@fleet-backup/core';
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { type JobData, type JobName, jobCatalog } from './catalog.ts';

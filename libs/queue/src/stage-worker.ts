@@ -2,7 +2,7 @@ import { describeIssues, PermanentFailure } from '@fleet-backup/core';
 import { DelayedError, type Job, UnrecoverableError, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { type JobData, type JobName, isJobName, jobCatalog } from './catalog.ts';
+import { isJobName, type JobData, type JobName, jobCatalog } from './catalog.ts';
 
 export interface JobContext {
   jobId: string;
@@ -65,7 +65,12 @@ export class StageWorker {
   }
 
   private async process(job: Job, token: string | undefined, cancel: AbortSignal | undefined): Promise<void> {
-    const log = this.opts.log.child({ queue: this.opts.queue, jobId: job.id, job: job.name, attempt: job.attemptsMade + 1 });
+    const log = this.opts.log.child({
+      queue: this.opts.queue,
+      jobId: job.id,
+      job: job.name,
+      attempt: job.attemptsMade + 1,
+    });
     if (!isJobName(job.name) || !this.opts.handlers[job.name]) {
       throw new UnrecoverableError(`no handler for job "${job.name}" on queue ${this.opts.queue}`);
     }
@@ -77,14 +82,22 @@ export class StageWorker {
     try {
       const parsed = def.schema.safeParse(job.data);
       if (!parsed.success) {
-        throw new PermanentFailure(`malformed ${name} payload: ${describeIssues(parsed.error)}`, { data: job.data });
+        throw new PermanentFailure(`malformed ${name} payload: ${describeIssues(parsed.error)}`, {
+          data: job.data,
+        });
       }
       const data = parsed.data as JobData<typeof name>;
       const { backupId, host } = data as { backupId?: string; host?: string };
       const ctxLog = log.child({ backupId, host, stage: name });
       ctxLog.info('stage started');
       const handler = this.opts.handlers[name] as Handler<typeof name>;
-      await handler(data, { jobId: job.id ?? '', attempt: job.attemptsMade + 1, maxAttempts, signal, log: ctxLog });
+      await handler(data, {
+        jobId: job.id ?? '',
+        attempt: job.attemptsMade + 1,
+        maxAttempts,
+        signal,
+        log: ctxLog,
+      });
       ctxLog.info('stage finished');
     } catch (raw) {
       const error = raw instanceof Error ? raw : new Error(String(raw));

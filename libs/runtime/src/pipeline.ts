@@ -17,7 +17,8 @@ export function nextJobs(detail: BackupDetail): PlannedJob[] {
   const state = (stage: string, target = '') =>
     detail.stages.find((s) => s.stage === stage && s.target === target)?.status ?? 'done';
   const open = (stage: string, target = '') => ['pending', 'running'].includes(state(stage, target));
-  if (state('snapshot') !== 'done') return open('snapshot') ? [{ name: 'snapshot', data: { backupId, host } }] : [];
+  if (state('snapshot') !== 'done')
+    return open('snapshot') ? [{ name: 'snapshot', data: { backupId, host } }] : [];
   if (state('hash') !== 'done') return open('hash') ? [{ name: 'hash', data: { backupId, host } }] : [];
   const jobs: PlannedJob[] = [];
   for (const target of detail.backup.targets) {

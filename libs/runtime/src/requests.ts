@@ -6,7 +6,10 @@ import type { Runtime } from './runtime.ts';
  * Records a backup in Postgres, then enqueues its first stage. Postgres first: if the process
  * dies in between, the reconciler finds the backup and enqueues it, so a request is never lost.
  */
-export async function requestBackup(rt: Runtime, input: unknown): Promise<{ backup: BackupRow; created: boolean }> {
+export async function requestBackup(
+  rt: Runtime,
+  input: unknown,
+): Promise<{ backup: BackupRow; created: boolean }> {
   const parsed = backupRequestSchema.safeParse(input);
   if (!parsed.success) throw new BadInputError(`invalid backup request: ${describeIssues(parsed.error)}`);
   const request: BackupRequest = parsed.data;

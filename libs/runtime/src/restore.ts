@@ -4,7 +4,7 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { BadInputError, isInside, PermanentFailure } from '@fleet-backup/core';
-import { blobKey, type StorageTarget, Sha256Verifier } from '@fleet-backup/storage';
+import { blobKey, Sha256Verifier, type StorageTarget } from '@fleet-backup/storage';
 
 export interface RestoreFile {
   /** Source path without the leading slash, as in the metadata. */
@@ -15,9 +15,7 @@ export interface RestoreFile {
 }
 
 /** Where restored bytes come from: the host's backup directory or a target's blobs. */
-export type RestoreSource =
-  | { kind: 'local'; dir: string }
-  | { kind: 'target'; target: StorageTarget };
+export type RestoreSource = { kind: 'local'; dir: string } | { kind: 'target'; target: StorageTarget };
 
 export interface RestoreOptions {
   to: string;
@@ -35,7 +33,11 @@ export interface RestoreResult {
  * sha256 as the bytes stream through. Nothing is overwritten without `force`: existing files are
  * detected before anything is written, and each file lands by rename only once its hash matched.
  */
-export async function restoreFiles(files: RestoreFile[], source: RestoreSource, opts: RestoreOptions): Promise<RestoreResult> {
+export async function restoreFiles(
+  files: RestoreFile[],
+  source: RestoreSource,
+  opts: RestoreOptions,
+): Promise<RestoreResult> {
   const root = path.resolve(opts.to);
   const plan = files.map((f) => ({ file: f, dest: destination(root, f.path) }));
   if (!opts.force) {
@@ -66,7 +68,8 @@ function destination(root: string, relPath: string): string {
 }
 
 async function openSource(source: RestoreSource, file: RestoreFile): Promise<Readable> {
-  if (source.kind === 'local') return createReadStream(path.join(source.dir, file.storedPath), { highWaterMark: 1 << 20 });
+  if (source.kind === 'local')
+    return createReadStream(path.join(source.dir, file.storedPath), { highWaterMark: 1 << 20 });
   return source.target.get(blobKey(file.sha256));
 }
 
@@ -76,7 +79,10 @@ async function restoreOne(file: RestoreFile, input: Readable, dest: string): Pro
   const out = await open(temp, 'w', 0o600);
   const verifier = new Sha256Verifier(
     file.sha256,
-    (actual) => new PermanentFailure(`${file.path}: restored bytes hash to ${actual}, expected ${file.sha256}; try another copy with --from`),
+    (actual) =>
+      new PermanentFailure(
+        `${file.path}: restored bytes hash to ${actual}, expected ${file.sha256}; try another copy with --from`,
+      ),
     file.size,
   );
   try {

@@ -1,6 +1,14 @@
-import { type Clock, systemClock } from '@fleet-backup/core';
 import { type Config, createLogger, type Logger } from '@fleet-backup/config';
-import { BackupStore, BlobIndex, createPool, ensureDatabase, HostStore, migrate, type Pool } from '@fleet-backup/db';
+import { type Clock, systemClock } from '@fleet-backup/core';
+import {
+  BackupStore,
+  BlobIndex,
+  createPool,
+  ensureDatabase,
+  HostStore,
+  migrate,
+  type Pool,
+} from '@fleet-backup/db';
 import { createRedis, JobQueues } from '@fleet-backup/queue';
 import type { Redis } from 'ioredis';
 import { nextJobs } from './pipeline.ts';

@@ -20,7 +20,10 @@ export interface Isolated {
 /** A fresh database, queue prefix and temp dir for one test file. */
 export async function isolate(services: ServiceUrls, label: string): Promise<Isolated> {
   const suffix = randomBytes(4).toString('hex');
-  const name = `fbt_${label.replace(/[^a-z0-9]/gi, '_').toLowerCase().slice(0, 30)}_${suffix}`;
+  const name = `fbt_${label
+    .replace(/[^a-z0-9]/gi, '_')
+    .toLowerCase()
+    .slice(0, 30)}_${suffix}`;
   const url = new URL(services.databaseUrl);
   url.pathname = `/${name}`;
   const databaseUrl = url.toString();

@@ -1,4 +1,4 @@
-import { mkdir, writeFile, access } from 'node:fs/promises';
+import { access, mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Config } from '@fleet-backup/config';
 
@@ -7,7 +7,10 @@ import type { Config } from '@fleet-backup/config';
  * folder under DATA_DIR to DATA_DIR/backup, with a second copy in DATA_DIR/second-copy.
  * Explicit settings (BACKUP_ROOT, a config file) always win.
  */
-export async function withEmbeddedDefaults(config: Config, env: NodeJS.ProcessEnv = process.env): Promise<Config> {
+export async function withEmbeddedDefaults(
+  config: Config,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<Config> {
   const out: Config = { ...config, hosts: { ...config.hosts } };
   if (!env.BACKUP_ROOT) out.backupRoot = path.join(config.dataDir, 'backup');
   if (config.configFile) return out;
@@ -22,7 +25,13 @@ export async function withEmbeddedDefaults(config: Config, env: NodeJS.ProcessEn
 
 async function writeSample(dir: string): Promise<void> {
   const marker = path.join(dir, 'README.txt');
-  if (await access(marker).then(() => true, () => false)) return;
+  if (
+    await access(marker).then(
+      () => true,
+      () => false,
+    )
+  )
+    return;
   await mkdir(path.join(dir, 'app', 'data'), { recursive: true });
   await mkdir(path.join(dir, 'etc'), { recursive: true });
   await writeFile(marker, 'Sample files backed up by `npm start`. Edit or add files, then restart.\n');

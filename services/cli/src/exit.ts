@@ -23,7 +23,10 @@ export function reportError(err: unknown): number {
         : e instanceof BadInputError
           ? EXIT.usage
           : EXIT.failed;
-  const expected = e instanceof CliError || e instanceof PermanentFailure || (e as { transient?: unknown }).transient !== undefined;
+  const expected =
+    e instanceof CliError ||
+    e instanceof PermanentFailure ||
+    (e as { transient?: unknown }).transient !== undefined;
   process.stderr.write(`fleet-backup: ${expected ? e.message : (e.stack ?? e.message)}\n`);
   return code;
 }

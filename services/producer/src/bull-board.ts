@@ -11,7 +11,11 @@ export const BOARD_PATH = '/admin/queues';
  * Mounts Bull Board inside its own encapsulated plugin, behind the auth hook (the board has no
  * login of its own). Queues: the pool queue plus one per known host, refreshed as hosts appear.
  */
-export async function mountBullBoard(app: FastifyInstance, rt: Runtime, auth: onRequestHookHandler): Promise<() => Promise<void>> {
+export async function mountBullBoard(
+  app: FastifyInstance,
+  rt: Runtime,
+  auth: onRequestHookHandler,
+): Promise<() => Promise<void>> {
   const serverAdapter = new FastifyAdapter();
   serverAdapter.setBasePath(BOARD_PATH);
   const board = createBullBoard({

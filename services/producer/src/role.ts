@@ -1,4 +1,4 @@
-import { reconcile, type Runtime } from '@fleet-backup/runtime';
+import { type Runtime, reconcile } from '@fleet-backup/runtime';
 import { BOARD_PATH } from './bull-board.ts';
 import { buildServer } from './server.ts';
 

@@ -21,7 +21,8 @@ export async function buildServer(rt: Runtime, opts: { token: string | null }): 
     if (err instanceof BadInputError || err instanceof ZodError) {
       return reply.code(400).send({ error: 'bad_request', message: err.message });
     }
-    if (err instanceof NotFoundFailure) return reply.code(404).send({ error: 'not_found', message: err.message });
+    if (err instanceof NotFoundFailure)
+      return reply.code(404).send({ error: 'not_found', message: err.message });
     const status = (err as { statusCode?: number }).statusCode;
     if (status && status >= 400 && status < 500) {
       return reply.code(status).send({ error: 'bad_request', message: (err as Error).message });
@@ -33,8 +34,14 @@ export async function buildServer(rt: Runtime, opts: { token: string | null }): 
   app.get('/healthz', async () => ({ ok: true }));
   app.get('/readyz', async (_req, reply) => {
     const checks = {
-      redis: await rt.redis.ping().then(() => true, () => false),
-      postgres: await rt.pool.query('SELECT 1').then(() => true, () => false),
+      redis: await rt.redis.ping().then(
+        () => true,
+        () => false,
+      ),
+      postgres: await rt.pool.query('SELECT 1').then(
+        () => true,
+        () => false,
+      ),
       migrations: await migrationsApplied(rt.pool).catch(() => false),
     };
     const ready = Object.values(checks).every(Boolean);

@@ -1,8 +1,8 @@
+import path from 'node:path';
 import type { HostConfig } from '@fleet-backup/config';
 import { PermanentFailure } from '@fleet-backup/core';
 import type { BackupRow } from '@fleet-backup/db';
 import type { Runtime } from '@fleet-backup/runtime';
-import path from 'node:path';
 
 /** What an agent's stages share: the runtime, the one host it serves, and that host's backup root. */
 export interface AgentEnv {
@@ -15,7 +15,9 @@ export interface AgentEnv {
 /** Refuses work for another host: host work stays on its host even if a job is misrouted. */
 export function assertOwnHost(env: AgentEnv, backup: BackupRow): void {
   if (backup.host !== env.host) {
-    throw new PermanentFailure(`backup ${backup.id} belongs to host ${backup.host}, not to this agent (${env.host})`);
+    throw new PermanentFailure(
+      `backup ${backup.id} belongs to host ${backup.host}, not to this agent (${env.host})`,
+    );
   }
 }
 

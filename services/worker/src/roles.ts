@@ -70,7 +70,12 @@ export async function startPoolWorker(rt: Runtime, concurrency = 4): Promise<Rol
   return { close: () => worker.close() };
 }
 
-const STAGE_JOBS: Record<string, StageName> = { snapshot: 'snapshot', hash: 'hash', replicate: 'replicate', verify: 'verify' };
+const STAGE_JOBS: Record<string, StageName> = {
+  snapshot: 'snapshot',
+  hash: 'hash',
+  replicate: 'replicate',
+  verify: 'verify',
+};
 
 /** Writes a stage's failure to Postgres, so `show` and the API say what went wrong and where. */
 async function recordFailure(rt: Runtime, { name, data, error, final }: FailureReport): Promise<void> {
@@ -79,6 +84,7 @@ async function recordFailure(rt: Runtime, { name, data, error, final }: FailureR
   if (!stage || typeof backupId !== 'string') return;
   const exists = await rt.backups.get(backupId).catch(() => null);
   if (!exists) return;
-  const message = error instanceof PermanentFailure || final ? error.message : `${error.message} (will retry)`;
+  const message =
+    error instanceof PermanentFailure || final ? error.message : `${error.message} (will retry)`;
   await rt.backups.failStage(backupId, stage, typeof target === 'string' ? target : '', message, final);
 }

@@ -11,11 +11,14 @@ export function registerAdminCommands(program: Command): void {
     .option('--host <id>', 'one host: { daily, pre_change, manual }; without it: { hosts: { … } }')
     .option('--out <file>', 'output file (default: stdout)')
     .action(async (opts: { host?: string; out?: string }) => {
-      await withRuntime(async (rt) => {
-        const doc = opts.host ? await hostMetadata(rt.pool, opts.host) : await fleetMetadata(rt.pool);
-        if (opts.out) console.log(await writeJsonAtomic(path.resolve(opts.out), doc));
-        else process.stdout.write(`${JSON.stringify(doc, null, 2)}\n`);
-      }, { migrate: false });
+      await withRuntime(
+        async (rt) => {
+          const doc = opts.host ? await hostMetadata(rt.pool, opts.host) : await fleetMetadata(rt.pool);
+          if (opts.out) console.log(await writeJsonAtomic(path.resolve(opts.out), doc));
+          else process.stdout.write(`${JSON.stringify(doc, null, 2)}\n`);
+        },
+        { migrate: false },
+      );
     });
 
   program

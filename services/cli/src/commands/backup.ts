@@ -1,5 +1,5 @@
 import type { BackupDetail } from '@fleet-backup/db';
-import { requestBackup, type Runtime } from '@fleet-backup/runtime';
+import { type Runtime, requestBackup } from '@fleet-backup/runtime';
 import type { Command } from 'commander';
 import { CliError, EXIT, printJson } from '../exit.ts';
 import { withRuntime } from '../open.ts';
@@ -35,9 +35,14 @@ export function registerBackupCommand(program: Command): void {
     .option('--creator <name>', 'who asked (manual)')
     .option('--notes <text>', 'free notes (manual)')
     .option('--wait', 'return when the backup is verified (exit 0) or has failed (exit 1)')
-    .option('--timeout <seconds>', 'with --wait: give up after this long (exit 1)', (v) => Number.parseInt(v, 10))
+    .option('--timeout <seconds>', 'with --wait: give up after this long (exit 1)', (v) =>
+      Number.parseInt(v, 10),
+    )
     .option('--json', 'print one JSON object')
-    .addHelpText('after', '\nExample:\n  fleet-backup backup --host web-01 --kind manual --purpose "before disk swap" --path /srv/app --wait')
+    .addHelpText(
+      'after',
+      '\nExample:\n  fleet-backup backup --host web-01 --kind manual --purpose "before disk swap" --path /srv/app --wait',
+    )
     .action(async (opts: BackupOptions) => {
       await withRuntime(async (rt) => {
         const { backup, created } = await requestBackup(rt, {
@@ -52,15 +57,18 @@ export function registerBackupCommand(program: Command): void {
           notes: opts.notes,
         });
         if (!opts.wait) {
-          if (opts.json) printJson({ id: backup.id, key: backup.key, host: backup.host, status: backup.status, created });
+          if (opts.json)
+            printJson({ id: backup.id, key: backup.key, host: backup.host, status: backup.status, created });
           else console.log(backup.id);
           return;
         }
         const detail = await waitForEnd(rt, backup.id, opts.timeout);
         const { status } = detail.backup;
-        if (opts.json) printJson({ id: backup.id, key: backup.key, host: backup.host, status, reason: reason(detail) });
+        if (opts.json)
+          printJson({ id: backup.id, key: backup.key, host: backup.host, status, reason: reason(detail) });
         else console.log(`${backup.id} ${status}${status === 'verified' ? '' : `: ${reason(detail)}`}`);
-        if (status !== 'verified') throw new CliError(`backup ${backup.id} is ${status}: ${reason(detail)}`, EXIT.failed);
+        if (status !== 'verified')
+          throw new CliError(`backup ${backup.id} is ${status}: ${reason(detail)}`, EXIT.failed);
       });
     });
 }
@@ -71,7 +79,8 @@ async function waitForEnd(rt: Runtime, id: string, timeoutSeconds?: number): Pro
   for (;;) {
     const detail = await rt.backups.detail(id);
     if (detail.backup.status !== 'running') return detail;
-    if (Date.now() > deadline) throw new CliError(`backup ${id} still running after ${timeoutSeconds}s`, EXIT.failed);
+    if (Date.now() > deadline)
+      throw new CliError(`backup ${id} still running after ${timeoutSeconds}s`, EXIT.failed);
     await new Promise((r) => setTimeout(r, 500));
   }
 }

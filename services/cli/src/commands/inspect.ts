@@ -15,12 +15,24 @@ export function registerInspectCommands(program: Command): void {
         const rows = await rt.backups.list({ host: opts.host, limit: opts.limit });
         if (opts.json) {
           printJson(
-            rows.map((b) => ({ id: b.id, host: b.host, kind: b.kind, key: b.key, status: b.status, created: b.createdAt.toISOString() })),
+            rows.map((b) => ({
+              id: b.id,
+              host: b.host,
+              kind: b.kind,
+              key: b.key,
+              status: b.status,
+              created: b.createdAt.toISOString(),
+            })),
           );
           return;
         }
         if (!rows.length) return console.log('no backups yet');
-        console.log(table(['ID', 'HOST', 'KIND', 'KEY', 'STATUS', 'CREATED'], rows.map((b) => [b.id, b.host, b.kind, b.key, b.status, b.createdAt.toISOString()])));
+        console.log(
+          table(
+            ['ID', 'HOST', 'KIND', 'KEY', 'STATUS', 'CREATED'],
+            rows.map((b) => [b.id, b.host, b.kind, b.key, b.status, b.createdAt.toISOString()]),
+          ),
+        );
       });
     });
 
@@ -29,24 +41,52 @@ export function registerInspectCommands(program: Command): void {
     .description('one backup: status per stage, per file and per copy')
     .option('--json', 'print JSON')
     .action(async (id: string, opts: { json?: boolean }) => {
-      await withRuntime(async (rt) => {
-        const view = describeBackup(await rt.backups.detail(id));
-        if (opts.json) return printJson(view);
-        console.log(`${view.id}  ${view.host}/${view.key}  ${view.kind}  ${view.status}`);
-        console.log(`created ${view.created}${view.expires ? `, expires ${view.expires}` : ''}\n`);
-        console.log(table(['STAGE', 'TARGET', 'STATUS', 'ATTEMPTS', 'ERROR'], view.stages.map((s) => [s.stage, s.target ?? '', s.status, String(s.attempts), s.error ?? ''])));
-        console.log();
-        console.log(table(['COPY', 'KIND', 'OFFSITE', 'STATUS', 'VERIFIED'], view.copies.map((c) => [c.target, c.kind, c.offsite ? 'yes' : 'no', c.status, c.verified ?? ''])));
-        console.log();
-        console.log(table(['FILE', 'CLASS', 'SIZE', 'SHA256'], view.files.map((f) => [f.path, f.class, String(f.size), f.sha256.slice(0, 16)])));
-        for (const s of view.skipped) console.log(`skipped ${s.path}: ${s.reason}`);
-      }, { migrate: false });
+      await withRuntime(
+        async (rt) => {
+          const view = describeBackup(await rt.backups.detail(id));
+          if (opts.json) return printJson(view);
+          console.log(`${view.id}  ${view.host}/${view.key}  ${view.kind}  ${view.status}`);
+          console.log(`created ${view.created}${view.expires ? `, expires ${view.expires}` : ''}\n`);
+          console.log(
+            table(
+              ['STAGE', 'TARGET', 'STATUS', 'ATTEMPTS', 'ERROR'],
+              view.stages.map((s) => [s.stage, s.target ?? '', s.status, String(s.attempts), s.error ?? '']),
+            ),
+          );
+          console.log();
+          console.log(
+            table(
+              ['COPY', 'KIND', 'OFFSITE', 'STATUS', 'VERIFIED'],
+              view.copies.map((c) => [
+                c.target,
+                c.kind,
+                c.offsite ? 'yes' : 'no',
+                c.status,
+                c.verified ?? '',
+              ]),
+            ),
+          );
+          console.log();
+          console.log(
+            table(
+              ['FILE', 'CLASS', 'SIZE', 'SHA256'],
+              view.files.map((f) => [f.path, f.class, String(f.size), f.sha256.slice(0, 16)]),
+            ),
+          );
+          for (const s of view.skipped) console.log(`skipped ${s.path}: ${s.reason}`);
+        },
+        { migrate: false },
+      );
     });
 }
 
 /** A plain aligned text table. */
 export function table(header: string[], rows: string[][]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ').trimEnd();
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => c.padEnd(widths[i] ?? 0))
+      .join('  ')
+      .trimEnd();
   return [line(header), ...rows.map(line)].join('\n');
 }

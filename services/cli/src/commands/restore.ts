@@ -18,28 +18,50 @@ const collect = (value: string, previous: string[] = []) => [...previous, value]
 export function registerRestoreCommand(program: Command): void {
   program
     .command('restore <id>')
-    .description('restore a backup (or some files) under a directory, with original names, checking every sha256')
+    .description(
+      'restore a backup (or some files) under a directory, with original names, checking every sha256',
+    )
     .requiredOption('--to <dir>', 'directory to restore into; files land at DIR/<original absolute path>')
-    .option('--file <path>', 'only this file (original path, with or without the leading /); repeatable', collect)
+    .option(
+      '--file <path>',
+      'only this file (original path, with or without the leading /); repeatable',
+      collect,
+    )
     .option('--from <copy>', `"${LOCAL_COPY}" (this host's BACKUP_ROOT) or a target name`, LOCAL_COPY)
     .option('--force', 'overwrite existing files')
     .option('--json', 'print a JSON summary')
-    .addHelpText('after', '\nExample:\n  fleet-backup restore 3f0c…-… --to /tmp/restore --file /srv/app/settings.json --from second')
+    .addHelpText(
+      'after',
+      '\nExample:\n  fleet-backup restore 3f0c…-… --to /tmp/restore --file /srv/app/settings.json --from second',
+    )
     .action(async (id: string, opts: RestoreOptions) => {
-      await withRuntime(async (rt) => {
-        const { backup, files } = await rt.backups.detail(id);
-        const wanted = new Set((opts.file ?? []).map(metadataPath));
-        const chosen = wanted.size ? files.filter((f) => wanted.has(f.path)) : files;
-        const missing = [...wanted].filter((p) => !files.some((f) => f.path === p));
-        if (missing.length) throw new BadInputError(`not in backup ${backup.key}: ${missing.join(', ')}`);
-        const source: RestoreSource =
-          opts.from === LOCAL_COPY
-            ? { kind: 'local', dir: path.join(rt.config.backupRoot, backup.key) }
-            : { kind: 'target', target: rt.targets.get(opts.from) };
-        const result = await restoreFiles(chosen, source, { to: opts.to, force: Boolean(opts.force) });
-        const summary = { id: backup.id, key: backup.key, from: opts.from, to: path.resolve(opts.to), ...result, verified: true };
-        if (opts.json) printJson(summary);
-        else console.log(`restored ${result.files} file(s), ${result.bytes} bytes, from ${opts.from} to ${summary.to}; every sha256 matched`);
-      }, { migrate: false });
+      await withRuntime(
+        async (rt) => {
+          const { backup, files } = await rt.backups.detail(id);
+          const wanted = new Set((opts.file ?? []).map(metadataPath));
+          const chosen = wanted.size ? files.filter((f) => wanted.has(f.path)) : files;
+          const missing = [...wanted].filter((p) => !files.some((f) => f.path === p));
+          if (missing.length) throw new BadInputError(`not in backup ${backup.key}: ${missing.join(', ')}`);
+          const source: RestoreSource =
+            opts.from === LOCAL_COPY
+              ? { kind: 'local', dir: path.join(rt.config.backupRoot, backup.key) }
+              : { kind: 'target', target: rt.targets.get(opts.from) };
+          const result = await restoreFiles(chosen, source, { to: opts.to, force: Boolean(opts.force) });
+          const summary = {
+            id: backup.id,
+            key: backup.key,
+            from: opts.from,
+            to: path.resolve(opts.to),
+            ...result,
+            verified: true,
+          };
+          if (opts.json) printJson(summary);
+          else
+            console.log(
+              `restored ${result.files} file(s), ${result.bytes} bytes, from ${opts.from} to ${summary.to}; every sha256 matched`,
+            );
+        },
+        { migrate: false },
+      );
     });
 }

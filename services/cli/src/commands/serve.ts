@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { type Config, loadConfig } from '@fleet-backup/config';
 import { startProducer } from '@fleet-backup/producer';
-import { openRuntime, requestBackup, type Runtime } from '@fleet-backup/runtime';
+import { openRuntime, type Runtime, requestBackup } from '@fleet-backup/runtime';
 import { type Role, startAgent, startPoolWorker } from '@fleet-backup/worker';
 import type { Command } from 'commander';
 import { withEmbeddedDefaults } from '../defaults.ts';
@@ -26,19 +26,28 @@ async function serve(config: Config, name: string, start: (rt: Runtime) => Promi
 export function registerServeCommands(program: Command): void {
   program
     .command('start')
-    .description('every role in one process (producer, API, Bull Board, pool worker, agent for this host); backs up this host now')
+    .description(
+      'every role in one process (producer, API, Bull Board, pool worker, agent for this host); backs up this host now',
+    )
     .action(async () => {
       const config = await withEmbeddedDefaults(loadConfig());
       await serve(config, 'start', async (rt) => {
         const producer = await startProducer(rt, { token: config.apiToken });
-        const roles = [producer, await startPoolWorker(rt), await startAgent(rt, config.host, config.backupRoot)];
+        const roles = [
+          producer,
+          await startPoolWorker(rt),
+          await startAgent(rt, config.host, config.backupRoot),
+        ];
         const sources = config.hosts[config.host]?.sources.map((s) => s.path) ?? [];
         if (sources.length) {
           const { backup } = await requestBackup(rt, { host: config.host, kind: 'daily', paths: sources });
           console.log(`backing up ${sources.join(', ')} as ${backup.key} (id ${backup.id})`);
           console.log(`  local copy:   ${path.join(config.backupRoot, backup.key)}`);
           console.log(`  metadata:     ${path.join(config.backupRoot, 'backup_metadata.json')}`);
-        } else console.log(`no sources configured for host ${config.host}; request backups with \`fleet-backup backup\``);
+        } else
+          console.log(
+            `no sources configured for host ${config.host}; request backups with \`fleet-backup backup\``,
+          );
         for (const t of config.targets) console.log(`  target ${t.name}: ${t.url}`);
         console.log(`Bull Board:     ${producer.boardUrl}`);
         console.log(`API:            ${producer.url}/v1/backups`);

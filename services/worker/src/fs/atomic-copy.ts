@@ -28,7 +28,10 @@ export async function copyToTemp(src: string, destDir: string, signal: AbortSign
   let size = 0;
   let head = Buffer.alloc(0);
   try {
-    for await (const chunk of createReadStream(src, { highWaterMark: 1 << 20, signal }) as AsyncIterable<Buffer>) {
+    for await (const chunk of createReadStream(src, {
+      highWaterMark: 1 << 20,
+      signal,
+    }) as AsyncIterable<Buffer>) {
       hash.update(chunk);
       if (head.length < HEAD_BYTES) head = Buffer.concat([head, chunk.subarray(0, HEAD_BYTES - head.length)]);
       size += chunk.length;
@@ -69,10 +72,13 @@ function explainWriteError(err: unknown, src: string, destDir: string): unknown 
     );
   }
   if (code === 'EACCES' || code === 'EPERM') {
-    return new PermanentFailure(`cannot read ${src}: permission denied; grant the agent read access or exclude it`, {
-      path: src,
-      code,
-    });
+    return new PermanentFailure(
+      `cannot read ${src}: permission denied; grant the agent read access or exclude it`,
+      {
+        path: src,
+        code,
+      },
+    );
   }
   if (code === 'EROFS') return new PermanentFailure(`backup disk ${destDir} is read-only`, { code });
   return err;

@@ -36,7 +36,10 @@ export interface WalkLimits {
  * tree, symlinks are followed only to files within the requested path, and anything else that
  * cannot be copied is skipped with its reason.
  */
-export async function walk(roots: WalkRoot[], limits: WalkLimits): Promise<{ files: FoundFile[]; skipped: SkippedItem[] }> {
+export async function walk(
+  roots: WalkRoot[],
+  limits: WalkLimits,
+): Promise<{ files: FoundFile[]; skipped: SkippedItem[] }> {
   const files = new Map<string, FoundFile>();
   const skipped: SkippedItem[] = [];
   for (const root of roots) {
@@ -60,8 +63,10 @@ async function realRoot(requested: string, limits: WalkLimits): Promise<string> 
     real = await realpath(requested);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new PermanentFailure(`path ${requested} does not exist on this host`, { path: requested });
-    if (code === 'EACCES') throw new PermanentFailure(`cannot read ${requested}: permission denied`, { path: requested });
+    if (code === 'ENOENT')
+      throw new PermanentFailure(`path ${requested} does not exist on this host`, { path: requested });
+    if (code === 'EACCES')
+      throw new PermanentFailure(`cannot read ${requested}: permission denied`, { path: requested });
     throw err;
   }
   if (!limits.allowedRoots.some((r) => isInside(real, r))) {
@@ -71,9 +76,12 @@ async function realRoot(requested: string, limits: WalkLimits): Promise<string> 
     );
   }
   if (isInside(real, limits.backupRoot)) {
-    throw new PermanentFailure(`path ${requested} is inside the backup root ${limits.backupRoot}; backups never include backups`, {
-      path: requested,
-    });
+    throw new PermanentFailure(
+      `path ${requested} is inside the backup root ${limits.backupRoot}; backups never include backups`,
+      {
+        path: requested,
+      },
+    );
   }
   return real;
 }
@@ -96,7 +104,8 @@ async function walkDir(
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') return void skipped.push({ path: logical, reason: 'vanished during the backup' });
-    if (code === 'EACCES') throw new PermanentFailure(`cannot list ${logical}: permission denied`, { path: logical });
+    if (code === 'EACCES')
+      throw new PermanentFailure(`cannot list ${logical}: permission denied`, { path: logical });
     throw err;
   }
   entries.sort((a, b) => (a.name < b.name ? -1 : 1));
@@ -123,7 +132,8 @@ async function followLink(
     return void skipped.push({ path: logical, reason: `symlink points outside ${root.path} (to ${target})` });
   }
   const info = await lstat(target);
-  if (!info.isFile()) return void skipped.push({ path: logical, reason: 'symlink to a directory, not followed' });
+  if (!info.isFile())
+    return void skipped.push({ path: logical, reason: 'symlink to a directory, not followed' });
   add({ path: logical, readFrom: target, config: root.config });
 }
 

@@ -20,9 +20,13 @@ export async function hash(env: AgentEnv, data: JobData<'hash'>, ctx: JobContext
     for (const file of files) {
       ctx.signal.throwIfAborted();
       const local = path.join(dir, file.storedPath);
-      const actual = await hashStream(createReadStream(local, { highWaterMark: 1 << 20, signal: ctx.signal })).catch((err) => {
+      const actual = await hashStream(
+        createReadStream(local, { highWaterMark: 1 << 20, signal: ctx.signal }),
+      ).catch((err) => {
         if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
-          throw new PermanentFailure(`${local} is missing from the local copy; re-run the backup`, { file: file.path });
+          throw new PermanentFailure(`${local} is missing from the local copy; re-run the backup`, {
+            file: file.path,
+          });
         }
         throw err;
       });

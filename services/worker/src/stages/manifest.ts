@@ -16,6 +16,10 @@ export function buildManifest({ backup, files }: BackupDetail): Manifest {
     key: backup.key,
     created: backup.createdAt.toISOString(),
     files: entries,
-    entry: seedEntry({ ...backup, lifecycle: null, changeVerifiedBy: null, changeVerifiedAt: null }, files, false),
+    entry: seedEntry(
+      { ...backup, lifecycle: null, changeVerifiedBy: null, changeVerifiedAt: null },
+      files,
+      false,
+    ),
   };
 }

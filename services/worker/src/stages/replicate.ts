@@ -60,7 +60,11 @@ async function alreadyThere(env: AgentEnv, target: StorageTarget, file: FileRow)
 }
 
 /** Runs fn over items with at most `limit` in flight; the first error stops new work and is thrown. */
-export async function forEachLimited<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+export async function forEachLimited<T>(
+  items: T[],
+  limit: number,
+  fn: (item: T) => Promise<void>,
+): Promise<void> {
   let next = 0;
   const lanes = Array.from({ length: Math.min(limit, items.length) }, async () => {
     while (next < items.length) {

@@ -1,5 +1,6 @@
+import { stat } from 'node:fs/promises';
 import path from 'node:path';
-import { classify, metadataPath, PermanentFailure, storedPath } from '@fleet-backup/core';
+import { classify, isInside, metadataPath, PermanentFailure, storedPath } from '@fleet-backup/core';
 import type { FileRow } from '@fleet-backup/db';
 import type { JobContext, JobData } from '@fleet-backup/queue';
 import { type AgentEnv, allowedRoots, assertOwnHost, backupDir } from '../agent-env.ts';
@@ -7,8 +8,6 @@ import { commitTemp, copyToTemp, syncDir } from '../fs/atomic-copy.ts';
 import { pruneBackupDir } from '../fs/prune.ts';
 import { type FoundFile, type SkippedItem, walk } from '../fs/walk.ts';
 import { writeHostMetadataFile } from '../metadata-file.ts';
-import { isInside } from '@fleet-backup/core';
-import { stat } from 'node:fs/promises';
 
 /**
  * snapshot: copies each requested file into BACKUP_ROOT/<key>/<absolute path without '/'><suffix>,
@@ -26,7 +25,10 @@ export async function snapshot(env: AgentEnv, data: JobData<'snapshot'>, ctx: Jo
       path: p,
       config: env.hostConfig.sources.some((s) => s.config && isInside(p, s.path)),
     }));
-    const found = await walk(roots, { backupRoot: env.backupRoot, allowedRoots: allowedRoots(env.hostConfig) });
+    const found = await walk(roots, {
+      backupRoot: env.backupRoot,
+      allowedRoots: allowedRoots(env.hostConfig),
+    });
     const skipped = [...found.skipped];
     const files: Omit<FileRow, 'hashedAt'>[] = [];
     const taken = new Map<string, string>();
@@ -36,7 +38,9 @@ export async function snapshot(env: AgentEnv, data: JobData<'snapshot'>, ctx: Jo
       if (!row) continue;
       const clash = taken.get(row.storedPath);
       if (clash) {
-        throw new PermanentFailure(`${clash} and ${row.path} would both be stored as ${row.storedPath}; rename one or exclude it`);
+        throw new PermanentFailure(
+          `${clash} and ${row.path} would both be stored as ${row.storedPath}; rename one or exclude it`,
+        );
       }
       taken.set(row.storedPath, row.path);
       files.push(row);
@@ -48,7 +52,10 @@ export async function snapshot(env: AgentEnv, data: JobData<'snapshot'>, ctx: Jo
       await backups.saveSnapshot(tx, backup.id, files, skipped);
       await backups.finishStage(tx, backup.id, 'snapshot');
     });
-    ctx.log.info({ files: files.length, bytes: files.reduce((n, f) => n + f.size, 0), skipped: skipped.length }, 'snapshot written');
+    ctx.log.info(
+      { files: files.length, bytes: files.reduce((n, f) => n + f.size, 0), skipped: skipped.length },
+      'snapshot written',
+    );
     await writeHostMetadataFile(env.rt.pool, env.host, env.backupRoot);
   }
   await env.rt.advance(backup.id);
@@ -74,7 +81,8 @@ async function copyOne(
   const cls = classify(file.path, copied.head, file.config);
   const stored = storedPath(file.path, cls);
   await commitTemp(copied.tempPath, path.join(dir, stored));
-  const hasWal = cls === 'database' && file.path.endsWith('.db') ? await exists(`${file.readFrom}-wal`) : null;
+  const hasWal =
+    cls === 'database' && file.path.endsWith('.db') ? await exists(`${file.readFrom}-wal`) : null;
   return { path: rel, storedPath: stored, cls, size: copied.size, sha256: copied.sha256, hasWal };
 }
 
@@ -86,7 +94,8 @@ async function exists(p: string): Promise<boolean> {
 async function syncTree(dir: string, files: { storedPath: string }[]): Promise<void> {
   const dirs = new Set<string>([dir, path.dirname(dir)]);
   for (const f of files) {
-    for (let d = path.dirname(path.join(dir, f.storedPath)); d.startsWith(dir); d = path.dirname(d)) dirs.add(d);
+    for (let d = path.dirname(path.join(dir, f.storedPath)); d.startsWith(dir); d = path.dirname(d))
+      dirs.add(d);
   }
   for (const d of [...dirs].sort((a, b) => b.length - a.length)) await syncDir(d);
 }

@@ -27,7 +27,10 @@ export async function verify(rt: Runtime, data: JobData<'verify'>, ctx: JobConte
   if ((await backups.startStage(data.backupId, 'verify', data.target)) === 'started') {
     const target = rt.targets.get(data.target);
     const detail = await backups.detail(data.backupId);
-    const problems = [...(await checkManifest(target, detail)), ...(await checkBlobs(target, detail, ctx.signal))];
+    const problems = [
+      ...(await checkManifest(target, detail)),
+      ...(await checkBlobs(target, detail, ctx.signal)),
+    ];
     const status = problems.length === 0 ? 'verified' : 'corrupt';
     await backups.transaction(async (tx) => {
       await backups.lock(data.backupId, tx);
@@ -38,7 +41,8 @@ export async function verify(rt: Runtime, data: JobData<'verify'>, ctx: JobConte
       });
       await backups.finishStage(tx, data.backupId, 'verify', target.name);
     });
-    if (problems.length) ctx.log.error({ target: target.name, problems: problems.slice(0, 10) }, 'copy is corrupt');
+    if (problems.length)
+      ctx.log.error({ target: target.name, problems: problems.slice(0, 10) }, 'copy is corrupt');
     else ctx.log.info({ target: target.name }, 'copy verified');
   }
   // The host's backup_metadata.json lives on its agent; ask it to refresh.
@@ -73,7 +77,11 @@ async function checkManifest(target: StorageTarget, { backup, files }: BackupDet
   return problems;
 }
 
-async function checkBlobs(target: StorageTarget, { files }: BackupDetail, signal: AbortSignal): Promise<CopyProblem[]> {
+async function checkBlobs(
+  target: StorageTarget,
+  { files }: BackupDetail,
+  signal: AbortSignal,
+): Promise<CopyProblem[]> {
   const problems: CopyProblem[] = [];
   const checked = new Map<string, string | null>();
   for (const f of files) {
@@ -85,7 +93,12 @@ async function checkBlobs(target: StorageTarget, { files }: BackupDetail, signal
   return problems;
 }
 
-async function checkBlob(target: StorageTarget, sha256: string, size: number, signal: AbortSignal): Promise<string | null> {
+async function checkBlob(
+  target: StorageTarget,
+  sha256: string,
+  size: number,
+  signal: AbortSignal,
+): Promise<string | null> {
   try {
     const actual = await hashStream(await target.get(blobKey(sha256), undefined, signal));
     if (actual.sha256 !== sha256) return `blob content differs (sha256 ${actual.sha256})`;
