@@ -81,11 +81,11 @@ export class RoleProcess {
 export async function waitFor<T>(
   check: () => T | Promise<T>,
   opts: { timeoutMs?: number; intervalMs?: number; what?: string; detail?: () => string } = {},
-): Promise<T> {
+): Promise<NonNullable<T>> {
   const deadline = Date.now() + (opts.timeoutMs ?? 30_000);
   for (;;) {
     const value = await check();
-    if (value) return value;
+    if (value) return value as NonNullable<T>;
     if (Date.now() > deadline) {
       throw new Error(
         `timed out waiting for ${opts.what ?? 'condition'}${opts.detail ? `\n${opts.detail()}` : ''}`,
