@@ -1,5 +1,6 @@
 export * from './classify.ts';
 export * from './clock.ts';
+export * from './compliance.ts';
 export * from './errors.ts';
 export * from './ids.ts';
 export * from './kinds.ts';

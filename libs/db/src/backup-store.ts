@@ -4,6 +4,7 @@ import {
   backupKey,
   buildEntry,
   type Clock,
+  compliance321,
   deriveStatus,
   LOCAL_COPY,
   type MetadataEntry,

@@ -4,4 +4,5 @@ export * from './host-store.ts';
 export * from './metadata-export.ts';
 export * from './migrate.ts';
 export * from './pool.ts';
+export * from './restore-log.ts';
 export * from './rows.ts';

@@ -2,6 +2,7 @@ import type {
   BackupKind,
   BackupRequest,
   BackupStatus,
+  Compliance,
   CopyStatus,
   FileClass,
   MetadataEntry,
@@ -24,6 +25,7 @@ export interface BackupRow {
   changeVerifiedBy: string | null;
   changeVerifiedAt: Date | null;
   entry: MetadataEntry;
+  compliance: Compliance;
   updatedAt: Date;
 }
 
@@ -86,6 +88,7 @@ export function toBackup(r: Raw): BackupRow {
     changeVerifiedBy: (r.change_verified_by as string | null) ?? null,
     changeVerifiedAt: (r.change_verified_at as Date | null) ?? null,
     entry: r.entry as MetadataEntry,
+    compliance: r.compliance as Compliance,
     updatedAt: r.updated_at as Date,
   };
 }

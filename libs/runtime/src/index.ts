@@ -1,5 +1,6 @@
 export * from './pipeline.ts';
 export * from './requests.ts';
 export * from './restore.ts';
+export * from './restore-sources.ts';
 export * from './runtime.ts';
 export * from './targets.ts';

@@ -14,48 +14,105 @@ export interface RestoreFile {
   sha256: string;
 }
 
-/** Where restored bytes come from: the host's backup directory or a target's blobs. */
-export type RestoreSource = { kind: 'local'; dir: string } | { kind: 'target'; target: StorageTarget };
+/** A copy restored bytes can come from: the host's backup directory or a target's blobs. */
+export interface CopySource {
+  name: string;
+  open(file: RestoreFile): Promise<Readable>;
+}
+
+/** The host's own copy under BACKUP_ROOT/<key>. */
+export function localSource(name: string, dir: string): CopySource {
+  return {
+    name,
+    open: async (file) => createReadStream(path.join(dir, file.storedPath), { highWaterMark: 1 << 20 }),
+  };
+}
+
+/** A target's content-addressed blobs. */
+export function targetSource(target: StorageTarget): CopySource {
+  return { name: target.name, open: (file) => target.get(blobKey(file.sha256)) };
+}
 
 export interface RestoreOptions {
   to: string;
   force: boolean;
-  onFile?: (file: RestoreFile) => void;
+  /** Told when a copy failed for a file and the next one is tried. */
+  onFallback?: (file: RestoreFile, copy: string, error: Error) => void;
+}
+
+export interface RestoredFile {
+  path: string;
+  sha256: string;
+  size: number;
+  copy: string;
 }
 
 export interface RestoreResult {
-  files: number;
+  files: RestoredFile[];
   bytes: number;
+  fallbacks: { path: string; copy: string; error: string }[];
 }
 
 /**
  * Restores files under `to` with their original names (no added suffixes), checking every
- * sha256 as the bytes stream through. Nothing is overwritten without `force`: existing files are
- * detected before anything is written, and each file lands by rename only once its hash matched.
+ * sha256 as the bytes stream through. Copies are tried in the order given: when one is
+ * unreachable or its bytes do not match, the next serves that file. Nothing is overwritten
+ * without `force`, and each file lands by rename only once its hash matched.
  */
 export async function restoreFiles(
   files: RestoreFile[],
-  source: RestoreSource,
+  sources: CopySource[],
   opts: RestoreOptions,
 ): Promise<RestoreResult> {
+  if (!sources.length) throw new PermanentFailure('no copy to restore from: none is verified or reachable');
   const root = path.resolve(opts.to);
   const plan = files.map((f) => ({ file: f, dest: destination(root, f.path) }));
-  if (!opts.force) {
-    const existing = [];
-    for (const p of plan) if (await exists(p.dest)) existing.push(p.dest);
-    if (existing.length) {
-      throw new BadInputError(
-        `${existing.length} file(s) already exist under ${root} (first: ${existing[0]}); use --force to overwrite`,
-      );
+  if (!opts.force)
+    await refuseOverwrite(
+      root,
+      plan.map((p) => p.dest),
+    );
+  const result: RestoreResult = { files: [], bytes: 0, fallbacks: [] };
+  for (const { file, dest } of plan) {
+    const errors: string[] = [];
+    for (const source of sources) {
+      try {
+        await restoreOne(file, () => source.open(file), dest);
+        result.files.push({ path: file.path, sha256: file.sha256, size: file.size, copy: source.name });
+        result.bytes += file.size;
+        break;
+      } catch (err) {
+        const error = err instanceof Error ? err : new Error(String(err));
+        errors.push(`${source.name}: ${error.message}`);
+        result.fallbacks.push({ path: file.path, copy: source.name, error: error.message });
+        opts.onFallback?.(file, source.name, error);
+      }
+    }
+    if (errors.length === sources.length) {
+      throw new PermanentFailure(`could not restore ${file.path} from any copy (${errors.join('; ')})`, {
+        result,
+      });
     }
   }
-  let bytes = 0;
-  for (const { file, dest } of plan) {
-    await restoreOne(file, await openSource(source, file), dest);
-    bytes += file.size;
-    opts.onFile?.(file);
+  return result;
+}
+
+async function refuseOverwrite(root: string, destinations: string[]): Promise<void> {
+  const existing: string[] = [];
+  for (const d of destinations) {
+    if (
+      await access(d).then(
+        () => true,
+        () => false,
+      )
+    )
+      existing.push(d);
   }
-  return { files: plan.length, bytes };
+  if (existing.length) {
+    throw new BadInputError(
+      `${existing.length} file(s) already exist under ${root} (first: ${existing[0]}); use --force to overwrite`,
+    );
+  }
 }
 
 function destination(root: string, relPath: string): string {
@@ -67,26 +124,21 @@ function destination(root: string, relPath: string): string {
   return dest;
 }
 
-async function openSource(source: RestoreSource, file: RestoreFile): Promise<Readable> {
-  if (source.kind === 'local')
-    return createReadStream(path.join(source.dir, file.storedPath), { highWaterMark: 1 << 20 });
-  return source.target.get(blobKey(file.sha256));
-}
-
-async function restoreOne(file: RestoreFile, input: Readable, dest: string): Promise<void> {
+async function restoreOne(
+  file: RestoreFile,
+  openInput: () => Promise<Readable>,
+  dest: string,
+): Promise<void> {
   await mkdir(path.dirname(dest), { recursive: true });
   const temp = `${dest}.fbrestore-${process.pid}`;
   const out = await open(temp, 'w', 0o600);
   const verifier = new Sha256Verifier(
     file.sha256,
-    (actual) =>
-      new PermanentFailure(
-        `${file.path}: restored bytes hash to ${actual}, expected ${file.sha256}; try another copy with --from`,
-      ),
+    (actual) => new PermanentFailure(`${file.path}: bytes hash to ${actual}, expected ${file.sha256}`),
     file.size,
   );
   try {
-    await pipeline(input, verifier, async (source: AsyncIterable<Buffer>) => {
+    await pipeline(await openInput(), verifier, async (source: AsyncIterable<Buffer>) => {
       for await (const chunk of source) await out.write(chunk);
     });
     await out.sync();
@@ -97,11 +149,4 @@ async function restoreOne(file: RestoreFile, input: Readable, dest: string): Pro
     await unlink(temp).catch(() => {});
     throw err;
   }
-}
-
-async function exists(p: string): Promise<boolean> {
-  return access(p).then(
-    () => true,
-    () => false,
-  );
 }

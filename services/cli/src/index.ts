@@ -2,7 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { registerAdminCommands } from './commands/admin.ts';
 import { registerBackupCommand } from './commands/backup.ts';
 import { registerInspectCommands } from './commands/inspect.ts';
-import { registerRestoreCommand } from './commands/restore.ts';
+import { registerRestoreCommands } from './commands/restore.ts';
 import { registerServeCommands } from './commands/serve.ts';
 import { EXIT, reportError } from './exit.ts';
 
@@ -15,7 +15,7 @@ export function buildProgram(): Command {
   registerServeCommands(program);
   registerBackupCommand(program);
   registerInspectCommands(program);
-  registerRestoreCommand(program);
+  registerRestoreCommands(program);
   registerAdminCommands(program);
   program.addHelpText('after', '\nExit codes: 0 ok, 1 failed, 2 usage or bad input, 3 not found.');
   return program;

@@ -12,6 +12,7 @@ export function describeBackup(d: BackupDetail) {
     created: backup.createdAt.toISOString(),
     expires: backup.expiresAt?.toISOString() ?? null,
     request: backup.request,
+    compliance: backup.compliance,
     stages: d.stages.map((s) => ({
       stage: s.stage,
       target: s.target || null,

@@ -46,7 +46,8 @@ export function registerInspectCommands(program: Command): void {
           const view = describeBackup(await rt.backups.detail(id));
           if (opts.json) return printJson(view);
           console.log(`${view.id}  ${view.host}/${view.key}  ${view.kind}  ${view.status}`);
-          console.log(`created ${view.created}${view.expires ? `, expires ${view.expires}` : ''}\n`);
+          console.log(`created ${view.created}${view.expires ? `, expires ${view.expires}` : ''}`);
+          console.log(`${view.compliance.summary}\n`);
           console.log(
             table(
               ['STAGE', 'TARGET', 'STATUS', 'ATTEMPTS', 'ERROR'],

@@ -1,9 +1,21 @@
+import os from 'node:os';
 import path from 'node:path';
-import { BadInputError, LOCAL_COPY, metadataPath } from '@fleet-backup/core';
-import { type RestoreSource, restoreFiles } from '@fleet-backup/runtime';
+import { type Config, loadConfig } from '@fleet-backup/config';
+import { BadInputError, metadataPath } from '@fleet-backup/core';
+import { createPool, RestoreLog } from '@fleet-backup/db';
+import {
+  type RestoreFile,
+  type RestoreResult,
+  restoreFiles,
+  restoreSources,
+  Targets,
+  targetSource,
+} from '@fleet-backup/runtime';
+import { readManifest } from '@fleet-backup/storage';
 import type { Command } from 'commander';
 import { printJson } from '../exit.ts';
 import { withRuntime } from '../open.ts';
+import { table } from './inspect.ts';
 
 interface RestoreOptions {
   to: string;
@@ -11,13 +23,24 @@ interface RestoreOptions {
   from: string;
   force?: boolean;
   json?: boolean;
+  by: string;
+  target?: string;
+  host?: string;
+  backup?: string;
+}
+
+interface Attempt {
+  host: string;
+  key: string;
+  backupId: string | null;
+  files: RestoreFile[];
 }
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 
-export function registerRestoreCommand(program: Command): void {
+export function registerRestoreCommands(program: Command): void {
   program
-    .command('restore <id>')
+    .command('restore [id]')
     .description(
       'restore a backup (or some files) under a directory, with original names, checking every sha256',
     )
@@ -27,41 +50,169 @@ export function registerRestoreCommand(program: Command): void {
       'only this file (original path, with or without the leading /); repeatable',
       collect,
     )
-    .option('--from <copy>', `"${LOCAL_COPY}" (this host's BACKUP_ROOT) or a target name`, LOCAL_COPY)
+    .option(
+      '--from <copy>',
+      'auto (nearest verified copy, falling back), local, a target name, or s3|gcs|fs',
+      'auto',
+    )
     .option('--force', 'overwrite existing files')
+    .option('--by <name>', 'who restores (recorded)', os.userInfo().username)
+    .option(
+      '--target <name>',
+      'without Postgres: restore from this target using its manifest (needs --host, --backup)',
+    )
+    .option('--host <id>', 'with --target: the host')
+    .option('--backup <key>', 'with --target: the backup key (YYYYMMDD or YYYYMMDD_HHMM_description)')
     .option('--json', 'print a JSON summary')
     .addHelpText(
       'after',
-      '\nExample:\n  fleet-backup restore 3f0c…-… --to /tmp/restore --file /srv/app/settings.json --from second',
+      '\nExamples:\n  fleet-backup restore 3f0c…-… --to /tmp/restore --file /srv/app/settings.json\n' +
+        '  fleet-backup restore --target offsite-s3 --host web-01 --backup 20260301 --to /tmp/restore   # Postgres gone',
     )
-    .action(async (id: string, opts: RestoreOptions) => {
+    .action(async (id: string | undefined, opts: RestoreOptions) => {
+      if (opts.target) return restoreFromBucket(opts);
+      if (!id) throw new BadInputError('restore needs a backup id, or --target with --host and --backup');
       await withRuntime(
         async (rt) => {
-          const { backup, files } = await rt.backups.detail(id);
-          const wanted = new Set((opts.file ?? []).map(metadataPath));
-          const chosen = wanted.size ? files.filter((f) => wanted.has(f.path)) : files;
-          const missing = [...wanted].filter((p) => !files.some((f) => f.path === p));
-          if (missing.length) throw new BadInputError(`not in backup ${backup.key}: ${missing.join(', ')}`);
-          const source: RestoreSource =
-            opts.from === LOCAL_COPY
-              ? { kind: 'local', dir: path.join(rt.config.backupRoot, backup.key) }
-              : { kind: 'target', target: rt.targets.get(opts.from) };
-          const result = await restoreFiles(chosen, source, { to: opts.to, force: Boolean(opts.force) });
-          const summary = {
-            id: backup.id,
-            key: backup.key,
-            from: opts.from,
-            to: path.resolve(opts.to),
-            ...result,
-            verified: true,
+          const detail = await rt.backups.detail(id);
+          const attempt = {
+            host: detail.backup.host,
+            key: detail.backup.key,
+            backupId: id,
+            files: pick(detail.files, opts.file),
           };
-          if (opts.json) printJson(summary);
-          else
-            console.log(
-              `restored ${result.files} file(s), ${result.bytes} bytes, from ${opts.from} to ${summary.to}; every sha256 matched`,
-            );
+          const sources = await restoreSources(rt, detail, opts.from);
+          await runAndRecord(attempt, opts, rt.config, (files) =>
+            restoreFiles(files, sources, restoreOpts(opts)),
+          );
         },
         { migrate: false },
       );
     });
+
+  program
+    .command('restores')
+    .description('the record of every restore: who, when, from which copy, the hash checks, the outcome')
+    .option('--json', 'print JSON')
+    .action(async (opts: { json?: boolean }) => {
+      await withRuntime(async (rt) => {
+        const rows = await new RestoreLog(rt.pool).list();
+        if (opts.json) return printJson(rows);
+        if (!rows.length) return console.log('no restores yet');
+        console.log(
+          table(
+            ['WHEN', 'BY', 'HOST', 'BACKUP', 'FROM', 'FILES', 'BYTES', 'OUTCOME'],
+            rows.map((r) => [
+              r.startedAt.toISOString(),
+              r.requestedBy,
+              r.host,
+              r.backupKey,
+              r.requestedCopy,
+              String(r.files),
+              String(r.bytes),
+              r.outcome,
+            ]),
+          ),
+        );
+      });
+    });
+}
+
+/** Postgres is gone: the target's manifest says which blobs make up the backup. */
+async function restoreFromBucket(opts: RestoreOptions): Promise<void> {
+  if (!opts.host || !opts.backup) throw new BadInputError('--target needs --host and --backup');
+  const config = loadConfig();
+  const target = new Targets(config.targets).get(opts.target!);
+  const manifest = await readManifest(target, opts.host, opts.backup);
+  const files = Object.entries(manifest.files).map(([storedPath, f]) => ({ storedPath, ...f }));
+  const attempt = { host: opts.host, key: opts.backup, backupId: null, files: pick(files, opts.file) };
+  await runAndRecord(attempt, { ...opts, from: target.name }, config, (chosen) =>
+    restoreFiles(chosen, [targetSource(target)], restoreOpts(opts)),
+  );
+}
+
+function pick<T extends RestoreFile>(files: T[], wanted?: string[]): T[] {
+  if (!wanted?.length) return files;
+  const paths = new Set(wanted.map(metadataPath));
+  const missing = [...paths].filter((p) => !files.some((f) => f.path === p));
+  if (missing.length) throw new BadInputError(`not in this backup: ${missing.join(', ')}`);
+  return files.filter((f) => paths.has(f.path));
+}
+
+function restoreOpts(opts: RestoreOptions) {
+  return {
+    to: opts.to,
+    force: Boolean(opts.force),
+    onFallback: (file: RestoreFile, copy: string, error: Error) =>
+      process.stderr.write(
+        `fleet-backup: ${file.path}: copy ${copy} failed (${error.message}); trying the next copy\n`,
+      ),
+  };
+}
+
+/** Runs the restore and records it, whatever the outcome (the record is best effort without Postgres). */
+async function runAndRecord(
+  attempt: Attempt,
+  opts: RestoreOptions,
+  config: Config,
+  run: (files: RestoreFile[]) => Promise<RestoreResult>,
+): Promise<void> {
+  const startedAt = new Date();
+  let result: RestoreResult | undefined;
+  let failure: Error | undefined;
+  try {
+    result = await run(attempt.files);
+  } catch (err) {
+    failure = err as Error;
+  }
+  await record(config, {
+    backupId: attempt.backupId,
+    host: attempt.host,
+    backupKey: attempt.key,
+    requestedBy: opts.by,
+    requestedCopy: opts.from,
+    startedAt,
+    finishedAt: new Date(),
+    outcome: failure ? 'failed' : 'ok',
+    files: result?.files.length ?? 0,
+    bytes: result?.bytes ?? 0,
+    detail: {
+      to: path.resolve(opts.to),
+      files: result?.files ?? [],
+      fallbacks: result?.fallbacks ?? [],
+      error: failure?.message ?? null,
+    },
+  });
+  if (failure) throw failure;
+  const r = result!;
+  const copies = [...new Set(r.files.map((f) => f.copy))].join(', ');
+  if (opts.json)
+    printJson({
+      id: attempt.backupId,
+      host: attempt.host,
+      key: attempt.key,
+      to: path.resolve(opts.to),
+      files: r.files.length,
+      bytes: r.bytes,
+      copies,
+      fallbacks: r.fallbacks,
+      verified: true,
+    });
+  else
+    console.log(
+      `restored ${r.files.length} file(s), ${r.bytes} bytes, from ${copies || 'nothing'} to ${path.resolve(opts.to)}; every sha256 matched`,
+    );
+}
+
+async function record(config: Config, entry: Parameters<RestoreLog['record']>[0]): Promise<void> {
+  const pool = createPool(config.databaseUrl, 1);
+  try {
+    await new RestoreLog(pool).record(entry);
+  } catch (err) {
+    process.stderr.write(
+      `fleet-backup: the restore was not recorded (Postgres: ${(err as Error).message})\n`,
+    );
+  } finally {
+    await pool.end().catch(() => {});
+  }
 }
