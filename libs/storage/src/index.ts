@@ -54,3 +54,7 @@ export type {
   TargetKind,
 } from './target.ts';
 export type { TargetFactory, TargetFactoryInput, TargetSpec } from './target-spec.ts';
+export { GcsTarget, type GcsTargetOptions } from './gcs/gcs-target.ts';
+export { createGcsTargetFromUrl } from './gcs/gcs-url.ts';
+export { type S3Credentials, S3Target, type S3TargetOptions } from './s3/s3-target.ts';
+export { createS3TargetFromUrl } from './s3/s3-url.ts';

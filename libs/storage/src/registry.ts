@@ -1,5 +1,7 @@
 import { PermanentError } from './errors.ts';
 import { createFsTargetFromUrl } from './fs-target.ts';
+import { createGcsTargetFromUrl } from './gcs/gcs-url.ts';
+import { createS3TargetFromUrl } from './s3/s3-url.ts';
 import type { StorageTarget } from './target.ts';
 import type { TargetFactory, TargetSpec } from './target-spec.ts';
 
@@ -79,3 +81,5 @@ export function createTarget(spec: TargetSpec): StorageTarget {
 
 // Built-in schemes. Each cloud adapter adds one line here, importing its factory from src/<adapter>/.
 registerTargetScheme('file', createFsTargetFromUrl);
+registerTargetScheme('s3', createS3TargetFromUrl);
+registerTargetScheme('gs', createGcsTargetFromUrl);
