@@ -1,26 +1,66 @@
 import { access, mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Config } from '@fleet-backup/config';
+import { S3_EMULATOR_CREDENTIALS, startGcsEmulator, startS3Emulator } from '@fleet-backup/emulators';
+
+const STANDIN_BUCKET = 'fleet-backup-standin';
+
+export interface EmbeddedSetup {
+  config: Config;
+  /** Lines to print at start, loud about what is not real. */
+  notices: string[];
+  close(): Promise<void>;
+}
 
 /**
  * The embedded default for `start` on a fresh machine: with no config file, back up a sample
- * folder under DATA_DIR to DATA_DIR/backup, with a second copy in DATA_DIR/second-copy.
- * Explicit settings (BACKUP_ROOT, a config file) always win.
+ * folder under DATA_DIR to DATA_DIR/backup, with a second copy in DATA_DIR/second-copy and
+ * replicas on a local S3 emulator (s3rver) and GCS emulator, so the whole fan-out runs out of
+ * the box. The emulators are local stand-ins, not offsite: they are flagged offsite=false, so
+ * 3-2-1 honestly reports that nothing is offsite. Explicit settings (a config file) always win.
  */
 export async function withEmbeddedDefaults(
   config: Config,
   env: NodeJS.ProcessEnv = process.env,
-): Promise<Config> {
+): Promise<EmbeddedSetup> {
   const out: Config = { ...config, hosts: { ...config.hosts } };
   if (!env.BACKUP_ROOT) out.backupRoot = path.join(config.dataDir, 'backup');
-  if (config.configFile) return out;
+  if (config.configFile) return { config: out, notices: [], close: async () => {} };
   const sample = path.join(config.dataDir, 'sample');
   await writeSample(sample);
-  out.hosts[config.host] = { sources: [{ path: sample, config: false }], labels: { embedded: 'true' } };
   const second = path.join(config.dataDir, 'second-copy');
   await mkdir(second, { recursive: true });
-  out.targets = [{ name: 'second', url: `file://${second}`, options: {} }];
-  return out;
+  const s3 = await startS3Emulator({ dir: path.join(config.dataDir, 's3rver'), buckets: [STANDIN_BUCKET] });
+  const gcs = await startGcsEmulator({ dir: path.join(config.dataDir, 'gcs-emulator') });
+  await gcs.createBucket(STANDIN_BUCKET);
+  out.hosts[config.host] = { sources: [{ path: sample, config: false }], labels: { embedded: 'true' } };
+  out.targets = [
+    { name: 'second', url: `file://${second}`, options: {} },
+    {
+      name: 's3-standin',
+      url: `s3://${STANDIN_BUCKET}/fleet?endpoint=${s3.endpoint}&forcePathStyle=true&checksums=none`,
+      offsite: false,
+      options: { credentials: { ...S3_EMULATOR_CREDENTIALS } },
+    },
+    {
+      name: 'gcs-standin',
+      url: `gs://${STANDIN_BUCKET}/fleet?endpoint=${gcs.endpoint}`,
+      offsite: false,
+      options: {},
+    },
+  ];
+  const notices = [
+    `!! s3-standin  (${s3.endpoint}) is a LOCAL STAND-IN, NOT OFFSITE: an s3rver emulator in this process`,
+    `!! gcs-standin (${gcs.endpoint}) is a LOCAL STAND-IN, NOT OFFSITE: a GCS emulator in this process`,
+    '!! Configure real offsite targets (FLEET_BACKUP_CONFIG) before trusting these backups.',
+  ];
+  return {
+    config: out,
+    notices,
+    async close() {
+      await Promise.all([s3.stop(), gcs.stop()]);
+    },
+  };
 }
 
 async function writeSample(dir: string): Promise<void> {

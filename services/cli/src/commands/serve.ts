@@ -2,6 +2,7 @@ import path from 'node:path';
 import { type Config, loadConfig } from '@fleet-backup/config';
 import { startProducer } from '@fleet-backup/producer';
 import { openRuntime, type Runtime, requestBackup } from '@fleet-backup/runtime';
+import { redactUrl } from '@fleet-backup/storage';
 import { type Role, startAgent, startPoolWorker } from '@fleet-backup/worker';
 import type { Command } from 'commander';
 import { withEmbeddedDefaults } from '../defaults.ts';
@@ -18,7 +19,8 @@ async function serve(config: Config, name: string, start: (rt: Runtime) => Promi
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
   });
-  await Promise.all(roles.map((r) => r.close()));
+  // In order: stop taking work, finish or release jobs, then what jobs depend on (emulators).
+  for (const role of roles) await role.close();
   await rt.close();
   rt.log.info('stopped');
 }
@@ -30,7 +32,8 @@ export function registerServeCommands(program: Command): void {
       'every role in one process (producer, API, Bull Board, pool worker, agent for this host); backs up this host now',
     )
     .action(async () => {
-      const config = await withEmbeddedDefaults(loadConfig());
+      const embedded = await withEmbeddedDefaults(loadConfig());
+      const { config } = embedded;
       await serve(config, 'start', async (rt) => {
         const producer = await startProducer(rt, { token: config.apiToken });
         const roles = [
@@ -48,11 +51,12 @@ export function registerServeCommands(program: Command): void {
           console.log(
             `no sources configured for host ${config.host}; request backups with \`fleet-backup backup\``,
           );
-        for (const t of config.targets) console.log(`  target ${t.name}: ${t.url}`);
+        for (const t of config.targets) console.log(`  target ${t.name}: ${redactUrl(t.url)}`);
+        for (const line of embedded.notices) console.log(line);
         console.log(`Bull Board:     ${producer.boardUrl}`);
         console.log(`API:            ${producer.url}/v1/backups`);
         console.log('status:         npx fleet-backup list   (Ctrl-C stops)');
-        return roles;
+        return [...roles, { close: embedded.close }];
       });
     });
 

@@ -1,12 +1,13 @@
+import { createHash } from 'node:crypto';
 import type { BackupDetail } from '@fleet-backup/db';
 import type { JobContext, JobData } from '@fleet-backup/queue';
 import type { Runtime } from '@fleet-backup/runtime';
 import {
   blobKey,
-  hashStream,
   type Manifest,
   manifestKey,
   NotFoundError,
+  type ObjectInfo,
   parseManifest,
   readObject,
   type StorageTarget,
@@ -100,12 +101,52 @@ async function checkBlob(
   signal: AbortSignal,
 ): Promise<string | null> {
   try {
-    const actual = await hashStream(await target.get(blobKey(sha256), undefined, signal));
+    const key = blobKey(sha256);
+    const info = await target.head(key);
+    const actual = await digest(await target.get(key, undefined, signal));
     if (actual.sha256 !== sha256) return `blob content differs (sha256 ${actual.sha256})`;
-    if (actual.size !== size) return `blob size ${actual.size}, expected ${size}`;
-    return null;
+    if (actual.size !== size || info.size !== size) return `blob size ${actual.size}, expected ${size}`;
+    return storedChecksumProblem(target, info, actual);
   } catch (err) {
     if (err instanceof NotFoundError) return 'blob missing';
     throw err;
   }
+}
+
+/** sha256 and md5 of a stream, read once. */
+async function digest(stream: NodeJS.ReadableStream): Promise<{ sha256: string; md5: Buffer; size: number }> {
+  const sha = createHash('sha256');
+  const md5 = createHash('md5');
+  let size = 0;
+  for await (const chunk of stream) {
+    sha.update(chunk as Buffer);
+    md5.update(chunk as Buffer);
+    size += (chunk as Buffer).length;
+  }
+  return { sha256: sha.digest('hex'), md5: md5.digest(), size };
+}
+
+/**
+ * Compares what the server says it stored with what was read: S3's ChecksumSHA256 and a
+ * single-part ETag (the md5), GCS's md5Hash. A disagreement means the server's object and its
+ * own record differ, which no later read should be trusted over.
+ */
+function storedChecksumProblem(
+  target: StorageTarget,
+  info: ObjectInfo,
+  actual: { sha256: string; md5: Buffer },
+): string | null {
+  const c = info.checksums ?? {};
+  if (c.sha256 && c.sha256 !== actual.sha256)
+    return `stored sha256 checksum ${c.sha256} differs from the bytes`;
+  if (c.md5 && c.md5 !== actual.md5.toString('base64')) return `stored md5 ${c.md5} differs from the bytes`;
+  if (
+    target.kind === 's3' &&
+    c.etag &&
+    /^[0-9a-f]{32}$/.test(c.etag) &&
+    c.etag !== actual.md5.toString('hex')
+  ) {
+    return `stored ETag ${c.etag} differs from the bytes' md5`;
+  }
+  return null;
 }
