@@ -23,7 +23,7 @@ export interface Stack {
 export async function createStack(
   services: ServiceUrls,
   label: string,
-  opts: { hosts?: Record<string, unknown> } = {},
+  opts: { hosts?: Record<string, unknown>; targets?: Record<string, unknown>[]; fsTarget?: boolean } = {},
 ): Promise<Stack> {
   const iso = await isolate(services, label);
   const secondDir = path.join(iso.dir, 'second');
@@ -32,7 +32,13 @@ export async function createStack(
   const configFile = path.join(iso.dir, 'config.json');
   await writeFile(
     configFile,
-    JSON.stringify({ hosts: opts.hosts ?? {}, targets: [{ name: 'second', url: `file://${secondDir}` }] }),
+    JSON.stringify({
+      hosts: opts.hosts ?? {},
+      targets: [
+        ...(opts.fsTarget === false ? [] : [{ name: 'second', url: `file://${secondDir}` }]),
+        ...(opts.targets ?? []),
+      ],
+    }),
   );
   const env: Record<string, string> = {
     REDIS_URL: iso.redisUrl,

@@ -273,9 +273,13 @@ export class BackupStore {
     const { backup, stages, files, copies } = await this.detail(id, tx);
     const status = deriveStatus(stages, copies);
     const entry = seedEntry(backup, files, status === 'verified');
+    const copyStates = copies.map((c) => ({
+      ...c,
+      error: stages.find((s) => s.target === c.target && s.error && s.status !== 'done')?.error ?? null,
+    }));
     const updated = await tx.query(
-      'UPDATE backups SET status = $2, entry = $3, updated_at = $4 WHERE id = $1 RETURNING *',
-      [id, status, JSON.stringify(entry), this.clock.now()],
+      'UPDATE backups SET status = $2, entry = $3, compliance = $4, updated_at = $5 WHERE id = $1 RETURNING *',
+      [id, status, JSON.stringify(entry), JSON.stringify(compliance321(copyStates)), this.clock.now()],
     );
     return toBackup(updated.rows[0]);
   }

@@ -10,6 +10,7 @@ import {
   type ObjectInfo,
   parseManifest,
   readObject,
+  StorageError,
   type StorageTarget,
 } from '@fleet-backup/storage';
 
@@ -109,6 +110,8 @@ async function checkBlob(
     return storedChecksumProblem(target, info, actual);
   } catch (err) {
     if (err instanceof NotFoundError) return 'blob missing';
+    // The client's own download validation (GCS crc32c/md5) failed: the stored bytes are bad.
+    if (err instanceof StorageError && !err.transient) return `unreadable: ${err.message}`;
     throw err;
   }
 }
