@@ -39,7 +39,7 @@ export async function isolate(services: ServiceUrls, label: string): Promise<Iso
     pool,
     dir,
     async cleanup() {
-      await pool.end();
+      if (!pool.ended) await pool.end();
       await dropDatabase(services.databaseUrl, name);
       await deleteKeys(services.redisUrl, `${queuePrefix}:*`);
       await rm(dir, { recursive: true, force: true });
