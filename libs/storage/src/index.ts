@@ -1,8 +1,6 @@
 export { canonicalJson } from './canonical-json.ts';
 export { IntegrityError, NotFoundError, PermanentError, StorageError, TransientError } from './errors.ts';
 export { createFsTargetFromUrl, FsTarget, type FsTargetOptions } from './fs-target.ts';
-export { GcsTarget, type GcsTargetOptions } from './gcs/gcs-target.ts';
-export { createGcsTargetFromUrl } from './gcs/gcs-url.ts';
 export { hashStream, SHA256_HEX, Sha256Verifier } from './integrity.ts';
 export {
   assertValidKey,
@@ -25,6 +23,7 @@ export {
   parseBlobKey,
   parseManifestKey,
 } from './layout.ts';
+export { LazyTarget, lazyFactory } from './lazy-target.ts';
 export {
   type BackupKind,
   MANIFEST_FORMAT,
@@ -46,8 +45,6 @@ export {
   TARGET_NAME,
 } from './registry.ts';
 export { hasBlob, listAll, putBlobIfAbsent, readManifest, readObject, writeManifest } from './repository.ts';
-export { type S3Credentials, S3Target, type S3TargetOptions } from './s3/s3-target.ts';
-export { createS3TargetFromUrl } from './s3/s3-url.ts';
 export type {
   ByteRange,
   ListOptions,

@@ -1,7 +1,6 @@
 import { PermanentError } from './errors.ts';
 import { createFsTargetFromUrl } from './fs-target.ts';
-import { createGcsTargetFromUrl } from './gcs/gcs-url.ts';
-import { createS3TargetFromUrl } from './s3/s3-url.ts';
+import { lazyFactory } from './lazy-target.ts';
 import type { StorageTarget } from './target.ts';
 import type { TargetFactory, TargetSpec } from './target-spec.ts';
 
@@ -81,5 +80,11 @@ export function createTarget(spec: TargetSpec): StorageTarget {
 
 // Built-in schemes. Each cloud adapter adds one line here, importing its factory from src/<adapter>/.
 registerTargetScheme('file', createFsTargetFromUrl);
-registerTargetScheme('s3', createS3TargetFromUrl);
-registerTargetScheme('gs', createGcsTargetFromUrl);
+registerTargetScheme(
+  's3',
+  lazyFactory('s3', true, async () => (await import('./s3/s3-url.ts')).createS3TargetFromUrl),
+);
+registerTargetScheme(
+  'gs',
+  lazyFactory('gcs', true, async () => (await import('./gcs/gcs-url.ts')).createGcsTargetFromUrl),
+);

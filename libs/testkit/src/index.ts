@@ -1,2 +1,3 @@
+export * from './containers.ts';
 export * from './isolation.ts';
 export * from './services.ts';

@@ -1,4 +1,5 @@
 import net from 'node:net';
+import { dockerAvailable } from './containers.ts';
 
 export interface ServiceUrls {
   redisUrl: string;
@@ -32,13 +33,10 @@ async function resolve(): Promise<ServiceUrls | null> {
 }
 
 async function startContainers(): Promise<ServiceUrls | null> {
-  if (!(await reachable('/var/run/docker.sock'))) return null;
-  // Loaded only where Docker answers; this machine has none, so these stay optional at runtime.
-  const pgMod = '@testcontainers/postgresql';
-  const redisMod = '@testcontainers/redis';
+  if (!(await dockerAvailable())) return null;
   try {
-    const { PostgreSqlContainer } = await import(pgMod);
-    const { RedisContainer } = await import(redisMod);
+    const { PostgreSqlContainer } = await import('@testcontainers/postgresql');
+    const { RedisContainer } = await import('@testcontainers/redis');
     const [pg, redis] = await Promise.all([
       new PostgreSqlContainer('postgres:16-alpine').start(),
       new RedisContainer('redis:7-alpine').start(),

@@ -237,7 +237,9 @@ export function describeConformance(
         expect((await t.head(key)).size).toBe(largeBytes);
         expect(await hashStream(await t.get(key))).toEqual(expected);
         // Ranges that straddle common part sizes (5, 8 and 16 MiB) and the last bytes.
-        const starts = [5 * MiB - 16, 8 * MiB - 16, 16 * MiB - 16, largeBytes - 32].filter((s) => s >= 0 && s < largeBytes);
+        const starts = [5 * MiB - 16, 8 * MiB - 16, 16 * MiB - 16, largeBytes - 32].filter(
+          (s) => s >= 0 && s < largeBytes,
+        );
         await mapLimit(starts, 4, async (start) => {
           const range = { start, end: Math.min(start + 31, largeBytes - 1) };
           const bytes = await getBytes(t, key, range);
