@@ -4,3 +4,4 @@ export * from './restore.ts';
 export * from './restore-sources.ts';
 export * from './runtime.ts';
 export * from './targets.ts';
+export * from './views.ts';

@@ -1,3 +1,2 @@
 export * from './role.ts';
 export * from './server.ts';
-export * from './views.ts';

@@ -1,4 +1,4 @@
-import { describeBackup } from '@fleet-backup/producer';
+import { describeBackup } from '@fleet-backup/runtime';
 import type { Command } from 'commander';
 import { printJson } from '../exit.ts';
 import { withRuntime } from '../open.ts';

@@ -1,11 +1,13 @@
 import path from 'node:path';
 import { type Config, loadConfig } from '@fleet-backup/config';
-import { startProducer } from '@fleet-backup/producer';
 import { openRuntime, type Runtime, requestBackup } from '@fleet-backup/runtime';
 import { redactUrl } from '@fleet-backup/storage';
-import { type Role, startAgent, startPoolWorker } from '@fleet-backup/worker';
+import type { Role } from '@fleet-backup/worker';
 import type { Command } from 'commander';
-import { withEmbeddedDefaults } from '../defaults.ts';
+
+// Roles load lazily: an agent process need not carry the producer's web stack, nor the emulators.
+const producerRole = () => import('@fleet-backup/producer');
+const workerRoles = () => import('@fleet-backup/worker');
 
 /** Runs roles until SIGTERM/SIGINT, then releases jobs, closes connections and exits 0. */
 async function serve(config: Config, name: string, start: (rt: Runtime) => Promise<Role[]>): Promise<void> {
@@ -32,6 +34,9 @@ export function registerServeCommands(program: Command): void {
       'every role in one process (producer, API, Bull Board, pool worker, agent for this host); backs up this host now',
     )
     .action(async () => {
+      const { withEmbeddedDefaults } = await import('../defaults.ts');
+      const { startProducer } = await producerRole();
+      const { startAgent, startPoolWorker } = await workerRoles();
       const embedded = await withEmbeddedDefaults(loadConfig());
       const { config } = embedded;
       await serve(config, 'start', async (rt) => {
@@ -65,6 +70,7 @@ export function registerServeCommands(program: Command): void {
     .description('the API, Bull Board and the reconciler')
     .action(async () => {
       const config = loadConfig();
+      const { startProducer } = await producerRole();
       await serve(config, 'producer', async (rt) => {
         const producer = await startProducer(rt, { token: config.apiToken });
         rt.log.info({ url: producer.url, board: producer.boardUrl }, 'producer listening');
@@ -77,6 +83,7 @@ export function registerServeCommands(program: Command): void {
     .description('a pool worker (verify); run as many as you like')
     .option('--concurrency <n>', 'jobs at once', (v) => Number.parseInt(v, 10), 4)
     .action(async (opts: { concurrency: number }) => {
+      const { startPoolWorker } = await workerRoles();
       await serve(loadConfig(), 'worker', async (rt) => [await startPoolWorker(rt, opts.concurrency)]);
     });
 
@@ -86,6 +93,7 @@ export function registerServeCommands(program: Command): void {
     .option('--host <id>', 'host id (default FLEET_BACKUP_HOST or the hostname)')
     .action(async (opts: { host?: string }) => {
       const config = loadConfig(opts.host ? { ...process.env, FLEET_BACKUP_HOST: opts.host } : process.env);
+      const { startAgent } = await workerRoles();
       await serve(config, 'agent', async (rt) => [await startAgent(rt, config.host, config.backupRoot)]);
     });
 }

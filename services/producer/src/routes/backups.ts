@@ -1,8 +1,7 @@
 import type { Runtime } from '@fleet-backup/runtime';
-import { requestBackup } from '@fleet-backup/runtime';
+import { describeBackup, requestBackup } from '@fleet-backup/runtime';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
-import { describeBackup } from '../views.ts';
 
 const idParams = z.object({ id: z.uuid() });
 const listQuery = z.object({
