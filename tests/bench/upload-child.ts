@@ -19,6 +19,8 @@ interface Args {
 
 const args = JSON.parse(process.argv[2] ?? '{}') as Args;
 const { size } = await stat(args.file);
+const gc = (globalThis as { gc?: () => void }).gc;
+if (gc && process.env.BENCH_GC) setInterval(gc, 100).unref();
 let started = performance.now();
 let rssBeforeBytes = 0;
 /** Marks the moment modules are loaded and the upload begins. */
