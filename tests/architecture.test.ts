@@ -24,7 +24,13 @@ const ALLOWED: Record<string, string[]> = {
 async function sourceFiles(dir: string): Promise<string[]> {
   const entries = await readdir(dir, { recursive: true, withFileTypes: true });
   return entries
-    .filter((e) => e.isFile() && e.name.endsWith('.ts') && !e.name.endsWith('.test.ts') && !e.parentPath.includes('testing'))
+    .filter(
+      (e) =>
+        e.isFile() &&
+        e.name.endsWith('.ts') &&
+        !e.name.endsWith('.test.ts') &&
+        !e.parentPath.includes('testing'),
+    )
     .map((e) => path.join(e.parentPath, e.name));
 }
 
@@ -35,7 +41,8 @@ describe('architecture', () => {
       const dir = path.join(repoRoot, base, pkg, 'src');
       const used = new Set<string>();
       for (const file of await sourceFiles(dir).catch(() => [])) {
-        for (const m of (await readFile(file, 'utf8')).matchAll(/from '@fleet-backup\/([a-z-]+)/g)) used.add(m[1]!);
+        for (const m of (await readFile(file, 'utf8')).matchAll(/from '@fleet-backup\/([a-z-]+)/g))
+          used.add(m[1]!);
       }
       expect([...used].filter((u) => u !== pkg && !allowed.includes(u))).toEqual([]);
     });

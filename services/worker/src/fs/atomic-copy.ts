@@ -21,9 +21,12 @@ export interface CopyResult {
  * temporary file into place once it knows the final name, so no final name ever holds a half file.
  */
 export async function copyToTemp(src: string, destDir: string, signal: AbortSignal): Promise<CopyResult> {
-  await mkdir(destDir, { recursive: true });
   const tempPath = path.join(destDir, `${TEMP_MARK}${randomBytes(6).toString('hex')}`);
-  const out = await open(tempPath, 'wx', 0o600);
+  const out = await mkdir(destDir, { recursive: true })
+    .then(() => open(tempPath, 'wx', 0o600))
+    .catch((err: unknown) => {
+      throw explainDestinationError(err, destDir);
+    });
   const hash = createHash('sha256');
   let size = 0;
   let head = Buffer.alloc(0);
@@ -61,6 +64,25 @@ export async function syncDir(dir: string): Promise<void> {
   } finally {
     await handle.close();
   }
+}
+
+function explainDestinationError(err: unknown, destDir: string): unknown {
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code === 'ENOSPC' || code === 'EDQUOT') {
+    return new PermanentFailure(
+      `disk full: cannot create files in ${destDir}; free space on the backup disk, then retry the job`,
+      {
+        code,
+      },
+    );
+  }
+  if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') {
+    return new PermanentFailure(
+      `cannot write to ${destDir} (${code}); check BACKUP_ROOT's permissions and mount`,
+      { code },
+    );
+  }
+  return err;
 }
 
 function explainWriteError(err: unknown, src: string, destDir: string): unknown {

@@ -39,11 +39,15 @@ export async function replicate(env: AgentEnv, data: JobData<'replicate'>, ctx: 
     await writeManifest(target, buildManifest(detail));
     await backups.transaction(async (tx) => {
       await backups.lock(backup.id, tx);
-      await backups.setCopy(tx, backup.id, target.name, 'replicated', {
-        blobs: unique.length,
-        uploaded,
-        bytesUploaded,
-      });
+      // A late or repeated delivery must not undo verify's verdict on this copy: verify will not run
+      // again, so a verified copy would stay "replicated" and the backup unverified for good.
+      if ((await backups.stage(backup.id, 'verify', target.name, tx))?.status !== 'done') {
+        await backups.setCopy(tx, backup.id, target.name, 'replicated', {
+          blobs: unique.length,
+          uploaded,
+          bytesUploaded,
+        });
+      }
       await backups.finishStage(tx, backup.id, 'replicate', target.name);
     });
     ctx.log.info({ target: target.name, blobs: unique.length, uploaded, bytesUploaded }, 'replicated');

@@ -1,7 +1,7 @@
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { classify, isInside, metadataPath, PermanentFailure, storedPath } from '@fleet-backup/core';
-import type { FileRow } from '@fleet-backup/db';
+import type { BackupRow, FileRow } from '@fleet-backup/db';
 import type { JobContext, JobData } from '@fleet-backup/queue';
 import { type AgentEnv, allowedRoots, assertOwnHost, backupDir } from '../agent-env.ts';
 import { commitTemp, copyToTemp, syncDir } from '../fs/atomic-copy.ts';
@@ -19,46 +19,55 @@ export async function snapshot(env: AgentEnv, data: JobData<'snapshot'>, ctx: Jo
   const backup = await backups.require(data.backupId);
   assertOwnHost(env, backup);
   if ((await backups.startStage(backup.id, 'snapshot')) === 'started') {
-    const dir = backupDir(env, backup);
-    await pruneBackupDir(dir);
-    const roots = backup.request.paths.map((p) => ({
-      path: p,
-      config: env.hostConfig.sources.some((s) => s.config && isInside(p, s.path)),
-    }));
-    const found = await walk(roots, {
-      backupRoot: env.backupRoot,
-      allowedRoots: allowedRoots(env.hostConfig),
-    });
-    const skipped = [...found.skipped];
-    const files: Omit<FileRow, 'hashedAt'>[] = [];
-    const taken = new Map<string, string>();
-    for (const file of found.files) {
-      ctx.signal.throwIfAborted();
-      const row = await copyOne(file, dir, ctx.signal, skipped);
-      if (!row) continue;
-      const clash = taken.get(row.storedPath);
-      if (clash) {
-        throw new PermanentFailure(
-          `${clash} and ${row.path} would both be stored as ${row.storedPath}; rename one or exclude it`,
-        );
-      }
-      taken.set(row.storedPath, row.path);
-      files.push(row);
-    }
-    await pruneBackupDir(dir, new Set(files.map((f) => f.storedPath)));
-    await syncTree(dir, files);
+    // A late delivery after hash vouched for the files must leave them alone, on disk and in rows.
+    const hashed = (await backups.stage(backup.id, 'hash'))?.status === 'done';
+    const taken = hashed ? null : await takeSnapshot(env, backup, ctx);
     await backups.transaction(async (tx) => {
       await backups.lock(backup.id, tx);
-      await backups.saveSnapshot(tx, backup.id, files, skipped);
+      if (taken) await backups.saveSnapshot(tx, backup.id, taken.files, taken.skipped);
       await backups.finishStage(tx, backup.id, 'snapshot');
     });
-    ctx.log.info(
-      { files: files.length, bytes: files.reduce((n, f) => n + f.size, 0), skipped: skipped.length },
-      'snapshot written',
-    );
+    if (taken) {
+      const bytes = taken.files.reduce((n, f) => n + f.size, 0);
+      ctx.log.info({ files: taken.files.length, bytes, skipped: taken.skipped.length }, 'snapshot written');
+    }
     await writeHostMetadataFile(env.rt.pool, env.host, env.backupRoot);
   }
   await env.rt.advance(backup.id);
+}
+
+/** Copies every requested file into the backup directory; returns the file rows and what was skipped. */
+async function takeSnapshot(
+  env: AgentEnv,
+  backup: BackupRow,
+  ctx: JobContext,
+): Promise<{ files: Omit<FileRow, 'hashedAt'>[]; skipped: SkippedItem[] }> {
+  const dir = backupDir(env, backup);
+  await pruneBackupDir(dir);
+  const roots = backup.request.paths.map((p) => ({
+    path: p,
+    config: env.hostConfig.sources.some((s) => s.config && isInside(p, s.path)),
+  }));
+  const found = await walk(roots, { backupRoot: env.backupRoot, allowedRoots: allowedRoots(env.hostConfig) });
+  const skipped = [...found.skipped];
+  const files: Omit<FileRow, 'hashedAt'>[] = [];
+  const taken = new Map<string, string>();
+  for (const file of found.files) {
+    ctx.signal.throwIfAborted();
+    const row = await copyOne(file, dir, ctx.signal, skipped);
+    if (!row) continue;
+    const clash = taken.get(row.storedPath);
+    if (clash) {
+      throw new PermanentFailure(
+        `${clash} and ${row.path} would both be stored as ${row.storedPath}; rename one or exclude it`,
+      );
+    }
+    taken.set(row.storedPath, row.path);
+    files.push(row);
+  }
+  await pruneBackupDir(dir, new Set(files.map((f) => f.storedPath)));
+  await syncTree(dir, files);
+  return { files, skipped };
 }
 
 async function copyOne(
