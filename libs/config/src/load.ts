@@ -16,6 +16,10 @@ export interface Config extends ConfigFile {
   host: string;
   dataDir: string;
   lockDurationMs: number;
+  /** Jobs an agent runs at once (snapshot, hash, one replicate per target…). */
+  agentConcurrency: number;
+  /** Buffer growth that triggers a collection in data-plane processes (0 = V8's own timing). */
+  gcSlackBytes: number;
   logLevel: string;
   /** Admin bearer token for the API and Bull Board; null = loopback clients only. */
   apiToken: string | null;
@@ -44,6 +48,9 @@ export function loadConfig(env: Env = process.env): Config {
     host,
     dataDir,
     lockDurationMs: intVar(env, 'JOB_LOCK_MS', 30_000),
+    // One job at a time keeps an agent, which runs on the host it backs up, under 200 MB of RSS.
+    agentConcurrency: Math.max(1, intVar(env, 'AGENT_CONCURRENCY', 1)),
+    gcSlackBytes: intVar(env, 'GC_SLACK_MB', 24) * 1024 * 1024,
     logLevel: env.LOG_LEVEL || 'info',
     apiToken: env.API_TOKEN || null,
     configFile,

@@ -1,7 +1,8 @@
 import { readdir, readFile } from 'node:fs/promises';
 import type { Pool } from './pool.ts';
 
-const MIGRATIONS_DIR = new URL('../migrations/', import.meta.url);
+// Resolved through the package name, so it holds from the sources and from the production bundle.
+const MIGRATIONS_DIR = new URL('./', import.meta.resolve('@fleet-backup/db/migrations/001_init.sql'));
 // Any fixed number; serialises concurrent `migrate` runs from several processes starting at once.
 const MIGRATION_LOCK = 7_241_905_113;
 

@@ -1,3 +1,4 @@
+export * from './memory-governor.ts';
 export * from './pipeline.ts';
 export * from './requests.ts';
 export * from './restore.ts';

@@ -19,6 +19,7 @@ export function describeBackup(d: BackupDetail) {
       status: s.status,
       attempts: s.attempts,
       error: s.error,
+      started: s.startedAt?.toISOString() ?? null,
       finished: s.finishedAt?.toISOString() ?? null,
     })),
     copies: d.copies.map((c) => ({

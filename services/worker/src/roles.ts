@@ -31,7 +31,7 @@ export async function startAgent(rt: Runtime, host: string, backupRoot: string):
     connection: rt.redis,
     prefix: rt.config.queuePrefix,
     log: rt.log.child({ role: 'agent', host }),
-    concurrency: 2,
+    concurrency: rt.config.agentConcurrency,
     lockDurationMs: rt.config.lockDurationMs,
     handlers: {
       snapshot: (data, ctx) => snapshot(env, data, ctx),

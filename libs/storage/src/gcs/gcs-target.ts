@@ -62,6 +62,8 @@ export class GcsTarget implements StorageTarget {
     const retries = opts.retries ?? 3;
     const storageOpts: StorageOptions = {
       retryOptions: { autoRetry: retries > 0, maxRetries: retries },
+      // A black-holed endpoint must fail (and back off) rather than hold an agent.
+      timeout: 120_000,
       ...(opts.apiEndpoint ? { apiEndpoint: opts.apiEndpoint } : {}),
       ...(opts.projectId ? { projectId: opts.projectId } : {}),
       ...(opts.keyFilename ? { keyFilename: opts.keyFilename } : {}),

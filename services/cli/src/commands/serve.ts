@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { type Config, loadConfig } from '@fleet-backup/config';
-import { openRuntime, type Runtime, requestBackup } from '@fleet-backup/runtime';
+import { openRuntime, type Runtime, requestBackup, startMemoryGovernor } from '@fleet-backup/runtime';
 import { redactUrl } from '@fleet-backup/storage';
 import type { Role } from '@fleet-backup/worker';
 import type { Command } from 'commander';
@@ -12,6 +12,7 @@ const workerRoles = () => import('@fleet-backup/worker');
 /** Runs roles until SIGTERM/SIGINT, then releases jobs, closes connections and exits 0. */
 async function serve(config: Config, name: string, start: (rt: Runtime) => Promise<Role[]>): Promise<void> {
   const rt = await openRuntime(config, { name, migrate: true });
+  const stopGovernor = startMemoryGovernor(config.gcSlackBytes);
   const roles = await start(rt);
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
@@ -23,6 +24,7 @@ async function serve(config: Config, name: string, start: (rt: Runtime) => Promi
   });
   // In order: stop taking work, finish or release jobs, then what jobs depend on (emulators).
   for (const role of roles) await role.close();
+  stopGovernor();
   await rt.close();
   rt.log.info('stopped');
 }
