@@ -70,6 +70,9 @@ export const jobCatalog = {
     backoffMs: 10_000,
     timeoutMs: 12 * HOUR,
   }),
+  // — fleet: daily schedulers (add entries here) —
+  // — pre-change intake (add entries here) —
+  // — lifecycle: expire, retire, gc (add entries here) —
 } as const;
 
 export type JobCatalog = typeof jobCatalog;
