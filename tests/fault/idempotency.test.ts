@@ -33,7 +33,7 @@ interface EndState {
 function withoutRunFacts(view: ShowView): unknown {
   return {
     ...view,
-    stages: view.stages.map(({ finished: _f, attempts: _a, ...s }) => s),
+    stages: view.stages.map(({ started: _s, finished: _f, attempts: _a, ...s }) => s),
     copies: view.copies.map(({ verified: _v, ...c }) => c),
   };
 }
