@@ -2,7 +2,7 @@ import { readdir, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { serviceUrls } from '@fleet-backup/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { waitFor } from '../support/cli.ts';
+import { manualBackup, waitFor } from '../support/cli.ts';
 import { createStack, type Stack } from '../support/stack.ts';
 import { listFiles, sha256File, writeLarge } from '../support/tree.ts';
 
@@ -33,20 +33,7 @@ describe.skipIf(!services)('crash: the agent is SIGKILLed in the middle of a sna
 
   const show = async (id: string): Promise<Shown> =>
     JSON.parse((await stack.cli(['show', id, '--json'])).stdout);
-  const backupArgs = (description: string) => [
-    'backup',
-    '--host',
-    HOST,
-    '--kind',
-    'manual',
-    '--purpose',
-    'crash test',
-    '--description',
-    description,
-    '--path',
-    source,
-    '--json',
-  ];
+  const backupArgs = (description: string) => manualBackup(HOST, description, [source], '--json');
 
   it('completes after a new agent takes over, with no partial file under a final name and clean-run metadata', async () => {
     const first = await stack.start(['agent', '--host', HOST]);

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { blobKey } from '@fleet-backup/storage';
 import { serviceUrls } from '@fleet-backup/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { manualBackup } from '../support/cli.ts';
 import { type Emulators, flipByte, startEmulators } from '../support/emulators.ts';
 import { createStack, type Stack } from '../support/stack.ts';
 import { listFiles, makeTree, writeLarge } from '../support/tree.ts';
@@ -27,23 +28,9 @@ describe.skipIf(!services)('offsite fan-out to fs, S3 and GCS', () => {
   const show = async (id: string): Promise<Shown> =>
     JSON.parse((await stack.cli(['show', id, '--json'])).stdout);
   const backup = async (description: string, paths: string[], wait = true) => {
-    const args = [
-      'backup',
-      '--host',
-      HOST,
-      '--kind',
-      'manual',
-      '--purpose',
-      'offsite test',
-      '--description',
-      description,
-      '--json',
-    ];
-    const run = await stack.cli([
-      ...args,
-      ...paths.flatMap((p) => ['--path', p]),
-      ...(wait ? ['--wait'] : []),
-    ]);
+    const run = await stack.cli(
+      manualBackup(HOST, description, paths, '--json', ...(wait ? ['--wait'] : [])),
+    );
     return { run, shown: await show(JSON.parse(run.stdout).id) };
   };
 

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { fleetMetadataSchema, hostMetadataSchema } from '@fleet-backup/core';
 import { serviceUrls } from '@fleet-backup/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { manualBackup } from '../support/cli.ts';
 import { createStack, type Stack } from '../support/stack.ts';
 import { listFiles, makeTree, sha256File } from '../support/tree.ts';
 
@@ -21,21 +22,7 @@ describe.skipIf(!services)('end to end: producer, worker and agent as separate p
     await stack.start(['producer']);
     await stack.start(['worker']);
     await stack.start(['agent', '--host', HOST]);
-    const run = await stack.cli([
-      'backup',
-      '--host',
-      HOST,
-      '--kind',
-      'manual',
-      '--purpose',
-      'e2e',
-      '--description',
-      'E2E run',
-      '--path',
-      source,
-      '--wait',
-      '--json',
-    ]);
+    const run = await stack.cli(manualBackup(HOST, 'E2E run', [source], '--wait', '--json'));
     expect(run.stderr + run.stdout).not.toMatch(/Error/);
     expect(run.code).toBe(0);
     backup = JSON.parse(run.stdout);
@@ -75,7 +62,7 @@ describe.skipIf(!services)('end to end: producer, worker and agent as separate p
     expect(run.code).toBe(0);
     const doc = hostMetadataSchema.parse(JSON.parse(await readFile(out, 'utf8')));
     const entry = doc.manual[backup.key]!;
-    expect(entry).toMatchObject({ purpose: 'e2e', retention: 'permanent' });
+    expect(entry).toMatchObject({ purpose: 'test: E2E run', retention: 'permanent' });
     const files = await listFiles(source);
     expect(Object.keys(entry.files).sort()).toEqual(files.map((f) => `${source.slice(1)}/${f}`).sort());
     for (const f of files) {

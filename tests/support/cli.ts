@@ -96,3 +96,14 @@ export async function waitFor<T>(
 }
 
 export const repoRoot = path.resolve(fileURLToPath(new URL('../..', import.meta.url)));
+
+/** `backup` arguments for a manual backup of paths (the purpose the seed asks for included). */
+export function manualBackup(
+  host: string,
+  description: string,
+  paths: string[],
+  ...flags: string[]
+): string[] {
+  const args = ['backup', '--host', host, '--kind', 'manual', '--purpose', `test: ${description}`];
+  return [...args, '--description', description, ...paths.flatMap((p) => ['--path', p]), ...flags];
+}
