@@ -11,6 +11,8 @@ const ALLOWED: Record<string, string[]> = {
   core: [],
   storage: [],
   emulators: [],
+  // Other services embed it: it carries no package of ours, only the API's shapes.
+  client: [],
   config: ['core'],
   db: ['core'],
   queue: ['core'],

@@ -4,6 +4,13 @@ import path from 'node:path';
 import { BadInputError, describeIssues, hostIdFromHostname, hostIdSchema } from '@fleet-backup/core';
 import { type ConfigFile, configFileSchema } from './schema.ts';
 
+const dailyEnvSchema = configFileSchema.pick({
+  dailyAt: true,
+  dailyJitterMinutes: true,
+  dailyOverdueHours: true,
+  dailyRetentionDays: true,
+});
+
 export interface Config extends ConfigFile {
   redisUrl: string;
   databaseUrl: string;
@@ -23,6 +30,8 @@ export interface Config extends ConfigFile {
   logLevel: string;
   /** Admin bearer token for the API and Bull Board; null = loopback clients only. */
   apiToken: string | null;
+  /** Verified offsite copies a backup needs, besides its hashed local copy, to be `safe` (SAFE_OFFSITE_COPIES). */
+  safeOffsiteCopies: number;
   /** Where the config file came from, if any. */
   configFile: string | null;
 }
@@ -39,6 +48,7 @@ export function loadConfig(env: Env = process.env): Config {
   const dataDir = path.resolve(env.DATA_DIR || './var');
   return {
     ...file,
+    ...dailyOverrides(env, file),
     redisUrl: env.REDIS_URL || 'redis://127.0.0.1:6379',
     databaseUrl: env.DATABASE_URL || 'postgres://127.0.0.1:5432/fleet_backup',
     backupRoot: path.resolve(env.BACKUP_ROOT || '/backup'),
@@ -53,8 +63,21 @@ export function loadConfig(env: Env = process.env): Config {
     gcSlackBytes: intVar(env, 'GC_SLACK_MB', 24) * 1024 * 1024,
     logLevel: env.LOG_LEVEL || 'info',
     apiToken: env.API_TOKEN || null,
+    safeOffsiteCopies: intVar(env, 'SAFE_OFFSITE_COPIES', 1),
     configFile,
   };
+}
+
+/** The fleet's daily settings from the environment, which win over the config file. */
+function dailyOverrides(env: Env, file: ConfigFile): Partial<ConfigFile> {
+  const parsed = dailyEnvSchema.safeParse({
+    dailyAt: env.DAILY_AT || file.dailyAt,
+    dailyJitterMinutes: intVar(env, 'DAILY_JITTER_MINUTES', file.dailyJitterMinutes),
+    dailyOverdueHours: intVar(env, 'DAILY_OVERDUE_HOURS', file.dailyOverdueHours),
+    dailyRetentionDays: intVar(env, 'DAILY_RETENTION_DAYS', file.dailyRetentionDays),
+  });
+  if (!parsed.success) throw new BadInputError(`daily settings: ${describeIssues(parsed.error)}`);
+  return parsed.data;
 }
 
 function readConfigFile(file: string): ConfigFile {

@@ -1,5 +1,6 @@
-import { assertCleanAbsolutePath, hostIdSchema } from '@fleet-backup/core';
+import { assertCleanAbsolutePath, hostIdSchema, isTimeZone, TIME_OF_DAY } from '@fleet-backup/core';
 import { z } from 'zod';
+import { lifecycleSchema } from './lifecycle.ts';
 
 const absolutePath = z.string().superRefine((p, ctx) => {
   try {
@@ -15,6 +16,13 @@ export const sourceSchema = z.strictObject({
   config: z.boolean().default(false),
 });
 
+export const timeZoneSchema = z
+  .string()
+  .refine(isTimeZone, 'not a known IANA time zone (e.g. Europe/Berlin)');
+export const timeOfDaySchema = z.string().regex(TIME_OF_DAY, 'a time of day is HH:MM, 24-hour');
+/** Up to a day: the window a host's daily is spread over, from its daily time. */
+export const jitterSchema = z.number().int().min(0).max(1440);
+
 export const hostSchema = z.strictObject({
   sources: z.array(sourceSchema).default([]),
   /**
@@ -23,6 +31,11 @@ export const hostSchema = z.strictObject({
    */
   roots: z.array(absolutePath).optional(),
   labels: z.record(z.string(), z.string()).default({}),
+  /** IANA zone the daily's local time is in; default: the agent machine's zone. */
+  timeZone: timeZoneSchema.optional(),
+  /** This host's daily time and jitter window, instead of the installation's. */
+  dailyAt: timeOfDaySchema.optional(),
+  dailyJitterMinutes: jitterSchema.optional(),
 });
 
 export const targetSchema = z.strictObject({
@@ -41,6 +54,19 @@ export const configFileSchema = z.strictObject({
   hosts: z.record(hostIdSchema, hostSchema).default({}),
   targets: z.array(targetSchema).default([]),
   dailyRetentionDays: z.number().int().min(1).max(3650).default(30),
+  /** Local time every host's daily starts at, in the host's zone; `DAILY_AT` overrides. */
+  dailyAt: timeOfDaySchema.default('02:00'),
+  /** Each host's daily runs a stable 0..N-1 minutes after dailyAt; `DAILY_JITTER_MINUTES` overrides. */
+  dailyJitterMinutes: jitterSchema.default(60),
+  /** A host with no verified daily for this long is overdue; `DAILY_OVERDUE_HOURS` overrides. */
+  dailyOverdueHours: z
+    .number()
+    .int()
+    .min(1)
+    .max(24 * 365)
+    .default(26),
+  /** Expiry, blob gc and report settings (libs/config/src/lifecycle.ts). */
+  lifecycle: lifecycleSchema.prefault({}),
 });
 
 export type SourceConfig = z.infer<typeof sourceSchema>;

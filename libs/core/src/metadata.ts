@@ -103,7 +103,13 @@ export function buildEntry(input: EntryInput): MetadataEntry {
         created,
         expires: (input.expires ?? input.created).toISOString(),
         files,
-        status: input.lifecycle === 'expired' ? 'expired' : input.verified ? 'verified' : 'active',
+        // An expiring daily is losing its copies: the seed has no word for that, and `expired` is the honest one.
+        status:
+          input.lifecycle === 'expired' || input.lifecycle === 'expiring'
+            ? 'expired'
+            : input.verified
+              ? 'verified'
+              : 'active',
         verified: input.verified,
       };
     case 'pre_change':
@@ -130,6 +136,8 @@ export function buildEntry(input: EntryInput): MetadataEntry {
 }
 
 function preChangeStatus(lifecycle: string | null): 'pending_verification' | 'verified' | 'retired' {
+  // Only a pre_change whose change is verified is ever retired, so one retiring is still `verified`.
+  if (lifecycle === 'retiring') return 'verified';
   return lifecycle === 'verified' || lifecycle === 'retired' ? lifecycle : 'pending_verification';
 }
 

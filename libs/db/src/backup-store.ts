@@ -1,16 +1,19 @@
 import { randomUUID } from 'node:crypto';
 import {
   type BackupRequest,
+  BadInputError,
   backupKey,
   buildEntry,
   type Clock,
   compliance321,
   deriveStatus,
+  isKept,
   LOCAL_COPY,
   type MetadataEntry,
   NotFoundFailure,
   type StageName,
 } from '@fleet-backup/core';
+import { holdBlobReferences } from './blob-refs.ts';
 import { type Pool, type Queryable, withTransaction } from './pool.ts';
 import {
   type BackupDetail,
@@ -33,6 +36,8 @@ export interface TargetRef {
 }
 
 export interface NewBackup {
+  /** An id the caller chose (pre-change intake): asking again with it returns the same backup. */
+  id?: string;
   request: BackupRequest;
   targets: TargetRef[];
   dailyRetentionDays: number;
@@ -60,6 +65,17 @@ export class BackupStore {
   async create(input: NewBackup): Promise<{ backup: BackupRow; created: boolean }> {
     return this.transaction(async (tx) => {
       const { request } = input;
+      if (input.id) {
+        // Requests reusing one id wait for each other here, so a retry finds the first one's backup.
+        await tx.query('SELECT pg_advisory_xact_lock(hashtext($1))', [input.id]);
+        const same = await this.get(input.id, tx);
+        if (same && (same.host !== request.host || same.kind !== request.kind)) {
+          throw new BadInputError(
+            `backup id ${input.id} is already taken by another backup; choose a new id`,
+          );
+        }
+        if (same) return { backup: same, created: false };
+      }
       const now = this.clock.now();
       const host = await tx.query('SELECT 1 FROM hosts WHERE id = $1', [request.host]);
       if (host.rowCount === 0) {
@@ -71,7 +87,7 @@ export class BackupStore {
       const base = backupKey(request.kind, now, request.description ?? request.ticket);
       const expires =
         request.kind === 'daily' ? new Date(now.getTime() + input.dailyRetentionDays * 86_400_000) : null;
-      const id = randomUUID();
+      const id = input.id ?? randomUUID();
       for (let n = 1; ; n++) {
         const key = n === 1 ? base : `${base}-${n}`;
         const inserted = await tx.query(
@@ -155,11 +171,13 @@ export class BackupStore {
 
   /**
    * Marks a stage running and counts the attempt. Returns 'done' without change when an earlier
-   * delivery already finished it, which is how a redelivered job becomes a no-op.
+   * delivery already finished it, which is how a redelivered job becomes a no-op, and 'ended'
+   * when the backup is expiring, retiring or gone.
    */
-  async startStage(id: string, stage: StageName, target = ''): Promise<'started' | 'done'> {
+  async startStage(id: string, stage: StageName, target = ''): Promise<'started' | 'done' | 'ended'> {
     return this.transaction(async (tx) => {
-      await this.lock(id, tx);
+      // A backup marked to expire or retire is losing its copies: no stage may write one again.
+      if (!isKept((await this.lock(id, tx)).lifecycle)) return 'ended';
       const r = await tx.query(
         `UPDATE backup_stages SET status = 'running', attempts = attempts + 1, started_at = $4, error = NULL
          WHERE backup_id = $1 AND stage = $2 AND target = $3 AND status <> 'done' RETURNING 1`,
@@ -222,6 +240,7 @@ export class BackupStore {
     files: Omit<FileRow, 'hashedAt'>[],
     skipped: SkippedItem[],
   ): Promise<void> {
+    await holdBlobReferences(tx);
     await tx.query('UPDATE backups SET skipped = $2 WHERE id = $1', [id, JSON.stringify(skipped)]);
     await tx.query('DELETE FROM backup_files WHERE backup_id = $1', [id]);
     for (let i = 0; i < files.length; i += 500) {

@@ -7,12 +7,17 @@ import {
   type MetadataEntry,
   SECTION,
 } from '@fleet-backup/core';
+import { SQL_KEPT } from './lifecycle-sql.ts';
 import type { Queryable } from './pool.ts';
 
 /** The seed-format document for one host, from the JSONB mirrors. */
 export async function hostMetadata(q: Queryable, host: string): Promise<HostMetadata> {
   const doc = emptyHostMetadata();
-  const r = await q.query('SELECT kind, key, entry FROM backups WHERE host = $1 ORDER BY key', [host]);
+  // Backups marked to expire or retire leave the document before any of their copies is removed.
+  const r = await q.query(
+    `SELECT kind, key, entry FROM backups b WHERE host = $1 AND ${SQL_KEPT} ORDER BY key`,
+    [host],
+  );
   for (const row of r.rows as { kind: BackupKind; key: string; entry: MetadataEntry }[]) {
     (doc[SECTION[row.kind]] as Record<string, MetadataEntry>)[row.key] = {
       ...row.entry,

@@ -22,6 +22,10 @@ export interface BackupRow {
   targets: string[];
   skipped: SkippedItem[];
   lifecycle: string | null;
+  /** Why it is expiring, retiring, expired or retired; when that began or ended; who retired it by hand. */
+  lifecycleReason: string | null;
+  lifecycleChangedAt: Date | null;
+  retiredBy: string | null;
   changeVerifiedBy: string | null;
   changeVerifiedAt: Date | null;
   entry: MetadataEntry;
@@ -85,6 +89,9 @@ export function toBackup(r: Raw): BackupRow {
     targets: r.targets as string[],
     skipped: (r.skipped as SkippedItem[]) ?? [],
     lifecycle: (r.lifecycle as string | null) ?? null,
+    lifecycleReason: (r.lifecycle_reason as string | null | undefined) ?? null,
+    lifecycleChangedAt: (r.lifecycle_changed_at as Date | null | undefined) ?? null,
+    retiredBy: (r.retired_by as string | null | undefined) ?? null,
     changeVerifiedBy: (r.change_verified_by as string | null) ?? null,
     changeVerifiedAt: (r.change_verified_at as Date | null) ?? null,
     entry: r.entry as MetadataEntry,

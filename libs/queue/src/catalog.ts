@@ -1,4 +1,4 @@
-import { hostIdSchema } from '@fleet-backup/core';
+import { hostIdSchema, preChangeJobSchema } from '@fleet-backup/core';
 import { z } from 'zod';
 
 const backupId = z.uuid();
@@ -71,8 +71,64 @@ export const jobCatalog = {
     timeoutMs: 12 * HOUR,
   }),
   // — fleet: daily schedulers (add entries here) —
+  /**
+   * A host's daily, fired by its job scheduler `daily.<host>` (or added by hand): requests the
+   * daily of the host's registered sources. No job id: a scheduler names its own jobs, and the
+   * daily itself is idempotent on (host, UTC day) in Postgres, so duplicate triggers are harmless.
+   */
+  daily: define({
+    queue: 'pool',
+    schema: z.strictObject({ host: hostIdSchema }),
+    attempts: 8,
+    backoffMs: 30_000,
+    timeoutMs: 5 * 60_000,
+  }),
   // — pre-change intake (add entries here) —
+  /**
+   * Another service asks for a pre-change backup by queueing this on `pool`, with the HTTP
+   * request's body plus an `id` it chose (a uuid), which becomes the backup's id: a queued job
+   * has no response to return one. Adding it twice is a no-op (job id), and so is running it twice.
+   */
+  'pre-change': define({
+    queue: 'pool',
+    schema: preChangeJobSchema,
+    jobId: (d) => `pre-change.${d.id}`,
+    attempts: 8,
+    backoffMs: 2_000,
+    timeoutMs: 60_000,
+  }),
   // — lifecycle: expire, retire, gc (add entries here) —
+  /**
+   * Removes the backups past their retention (the daily scheduler `lifecycle.expire`, or by hand).
+   * Runs are serialised in Postgres, so overlapping jobs wait for each other.
+   */
+  expire: define({
+    queue: 'pool',
+    schema: z.strictObject({}),
+    attempts: 5,
+    backoffMs: 60_000,
+    timeoutMs: 2 * HOUR,
+  }),
+  /**
+   * The agent's part of removing a backup marked expiring or retiring: drop it from
+   * backup_metadata.json, then delete BACKUP_ROOT/<key>. Refused for a backup not so marked.
+   */
+  'expire-local': define({
+    queue: 'host',
+    schema: z.strictObject({ backupId, host: hostIdSchema }),
+    jobId: (d) => `${d.backupId}.expire-local`,
+    attempts: 8,
+    backoffMs: 10_000,
+    timeoutMs: HOUR,
+  }),
+  /** Deletes blobs no backup references once the grace period is over; `scan` lists the buckets too. */
+  gc: define({
+    queue: 'pool',
+    schema: z.strictObject({ scan: z.boolean().default(false) }),
+    attempts: 3,
+    backoffMs: 5 * 60_000,
+    timeoutMs: 12 * HOUR,
+  }),
 } as const;
 
 export type JobCatalog = typeof jobCatalog;

@@ -1,3 +1,4 @@
+import { isKept } from '@fleet-backup/core';
 import type { BackupDetail } from '@fleet-backup/db';
 import type { JobData, JobName } from '@fleet-backup/queue';
 
@@ -14,6 +15,8 @@ export interface PlannedJob<N extends JobName = JobName> {
  */
 export function nextJobs(detail: BackupDetail): PlannedJob[] {
   const { id: backupId, host } = detail.backup;
+  // A backup marked to expire or retire is losing its copies: nothing is planned for it again.
+  if (!isKept(detail.backup.lifecycle)) return [];
   const state = (stage: string, target = '') =>
     detail.stages.find((s) => s.stage === stage && s.target === target)?.status ?? 'done';
   const open = (stage: string, target = '') => ['pending', 'running'].includes(state(stage, target));

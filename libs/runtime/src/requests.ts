@@ -9,11 +9,13 @@ import type { Runtime } from './runtime.ts';
 export async function requestBackup(
   rt: Runtime,
   input: unknown,
+  opts: { id?: string } = {},
 ): Promise<{ backup: BackupRow; created: boolean }> {
   const parsed = backupRequestSchema.safeParse(input);
   if (!parsed.success) throw new BadInputError(`invalid backup request: ${describeIssues(parsed.error)}`);
   const request: BackupRequest = parsed.data;
   const result = await rt.backups.create({
+    ...(opts.id ? { id: opts.id } : {}),
     request,
     targets: rt.targets.refs(),
     dailyRetentionDays: rt.config.dailyRetentionDays,

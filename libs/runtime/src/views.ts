@@ -11,6 +11,13 @@ export function describeBackup(d: BackupDetail) {
     status: backup.status,
     created: backup.createdAt.toISOString(),
     expires: backup.expiresAt?.toISOString() ?? null,
+    // null while plain; `verified` (a pre_change's change); expiring/retiring, then expired/retired.
+    lifecycle: {
+      state: backup.lifecycle,
+      reason: backup.lifecycleReason,
+      since: backup.lifecycleChangedAt?.toISOString() ?? null,
+      retiredBy: backup.retiredBy,
+    },
     request: backup.request,
     compliance: backup.compliance,
     stages: d.stages.map((s) => ({

@@ -1,9 +1,13 @@
 import { Command, CommanderError } from 'commander';
 import { registerAdminCommands } from './commands/admin.ts';
 import { registerBackupCommand } from './commands/backup.ts';
+import { registerChangeCommands } from './commands/change.ts';
+import { registerHostCommands } from './commands/hosts.ts';
 import { registerInspectCommands } from './commands/inspect.ts';
+import { registerLifecycleCommands } from './commands/lifecycle.ts';
 import { registerRestoreCommands } from './commands/restore.ts';
 import { registerServeCommands } from './commands/serve.ts';
+import { registerTokenCommands } from './commands/tokens.ts';
 import { EXIT, reportError } from './exit.ts';
 
 /** Builds the `fleet-backup` command line. */
@@ -15,7 +19,11 @@ export function buildProgram(): Command {
   registerServeCommands(program);
   registerBackupCommand(program);
   registerInspectCommands(program);
+  registerHostCommands(program);
   registerRestoreCommands(program);
+  registerLifecycleCommands(program);
+  registerChangeCommands(program);
+  registerTokenCommands(program);
   registerAdminCommands(program);
   program.addHelpText('after', '\nExit codes: 0 ok, 1 failed, 2 usage or bad input, 3 not found.');
   return program;

@@ -1,27 +1,90 @@
-import { timingSafeEqual } from 'node:crypto';
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { Logger } from '@fleet-backup/config';
+import { allows, type Principal, type TokenScope } from '@fleet-backup/core';
+import type { TokenStore } from '@fleet-backup/db';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Who the request acts as; set by the auth hook before any handler runs. */
+    principal: Principal | null;
+  }
+  interface FastifyContextConfig {
+    /** Scopes besides admin that may call the route; absent means admin only. */
+    scopes?: readonly TokenScope[];
+  }
+}
+
 export interface AuthOptions {
-  /** Admin bearer token (API_TOKEN). Unset means: loopback clients only, for a single-machine setup. */
+  /** Bootstrap admin token (API_TOKEN), compared in memory, never stored. */
   token: string | null;
+  tokens: TokenStore;
+  log?: Logger;
 }
 
 const LOOPBACK = new Set(['127.0.0.1', '::1', '::ffff:127.0.0.1']);
+const BOOTSTRAP: Principal = { name: 'API_TOKEN', scope: 'admin', hosts: [], pathPrefixes: [] };
+const UNCONFIGURED: Principal = { name: 'loopback', scope: 'admin', hosts: [], pathPrefixes: [] };
 
 /**
- * One gate for the API and Bull Board. With API_TOKEN set, a request needs
- * `Authorization: Bearer <token>` (or basic auth with the token as password, for a browser);
- * without it only loopback clients get in. Scoped tokens plug in here later.
+ * One gate for the API and Bull Board. A request presents `Authorization: Bearer <token>` (or
+ * basic auth with the token as password, for a browser): API_TOKEN, or a live token from
+ * Postgres. Then the route must be open to the token's scope (admin passes everywhere; a route
+ * without `config.scopes` is admin only, so a new route is closed until it says otherwise).
+ * Handlers check host and path limits on the parsed body. 401 and 403 happen here, before the
+ * body is read, so nothing is enqueued. Only an installation with no token at all (no API_TOKEN,
+ * no live token) serves loopback clients without one, so `npm start` works out of the box; the
+ * first token created closes that door, and a request relayed by a local proxy never counts.
  */
 export function authenticator(opts: AuthOptions) {
-  return async function authenticate(req: FastifyRequest, reply: FastifyReply): Promise<void> {
-    if (opts.token === null) {
-      if (LOOPBACK.has(req.socket.remoteAddress ?? '')) return;
-      return deny(reply, 'set API_TOKEN to accept requests from other machines');
+  return async function authenticate(
+    req: FastifyRequest,
+    reply: FastifyReply,
+  ): Promise<FastifyReply | undefined> {
+    const who = await identify(req, opts);
+    if (typeof who === 'string') {
+      opts.log?.info(
+        { method: req.method, url: req.routeOptions.url, reason: who },
+        'request unauthenticated',
+      );
+      // Returning the reply ends the request here (Fastify: mandatory when an async hook answers).
+      return reply
+        .code(401)
+        .header('www-authenticate', 'Basic realm="fleet-backup", charset="UTF-8"')
+        .send({ error: 'unauthorized', message: who });
     }
-    if (presented(req) !== null && same(presented(req) ?? '', opts.token)) return;
-    return deny(reply, 'missing or wrong credentials');
+    const scopes = req.routeOptions.config?.scopes ?? [];
+    if (!allows(who, scopes)) {
+      const needs = [...scopes, 'admin'].join(' or ');
+      const message = `token ${who.name} has scope ${who.scope}; ${req.method} ${req.routeOptions.url ?? req.url} needs ${needs}`;
+      opts.log?.info(
+        { principal: who.name, scope: who.scope, url: req.routeOptions.url },
+        'request out of scope',
+      );
+      return reply.code(403).send({ error: 'forbidden', message });
+    }
+    req.principal = who;
+    return undefined;
   };
+}
+
+/** The principal, or why there is none. */
+async function identify(req: FastifyRequest, opts: AuthOptions): Promise<Principal | string> {
+  const secret = presented(req);
+  if (secret === null) {
+    if (opts.token === null && isLoopback(req) && !(await opts.tokens.anyLive())) return UNCONFIGURED;
+    return 'missing credentials: send Authorization: Bearer <token> (see `fleet-backup tokens create`)';
+  }
+  if (opts.token !== null && same(secret, opts.token)) return BOOTSTRAP;
+  const row = await opts.tokens.authenticate(secret);
+  if (!row) return 'unknown or revoked token';
+  return { name: row.name, scope: row.scope, hosts: row.hosts, pathPrefixes: row.pathPrefixes };
+}
+
+/** A direct loopback connection; a proxy on this machine relays remote clients, so forwarded ones are not. */
+function isLoopback(req: FastifyRequest): boolean {
+  if (req.headers['x-forwarded-for'] !== undefined || req.headers.forwarded !== undefined) return false;
+  return LOOPBACK.has(req.socket.remoteAddress ?? '');
 }
 
 function presented(req: FastifyRequest): string | null {
@@ -34,15 +97,8 @@ function presented(req: FastifyRequest): string | null {
   return null;
 }
 
+/** Constant-time comparison that does not leak the length either (both sides hashed first). */
 function same(a: string, b: string): boolean {
-  const x = Buffer.from(a);
-  const y = Buffer.from(b);
-  return x.length === y.length && timingSafeEqual(x, y);
-}
-
-function deny(reply: FastifyReply, message: string): FastifyReply {
-  return reply
-    .code(401)
-    .header('www-authenticate', 'Basic realm="fleet-backup", charset="UTF-8"')
-    .send({ error: 'unauthorized', message });
+  const digest = (s: string) => createHash('sha256').update(s).digest();
+  return timingSafeEqual(digest(a), digest(b));
 }

@@ -1,4 +1,10 @@
-import { type Runtime, reconcile } from '@fleet-backup/runtime';
+import {
+  type Runtime,
+  reconcile,
+  reconcileDailySchedulers,
+  reconcileLifecycleSchedulers,
+  syncConfiguredHosts,
+} from '@fleet-backup/runtime';
 import { BOARD_PATH } from './bull-board.ts';
 import { buildServer } from './server.ts';
 
@@ -12,10 +18,13 @@ export interface Producer {
 
 /**
  * The producer: registers configured hosts, serves the API and Bull Board, and every minute
- * re-enqueues the next stage of unfinished backups, so work lost from Redis is rebuilt from Postgres.
+ * re-enqueues the next stage of unfinished backups, so work lost from Redis is rebuilt from Postgres,
+ * and keeps one daily scheduler per host.
  */
 export async function startProducer(rt: Runtime, opts: { token: string | null }): Promise<Producer> {
-  for (const host of Object.keys(rt.config.hosts)) await rt.hosts.ensure(host);
+  await syncConfiguredHosts(rt);
+  // Expire and gc run daily through their own job schedulers (deterministic ids: no duplicates).
+  await reconcileLifecycleSchedulers(rt);
   const { app, refreshBoard } = await buildServer(rt, opts);
   const sweep = async () => {
     try {
@@ -23,6 +32,12 @@ export async function startProducer(rt: Runtime, opts: { token: string | null })
       await refreshBoard();
     } catch (err) {
       rt.log.warn({ err }, 'reconcile failed; will try again');
+    }
+    try {
+      // Hosts register themselves at any time; their schedulers follow within a sweep.
+      await reconcileDailySchedulers(rt);
+    } catch (err) {
+      rt.log.warn({ err }, 'reconciling daily schedulers failed; will try again');
     }
   };
   await sweep();

@@ -1,11 +1,15 @@
-import { BadInputError, NotFoundFailure } from '@fleet-backup/core';
-import { migrationsApplied } from '@fleet-backup/db';
+import { BadInputError, describeIssues, NotFoundFailure, OutOfScopeError } from '@fleet-backup/core';
+import { migrationsApplied, TokenStore } from '@fleet-backup/db';
 import type { Runtime } from '@fleet-backup/runtime';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { ZodError } from 'zod';
 import { authenticator } from './auth.ts';
 import { mountBullBoard } from './bull-board.ts';
 import { backupRoutes } from './routes/backups.ts';
+import { changeRoutes } from './routes/changes.ts';
+import { hostRoutes } from './routes/hosts.ts';
+import { lifecycleRoutes } from './routes/lifecycle.ts';
+import { preChangeRoutes } from './routes/pre-change.ts';
 
 export interface Server {
   app: FastifyInstance;
@@ -16,11 +20,21 @@ export interface Server {
 /** The producer's HTTP surface: health, the v1 API and Bull Board, all behind one auth gate. */
 export async function buildServer(rt: Runtime, opts: { token: string | null }): Promise<Server> {
   const app = Fastify({ logger: false, bodyLimit: 1 << 20 });
-  const auth = authenticator(opts);
+  const tokens = new TokenStore(rt.pool, rt.clock);
+  const auth = authenticator({ token: opts.token, tokens, log: rt.log });
+  app.decorateRequest('principal', null);
+  if (opts.token === null && !(await tokens.anyLive())) {
+    rt.log.warn(
+      'no API token exists: loopback clients are served without one until `fleet-backup tokens create`',
+    );
+  }
   app.setErrorHandler((err, _req, reply) => {
     if (err instanceof BadInputError || err instanceof ZodError) {
-      return reply.code(400).send({ error: 'bad_request', message: err.message });
+      const message = err instanceof ZodError ? describeIssues(err) : err.message;
+      return reply.code(400).send({ error: 'bad_request', message });
     }
+    if (err instanceof OutOfScopeError)
+      return reply.code(403).send({ error: 'forbidden', message: err.message });
     if (err instanceof NotFoundFailure)
       return reply.code(404).send({ error: 'not_found', message: err.message });
     const status = (err as { statusCode?: number }).statusCode;
@@ -51,6 +65,10 @@ export async function buildServer(rt: Runtime, opts: { token: string | null }): 
   await app.register(async (api) => {
     api.addHook('onRequest', auth);
     await backupRoutes(api, rt);
+    await lifecycleRoutes(api, rt);
+    await preChangeRoutes(api, rt);
+    await changeRoutes(api, rt);
+    await hostRoutes(api, rt);
   });
   const refreshBoard = await mountBullBoard(app, rt, auth);
   return { app, refreshBoard };

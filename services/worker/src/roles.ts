@@ -1,10 +1,14 @@
 import type { HostConfig } from '@fleet-backup/config';
 import { PermanentFailure, type StageName } from '@fleet-backup/core';
 import { type FailureReport, hostQueueName, POOL_QUEUE, StageWorker } from '@fleet-backup/queue';
-import type { Runtime } from '@fleet-backup/runtime';
+import { agentRegistration, type Runtime } from '@fleet-backup/runtime';
 import type { AgentEnv } from './agent-env.ts';
 import { writeHostMetadataFile } from './metadata-file.ts';
+import { daily } from './stages/daily.ts';
+import { expireLocal } from './stages/expire-local.ts';
 import { hash } from './stages/hash.ts';
+import { expireJob, gcJob } from './stages/lifecycle-jobs.ts';
+import { preChange } from './stages/pre-change.ts';
 import { replicate } from './stages/replicate.ts';
 import { snapshot } from './stages/snapshot.ts';
 import { verify } from './stages/verify.ts';
@@ -23,7 +27,7 @@ export interface Role {
 export async function startAgent(rt: Runtime, host: string, backupRoot: string): Promise<Role> {
   const hostConfig: HostConfig = rt.config.hosts[host] ?? { sources: [], labels: {} };
   const env: AgentEnv = { rt, host, hostConfig, backupRoot };
-  await rt.hosts.touch(host);
+  await rt.hosts.register(host, agentRegistration(rt.config, host));
   const heartbeat = setInterval(() => void rt.hosts.touch(host).catch(() => {}), HEARTBEAT_MS);
   heartbeat.unref();
   const worker = new StageWorker({
@@ -40,6 +44,7 @@ export async function startAgent(rt: Runtime, host: string, backupRoot: string):
       'refresh-metadata': async () => {
         await writeHostMetadataFile(rt.pool, host, backupRoot);
       },
+      'expire-local': (data, ctx) => expireLocal(env, data, ctx),
     },
     onFailure: (report) => recordFailure(rt, report),
   });
@@ -62,7 +67,13 @@ export async function startPoolWorker(rt: Runtime, concurrency = 4): Promise<Rol
     log: rt.log.child({ role: 'worker' }),
     concurrency,
     lockDurationMs: rt.config.lockDurationMs,
-    handlers: { verify: (data, ctx) => verify(rt, data, ctx) },
+    handlers: {
+      verify: (data, ctx) => verify(rt, data, ctx),
+      'pre-change': (data, ctx) => preChange(rt, data, ctx),
+      daily: (data, ctx) => daily(rt, data, ctx),
+      expire: (data, ctx) => expireJob(rt, data, ctx),
+      gc: (data, ctx) => gcJob(rt, data, ctx),
+    },
     onFailure: (report) => recordFailure(rt, report),
   });
   await worker.waitUntilReady();

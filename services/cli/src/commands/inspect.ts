@@ -21,6 +21,7 @@ export function registerInspectCommands(program: Command): void {
               kind: b.kind,
               key: b.key,
               status: b.status,
+              lifecycle: b.lifecycle,
               created: b.createdAt.toISOString(),
             })),
           );
@@ -30,7 +31,7 @@ export function registerInspectCommands(program: Command): void {
         console.log(
           table(
             ['ID', 'HOST', 'KIND', 'KEY', 'STATUS', 'CREATED'],
-            rows.map((b) => [b.id, b.host, b.kind, b.key, b.status, b.createdAt.toISOString()]),
+            rows.map((b) => [b.id, b.host, b.kind, b.key, statusText(b), b.createdAt.toISOString()]),
           ),
         );
       });
@@ -47,6 +48,11 @@ export function registerInspectCommands(program: Command): void {
           if (opts.json) return printJson(view);
           console.log(`${view.id}  ${view.host}/${view.key}  ${view.kind}  ${view.status}`);
           console.log(`created ${view.created}${view.expires ? `, expires ${view.expires}` : ''}`);
+          if (view.lifecycle.since) {
+            console.log(
+              `${view.lifecycle.state} since ${view.lifecycle.since}: ${view.lifecycle.reason ?? ''}`,
+            );
+          }
           console.log(`${view.compliance.summary}\n`);
           console.log(
             table(
@@ -79,6 +85,11 @@ export function registerInspectCommands(program: Command): void {
         { migrate: false },
       );
     });
+}
+
+/** The status, with the lifecycle when the backup is going or gone (e.g. `verified, expired`). */
+function statusText(b: { status: string; lifecycle: string | null }): string {
+  return b.lifecycle && b.lifecycle !== 'verified' ? `${b.status}, ${b.lifecycle}` : b.status;
 }
 
 /** A plain aligned text table. */

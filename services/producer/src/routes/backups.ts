@@ -1,5 +1,6 @@
+import { assertHostInScope } from '@fleet-backup/core';
 import type { Runtime } from '@fleet-backup/runtime';
-import { describeBackup, requestBackup } from '@fleet-backup/runtime';
+import { describeBackup, describeSafety, requestBackup } from '@fleet-backup/runtime';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 
@@ -18,7 +19,7 @@ export async function backupRoutes(app: FastifyInstance, rt: Runtime): Promise<v
       .send({ id: backup.id, key: backup.key, status: backup.status, created });
   });
 
-  app.get('/v1/backups', async (req) => {
+  app.get('/v1/backups', { config: { scopes: ['read'] } }, async (req) => {
     const q = listQuery.parse(req.query);
     const rows = await rt.backups.list({ host: q.host, limit: q.limit });
     return {
@@ -33,8 +34,14 @@ export async function backupRoutes(app: FastifyInstance, rt: Runtime): Promise<v
     };
   });
 
-  app.get('/v1/backups/:id', async (req) => {
+  // Read scope, and pre_change tokens for their own hosts: a service waits on `safe` here.
+  app.get('/v1/backups/:id', { config: { scopes: ['read', 'pre_change'] } }, async (req) => {
     const { id } = idParams.parse(req.params);
-    return describeBackup(await rt.backups.detail(id));
+    const detail = await rt.backups.detail(id);
+    assertHostInScope(req.principal!, detail.backup.host);
+    return {
+      ...describeBackup(detail),
+      ...describeSafety(detail, { offsiteCopies: rt.config.safeOffsiteCopies }),
+    };
   });
 }

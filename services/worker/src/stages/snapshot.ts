@@ -1,7 +1,14 @@
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
-import { classify, isInside, metadataPath, PermanentFailure, storedPath } from '@fleet-backup/core';
-import type { BackupRow, FileRow } from '@fleet-backup/db';
+import {
+  classify,
+  isInside,
+  metadataPath,
+  PermanentFailure,
+  retentionAfterSnapshot,
+  storedPath,
+} from '@fleet-backup/core';
+import { type BackupRow, type FileRow, upgradeRetention } from '@fleet-backup/db';
 import type { JobContext, JobData } from '@fleet-backup/queue';
 import { type AgentEnv, allowedRoots, assertOwnHost, backupDir } from '../agent-env.ts';
 import { commitTemp, copyToTemp, syncDir } from '../fs/atomic-copy.ts';
@@ -24,7 +31,15 @@ export async function snapshot(env: AgentEnv, data: JobData<'snapshot'>, ctx: Jo
     const taken = hashed ? null : await takeSnapshot(env, backup, ctx);
     await backups.transaction(async (tx) => {
       await backups.lock(backup.id, tx);
-      if (taken) await backups.saveSnapshot(tx, backup.id, taken.files, taken.skipped);
+      if (taken) {
+        await backups.saveSnapshot(tx, backup.id, taken.files, taken.skipped);
+        // Known only now: a pre_change holding database files is kept permanently (the seed).
+        const retention = retentionAfterSnapshot(
+          backup.request,
+          taken.files.map((f) => f.cls),
+        );
+        if (retention) await upgradeRetention(tx, backup.id, retention);
+      }
       await backups.finishStage(tx, backup.id, 'snapshot');
     });
     if (taken) {

@@ -1,0 +1,133 @@
+import { retentionVerdicts } from '@fleet-backup/core';
+import { type ReportBackup, reportQueries } from '@fleet-backup/db';
+import { listAll } from '@fleet-backup/storage';
+import { describeHosts } from '../hosts-view.ts';
+import type { Runtime } from '../runtime.ts';
+import { lifecycleStore } from './removal.ts';
+
+const DAY_MS = 86_400_000;
+
+export interface ReportItem {
+  id: string;
+  host: string;
+  kind: string;
+  key: string;
+  status: string;
+  created: string;
+}
+
+/** The seed's Automation and Monitoring questions, answered from Postgres and the targets. */
+export interface Report {
+  at: string;
+  expiringSoon: (ReportItem & { action: string; due: string; reason: string })[];
+  readyForCleanup: (ReportItem & { ticket: string | null; reason: string })[];
+  storage: {
+    hosts: { host: string; backups: number; localBytes: number; uniqueBytes: number }[];
+    /** bytes: what Postgres records the target holds; measured: listed on the target itself (fs only). */
+    targets: { target: string; kind: string; blobs: number; bytes: number; measuredBytes: number | null }[];
+    total: { localBytes: number; targetBytes: number; bytes: number };
+  };
+  needsVerification: (ReportItem & { verified: string | null; why: string })[];
+  waitingForChange: (ReportItem & { ticket: string | null; ageDays: number })[];
+  overdueHosts: { host: string; lastVerifiedDaily: string | null; reason: string | null }[];
+  not321: (ReportItem & { compliance: string })[];
+  /** Marked to expire or retire and not finished: what each still waits for. */
+  ending: {
+    id: string;
+    host: string;
+    key: string;
+    lifecycle: string;
+    since: string | null;
+    pending: string[];
+  }[];
+}
+
+/** Builds the report as of the runtime's clock. */
+export async function buildReport(rt: Runtime): Promise<Report> {
+  const now = rt.clock.now();
+  const cfg = rt.config.lifecycle;
+  const store = lifecycleStore(rt);
+  const facts = await store.retentionFacts();
+  const policy = { autoRetireDays: cfg.autoRetireDays };
+  const soon = retentionVerdicts(facts, policy, new Date(now.getTime() + cfg.expiringSoonDays * DAY_MS));
+  const current = retentionVerdicts(facts, policy, now);
+  const staleBefore = new Date(now.getTime() - cfg.reverifyAfterDays * DAY_MS);
+  return {
+    at: now.toISOString(),
+    expiringSoon: soon
+      .filter((v) => v.action !== 'keep' && v.dueAt)
+      .map((v) => ({
+        ...item(v.facts),
+        action: v.action,
+        due: v.dueAt?.toISOString() ?? '',
+        reason: v.reason,
+      }))
+      .sort((a, b) => a.due.localeCompare(b.due) || a.host.localeCompare(b.host)),
+    readyForCleanup: current
+      .filter((v) => v.readyForCleanup)
+      .map((v) => ({ ...item(v.facts), ticket: v.facts.ticket, reason: v.reason })),
+    storage: await storage(rt),
+    needsVerification: (await reportQueries.needingVerification(rt.pool, staleBefore)).map((b) => ({
+      ...item(b),
+      verified: b.verifiedAt?.toISOString() ?? null,
+      why:
+        b.status !== 'verified'
+          ? `status ${b.status}`
+          : `a copy last verified before ${staleBefore.toISOString()} (older than ${cfg.reverifyAfterDays} days)`,
+    })),
+    waitingForChange: (await reportQueries.waitingForChange(rt.pool)).map((b) => ({
+      ...item(b),
+      ticket: b.ticket,
+      ageDays: Math.floor((now.getTime() - b.created.getTime()) / DAY_MS),
+    })),
+    overdueHosts: (await describeHosts(rt))
+      .filter((h) => h.overdue)
+      .map((h) => ({ host: h.host, lastVerifiedDaily: h.lastVerifiedDaily, reason: h.reason })),
+    not321: (await reportQueries.not321(rt.pool)).map((b) => ({ ...item(b), compliance: b.compliance })),
+    ending: (await store.ending()).map(({ backup, removals }) => ({
+      id: backup.id,
+      host: backup.host,
+      key: backup.key,
+      lifecycle: backup.lifecycle ?? '',
+      since: backup.lifecycleChangedAt?.toISOString() ?? null,
+      pending: removals.filter((r) => !r.removedAt).map((r) => (r.error ? `${r.copy} (${r.error})` : r.copy)),
+    })),
+  };
+}
+
+function item(b: Pick<ReportBackup, 'id' | 'host' | 'kind' | 'key' | 'status' | 'created'>): ReportItem {
+  return {
+    id: b.id,
+    host: b.host,
+    kind: b.kind,
+    key: b.key,
+    status: b.status,
+    created: b.created.toISOString(),
+  };
+}
+
+/** Storage per host and target from the metadata, plus a measurement where listing is cheap (fs). */
+async function storage(rt: Runtime): Promise<Report['storage']> {
+  const hosts = await reportQueries.hostStorage(rt.pool);
+  const recorded = new Map((await reportQueries.targetStorage(rt.pool)).map((t) => [t.target, t]));
+  const targets: Report['storage']['targets'] = [];
+  for (const name of rt.targets.names()) {
+    const target = rt.targets.get(name);
+    let measuredBytes: number | null = null;
+    if (target.kind === 'fs') {
+      measuredBytes = 0;
+      for await (const obj of listAll(target, '')) measuredBytes += obj.size;
+    }
+    const r = recorded.get(name);
+    targets.push({
+      target: name,
+      kind: target.kind,
+      blobs: r?.blobs ?? 0,
+      bytes: r?.bytes ?? 0,
+      measuredBytes,
+    });
+  }
+  const localBytes = hosts.reduce((n, h) => n + h.localBytes, 0);
+  const targetBytes = targets.reduce((n, t) => n + t.bytes, 0);
+  return { hosts, targets, total: { localBytes, targetBytes, bytes: localBytes + targetBytes } };
+}

@@ -1,0 +1,37 @@
+import { backupSafety, type SafetyRule } from '@fleet-backup/core';
+import type { BackupDetail } from '@fleet-backup/db';
+
+/**
+ * What a service waiting on a backup needs beside `describeBackup`: whether it is safe to start
+ * the change (`safe`), why or why not, whether it can still become safe, and for a pre_change
+ * the state of its change as the seed records it.
+ */
+export function describeSafety(d: BackupDetail, rule: SafetyRule) {
+  const s = backupSafety({ status: d.backup.status, lifecycle: d.backup.lifecycle, copies: d.copies }, rule);
+  const entry = d.backup.entry as {
+    status?: string;
+    retention?: string;
+    verified_by?: string | null;
+    verified_date?: string | null;
+  };
+  return {
+    safe: s.safe,
+    safety: {
+      local_hashed: s.localHashed,
+      offsite_verified: s.offsiteVerified,
+      offsite_required: s.offsiteRequired,
+      possible: s.possible,
+      reason: s.reason,
+    },
+    change:
+      d.backup.kind === 'pre_change'
+        ? {
+            ticket: d.backup.request.ticket ?? null,
+            status: entry.status ?? 'pending_verification',
+            retention: entry.retention ?? null,
+            verified_by: entry.verified_by ?? null,
+            verified_date: entry.verified_date ?? null,
+          }
+        : null,
+  };
+}
