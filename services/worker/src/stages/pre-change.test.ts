@@ -91,7 +91,8 @@ describe.skipIf(!services)('pre-change jobs on the pool queue', () => {
     ] as const) {
       const job = await until(async () => {
         const j = await pool.getJob(`pre-change.${id}`);
-        return (await j?.isFailed()) ? j : null;
+        // Read the job again once failed: the first read may predate the move to failed.
+        return (await j?.isFailed()) ? pool.getJob(`pre-change.${id}`) : null;
       }, `job ${id} to fail`);
       expect(job?.failedReason).toMatch(reason);
       expect(job?.attemptsMade).toBe(1);
