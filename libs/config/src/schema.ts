@@ -14,6 +14,13 @@ export const sourceSchema = z.strictObject({
   path: absolutePath,
   /** Every file under a configuration source is classified as configuration. */
   config: z.boolean().default(false),
+  /**
+   * Globs taken even when a default exclusion rule (libs/core/src/exclusions.ts) matches; a
+   * glob with a `/` that does not start with one is relative to `path`.
+   */
+  include: z.array(z.string().min(1)).optional(),
+  /** Globs never taken, whatever else matches. */
+  exclude: z.array(z.string().min(1)).optional(),
 });
 
 export const timeZoneSchema = z

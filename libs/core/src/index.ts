@@ -3,6 +3,7 @@ export * from './clock.ts';
 export * from './compliance.ts';
 export * from './daily-schedule.ts';
 export * from './errors.ts';
+export * from './exclusions.ts';
 export * from './host-health.ts';
 export * from './ids.ts';
 export * from './kinds.ts';

@@ -5,6 +5,7 @@ import { registerChangeCommands } from './commands/change.ts';
 import { registerHostCommands } from './commands/hosts.ts';
 import { registerInspectCommands } from './commands/inspect.ts';
 import { registerLifecycleCommands } from './commands/lifecycle.ts';
+import { registerPlanCommand } from './commands/plan.ts';
 import { registerRestoreCommands } from './commands/restore.ts';
 import { registerServeCommands } from './commands/serve.ts';
 import { registerTokenCommands } from './commands/tokens.ts';
@@ -18,6 +19,7 @@ export function buildProgram(): Command {
     .showHelpAfterError();
   registerServeCommands(program);
   registerBackupCommand(program);
+  registerPlanCommand(program);
   registerInspectCommands(program);
   registerHostCommands(program);
   registerRestoreCommands(program);

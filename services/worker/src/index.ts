@@ -1,2 +1,4 @@
+export { type NotSqlite, type SqliteSnapshot, snapshotSqlite } from './fs/sqlite-snapshot.ts';
 export * from './metadata-file.ts';
+export * from './plan.ts';
 export * from './roles.ts';

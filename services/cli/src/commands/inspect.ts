@@ -80,7 +80,10 @@ export function registerInspectCommands(program: Command): void {
               view.files.map((f) => [f.path, f.class, String(f.size), f.sha256.slice(0, 16)]),
             ),
           );
-          for (const s of view.skipped) console.log(`skipped ${s.path}: ${s.reason}`);
+          // The list also carries notes on files that were stored, just not the usual way.
+          for (const s of view.skipped) {
+            console.log(`${s.reason.startsWith('copied as') ? 'note' : 'skipped'} ${s.path}: ${s.reason}`);
+          }
         },
         { migrate: false },
       );

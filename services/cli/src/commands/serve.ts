@@ -82,7 +82,9 @@ export function registerServeCommands(program: Command): void {
 
   program
     .command('worker')
-    .description('a pool worker (verify, daily triggers, pre-change intake, expire, gc); run as many as you like')
+    .description(
+      'a pool worker (verify, daily triggers, pre-change intake, expire, gc); run as many as you like',
+    )
     .option('--concurrency <n>', 'jobs at once', (v) => Number.parseInt(v, 10), 4)
     .action(async (opts: { concurrency: number }) => {
       const { startPoolWorker } = await workerRoles();

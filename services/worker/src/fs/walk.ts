@@ -1,13 +1,22 @@
 import type { Dirent } from 'node:fs';
 import { lstat, readdir, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { isInside, PermanentFailure } from '@fleet-backup/core';
+import {
+  isInside,
+  judge,
+  neverBackedUp,
+  PermanentFailure,
+  type RuleSet,
+  type WalkMode,
+} from '@fleet-backup/core';
 
 export interface WalkRoot {
   /** The path as requested: metadata keys derive from it. */
   path: string;
   /** Files under a configuration source are classified as configuration. */
   config: boolean;
+  /** The default exclusion rules plus those of the configured source the path falls under. */
+  rules: RuleSet;
 }
 
 export interface FoundFile {
@@ -21,6 +30,8 @@ export interface FoundFile {
 export interface SkippedItem {
   path: string;
   reason: string;
+  /** Set for a skipped directory (nothing beneath it was read, bar what an include rescued). */
+  dir?: true;
 }
 
 export interface WalkLimits {
@@ -33,8 +44,9 @@ export interface WalkLimits {
 /**
  * Lists every regular file under the requested paths. A requested path that is missing,
  * unreadable, outside the agent's roots or inside the backup root is a PermanentFailure; inside a
- * tree, symlinks are followed only to files within the requested path, and anything else that
- * cannot be copied is skipped with its reason.
+ * tree, symlinks are followed only to files within the requested path, entries the exclusion
+ * rules match are skipped with the rule (an excluded directory is not descended into), and
+ * anything else that cannot be copied is skipped with its reason.
  */
 export async function walk(
   roots: WalkRoot[],
@@ -48,7 +60,7 @@ export async function walk(
       if (!files.has(f.path)) files.set(f.path, f);
     };
     const info = await stat(real);
-    if (info.isDirectory()) await walkDir(root.path, real, root, limits, add, skipped);
+    if (info.isDirectory()) await walkDir({ root, limits, add, skipped }, root.path, real, 'normal');
     else if (info.isFile()) {
       add({ path: root.path, readFrom: real, config: root.config });
       await addDatabaseCompanions(root, add);
@@ -75,6 +87,9 @@ async function realRoot(requested: string, limits: WalkLimits): Promise<string> 
       { path: requested },
     );
   }
+  const never = neverBackedUp(requested) ?? neverBackedUp(real);
+  if (never)
+    throw new PermanentFailure(`path ${requested} is never backed up (${never})`, { path: requested });
   if (isInside(real, limits.backupRoot)) {
     throw new PermanentFailure(
       `path ${requested} is inside the backup root ${limits.backupRoot}; backups never include backups`,
@@ -86,16 +101,17 @@ async function realRoot(requested: string, limits: WalkLimits): Promise<string> 
   return real;
 }
 
-async function walkDir(
-  logical: string,
-  real: string,
-  root: WalkRoot,
-  limits: WalkLimits,
-  add: (f: FoundFile) => void,
-  skipped: SkippedItem[],
-): Promise<void> {
-  if (real === limits.backupRoot) {
-    skipped.push({ path: logical, reason: 'the backup root itself' });
+interface DirWalk {
+  root: WalkRoot;
+  limits: WalkLimits;
+  add: (f: FoundFile) => void;
+  skipped: SkippedItem[];
+}
+
+async function walkDir(w: DirWalk, logical: string, real: string, mode: WalkMode): Promise<void> {
+  const { skipped } = w;
+  if (real === w.limits.backupRoot) {
+    skipped.push({ path: logical, reason: 'the backup root itself', dir: true });
     return;
   }
   let entries: Dirent[];
@@ -112,9 +128,19 @@ async function walkDir(
   for (const entry of entries) {
     const childLogical = path.posix.join(logical, entry.name);
     const childReal = path.join(real, entry.name);
-    if (entry.isDirectory()) await walkDir(childLogical, childReal, root, limits, add, skipped);
-    else if (entry.isFile()) add({ path: childLogical, readFrom: childReal, config: root.config });
-    else if (entry.isSymbolicLink()) await followLink(childLogical, childReal, root, add, skipped);
+    const isDir = entry.isDirectory();
+    const verdict = judge(w.root.rules, childLogical, isDir, mode);
+    if (!verdict.take) {
+      if (!verdict.quiet)
+        skipped.push({ path: childLogical, reason: verdict.reason, ...(isDir && { dir: true }) });
+      // A default-excluded directory is entered only for what an include names in it.
+      if (verdict.rescue) await walkDir(w, childLogical, childReal, 'rescue');
+      continue;
+    }
+    const childMode = verdict.included ? 'included' : 'normal';
+    if (isDir) await walkDir(w, childLogical, childReal, childMode);
+    else if (entry.isFile()) w.add({ path: childLogical, readFrom: childReal, config: w.root.config });
+    else if (entry.isSymbolicLink()) await followLink(childLogical, childReal, w.root, w.add, skipped);
     else skipped.push({ path: childLogical, reason: 'not a regular file' });
   }
 }

@@ -1,20 +1,14 @@
-import { stat } from 'node:fs/promises';
 import path from 'node:path';
-import {
-  classify,
-  isInside,
-  metadataPath,
-  PermanentFailure,
-  retentionAfterSnapshot,
-  storedPath,
-} from '@fleet-backup/core';
+import { PermanentFailure, retentionAfterSnapshot } from '@fleet-backup/core';
 import { type BackupRow, type FileRow, upgradeRetention } from '@fleet-backup/db';
 import type { JobContext, JobData } from '@fleet-backup/queue';
 import { type AgentEnv, allowedRoots, assertOwnHost, backupDir } from '../agent-env.ts';
-import { commitTemp, copyToTemp, syncDir } from '../fs/atomic-copy.ts';
+import { syncDir } from '../fs/atomic-copy.ts';
 import { pruneBackupDir } from '../fs/prune.ts';
-import { type FoundFile, type SkippedItem, walk } from '../fs/walk.ts';
+import { walkRoots } from '../fs/roots.ts';
+import { type SkippedItem, walk } from '../fs/walk.ts';
 import { writeHostMetadataFile } from '../metadata-file.ts';
+import { snapshotFile } from './snapshot-file.ts';
 
 /**
  * snapshot: copies each requested file into BACKUP_ROOT/<key>/<absolute path without '/'><suffix>,
@@ -59,17 +53,15 @@ async function takeSnapshot(
 ): Promise<{ files: Omit<FileRow, 'hashedAt'>[]; skipped: SkippedItem[] }> {
   const dir = backupDir(env, backup);
   await pruneBackupDir(dir);
-  const roots = backup.request.paths.map((p) => ({
-    path: p,
-    config: env.hostConfig.sources.some((s) => s.config && isInside(p, s.path)),
-  }));
+  const roots = walkRoots(backup.request.paths, env.hostConfig);
   const found = await walk(roots, { backupRoot: env.backupRoot, allowedRoots: allowedRoots(env.hostConfig) });
   const skipped = [...found.skipped];
   const files: Omit<FileRow, 'hashedAt'>[] = [];
   const taken = new Map<string, string>();
+  const snapshotted = new Set<string>();
   for (const file of found.files) {
     ctx.signal.throwIfAborted();
-    const row = await copyOne(file, dir, ctx.signal, skipped);
+    const row = await snapshotFile(file, dir, ctx.signal, skipped, snapshotted);
     if (!row) continue;
     const clash = taken.get(row.storedPath);
     if (clash) {
@@ -83,35 +75,6 @@ async function takeSnapshot(
   await pruneBackupDir(dir, new Set(files.map((f) => f.storedPath)));
   await syncTree(dir, files);
   return { files, skipped };
-}
-
-async function copyOne(
-  file: FoundFile,
-  dir: string,
-  signal: AbortSignal,
-  skipped: SkippedItem[],
-): Promise<Omit<FileRow, 'hashedAt'> | null> {
-  const rel = metadataPath(file.path);
-  let copied: Awaited<ReturnType<typeof copyToTemp>>;
-  try {
-    copied = await copyToTemp(file.readFrom, path.join(dir, path.posix.dirname(rel)), signal);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
-      skipped.push({ path: file.path, reason: 'vanished during the backup' });
-      return null;
-    }
-    throw err;
-  }
-  const cls = classify(file.path, copied.head, file.config);
-  const stored = storedPath(file.path, cls);
-  await commitTemp(copied.tempPath, path.join(dir, stored));
-  const hasWal =
-    cls === 'database' && file.path.endsWith('.db') ? await exists(`${file.readFrom}-wal`) : null;
-  return { path: rel, storedPath: stored, cls, size: copied.size, sha256: copied.sha256, hasWal };
-}
-
-async function exists(p: string): Promise<boolean> {
-  return (await stat(p).catch(() => null))?.isFile() ?? false;
 }
 
 /** fsyncs every directory that received a rename, deepest first, then the backup directory. */

@@ -1,0 +1,67 @@
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
+import { PermanentFailure, SQLITE_HEADER } from '@fleet-backup/core';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { snapshotSqlite } from './sqlite-snapshot.ts';
+
+const signal = new AbortController().signal;
+
+describe('snapshotSqlite', () => {
+  let dir: string;
+  beforeEach(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'fb-sqlite-'));
+  });
+  afterEach(() => rm(dir, { recursive: true, force: true }));
+
+  it('says a file without the SQLite header is not SQLite', async () => {
+    await writeFile(path.join(dir, 'x.db'), 'plain text');
+    expect(await snapshotSqlite(path.join(dir, 'x.db'), path.join(dir, 'out'), signal)).toEqual({
+      kind: 'not-sqlite',
+      reason: 'named like a database but has no SQLite header',
+    });
+  });
+
+  it('says a file with the header that SQLite cannot read is not SQLite, leaving no temporary file', async () => {
+    await writeFile(path.join(dir, 'x.db'), Buffer.concat([SQLITE_HEADER, Buffer.alloc(4080, 1)]));
+    const out = path.join(dir, 'out');
+    const r = await snapshotSqlite(path.join(dir, 'x.db'), out, signal);
+    expect(r).toMatchObject({ kind: 'not-sqlite', reason: expect.stringMatching(/SQLite cannot read it/) });
+    expect(await readdir(out)).toEqual([]);
+  });
+
+  it('retries a database another process holds exclusively, then fails for good naming the file', async () => {
+    const file = path.join(dir, 'busy.db');
+    const holder = new DatabaseSync(file);
+    holder.exec('CREATE TABLE t (x); BEGIN EXCLUSIVE; INSERT INTO t VALUES (1);');
+    try {
+      const started = performance.now();
+      const err = await snapshotSqlite(file, path.join(dir, 'out'), signal, {
+        attempts: 3,
+        backoffMs: 20,
+        busyTimeoutMs: 20,
+      }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(PermanentFailure);
+      expect((err as Error).message).toContain(`database ${file} stayed locked`);
+      expect(performance.now() - started).toBeGreaterThanOrEqual(60); // two backoffs: 20 + 40 ms
+    } finally {
+      holder.exec('COMMIT');
+      holder.close();
+    }
+  });
+
+  it('records has_wal only for a WAL-mode source with a -wal file, and leaves that -wal in place', async () => {
+    const file = path.join(dir, 'wal.db');
+    const app = new DatabaseSync(file);
+    app.exec("PRAGMA journal_mode = WAL; CREATE TABLE t (x); INSERT INTO t VALUES ('kept');");
+    const r = await snapshotSqlite(file, path.join(dir, 'out'), signal);
+    expect(r).toMatchObject({ kind: 'snapshot', hasWal: true });
+    expect((await readdir(dir)).sort()).toEqual(['out', 'wal.db', 'wal.db-shm', 'wal.db-wal']);
+    app.close();
+    if (r.kind !== 'snapshot') return;
+    const copy = new DatabaseSync(r.tempPath, { readOnly: true });
+    expect(copy.prepare('SELECT x FROM t').get()).toEqual({ x: 'kept' });
+    copy.close();
+  });
+});

@@ -1,0 +1,95 @@
+import type { Dirent } from 'node:fs';
+import { lstat, readdir } from 'node:fs/promises';
+import path from 'node:path';
+import type { HostConfig } from '@fleet-backup/config';
+import { BadInputError } from '@fleet-backup/core';
+import { allowedRoots } from './agent-env.ts';
+import { walkRoots } from './fs/roots.ts';
+import { walk } from './fs/walk.ts';
+
+export interface PlannedFile {
+  path: string;
+  size: number;
+}
+
+export interface PlannedSkip {
+  path: string;
+  reason: string;
+  /** A skipped directory's size is everything beneath it, and `files` counts its files. */
+  dir: boolean;
+  size: number;
+  files: number;
+}
+
+export interface BackupPlan {
+  host: string;
+  sources: string[];
+  taken: PlannedFile[];
+  skipped: PlannedSkip[];
+  totals: { takenFiles: number; takenBytes: number; skippedFiles: number; skippedBytes: number };
+}
+
+/**
+ * What a backup of the host's configured sources would take and skip, with the rule behind
+ * each skip and the sizes, read from the files themselves and writing nothing: it runs on the
+ * host, with the same walk and rules as the agent's snapshot stage.
+ */
+export async function planBackup(
+  host: string,
+  hostConfig: HostConfig,
+  backupRoot: string,
+): Promise<BackupPlan> {
+  const sources = hostConfig.sources.map((s) => s.path);
+  if (!sources.length)
+    throw new BadInputError(`host ${host} has no sources in the config file; nothing to plan`);
+  const found = await walk(walkRoots(sources, hostConfig), {
+    backupRoot,
+    allowedRoots: allowedRoots(hostConfig),
+  });
+  const taken: PlannedFile[] = [];
+  for (const f of found.files) taken.push({ path: f.path, size: (await sizeOf(f.readFrom)).size });
+  const skipped: PlannedSkip[] = [];
+  // Files an include rescued from a skipped directory count as taken, not twice.
+  const takenPaths = new Set(taken.map((f) => f.path));
+  for (const s of found.skipped) {
+    const measured = s.dir ? await sizeOfTree(s.path, takenPaths) : await sizeOf(s.path);
+    skipped.push({ path: s.path, reason: s.reason, dir: s.dir === true, ...measured });
+  }
+  const sum = (xs: { size: number }[]) => xs.reduce((n, x) => n + x.size, 0);
+  return {
+    host,
+    sources,
+    taken,
+    skipped,
+    totals: {
+      takenFiles: taken.length,
+      takenBytes: sum(taken),
+      skippedFiles: skipped.reduce((n, s) => n + s.files, 0),
+      skippedBytes: sum(skipped),
+    },
+  };
+}
+
+async function sizeOf(p: string): Promise<{ size: number; files: number }> {
+  const info = await lstat(p).catch(() => null);
+  return info?.isFile() ? { size: info.size, files: 1 } : { size: 0, files: 0 };
+}
+
+/** Bytes and files beneath a skipped directory, symlinks not followed (as `du` counts them). */
+async function sizeOfTree(dir: string, taken: Set<string>): Promise<{ size: number; files: number }> {
+  let entries: Dirent[];
+  try {
+    entries = await readdir(dir, { withFileTypes: true, recursive: true });
+  } catch {
+    return { size: 0, files: 0 };
+  }
+  let size = 0;
+  let files = 0;
+  for (const e of entries) {
+    const file = path.join(e.parentPath, e.name);
+    if (!e.isFile() || taken.has(file)) continue;
+    size += (await sizeOf(file)).size;
+    files++;
+  }
+  return { size, files };
+}

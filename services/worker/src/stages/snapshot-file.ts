@@ -1,0 +1,96 @@
+import path from 'node:path';
+import { classify, metadataPath, PermanentFailure, storedPath } from '@fleet-backup/core';
+import type { FileRow } from '@fleet-backup/db';
+import { commitTemp, copyToTemp } from '../fs/atomic-copy.ts';
+import { readHead, snapshotSqlite } from '../fs/sqlite-snapshot.ts';
+import type { FoundFile, SkippedItem } from '../fs/walk.ts';
+
+/** SQLite's files beside a database: its write-ahead log, shared-memory index and rollback journal. */
+const COMPANION = /^(.*)-(wal|shm|journal)$/;
+
+export type SnapshotRow = Omit<FileRow, 'hashedAt'>;
+
+/**
+ * Copies one file into the backup directory, or skips it with a reason in `notes`. Databases
+ * are snapshotted through SQLite; `snapshotted` holds the databases taken that way so far, whose
+ * `-wal` / `-shm` / `-journal` companions are then skipped (the walker sorts `x.db` before
+ * `x.db-wal`): the snapshot already holds every committed transaction, and a raw copy of a live
+ * companion next to it could be torn and would mislead whoever restores.
+ */
+export async function snapshotFile(
+  file: FoundFile,
+  dir: string,
+  signal: AbortSignal,
+  notes: SkippedItem[],
+  snapshotted: Set<string>,
+): Promise<SnapshotRow | null> {
+  const companion = COMPANION.exec(file.path);
+  if (companion?.[1] && snapshotted.has(companion[1])) {
+    notes.push({
+      path: file.path,
+      reason: `SQLite -${companion[2]} file of ${companion[1]}: not stored, the SQLite snapshot of ${companion[1]} already holds its committed transactions`,
+    });
+    return null;
+  }
+  try {
+    return await copyFile(file, dir, signal, notes, snapshotted, Boolean(companion));
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+      notes.push({ path: file.path, reason: 'vanished during the backup' });
+      return null;
+    }
+    throw err;
+  }
+}
+
+async function copyFile(
+  file: FoundFile,
+  dir: string,
+  signal: AbortSignal,
+  notes: SkippedItem[],
+  snapshotted: Set<string>,
+  isCompanion: boolean,
+): Promise<SnapshotRow> {
+  const rel = metadataPath(file.path);
+  const destDir = path.join(dir, path.posix.dirname(rel));
+  const cls = classify(file.path, await headOf(file.readFrom), file.config);
+  const stored = storedPath(file.path, cls);
+  if (cls === 'database' && !isCompanion) {
+    const taken = await snapshotSqlite(file.readFrom, destDir, signal);
+    if (taken.kind === 'snapshot') {
+      await commitTemp(taken.tempPath, path.join(dir, stored));
+      snapshotted.add(file.path);
+      return {
+        path: rel,
+        storedPath: stored,
+        cls,
+        size: taken.size,
+        sha256: taken.sha256,
+        hasWal: taken.hasWal,
+      };
+    }
+    // Not a database SQLite can read: still backed up, byte for byte, and the backup says so.
+    notes.push({ path: file.path, reason: `copied as a plain file, not through SQLite: ${taken.reason}` });
+  }
+  const copied = await copyToTemp(file.readFrom, destDir, signal);
+  await commitTemp(copied.tempPath, path.join(dir, stored));
+  // A file SQLite cannot read is in no journal mode, so it has no WAL to speak of.
+  const hasWal = cls === 'database' && file.path.endsWith('.db') ? false : null;
+  return { path: rel, storedPath: stored, cls, size: copied.size, sha256: copied.sha256, hasWal };
+}
+
+/** The header read comes first now, so it must fail for good on permissions as the copy does. */
+async function headOf(src: string): Promise<Buffer> {
+  try {
+    return await readHead(src);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EACCES' || code === 'EPERM') {
+      throw new PermanentFailure(
+        `cannot read ${src}: permission denied; grant the agent read access or exclude it`,
+        { path: src, code },
+      );
+    }
+    throw err;
+  }
+}
