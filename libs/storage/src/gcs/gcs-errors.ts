@@ -1,15 +1,9 @@
+import { type CloudErrorContext, errorBuilders } from '../cloud/error-context.ts';
 import { errorField, networkCode, numberField, stringField } from '../cloud/net-errors.ts';
-import { NotFoundError, PermanentError, StorageError, TransientError } from '../errors.ts';
+import { NotFoundError, PermanentError, StorageError } from '../errors.ts';
 
 /** Where a failed GCS call was aimed, for messages an operator can act on (never credentials). */
-export interface GcsErrorContext {
-  target: string;
-  key?: string;
-  bucket: string;
-  /** `gs://bucket/prefix at endpoint`. */
-  location: string;
-  op: string;
-}
+export type GcsErrorContext = CloudErrorContext;
 
 /**
  * The HTTP status of a @google-cloud/storage failure: ApiError carries it as `code`, gaxios
@@ -30,15 +24,7 @@ export function mapGcsError(err: unknown, ctx: GcsErrorContext): StorageError {
   const status = statusOf(err);
   const code = stringField(err, 'code');
   const message = stringField(err, 'message') ?? '';
-  const opts =
-    ctx.key === undefined
-      ? { target: ctx.target, cause: err }
-      : { target: ctx.target, key: ctx.key, cause: err };
-  const what =
-    ctx.key === undefined ? `${ctx.op} on ${ctx.location}` : `${ctx.op} ${ctx.key} on ${ctx.location}`;
-  const permanent = (advice: string) =>
-    new PermanentError(`${what} failed (${status ?? code}): ${advice}`, opts);
-  const transient = (reason: string) => new TransientError(`${what} failed: ${reason}; retry later`, opts);
+  const { opts, what, permanent, transient } = errorBuilders(ctx, err, status ?? code);
 
   if (status === 404) return new NotFoundError(ctx.target, ctx.key ?? '', err);
   if (status === 401 || /default credentials|could not load the default|invalid_grant/i.test(message)) {

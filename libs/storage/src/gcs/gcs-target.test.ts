@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { type GcsEmulator, startGcsEmulator } from '@fleet-backup/emulators';
+import { startFakeGcs } from '@fleet-backup/testkit';
 import { Storage } from '@google-cloud/storage';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { IntegrityError, NotFoundError, PermanentError, TransientError } from '../errors.ts';
@@ -199,3 +200,23 @@ describe('GcsTarget against the GCS emulator', () => {
     expect(pages).toBe(3);
   });
 });
+
+// The same suite against fsouza/fake-gcs-server, where a Docker engine runs.
+const fake = await startFakeGcs();
+const fakeBucket = `fleet-${randomUUID().slice(0, 8)}`;
+if (fake) await new Storage({ apiEndpoint: fake.endpoint, projectId: 'test' }).createBucket(fakeBucket);
+afterAll(() => fake?.stop());
+
+if (fake) {
+  describeConformance('gcs (fake-gcs-server via testcontainers)', async () => ({
+    target: new GcsTarget({
+      name: 'gcs-fake',
+      bucket: fakeBucket,
+      prefix: `conformance-${randomUUID().slice(0, 8)}`,
+      apiEndpoint: fake.endpoint,
+      projectId: 'test',
+      retries: 0,
+    }),
+    cleanup: async () => undefined,
+  }));
+}

@@ -1,16 +1,9 @@
+import { type CloudErrorContext, errorBuilders } from '../cloud/error-context.ts';
 import { errorField, networkCode, numberField, stringField } from '../cloud/net-errors.ts';
-import { NotFoundError, PermanentError, StorageError, TransientError } from '../errors.ts';
+import { NotFoundError, PermanentError, StorageError } from '../errors.ts';
 
 /** Where a failed S3 call was aimed, for messages an operator can act on (never credentials). */
-export interface S3ErrorContext {
-  target: string;
-  key?: string;
-  bucket: string;
-  /** `s3://bucket/prefix at endpoint`. */
-  location: string;
-  /** `put`, `get`, `head`, `list`, `delete`. */
-  op: string;
-}
+export type S3ErrorContext = CloudErrorContext;
 
 const NOT_FOUND = new Set(['NoSuchKey', 'NotFound']);
 const THROTTLED = new Set([
@@ -42,15 +35,7 @@ export function mapS3Error(err: unknown, ctx: S3ErrorContext): StorageError {
   if (err instanceof StorageError) return err;
   const code = codeOf(err);
   const status = statusOf(err);
-  const opts =
-    ctx.key === undefined
-      ? { target: ctx.target, cause: err }
-      : { target: ctx.target, key: ctx.key, cause: err };
-  const what =
-    ctx.key === undefined ? `${ctx.op} on ${ctx.location}` : `${ctx.op} ${ctx.key} on ${ctx.location}`;
-  const permanent = (advice: string) =>
-    new PermanentError(`${what} failed (${code ?? status}): ${advice}`, opts);
-  const transient = (reason: string) => new TransientError(`${what} failed: ${reason}; retry later`, opts);
+  const { opts, permanent, transient } = errorBuilders(ctx, err, code ?? status);
 
   if (code === 'NoSuchBucket') {
     return new PermanentError(

@@ -1,0 +1,28 @@
+import { PermanentError, TransientError } from '../errors.ts';
+
+/** Where a cloud call failed: shared by the S3 and GCS error mappers. */
+export interface CloudErrorContext {
+  target: string;
+  key?: string;
+  bucket: string;
+  /** `s3://bucket/prefix at endpoint` or `gs://…`. */
+  location: string;
+  /** `put`, `get`, `head`, `list`, `delete`. */
+  op: string;
+}
+
+/** The pieces every mapped error shares: its options, a "what failed" phrase, and two builders. */
+export function errorBuilders(ctx: CloudErrorContext, err: unknown, label: string | number | undefined) {
+  const opts =
+    ctx.key === undefined
+      ? { target: ctx.target, cause: err }
+      : { target: ctx.target, key: ctx.key, cause: err };
+  const what =
+    ctx.key === undefined ? `${ctx.op} on ${ctx.location}` : `${ctx.op} ${ctx.key} on ${ctx.location}`;
+  return {
+    opts,
+    what,
+    permanent: (advice: string) => new PermanentError(`${what} failed (${label}): ${advice}`, opts),
+    transient: (reason: string) => new TransientError(`${what} failed: ${reason}; retry later`, opts),
+  };
+}
