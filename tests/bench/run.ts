@@ -41,6 +41,7 @@ try {
     BACKUP_ROOT: path.join(iso.dir, 'backup'),
     FLEET_BACKUP_CONFIG: config,
     PORT: '0',
+    BOARD_ADMIN_PASSWORD: 'bench-board-admin-password',
     LOG_LEVEL: 'warn',
   };
   const role = (...args: string[]) => {

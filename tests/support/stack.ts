@@ -50,6 +50,8 @@ export async function createStack(
     JOB_LOCK_MS: '4000',
     LOG_LEVEL: 'info',
     PORT: '0',
+    // The producer refuses to start Bull Board without a login (tests/ui logs in with it).
+    BOARD_ADMIN_PASSWORD: 'stack-board-admin-password',
   };
   const roles: RoleProcess[] = [];
   return {

@@ -31,7 +31,23 @@ export interface PreChangeAccepted {
   created: boolean;
 }
 
-export type BackupStatus = 'running' | 'verified' | 'unverified' | 'failed';
+/** `incomplete`: a source's required files were missing; never safe, never verified. */
+export type BackupStatus = 'running' | 'verified' | 'unverified' | 'incomplete' | 'failed';
+
+/** Figures before and after, and the fall in percent. */
+export interface DropFigure {
+  before: number;
+  after: number;
+  percent: number;
+}
+
+/** Far fewer files or bytes than the previous backup of the same paths: a flag, not a failure. */
+export interface SharpDropView {
+  previous: { id: string; key: string };
+  threshold: number;
+  files: DropFigure;
+  bytes: DropFigure;
+}
 
 export interface CopyView {
   target: string;
@@ -69,6 +85,9 @@ export interface BackupView {
   expires: string | null;
   copies: CopyView[];
   stages: { stage: string; target: string | null; status: string; attempts: number; error: string | null }[];
+  /** Required globs (absolute) that no stored file matched. */
+  missing: string[];
+  sharp_drop: SharpDropView | null;
   /** The local copy is hashed and enough offsite copies are verified: the change may start. */
   safe: boolean;
   safety: SafetyView;

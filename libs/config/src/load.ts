@@ -1,7 +1,14 @@
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { BadInputError, describeIssues, hostIdFromHostname, hostIdSchema } from '@fleet-backup/core';
+import {
+  BadInputError,
+  describeIssues,
+  hostIdFromHostname,
+  hostIdSchema,
+  type Keyring,
+} from '@fleet-backup/core';
+import { loadKeyring } from './encryption.ts';
 import { type ConfigFile, configFileSchema } from './schema.ts';
 
 const dailyEnvSchema = configFileSchema.pick({
@@ -10,6 +17,7 @@ const dailyEnvSchema = configFileSchema.pick({
   dailyOverdueHours: true,
   dailyRetentionDays: true,
 });
+const drillEnvSchema = configFileSchema.pick({ drillCron: true, drillMaxAgeDays: true });
 
 export interface Config extends ConfigFile {
   redisUrl: string;
@@ -28,10 +36,29 @@ export interface Config extends ConfigFile {
   /** Buffer growth that triggers a collection in data-plane processes (0 = V8's own timing). */
   gcSlackBytes: number;
   logLevel: string;
+  /** Port of the /metrics, /healthz and /readyz server of a worker or agent (METRICS_PORT); null: none. */
+  metricsPort: number | null;
+  /** Address that server binds to (METRICS_BIND, default BIND_ADDRESS). */
+  metricsBind: string;
+  /** Bearer token /metrics requires (METRICS_TOKEN); null: open, as Prometheus scrapes by default. */
+  metricsToken: string | null;
   /** Admin bearer token for the API and Bull Board; null = loopback clients only. */
   apiToken: string | null;
+  /** Basic-auth password of Bull Board user `admin`, the full board (BOARD_ADMIN_PASSWORD). */
+  boardAdminPassword: string | null;
+  /** Basic-auth password of Bull Board user `viewer`, the read-only board (BOARD_VIEWER_PASSWORD). */
+  boardViewerPassword: string | null;
+  /** A workstation, never production (FLEET_BACKUP_DEV=1, or `start` on its embedded defaults). */
+  devMode: boolean;
   /** Verified offsite copies a backup needs, besides its hashed local copy, to be `safe` (SAFE_OFFSITE_COPIES). */
   safeOffsiteCopies: number;
+  /** Parent of the drills' scratch directories (DRILL_SCRATCH_DIR; default DATA_DIR/drills). */
+  drillScratchDir: string;
+  /**
+   * Keys for sensitive files (ENCRYPTION_KEY or ENCRYPTION_KEY_FILE, ENCRYPTION_OLD_KEYS;
+   * libs/config/src/encryption.ts). Prints as its key ids only.
+   */
+  encryption: Keyring;
   /** Where the config file came from, if any. */
   configFile: string | null;
 }
@@ -49,6 +76,9 @@ export function loadConfig(env: Env = process.env): Config {
   return {
     ...file,
     ...dailyOverrides(env, file),
+    ...drillOverrides(env, file),
+    secretPatterns: listVar(env, 'SECRET_PATTERNS') ?? file.secretPatterns,
+    encryption: loadKeyring(env),
     redisUrl: env.REDIS_URL || 'redis://127.0.0.1:6379',
     databaseUrl: env.DATABASE_URL || 'postgres://127.0.0.1:5432/fleet_backup',
     backupRoot: path.resolve(env.BACKUP_ROOT || '/backup'),
@@ -57,13 +87,21 @@ export function loadConfig(env: Env = process.env): Config {
     queuePrefix: env.QUEUE_PREFIX || 'fleet-backup',
     host,
     dataDir,
+    drillScratchDir: path.resolve(env.DRILL_SCRATCH_DIR || path.join(dataDir, 'drills')),
     lockDurationMs: intVar(env, 'JOB_LOCK_MS', 30_000),
     // One job at a time keeps an agent, which runs on the host it backs up, under 200 MB of RSS.
     agentConcurrency: Math.max(1, intVar(env, 'AGENT_CONCURRENCY', 1)),
     gcSlackBytes: intVar(env, 'GC_SLACK_MB', 24) * 1024 * 1024,
     logLevel: env.LOG_LEVEL || 'info',
+    metricsPort: env.METRICS_PORT ? intVar(env, 'METRICS_PORT', 0) : null,
+    metricsBind: env.METRICS_BIND || env.BIND_ADDRESS || '127.0.0.1',
+    metricsToken: env.METRICS_TOKEN || null,
     apiToken: env.API_TOKEN || null,
+    boardAdminPassword: env.BOARD_ADMIN_PASSWORD || null,
+    boardViewerPassword: env.BOARD_VIEWER_PASSWORD || null,
+    devMode: flagVar(env, 'FLEET_BACKUP_DEV'),
     safeOffsiteCopies: intVar(env, 'SAFE_OFFSITE_COPIES', 1),
+    dropThresholdPercent: dropThreshold(env, file),
     configFile,
   };
 }
@@ -80,6 +118,23 @@ function dailyOverrides(env: Env, file: ConfigFile): Partial<ConfigFile> {
   return parsed.data;
 }
 
+/** The drill schedule and age limit from the environment, which win over the config file. */
+function drillOverrides(env: Env, file: ConfigFile): Partial<ConfigFile> {
+  const parsed = drillEnvSchema.safeParse({
+    drillCron: env.DRILL_CRON || file.drillCron,
+    drillMaxAgeDays: intVar(env, 'DRILL_MAX_AGE_DAYS', file.drillMaxAgeDays),
+  });
+  if (!parsed.success) throw new BadInputError(`drill settings: ${describeIssues(parsed.error)}`);
+  return parsed.data;
+}
+
+/** DROP_THRESHOLD_PERCENT wins over the config file's dropThresholdPercent. */
+function dropThreshold(env: Env, file: ConfigFile): number {
+  const percent = intVar(env, 'DROP_THRESHOLD_PERCENT', file.dropThresholdPercent);
+  if (percent > 100) throw new BadInputError(`DROP_THRESHOLD_PERCENT must be 0 to 100, got ${percent}`);
+  return percent;
+}
+
 function readConfigFile(file: string): ConfigFile {
   let raw: unknown;
   try {
@@ -90,6 +145,23 @@ function readConfigFile(file: string): ConfigFile {
   const parsed = configFileSchema.safeParse(raw);
   if (!parsed.success) throw new BadInputError(`config file ${file}: ${describeIssues(parsed.error)}`);
   return parsed.data;
+}
+
+/** A yes/no variable: unset, empty, 0 or false is off; 1 or true is on; anything else is a mistake. */
+function flagVar(env: Env, name: string): boolean {
+  const raw = (env[name] ?? '').toLowerCase();
+  if (raw === '' || raw === '0' || raw === 'false') return false;
+  if (raw === '1' || raw === 'true') return true;
+  throw new BadInputError(`${name} must be 1 or 0 (true or false), got ${env[name]}`);
+}
+
+/** A comma list variable; undefined when unset or empty. */
+function listVar(env: Env, name: string): string[] | undefined {
+  const items = (env[name] ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  return items.length ? items : undefined;
 }
 
 function intVar(env: Env, name: string, fallback: number): number {

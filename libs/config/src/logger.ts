@@ -1,4 +1,8 @@
-import pino, { type Logger } from 'pino';
+import { createRequire } from 'node:module';
+import pino, { type DestinationStream, type Logger } from 'pino';
+import { secretScrubber } from './secret-values.ts';
+
+const require = createRequire(import.meta.url);
 
 /** Keys whose values are never logged, wherever they appear in a log object. */
 const REDACT = [
@@ -9,13 +13,35 @@ const REDACT = [
   '*.token',
   '*.authorization',
   '*.credentials',
+  '*.boardAdminPassword',
+  '*.boardViewerPassword',
+  // The raw key settings, should an environment ever be logged (a Keyring prints its ids only).
+  '*.ENCRYPTION_KEY',
+  '*.ENCRYPTION_OLD_KEYS',
   'config.targets[*].options',
   'options',
 ];
 
+export interface LoggerOptions {
+  /** Values removed from every line wherever they appear (secretValues(config)): keys only go so far. */
+  secrets?: readonly string[];
+  /** Human-readable colored lines (pino-pretty) instead of JSON; default FLEET_BACKUP_DEV=1. */
+  pretty?: boolean;
+  /** Where lines go; default stderr. */
+  destination?: DestinationStream;
+}
+
 /** JSON logs to stderr, so stdout stays clean for CLI output and --json. */
-export function createLogger(level: string, name: string): Logger {
-  return pino({ name, level, redact: { paths: REDACT, censor: '[redacted]' } }, pino.destination(2));
+export function createLogger(level: string, name: string, opts: LoggerOptions = {}): Logger {
+  const pretty = opts.pretty ?? /^(1|true)$/i.test(process.env.FLEET_BACKUP_DEV ?? '');
+  // A stream, not a transport: transports load files by path in a worker thread, which the
+  // production bundle does not carry. Loaded lazily, so production processes never pay for it.
+  const out: DestinationStream = pretty
+    ? require('pino-pretty')({ destination: opts.destination ?? 2, sync: true })
+    : (opts.destination ?? pino.destination(2));
+  const scrub = secretScrubber(opts.secrets ?? []);
+  const destination: DestinationStream = { write: (line) => out.write(scrub(line)) };
+  return pino({ name, level, redact: { paths: REDACT, censor: '[redacted]' } }, destination);
 }
 
 export type { Logger };

@@ -1,6 +1,13 @@
-import { assertCleanAbsolutePath, hostIdSchema, isTimeZone, TIME_OF_DAY } from '@fleet-backup/core';
+import {
+  assertCleanAbsolutePath,
+  DEFAULT_SECRET_PATTERNS,
+  hostIdSchema,
+  isTimeZone,
+  TIME_OF_DAY,
+} from '@fleet-backup/core';
 import { z } from 'zod';
 import { lifecycleSchema } from './lifecycle.ts';
+import { dependenciesSchema, environmentSchema } from './system-state.ts';
 
 const absolutePath = z.string().superRefine((p, ctx) => {
   try {
@@ -21,6 +28,23 @@ export const sourceSchema = z.strictObject({
   include: z.array(z.string().min(1)).optional(),
   /** Globs never taken, whatever else matches. */
   exclude: z.array(z.string().min(1)).optional(),
+  /**
+   * Globs that must each match a stored file (e.g. the app's `.db` and its main config),
+   * relative to `path` or absolute; a backup of the source missing one ends `incomplete`.
+   */
+  required: z
+    .array(
+      z
+        .string()
+        .min(1)
+        .refine((g) => !g.split('/').includes('..'), 'a required glob may not contain ".."'),
+    )
+    .optional(),
+  /**
+   * Globs of files holding secrets, on top of the defaults (libs/core/src/secrets.ts): they are
+   * encrypted on the agent, or skipped loudly when no encryption key is configured.
+   */
+  sensitive: z.array(z.string().min(1)).optional(),
 });
 
 export const timeZoneSchema = z
@@ -43,6 +67,13 @@ export const hostSchema = z.strictObject({
   /** This host's daily time and jitter window, instead of the installation's. */
   dailyAt: timeOfDaySchema.optional(),
   dailyJitterMinutes: jitterSchema.optional(),
+  /**
+   * System state captured as generated `environment.config` / `dependencies.config` by every
+   * backup that takes all of the host's sources (its dailies included); absent: not captured.
+   * See libs/config/src/system-state.ts.
+   */
+  environment: environmentSchema.optional(),
+  dependencies: dependenciesSchema.optional(),
 });
 
 export const targetSchema = z.strictObject({
@@ -72,6 +103,32 @@ export const configFileSchema = z.strictObject({
     .min(1)
     .max(24 * 365)
     .default(26),
+  /**
+   * A backup with this many percent fewer files or bytes than the host's previous backup of the
+   * same paths is flagged as a sharp drop; `DROP_THRESHOLD_PERCENT` overrides.
+   */
+  dropThresholdPercent: z.number().int().min(0).max(100).default(50),
+  /**
+   * Name globs (case-insensitive) marking a variable's value as secret; `SECRET_PATTERNS`
+   * (comma list) overrides.
+   */
+  secretPatterns: z
+    .array(z.string().min(1))
+    .min(1)
+    .default([...DEFAULT_SECRET_PATTERNS]),
+  /**
+   * When each host's restore drill runs: a five-field cron pattern in the host's zone, shifted by
+   * the host's stable jitter (its daily window) when minute and hour are plain numbers;
+   * `DRILL_CRON` overrides. Default: Sundays at 04:00.
+   */
+  drillCron: z
+    .string()
+    .regex(/^\S+( \S+){4}$/, 'a schedule is a five-field cron pattern, e.g. "0 4 * * 0"')
+    .default('0 4 * * 0'),
+  /** `report` lists hosts with no passing drill for this long; `DRILL_MAX_AGE_DAYS` overrides. */
+  drillMaxAgeDays: z.number().int().min(1).max(3650).default(14),
+  /** The copy drills restore from (a target name or kind); null: a verified offsite copy. */
+  drillFrom: z.string().min(1).nullable().default(null),
   /** Expiry, blob gc and report settings (libs/config/src/lifecycle.ts). */
   lifecycle: lifecycleSchema.prefault({}),
 });

@@ -1,7 +1,9 @@
 export * from './classify.ts';
 export * from './clock.ts';
+export * from './completeness.ts';
 export * from './compliance.ts';
 export * from './daily-schedule.ts';
+export * from './encryption/index.ts';
 export * from './errors.ts';
 export * from './exclusions.ts';
 export * from './host-health.ts';
@@ -16,5 +18,6 @@ export * from './request.ts';
 export * from './retention.ts';
 export * from './safety.ts';
 export * from './scopes.ts';
+export * from './secrets.ts';
 export * from './status.ts';
 export * from './zoned-time.ts';

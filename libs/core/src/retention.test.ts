@@ -53,6 +53,12 @@ describe('retentionVerdicts', () => {
     expect(verdicts[0]!.reason).toContain('the newest verified daily of web-01');
   });
 
+  it('never counts an incomplete daily as the newest verified one: it expires like an unverified one', () => {
+    const good = backup({ created: at(0), expires: at(30) });
+    const incomplete = backup({ created: at(1), expires: at(31), status: 'incomplete' });
+    expect(actions([good, incomplete], at(31))).toEqual({ [good.id]: 'keep', [incomplete.id]: 'expire' });
+  });
+
   it('judges each host on its own', () => {
     const a = backup({ host: 'a', created: at(0) });
     const b = backup({ host: 'b', created: at(0) });

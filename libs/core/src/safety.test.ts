@@ -103,3 +103,14 @@ describe('backupSafety', () => {
     expect(backupSafety(input('failed', copies), ONE).safe).toBe(true);
   });
 });
+
+describe('backupSafety of an incomplete backup', () => {
+  it('is never safe while required files are missing, even with every copy verified', () => {
+    const copies = [copy('local', false, 'verified'), copy('s3', true, 'verified')];
+    for (const status of ['running', 'incomplete'] as const) {
+      const s = backupSafety({ ...input(status, copies), missing: ['/srv/app/app.db'] }, ONE);
+      expect(s).toMatchObject({ safe: false, possible: false });
+      expect(s.reason).toMatch(/required files missing: \/srv\/app\/app\.db/);
+    }
+  });
+});

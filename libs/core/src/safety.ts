@@ -23,6 +23,8 @@ export interface SafetyInput {
   /** The seed lifecycle (null while the backup is live; `verified` once its change is). */
   lifecycle: string | null;
   copies: { target: string; offsite: boolean; status: CopyStatus }[];
+  /** Required files its snapshot did not find: such a backup cannot protect a change. */
+  missing?: readonly string[];
 }
 
 /**
@@ -40,6 +42,14 @@ export function backupSafety(input: SafetyInput, rule: SafetyRule): Safety {
   const figures = { localHashed, offsiteVerified, offsiteRequired: required };
   const gone = input.lifecycle !== null && input.lifecycle !== 'verified';
   if (gone) return { safe: false, possible: false, ...figures, reason: `the backup is ${input.lifecycle}` };
+  if (input.missing?.length) {
+    return {
+      safe: false,
+      possible: false,
+      ...figures,
+      reason: `required files missing: ${input.missing.join(', ')}; restore or fix them, then request a new backup`,
+    };
+  }
   const plural = required === 1 ? 'copy' : 'copies';
   if (localHashed && offsiteVerified >= required) {
     return {

@@ -16,3 +16,20 @@ describe('deriveStatus', () => {
     expect(deriveStatus([done, { status: 'failed' }], [{ status: 'verified' }])).toBe('failed');
   });
 });
+
+describe('deriveStatus with required files missing', () => {
+  const done = { status: 'done' as const };
+  const missing = ['/srv/app/app.db'];
+  it('ends incomplete, never verified, even when every copy verifies', () => {
+    expect(deriveStatus([done, done], [{ status: 'verified' }, { status: 'verified' }], missing)).toBe(
+      'incomplete',
+    );
+    expect(deriveStatus([done, done], [{ status: 'verified' }, { status: 'corrupt' }], missing)).toBe(
+      'incomplete',
+    );
+  });
+  it('is running until the pipeline ends, and failed when a stage failed', () => {
+    expect(deriveStatus([done, { status: 'running' }], [{ status: 'replicated' }], missing)).toBe('running');
+    expect(deriveStatus([done, { status: 'failed' }], [{ status: 'verified' }], missing)).toBe('failed');
+  });
+});

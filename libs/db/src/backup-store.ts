@@ -11,6 +11,7 @@ import {
   LOCAL_COPY,
   type MetadataEntry,
   NotFoundFailure,
+  type SharpDrop,
   type StageName,
 } from '@fleet-backup/core';
 import { holdBlobReferences } from './blob-refs.ts';
@@ -246,8 +247,10 @@ export class BackupStore {
     for (let i = 0; i < files.length; i += 500) {
       const chunk = files.slice(i, i + 500);
       await tx.query(
-        `INSERT INTO backup_files (backup_id, path, stored_path, class, size, sha256, has_wal)
-         SELECT $1::uuid, * FROM unnest($2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[], $7::boolean[])`,
+        `INSERT INTO backup_files (backup_id, path, stored_path, class, size, sha256, has_wal,
+                                   stored_sha256, stored_size, key_id)
+         SELECT $1::uuid, * FROM unnest($2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[], $7::boolean[],
+                                        $8::text[], $9::bigint[], $10::text[])`,
         [
           id,
           chunk.map((f) => f.path),
@@ -256,9 +259,25 @@ export class BackupStore {
           chunk.map((f) => f.size),
           chunk.map((f) => f.sha256),
           chunk.map((f) => f.hasWal),
+          chunk.map((f) => f.encrypted?.sha256 ?? null),
+          chunk.map((f) => f.encrypted?.size ?? null),
+          chunk.map((f) => f.encrypted?.keyId ?? null),
         ],
       );
     }
+  }
+
+  /** Records what the snapshot's completeness check found (libs/core/src/completeness.ts), in its transaction. */
+  async saveCompleteness(
+    tx: Queryable,
+    id: string,
+    found: { missing: string[]; sharpDrop: SharpDrop | null },
+  ): Promise<void> {
+    await tx.query('UPDATE backups SET missing = $2, sharp_drop = $3 WHERE id = $1', [
+      id,
+      JSON.stringify(found.missing),
+      found.sharpDrop && JSON.stringify(found.sharpDrop),
+    ]);
   }
 
   async markHashed(tx: Queryable, id: string): Promise<void> {
@@ -290,7 +309,7 @@ export class BackupStore {
   /** Recomputes status and the seed-format entry from the child rows, in tx. */
   async refresh(id: string, tx: Queryable): Promise<BackupRow> {
     const { backup, stages, files, copies } = await this.detail(id, tx);
-    const status = deriveStatus(stages, copies);
+    const status = deriveStatus(stages, copies, backup.missing);
     const entry = seedEntry(backup, files, status === 'verified');
     const copyStates = copies.map((c) => ({
       ...c,

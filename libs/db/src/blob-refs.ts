@@ -30,9 +30,9 @@ export interface BlobVerdict extends BlobCandidate {
 }
 
 const LIVE_REF = `SELECT 1 FROM backup_files f JOIN backups b ON b.id = f.backup_id
-  WHERE f.sha256 = c.sha256 AND (b.lifecycle IS NULL OR b.lifecycle NOT IN ${SQL_ENDED})`;
+  WHERE f.blob_sha256 = c.sha256 AND (b.lifecycle IS NULL OR b.lifecycle NOT IN ${SQL_ENDED})`;
 const RELEASED = `SELECT max(b.lifecycle_changed_at) FROM backup_files f JOIN backups b ON b.id = f.backup_id
-  WHERE f.sha256 = c.sha256 AND b.lifecycle IN ${SQL_ENDED}`;
+  WHERE f.blob_sha256 = c.sha256 AND b.lifecycle IN ${SQL_ENDED}`;
 
 /** Postgres' side of blob garbage collection: what each target holds and which blobs may go. */
 export class BlobGcStore {

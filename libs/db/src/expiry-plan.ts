@@ -27,12 +27,12 @@ export async function bytesFreed(q: Queryable, going: string[]): Promise<BytesFr
     [going],
   );
   const targets = await q.query<TargetBytes>(
-    `WITH gone AS (SELECT DISTINCT sha256 FROM backup_files WHERE backup_id = ANY($1::uuid[]))
+    `WITH gone AS (SELECT DISTINCT blob_sha256 AS sha256 FROM backup_files WHERE backup_id = ANY($1::uuid[]))
      SELECT tb.target, count(*)::int AS blobs, COALESCE(sum(tb.size), 0)::bigint AS bytes
      FROM target_blobs tb JOIN gone g ON g.sha256 = tb.sha256
      WHERE NOT EXISTS (
        SELECT 1 FROM backup_files f JOIN backups b ON b.id = f.backup_id
-       WHERE f.sha256 = tb.sha256 AND NOT (b.id = ANY($1::uuid[]))
+       WHERE f.blob_sha256 = tb.sha256 AND NOT (b.id = ANY($1::uuid[]))
          AND (b.lifecycle IS NULL OR b.lifecycle NOT IN ${SQL_ENDED}))
      GROUP BY tb.target ORDER BY tb.target`,
     [going],

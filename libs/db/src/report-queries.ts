@@ -62,11 +62,14 @@ export const reportQueries = {
     return r.rows;
   },
 
-  /** Kept backups that never verified, or whose oldest copy verification is older than `before`. */
+  /**
+   * Kept backups that never verified, or whose oldest copy verification is older than `before`.
+   * Incomplete ones are left to their own section: verifying again cannot make them whole.
+   */
   async needingVerification(q: Queryable, before: Date): Promise<ReportBackup[]> {
     return backups(
       q,
-      `WHERE ${SQL_KEPT} AND b.status <> 'running' AND (b.status <> 'verified' OR EXISTS (
+      `WHERE ${SQL_KEPT} AND b.status NOT IN ('running', 'incomplete') AND (b.status <> 'verified' OR EXISTS (
          SELECT 1 FROM backup_copies c WHERE c.backup_id = b.id AND (c.verified_at IS NULL OR c.verified_at < $1)))
        ORDER BY b.created_at, b.host, b.key`,
       [before],

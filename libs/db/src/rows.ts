@@ -6,6 +6,7 @@ import type {
   CopyStatus,
   FileClass,
   MetadataEntry,
+  SharpDrop,
   StageName,
   StageStatus,
 } from '@fleet-backup/core';
@@ -21,6 +22,10 @@ export interface BackupRow {
   request: BackupRequest;
   targets: string[];
   skipped: SkippedItem[];
+  /** Required globs its snapshot found no file for: the backup is `incomplete`. */
+  missing: string[];
+  /** Flagged: far fewer files or bytes than the previous backup of the same paths. */
+  sharpDrop: SharpDrop | null;
   lifecycle: string | null;
   /** Why it is expiring, retiring, expired or retired; when that began or ended; who retired it by hand. */
   lifecycleReason: string | null;
@@ -56,6 +61,25 @@ export interface FileRow {
   sha256: string;
   hasWal: boolean | null;
   hashedAt: Date | null;
+  /** Set when the stored bytes are the file encrypted (a sensitive file); null when stored as is. */
+  encrypted?: EncryptedForm | null;
+}
+
+/** The stored bytes of an encrypted file: the blob's address and size, and the key that sealed it. */
+export interface EncryptedForm {
+  sha256: string;
+  size: number;
+  keyId: string;
+}
+
+/** The bytes stored for a file (in BACKUP_ROOT and as a target's blob): the ciphertext when encrypted. */
+export function storedBlob(f: Pick<FileRow, 'sha256' | 'size' | 'encrypted'>): {
+  sha256: string;
+  size: number;
+} {
+  return f.encrypted
+    ? { sha256: f.encrypted.sha256, size: f.encrypted.size }
+    : { sha256: f.sha256, size: f.size };
 }
 
 export interface CopyRow {
@@ -88,6 +112,8 @@ export function toBackup(r: Raw): BackupRow {
     request: r.request as BackupRequest,
     targets: r.targets as string[],
     skipped: (r.skipped as SkippedItem[]) ?? [],
+    missing: (r.missing as string[] | undefined) ?? [],
+    sharpDrop: (r.sharp_drop as SharpDrop | null | undefined) ?? null,
     lifecycle: (r.lifecycle as string | null) ?? null,
     lifecycleReason: (r.lifecycle_reason as string | null | undefined) ?? null,
     lifecycleChangedAt: (r.lifecycle_changed_at as Date | null | undefined) ?? null,
@@ -121,6 +147,9 @@ export function toFile(r: Raw): FileRow {
     sha256: r.sha256 as string,
     hasWal: (r.has_wal as boolean | null) ?? null,
     hashedAt: (r.hashed_at as Date | null) ?? null,
+    encrypted: r.key_id
+      ? { sha256: r.stored_sha256 as string, size: Number(r.stored_size), keyId: r.key_id as string }
+      : null,
   };
 }
 

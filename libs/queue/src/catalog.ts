@@ -97,6 +97,23 @@ export const jobCatalog = {
     backoffMs: 2_000,
     timeoutMs: 60_000,
   }),
+  // — restore drills (add entries here) —
+  /**
+   * A host's restore drill, fired weekly by its job scheduler `drill.<host>` (or added by hand):
+   * restores the newest verified backup from one verified copy on a target into a scratch
+   * directory, checks every sha256 and every SQLite database, records the result in drill_runs and
+   * deletes the scratch directory. A failing drill is a recorded result, not a job failure; the job
+   * fails (and retries) only when the result cannot be recorded. No job id: the scheduler's id is
+   * deterministic and BullMQ names each firing `repeat:drill.<host>:<time>`, so producers started
+   * twice never fire one twice; and a drill run twice only restores twice.
+   */
+  drill: define({
+    queue: 'pool',
+    schema: z.strictObject({ host: hostIdSchema }),
+    attempts: 3,
+    backoffMs: 5 * 60_000,
+    timeoutMs: 6 * HOUR,
+  }),
   // — lifecycle: expire, retire, gc (add entries here) —
   /**
    * Removes the backups past their retention (the daily scheduler `lifecycle.expire`, or by hand).

@@ -3,4 +3,5 @@ export * from './connection.ts';
 export * from './job-queues.ts';
 export * from './job-schedulers.ts';
 export * from './names.ts';
+export * from './redis-settings.ts';
 export * from './stage-worker.ts';

@@ -36,6 +36,19 @@ export interface StageWorkerOptions {
   /** How long shutdown waits for active jobs before releasing them back to the queue. */
   shutdownGraceMs?: number;
   onFailure?: (report: FailureReport) => Promise<void>;
+  /** Told of every stage event as it is logged (metrics); must not throw. */
+  onStageEvent?: (event: StageEvent) => void;
+}
+
+/** released: handed back untouched at shutdown, to run again elsewhere without spending an attempt. */
+export type StageEventKind = 'started' | 'done' | 'retrying' | 'failed' | 'released';
+
+export interface StageEvent {
+  event: StageEventKind;
+  stage: JobName;
+  queue: string;
+  /** How long this attempt ran; 0 on `started`. */
+  durationMs: number;
 }
 
 const SHUTDOWN = 'process shutting down';
@@ -65,20 +78,35 @@ export class StageWorker {
   }
 
   private async process(job: Job, token: string | undefined, cancel: AbortSignal | undefined): Promise<void> {
-    const log = this.opts.log.child({
-      queue: this.opts.queue,
-      jobId: job.id,
-      job: job.name,
-      attempt: job.attemptsMade + 1,
-    });
     if (!isJobName(job.name) || !this.opts.handlers[job.name]) {
       throw new UnrecoverableError(`no handler for job "${job.name}" on queue ${this.opts.queue}`);
     }
     const name = job.name;
+    const attempt = job.attemptsMade + 1;
+    // Every line of this job, the stage events and whatever the handler logs, names what it is about.
+    const log = this.opts.log.child({
+      queue: this.opts.queue,
+      stage: name,
+      jobId: job.id,
+      attempt,
+      ...jobSubject(job.data, this.opts.log.bindings()),
+    });
     const def = jobCatalog[name];
     const maxAttempts = job.opts.attempts ?? def.attempts;
     const signals = [AbortSignal.timeout(def.timeoutMs), ...(cancel ? [cancel] : [])];
     const signal = AbortSignal.any(signals);
+    const startedAt = performance.now();
+    const emit = (event: StageEventKind): number => {
+      const durationMs = event === 'started' ? 0 : Math.round(performance.now() - startedAt);
+      try {
+        this.opts.onStageEvent?.({ event, stage: name, queue: this.opts.queue, durationMs });
+      } catch (err) {
+        log.warn({ err }, 'stage event hook failed');
+      }
+      return durationMs;
+    };
+    emit('started');
+    log.info({ event: 'started' }, 'stage started');
     try {
       const parsed = def.schema.safeParse(job.data);
       if (!parsed.success) {
@@ -86,29 +114,30 @@ export class StageWorker {
           data: job.data,
         });
       }
-      const data = parsed.data as JobData<typeof name>;
-      const { backupId, host } = data as { backupId?: string; host?: string };
-      const ctxLog = log.child({ backupId, host, stage: name });
-      ctxLog.info('stage started');
       const handler = this.opts.handlers[name] as Handler<typeof name>;
-      await handler(data, {
+      await handler(parsed.data as JobData<typeof name>, {
         jobId: job.id ?? '',
-        attempt: job.attemptsMade + 1,
+        attempt,
         maxAttempts,
         signal,
-        log: ctxLog,
+        log,
       });
-      ctxLog.info('stage finished');
+      log.info({ event: 'done', durationMs: emit('done') }, 'stage done');
     } catch (raw) {
       const error = raw instanceof Error ? raw : new Error(String(raw));
       if (cancel?.aborted && cancel.reason === SHUTDOWN && token) {
         // Not the job's fault: hand it back untouched, without spending an attempt.
+        log.info({ event: 'released', durationMs: emit('released') }, 'stage released at shutdown');
         await job.moveToDelayed(Date.now(), token);
         throw new DelayedError();
       }
       const permanent = isPermanent(error);
-      const final = permanent || job.attemptsMade + 1 >= maxAttempts;
-      log.error({ err: error, final }, final ? 'stage failed for good' : 'stage failed, will retry');
+      const final = permanent || attempt >= maxAttempts;
+      const event = final ? 'failed' : 'retrying';
+      log.error(
+        { event, durationMs: emit(event), maxAttempts, err: error },
+        final ? 'stage failed for good' : 'stage failed, will retry',
+      );
       await this.opts.onFailure?.({ name, data: job.data, error, final }).catch((err) => {
         log.error({ err }, 'could not record the failure');
       });
@@ -137,4 +166,16 @@ export class StageWorker {
 export function isPermanent(error: Error): boolean {
   if (error instanceof PermanentFailure || error instanceof UnrecoverableError) return true;
   return (error as { transient?: unknown }).transient === false;
+}
+
+/** The backup, host and target a job is about, read from its raw data (before validation, so a malformed job's lines carry them too). */
+function jobSubject(
+  data: unknown,
+  bound: Record<string, unknown>,
+): { backupId?: string; host?: string; target?: string } {
+  const d = (data ?? {}) as Record<string, unknown>;
+  // A key the parent logger already carries with the same value (an agent's host) is not repeated.
+  const pick = (key: string) =>
+    typeof d[key] === 'string' && bound[key] !== d[key] ? { [key]: d[key] as string } : {};
+  return { ...pick('backupId'), ...pick('host'), ...pick('target') };
 }

@@ -1,4 +1,4 @@
-import { type Config, createLogger, type Logger } from '@fleet-backup/config';
+import { type Config, createLogger, type Logger, secretValues } from '@fleet-backup/config';
 import { type Clock, systemClock } from '@fleet-backup/core';
 import {
   BackupStore,
@@ -9,8 +9,9 @@ import {
   migrate,
   type Pool,
 } from '@fleet-backup/db';
-import { createRedis, JobQueues } from '@fleet-backup/queue';
+import { checkRedisSettings, createRedis, JobQueues } from '@fleet-backup/queue';
 import type { Redis } from 'ioredis';
+import { ProcessMetrics } from './metrics/process-metrics.ts';
 import { nextJobs } from './pipeline.ts';
 import { Targets } from './targets.ts';
 
@@ -26,6 +27,8 @@ export interface Runtime {
   redis: Redis;
   queues: JobQueues;
   targets: Targets;
+  /** This process's Prometheus registry and the series its jobs feed. */
+  metrics: ProcessMetrics;
   /** Enqueues whatever the backup needs next (idempotent). */
   advance(backupId: string): Promise<void>;
   close(): Promise<void>;
@@ -36,6 +39,8 @@ export interface RuntimeOptions {
   name: string;
   /** Create the database and apply migrations first (roles that start services do). */
   migrate?: boolean;
+  /** Warn loudly, once Redis answers, when its settings would lose queued jobs (service roles do). */
+  checkRedis?: boolean;
   clock?: Clock;
   log?: Logger;
 }
@@ -43,11 +48,13 @@ export interface RuntimeOptions {
 /** Opens Postgres, Redis and the configured targets. */
 export async function openRuntime(config: Config, opts: RuntimeOptions): Promise<Runtime> {
   const clock = opts.clock ?? systemClock;
-  const log = opts.log ?? createLogger(config.logLevel, opts.name);
+  const log = opts.log ?? createLogger(config.logLevel, opts.name, { secrets: secretValues(config) });
   if (opts.migrate) await ensureDatabase(config.databaseUrl);
   const pool = createPool(config.databaseUrl);
   if (opts.migrate) await migrate(pool);
   const redis = createRedis(config.redisUrl);
+  // Not awaited: a producer starts (and reports not ready) while Redis is still down.
+  if (opts.checkRedis) void checkRedisSettings(redis, log);
   const queues = new JobQueues(redis, config.queuePrefix);
   const backups = new BackupStore(pool, clock);
   const rt: Runtime = {
@@ -61,6 +68,7 @@ export async function openRuntime(config: Config, opts: RuntimeOptions): Promise
     redis,
     queues,
     targets: new Targets(config.targets),
+    metrics: new ProcessMetrics({ redis, pool }),
     async advance(backupId) {
       for (const job of nextJobs(await backups.detail(backupId))) await queues.add(job.name, job.data);
     },

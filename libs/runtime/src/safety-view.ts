@@ -7,7 +7,8 @@ import type { BackupDetail } from '@fleet-backup/db';
  * the state of its change as the seed records it.
  */
 export function describeSafety(d: BackupDetail, rule: SafetyRule) {
-  const s = backupSafety({ status: d.backup.status, lifecycle: d.backup.lifecycle, copies: d.copies }, rule);
+  const { status, lifecycle, missing } = d.backup;
+  const s = backupSafety({ status, lifecycle, missing, copies: d.copies }, rule);
   const entry = d.backup.entry as {
     status?: string;
     retention?: string;

@@ -44,9 +44,20 @@ export function describeBackup(d: BackupDetail) {
       size: f.size,
       sha256: f.sha256,
       ...(f.cls === 'database' ? { has_wal: f.hasWal ?? false } : {}),
+      // A sensitive file: stored encrypted, as the blob stored_sha256; size and sha256 are the plaintext's.
+      ...(f.encrypted && {
+        encrypted: {
+          key: f.encrypted.keyId,
+          stored_sha256: f.encrypted.sha256,
+          stored_size: f.encrypted.size,
+        },
+      }),
       hashed: f.hashedAt !== null,
     })),
     skipped: backup.skipped,
+    // Completeness: required globs no stored file matched (status `incomplete`), and the sharp-drop flag.
+    missing: backup.missing,
+    sharp_drop: backup.sharpDrop,
     metadata: backup.entry,
   };
 }

@@ -5,13 +5,30 @@ import { SHA256_HEX } from './integrity.ts';
 
 export const MANIFEST_FORMAT = 'fleet-backup.manifest/1';
 
-/** One stored file of a backup: where it came from and the blob that holds its bytes. */
-export const ManifestFileSchema = z.object({
-  /** Path of the file relative to the host's backup root, as in backup_metadata.json. */
-  path: z.string().min(1),
-  size: z.number().int().nonnegative(),
-  sha256: z.string().regex(SHA256_HEX, 'must be 64 lowercase hex digits'),
-});
+const sha256Hex = z.string().regex(SHA256_HEX, 'must be 64 lowercase hex digits');
+
+/**
+ * One stored file of a backup: where it came from and the blob that holds its bytes. `size` and
+ * `sha256` are the file's own (as in backup_metadata.json); an encrypted (sensitive) file adds
+ * its blob's `storedSha256` / `storedSize` and the `keyId` that decrypts it, so a restore from
+ * the bucket alone, with the key, gets the plaintext back. The three come together or not at all.
+ */
+export const ManifestFileSchema = z
+  .object({
+    /** Path of the file relative to the host's backup root, as in backup_metadata.json. */
+    path: z.string().min(1),
+    size: z.number().int().nonnegative(),
+    sha256: sha256Hex,
+    storedSha256: sha256Hex.optional(),
+    storedSize: z.number().int().nonnegative().optional(),
+    keyId: z.string().min(1).optional(),
+  })
+  .refine(
+    (f) =>
+      (f.storedSha256 === undefined) === (f.keyId === undefined) &&
+      (f.storedSize === undefined) === (f.keyId === undefined),
+    'storedSha256, storedSize and keyId come together',
+  );
 
 /** A backup as stored on a target, enough to restore it without the database. */
 export const ManifestSchema = z.object({

@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { registerAdminCommands } from './commands/admin.ts';
 import { registerBackupCommand } from './commands/backup.ts';
 import { registerChangeCommands } from './commands/change.ts';
+import { registerDrillCommands } from './commands/drill.ts';
 import { registerHostCommands } from './commands/hosts.ts';
 import { registerInspectCommands } from './commands/inspect.ts';
 import { registerLifecycleCommands } from './commands/lifecycle.ts';
@@ -10,31 +11,32 @@ import { registerRestoreCommands } from './commands/restore.ts';
 import { registerServeCommands } from './commands/serve.ts';
 import { registerTokenCommands } from './commands/tokens.ts';
 import { EXIT, reportError } from './exit.ts';
+import { addHelp, rewriteHelpCommand } from './help.ts';
 
 /** Builds the `fleet-backup` command line. */
 export function buildProgram(): Command {
   const program = new Command('fleet-backup')
     .description('verified 3-2-1 backups for a fleet of hosts')
-    .exitOverride()
-    .showHelpAfterError();
+    .exitOverride();
   registerServeCommands(program);
   registerBackupCommand(program);
   registerPlanCommand(program);
   registerInspectCommands(program);
   registerHostCommands(program);
   registerRestoreCommands(program);
+  registerDrillCommands(program);
   registerLifecycleCommands(program);
   registerChangeCommands(program);
   registerTokenCommands(program);
   registerAdminCommands(program);
-  program.addHelpText('after', '\nExit codes: 0 ok, 1 failed, 2 usage or bad input, 3 not found.');
+  addHelp(program);
   return program;
 }
 
 /** Runs the CLI and returns its exit code. */
 export async function main(argv: string[]): Promise<number> {
   try {
-    await buildProgram().parseAsync(argv, { from: 'user' });
+    await buildProgram().parseAsync(rewriteHelpCommand(argv), { from: 'user' });
     return EXIT.ok;
   } catch (err) {
     if (err instanceof CommanderError) return err.exitCode === 0 ? EXIT.ok : EXIT.usage;

@@ -27,7 +27,7 @@ const BOOTSTRAP: Principal = { name: 'API_TOKEN', scope: 'admin', hosts: [], pat
 const UNCONFIGURED: Principal = { name: 'loopback', scope: 'admin', hosts: [], pathPrefixes: [] };
 
 /**
- * One gate for the API and Bull Board. A request presents `Authorization: Bearer <token>` (or
+ * The API's gate (Bull Board has its own, in board-auth.ts). A request presents `Authorization: Bearer <token>` (or
  * basic auth with the token as password, for a browser): API_TOKEN, or a live token from
  * Postgres. Then the route must be open to the token's scope (admin passes everywhere; a route
  * without `config.scopes` is admin only, so a new route is closed until it says otherwise).
@@ -75,6 +75,11 @@ async function identify(req: FastifyRequest, opts: AuthOptions): Promise<Princip
     if (opts.token === null && isLoopback(req) && !(await opts.tokens.anyLive())) return UNCONFIGURED;
     return 'missing credentials: send Authorization: Bearer <token> (see `fleet-backup tokens create`)';
   }
+  return principalFor(secret, opts);
+}
+
+/** The principal a presented token (API_TOKEN or a live token) stands for, or why there is none. */
+export async function principalFor(secret: string, opts: AuthOptions): Promise<Principal | string> {
   if (opts.token !== null && same(secret, opts.token)) return BOOTSTRAP;
   const row = await opts.tokens.authenticate(secret);
   if (!row) return 'unknown or revoked token';
@@ -82,12 +87,13 @@ async function identify(req: FastifyRequest, opts: AuthOptions): Promise<Princip
 }
 
 /** A direct loopback connection; a proxy on this machine relays remote clients, so forwarded ones are not. */
-function isLoopback(req: FastifyRequest): boolean {
+export function isLoopback(req: FastifyRequest): boolean {
   if (req.headers['x-forwarded-for'] !== undefined || req.headers.forwarded !== undefined) return false;
   return LOOPBACK.has(req.socket.remoteAddress ?? '');
 }
 
-function presented(req: FastifyRequest): string | null {
+/** The token a request carries: the bearer token, or the password of basic auth. */
+export function presented(req: FastifyRequest): string | null {
   const header = req.headers.authorization ?? '';
   if (header.startsWith('Bearer ')) return header.slice(7).trim();
   if (header.startsWith('Basic ')) {
@@ -98,7 +104,7 @@ function presented(req: FastifyRequest): string | null {
 }
 
 /** Constant-time comparison that does not leak the length either (both sides hashed first). */
-function same(a: string, b: string): boolean {
+export function same(a: string, b: string): boolean {
   const digest = (s: string) => createHash('sha256').update(s).digest();
   return timingSafeEqual(digest(a), digest(b));
 }

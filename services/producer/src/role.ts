@@ -1,10 +1,13 @@
+import { TokenStore } from '@fleet-backup/db';
 import {
   type Runtime,
   reconcile,
   reconcileDailySchedulers,
+  reconcileDrillSchedulers,
   reconcileLifecycleSchedulers,
   syncConfiguredHosts,
 } from '@fleet-backup/runtime';
+import { checkBoardLogin } from './board-auth.ts';
 import { BOARD_PATH } from './bull-board.ts';
 import { buildServer } from './server.ts';
 
@@ -19,9 +22,12 @@ export interface Producer {
 /**
  * The producer: registers configured hosts, serves the API and Bull Board, and every minute
  * re-enqueues the next stage of unfinished backups, so work lost from Redis is rebuilt from Postgres,
- * and keeps one daily scheduler per host.
+ * and keeps one daily and one restore-drill scheduler per host.
  */
 export async function startProducer(rt: Runtime, opts: { token: string | null }): Promise<Producer> {
+  // Before anything else: a producer that cannot start its board must not half-start.
+  const devWarning = await checkBoardLogin(rt.config, new TokenStore(rt.pool, rt.clock));
+  if (devWarning) rt.log.warn(devWarning);
   await syncConfiguredHosts(rt);
   // Expire and gc run daily through their own job schedulers (deterministic ids: no duplicates).
   await reconcileLifecycleSchedulers(rt);
@@ -38,6 +44,11 @@ export async function startProducer(rt: Runtime, opts: { token: string | null })
       await reconcileDailySchedulers(rt);
     } catch (err) {
       rt.log.warn({ err }, 'reconciling daily schedulers failed; will try again');
+    }
+    try {
+      await reconcileDrillSchedulers(rt);
+    } catch (err) {
+      rt.log.warn({ err }, 'reconciling drill schedulers failed; will try again');
     }
   };
   await sweep();

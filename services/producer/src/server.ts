@@ -1,9 +1,10 @@
 import { BadInputError, describeIssues, NotFoundFailure, OutOfScopeError } from '@fleet-backup/core';
-import { migrationsApplied, TokenStore } from '@fleet-backup/db';
-import type { Runtime } from '@fleet-backup/runtime';
+import { TokenStore } from '@fleet-backup/db';
+import { enableFleetMetrics, type Runtime, readinessAnswer, scrapeMetrics } from '@fleet-backup/runtime';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { ZodError } from 'zod';
 import { authenticator } from './auth.ts';
+import { boardGate, boardLogins } from './board-auth.ts';
 import { mountBullBoard } from './bull-board.ts';
 import { backupRoutes } from './routes/backups.ts';
 import { changeRoutes } from './routes/changes.ts';
@@ -17,7 +18,7 @@ export interface Server {
   refreshBoard(): Promise<void>;
 }
 
-/** The producer's HTTP surface: health, the v1 API and Bull Board, all behind one auth gate. */
+/** The producer's HTTP surface: health, the v1 API behind the token gate, and Bull Board behind its own. */
 export async function buildServer(rt: Runtime, opts: { token: string | null }): Promise<Server> {
   const app = Fastify({ logger: false, bodyLimit: 1 << 20 });
   const tokens = new TokenStore(rt.pool, rt.clock);
@@ -47,19 +48,14 @@ export async function buildServer(rt: Runtime, opts: { token: string | null }): 
 
   app.get('/healthz', async () => ({ ok: true }));
   app.get('/readyz', async (_req, reply) => {
-    const checks = {
-      redis: await rt.redis.ping().then(
-        () => true,
-        () => false,
-      ),
-      postgres: await rt.pool.query('SELECT 1').then(
-        () => true,
-        () => false,
-      ),
-      migrations: await migrationsApplied(rt.pool).catch(() => false),
-    };
-    const ready = Object.values(checks).every(Boolean);
-    return reply.code(ready ? 200 : 503).send({ ready, ...checks });
+    const answer = await readinessAnswer(rt);
+    return reply.code(answer.status).type(answer.contentType).send(answer.body);
+  });
+  // Outside the API's auth: Prometheus scrapes without one unless METRICS_TOKEN is set.
+  enableFleetMetrics(rt);
+  app.get('/metrics', async (req, reply) => {
+    const answer = await scrapeMetrics(rt, req.headers.authorization);
+    return reply.code(answer.status).type(answer.contentType).send(answer.body);
   });
 
   await app.register(async (api) => {
@@ -70,6 +66,11 @@ export async function buildServer(rt: Runtime, opts: { token: string | null }): 
     await changeRoutes(api, rt);
     await hostRoutes(api, rt);
   });
-  const refreshBoard = await mountBullBoard(app, rt, auth);
+  const gate = boardGate({
+    logins: boardLogins(rt.config),
+    devMode: rt.config.devMode,
+    auth: { token: opts.token, tokens, log: rt.log },
+  });
+  const refreshBoard = await mountBullBoard(app, rt, gate);
   return { app, refreshBoard };
 }

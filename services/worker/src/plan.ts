@@ -2,14 +2,23 @@ import type { Dirent } from 'node:fs';
 import { lstat, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { HostConfig } from '@fleet-backup/config';
-import { BadInputError } from '@fleet-backup/core';
+import {
+  BadInputError,
+  DEFAULT_SECRET_PATTERNS,
+  type Keyring,
+  NO_KEYS,
+  SENSITIVE_SKIP_REASON,
+} from '@fleet-backup/core';
 import { allowedRoots } from './agent-env.ts';
+import { type PlannedSystemState, planSystemState } from './capture/plan-state.ts';
 import { walkRoots } from './fs/roots.ts';
 import { walk } from './fs/walk.ts';
 
 export interface PlannedFile {
   path: string;
   size: number;
+  /** A sensitive file: stored encrypted with this key id. */
+  encryptedWith?: string;
 }
 
 export interface PlannedSkip {
@@ -27,6 +36,10 @@ export interface BackupPlan {
   taken: PlannedFile[];
   skipped: PlannedSkip[];
   totals: { takenFiles: number; takenBytes: number; skippedFiles: number; skippedBytes: number };
+  /** The key sensitive files would be encrypted with; null: they are skipped, never copied. */
+  encryptionKey: string | null;
+  /** The generated environment.config / dependencies.config (names and sizes, never values). */
+  systemState: PlannedSystemState;
 }
 
 /**
@@ -38,6 +51,8 @@ export async function planBackup(
   host: string,
   hostConfig: HostConfig,
   backupRoot: string,
+  secretPatterns: readonly string[] = DEFAULT_SECRET_PATTERNS,
+  keyring: Keyring = NO_KEYS,
 ): Promise<BackupPlan> {
   const sources = hostConfig.sources.map((s) => s.path);
   if (!sources.length)
@@ -47,11 +62,22 @@ export async function planBackup(
     allowedRoots: allowedRoots(hostConfig),
   });
   const taken: PlannedFile[] = [];
-  for (const f of found.files) taken.push({ path: f.path, size: (await sizeOf(f.readFrom)).size });
+  const toSkip = [...found.skipped];
+  const keyId = keyring.currentId;
+  for (const f of found.files) {
+    // As the snapshot does: without a key, a sensitive file is not copied at all.
+    if (f.sensitive && keyId === null) toSkip.push({ path: f.path, reason: SENSITIVE_SKIP_REASON });
+    else
+      taken.push({
+        path: f.path,
+        size: (await sizeOf(f.readFrom)).size,
+        ...(f.sensitive && keyId !== null && { encryptedWith: keyId }),
+      });
+  }
   const skipped: PlannedSkip[] = [];
   // Files an include rescued from a skipped directory count as taken, not twice.
   const takenPaths = new Set(taken.map((f) => f.path));
-  for (const s of found.skipped) {
+  for (const s of toSkip) {
     const measured = s.dir ? await sizeOfTree(s.path, takenPaths) : await sizeOf(s.path);
     skipped.push({ path: s.path, reason: s.reason, dir: s.dir === true, ...measured });
   }
@@ -67,6 +93,8 @@ export async function planBackup(
       skippedFiles: skipped.reduce((n, s) => n + s.files, 0),
       skippedBytes: sum(skipped),
     },
+    encryptionKey: keyId,
+    systemState: await planSystemState(hostConfig, backupRoot, secretPatterns, keyId),
   };
 }
 

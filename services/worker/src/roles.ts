@@ -5,6 +5,7 @@ import { agentRegistration, type Runtime } from '@fleet-backup/runtime';
 import type { AgentEnv } from './agent-env.ts';
 import { writeHostMetadataFile } from './metadata-file.ts';
 import { daily } from './stages/daily.ts';
+import { drill } from './stages/drill.ts';
 import { expireLocal } from './stages/expire-local.ts';
 import { hash } from './stages/hash.ts';
 import { expireJob, gcJob } from './stages/lifecycle-jobs.ts';
@@ -47,6 +48,7 @@ export async function startAgent(rt: Runtime, host: string, backupRoot: string):
       'expire-local': (data, ctx) => expireLocal(env, data, ctx),
     },
     onFailure: (report) => recordFailure(rt, report),
+    onStageEvent: rt.metrics.observeStage,
   });
   await worker.waitUntilReady();
   rt.log.info({ host, queue: hostQueueName(host), backupRoot }, 'agent ready');
@@ -71,10 +73,12 @@ export async function startPoolWorker(rt: Runtime, concurrency = 4): Promise<Rol
       verify: (data, ctx) => verify(rt, data, ctx),
       'pre-change': (data, ctx) => preChange(rt, data, ctx),
       daily: (data, ctx) => daily(rt, data, ctx),
+      drill: (data, ctx) => drill(rt, data, ctx),
       expire: (data, ctx) => expireJob(rt, data, ctx),
       gc: (data, ctx) => gcJob(rt, data, ctx),
     },
     onFailure: (report) => recordFailure(rt, report),
+    onStageEvent: rt.metrics.observeStage,
   });
   await worker.waitUntilReady();
   rt.log.info({ queue: POOL_QUEUE, concurrency }, 'worker ready');

@@ -1,6 +1,14 @@
-import { retentionVerdicts } from '@fleet-backup/core';
-import { type ReportBackup, reportQueries } from '@fleet-backup/db';
+import { retentionVerdicts, type SharpDrop } from '@fleet-backup/core';
+import {
+  completenessQueries,
+  DrillStore,
+  type ReportBackup,
+  reportQueries,
+  sensitiveQueries,
+} from '@fleet-backup/db';
 import { listAll } from '@fleet-backup/storage';
+import { wantsDaily } from '../daily-schedulers.ts';
+import { type DrillOverdueHost, hostsWithoutRecentDrill } from '../drills/overdue.ts';
 import { describeHosts } from '../hosts-view.ts';
 import type { Runtime } from '../runtime.ts';
 import { lifecycleStore } from './removal.ts';
@@ -30,7 +38,18 @@ export interface Report {
   needsVerification: (ReportItem & { verified: string | null; why: string })[];
   waitingForChange: (ReportItem & { ticket: string | null; ageDays: number })[];
   overdueHosts: { host: string; lastVerifiedDaily: string | null; reason: string | null }[];
+  /** Hosts backed up but with no passing restore drill within `drillMaxAgeDays` (or never drilled). */
+  noRecentDrill: { days: number; hosts: DrillOverdueHost[] };
   not321: (ReportItem & { compliance: string })[];
+  /** Kept backups whose snapshot found required files missing (`incomplete` once the pipeline ends), newest first. */
+  incomplete: (ReportItem & { missing: string[] })[];
+  /** Kept backups with far fewer files or bytes than the previous backup of the same paths, newest first. */
+  sharpDrops: (ReportItem & { drop: SharpDrop })[];
+  /**
+   * Sensitive items kept backups did not copy because no encryption key was configured, newest
+   * first (at most 100 rows; `total` counts them all).
+   */
+  sensitiveSkipped: { total: number; items: (ReportItem & { path: string })[] };
   /** Marked to expire or retire and not finished: what each still waits for. */
   ending: {
     id: string;
@@ -83,7 +102,16 @@ export async function buildReport(rt: Runtime): Promise<Report> {
     overdueHosts: (await describeHosts(rt))
       .filter((h) => h.overdue)
       .map((h) => ({ host: h.host, lastVerifiedDaily: h.lastVerifiedDaily, reason: h.reason })),
+    noRecentDrill: await noRecentDrill(rt, now),
     not321: (await reportQueries.not321(rt.pool)).map((b) => ({ ...item(b), compliance: b.compliance })),
+    incomplete: (await completenessQueries.incomplete(rt.pool)).map((b) => ({
+      ...item(b),
+      missing: b.missing,
+    })),
+    sharpDrops: (await completenessQueries.sharpDrops(rt.pool)).flatMap((b) =>
+      b.sharpDrop ? [{ ...item(b), drop: b.sharpDrop }] : [],
+    ),
+    sensitiveSkipped: await sensitiveSkipped(rt),
     ending: (await store.ending()).map(({ backup, removals }) => ({
       id: backup.id,
       host: backup.host,
@@ -104,6 +132,19 @@ function item(b: Pick<ReportBackup, 'id' | 'host' | 'kind' | 'key' | 'status' | 
     status: b.status,
     created: b.created.toISOString(),
   };
+}
+
+async function sensitiveSkipped(rt: Runtime): Promise<Report['sensitiveSkipped']> {
+  const { rows, total } = await sensitiveQueries.skippedWithoutKey(rt.pool, 100);
+  return { total, items: rows.map((r) => ({ ...item(r), path: r.path })) };
+}
+
+/** The hosts that get drills (those backed up) whose backups were not proven to restore lately. */
+async function noRecentDrill(rt: Runtime, now: Date): Promise<Report['noRecentDrill']> {
+  const days = rt.config.drillMaxAgeDays;
+  const hosts = (await rt.hosts.list()).filter(wantsDaily).map((h) => h.id);
+  const summaries = await new DrillStore(rt.pool).summaries();
+  return { days, hosts: hostsWithoutRecentDrill(hosts, summaries, now, days) };
 }
 
 /** Storage per host and target from the metadata, plus a measurement where listing is cheap (fs). */

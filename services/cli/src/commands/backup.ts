@@ -3,6 +3,8 @@ import { type Runtime, requestBackup } from '@fleet-backup/runtime';
 import type { Command } from 'commander';
 import { CliError, EXIT, printJson } from '../exit.ts';
 import { withRuntime } from '../open.ts';
+import { startProgress } from '../progress.ts';
+import { backupState } from './backup-progress.ts';
 
 interface BackupOptions {
   host: string;
@@ -15,6 +17,7 @@ interface BackupOptions {
   creator?: string;
   notes?: string;
   wait?: boolean;
+  check?: boolean;
   timeout?: number;
   json?: boolean;
 }
@@ -34,7 +37,8 @@ export function registerBackupCommand(program: Command): void {
     .option('--retention <r>', 'days_N, permanent or until_verified')
     .option('--creator <name>', 'who asked (manual)')
     .option('--notes <text>', 'free notes (manual)')
-    .option('--wait', 'return when the backup is verified (exit 0) or has failed (exit 1)')
+    .option('--wait', 'return when the backup is verified (exit 0) or has failed or is incomplete (exit 1)')
+    .option('--check', 'with --wait: exit 4 when the backup verified but is not 3-2-1')
     .option('--timeout <seconds>', 'with --wait: give up after this long (exit 1)', (v) =>
       Number.parseInt(v, 10),
     )
@@ -44,6 +48,7 @@ export function registerBackupCommand(program: Command): void {
       '\nExample:\n  fleet-backup backup --host web-01 --kind manual --purpose "before disk swap" --path /srv/app --wait',
     )
     .action(async (opts: BackupOptions) => {
+      if (opts.check && !opts.wait) throw new CliError('--check goes with --wait', EXIT.usage);
       await withRuntime(async (rt) => {
         const { backup, created } = await requestBackup(rt, {
           host: opts.host,
@@ -62,22 +67,43 @@ export function registerBackupCommand(program: Command): void {
           else console.log(backup.id);
           return;
         }
-        const detail = await waitForEnd(rt, backup.id, opts.timeout);
-        const { status } = detail.backup;
+        const progress = startProgress(`backup ${backup.key}`, { json: opts.json });
+        const detail = await waitForEnd(rt, backup.id, opts.timeout, (d) =>
+          progress.update(backupState(d)),
+        ).finally(() => progress.finish());
+        const { status, compliance } = detail.backup;
         if (opts.json)
-          printJson({ id: backup.id, key: backup.key, host: backup.host, status, reason: reason(detail) });
+          printJson({
+            id: backup.id,
+            key: backup.key,
+            host: backup.host,
+            status,
+            reason: reason(detail),
+            compliance: compliance.summary,
+          });
         else console.log(`${backup.id} ${status}${status === 'verified' ? '' : `: ${reason(detail)}`}`);
         if (status !== 'verified')
           throw new CliError(`backup ${backup.id} is ${status}: ${reason(detail)}`, EXIT.failed);
+        if (opts.check && !compliance.ok)
+          throw new CliError(
+            `backup ${backup.id} verified but is unsafe: ${compliance.summary}`,
+            EXIT.unsafe,
+          );
       });
     });
 }
 
 /** Polls Postgres (the source of truth) until the backup has verified, failed or ended unverified. */
-async function waitForEnd(rt: Runtime, id: string, timeoutSeconds?: number): Promise<BackupDetail> {
+async function waitForEnd(
+  rt: Runtime,
+  id: string,
+  timeoutSeconds: number | undefined,
+  onPoll: (d: BackupDetail) => void,
+): Promise<BackupDetail> {
   const deadline = timeoutSeconds ? Date.now() + timeoutSeconds * 1000 : Number.POSITIVE_INFINITY;
   for (;;) {
     const detail = await rt.backups.detail(id);
+    onPoll(detail);
     if (detail.backup.status !== 'running') return detail;
     if (Date.now() > deadline)
       throw new CliError(`backup ${id} still running after ${timeoutSeconds}s`, EXIT.failed);
@@ -85,11 +111,13 @@ async function waitForEnd(rt: Runtime, id: string, timeoutSeconds?: number): Pro
   }
 }
 
-/** What went wrong, in one line: failed stages with their errors, then corrupt copies. */
+/** What went wrong, in one line: missing required files, failed stages with their errors, then corrupt copies. */
 export function reason(d: BackupDetail): string {
   const failed = d.stages.filter((s) => s.status === 'failed' || (s.error && s.status !== 'done'));
   const corrupt = d.copies.filter((c) => c.status === 'corrupt');
+  const { missing } = d.backup;
   const parts = [
+    ...(missing.length ? [`required files missing: ${missing.join(', ')}`] : []),
     ...failed.map((s) => `${s.stage}${s.target ? `(${s.target})` : ''}: ${s.error ?? s.status}`),
     ...corrupt.map((c) => `copy ${c.target} is corrupt`),
   ];

@@ -1,8 +1,14 @@
-import { describeHosts, type HostView, removeDailyScheduler } from '@fleet-backup/runtime';
+import {
+  describeHosts,
+  type HostView,
+  removeDailyScheduler,
+  removeDrillScheduler,
+} from '@fleet-backup/runtime';
 import type { Command } from 'commander';
 import { printJson } from '../exit.ts';
 import { withRuntime } from '../open.ts';
-import { table } from './inspect.ts';
+import { statusCell } from '../style.ts';
+import { table } from '../table.ts';
 
 export function registerHostCommands(program: Command): void {
   const hosts = program
@@ -37,6 +43,8 @@ export function registerHostCommands(program: Command): void {
         async (rt) => {
           const host = await rt.hosts.deregister(id);
           const scheduler = await removeDailyScheduler(rt, id);
+          // The drill scheduler goes with it (the producer's sweep would remove it within a minute).
+          await removeDrillScheduler(rt, id);
           const out = {
             host: host.id,
             deregistered: host.deregisteredAt?.toISOString(),
@@ -60,7 +68,7 @@ function row(v: HostView): string[] {
     v.lastSeen ?? '-',
     v.schedule ? `${v.schedule.at} ${v.schedule.timeZone}` : '-',
     v.lastDaily ? `${v.lastDaily.key} (${v.lastDaily.created})` : '-',
-    v.lastDaily?.status ?? '-',
+    v.lastDaily ? statusCell(v.lastDaily.status) : '-',
     v.overdue ? 'yes' : 'no',
   ];
 }

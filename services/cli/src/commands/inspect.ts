@@ -1,7 +1,10 @@
+import { describeDrop } from '@fleet-backup/core';
 import { describeBackup } from '@fleet-backup/runtime';
 import type { Command } from 'commander';
-import { printJson } from '../exit.ts';
+import { CliError, EXIT, printJson } from '../exit.ts';
 import { withRuntime } from '../open.ts';
+import { statusCell } from '../style.ts';
+import { table } from '../table.ts';
 
 export function registerInspectCommands(program: Command): void {
   program
@@ -41,23 +44,36 @@ export function registerInspectCommands(program: Command): void {
     .command('show <id>')
     .description('one backup: status per stage, per file and per copy')
     .option('--json', 'print JSON')
-    .action(async (id: string, opts: { json?: boolean }) => {
+    .option('--check', 'exit 0 only when verified and 3-2-1; 1 when failed; 4 (unsafe) otherwise')
+    .action(async (id: string, opts: { json?: boolean; check?: boolean }) => {
       await withRuntime(
         async (rt) => {
           const view = describeBackup(await rt.backups.detail(id));
-          if (opts.json) return printJson(view);
-          console.log(`${view.id}  ${view.host}/${view.key}  ${view.kind}  ${view.status}`);
+          if (opts.json) {
+            printJson(view);
+            return check(view, opts.check);
+          }
+          console.log(`${view.id}  ${view.host}/${view.key}  ${view.kind}  ${statusCell(view.status)}`);
           console.log(`created ${view.created}${view.expires ? `, expires ${view.expires}` : ''}`);
           if (view.lifecycle.since) {
             console.log(
               `${view.lifecycle.state} since ${view.lifecycle.since}: ${view.lifecycle.reason ?? ''}`,
             );
           }
+          for (const glob of view.missing)
+            console.log(`MISSING ${glob} (required: the backup is incomplete)`);
+          if (view.sharp_drop) console.log(`SHARP DROP ${describeDrop(view.sharp_drop)}`);
           console.log(`${view.compliance.summary}\n`);
           console.log(
             table(
               ['STAGE', 'TARGET', 'STATUS', 'ATTEMPTS', 'ERROR'],
-              view.stages.map((s) => [s.stage, s.target ?? '', s.status, String(s.attempts), s.error ?? '']),
+              view.stages.map((s) => [
+                s.stage,
+                s.target ?? '',
+                statusCell(s.status),
+                String(s.attempts),
+                s.error ?? '',
+              ]),
             ),
           );
           console.log();
@@ -68,7 +84,7 @@ export function registerInspectCommands(program: Command): void {
                 c.target,
                 c.kind,
                 c.offsite ? 'yes' : 'no',
-                c.status,
+                statusCell(c.status),
                 c.verified ?? '',
               ]),
             ),
@@ -84,24 +100,26 @@ export function registerInspectCommands(program: Command): void {
           for (const s of view.skipped) {
             console.log(`${s.reason.startsWith('copied as') ? 'note' : 'skipped'} ${s.path}: ${s.reason}`);
           }
+          check(view, opts.check);
         },
         { migrate: false },
       );
     });
 }
 
-/** The status, with the lifecycle when the backup is going or gone (e.g. `verified, expired`). */
-function statusText(b: { status: string; lifecycle: string | null }): string {
-  return b.lifecycle && b.lifecycle !== 'verified' ? `${b.status}, ${b.lifecycle}` : b.status;
+/** `show --check`: a failed backup exits 1; one not verified and 3-2-1, or going away, exits 4. */
+function check(view: ReturnType<typeof describeBackup>, wanted = false): void {
+  if (!wanted) return;
+  const name = `backup ${view.host}/${view.key}`;
+  if (view.status === 'failed') throw new CliError(`${name} failed`, EXIT.failed);
+  if (view.status !== 'verified') throw new CliError(`${name} is unsafe: it is ${view.status}`, EXIT.unsafe);
+  if (!view.compliance.ok) throw new CliError(`${name} is unsafe: ${view.compliance.summary}`, EXIT.unsafe);
+  const gone = view.lifecycle.state && view.lifecycle.state !== 'verified';
+  if (gone) throw new CliError(`${name} is unsafe: it is ${view.lifecycle.state}`, EXIT.unsafe);
 }
 
-/** A plain aligned text table. */
-export function table(header: string[], rows: string[][]): string {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: string[]) =>
-    cells
-      .map((c, i) => c.padEnd(widths[i] ?? 0))
-      .join('  ')
-      .trimEnd();
-  return [line(header), ...rows.map(line)].join('\n');
+/** The status, with the lifecycle when the backup is going or gone (e.g. `verified, expired`). */
+function statusText(b: { status: string; lifecycle: string | null }): string {
+  const status = statusCell(b.status);
+  return b.lifecycle && b.lifecycle !== 'verified' ? `${status}, ${b.lifecycle}` : status;
 }

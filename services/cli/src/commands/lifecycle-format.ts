@@ -1,5 +1,5 @@
 import type { ExpireReport, GcReport, RemovalProgress } from '@fleet-backup/runtime';
-import { table } from './inspect.ts';
+import { table } from '../table.ts';
 
 /** `expire` as text: what goes (or went) and the bytes freed per target. */
 export function formatExpire(r: ExpireReport): string {

@@ -86,7 +86,7 @@ export function registerLifecycleCommands(program: Command): void {
   program
     .command('report')
     .description(
-      'what expires soon, storage, what needs verification or a change report, overdue hosts, not 3-2-1',
+      'what expires soon, storage, what needs verification or a change report, overdue hosts, hosts without a recent restore drill, not 3-2-1',
     )
     .option('--json', 'print JSON')
     .action(async (opts: { json?: boolean }) => {

@@ -1,9 +1,9 @@
 import { loadConfig } from '@fleet-backup/config';
-import { NotFoundFailure } from '@fleet-backup/core';
-import { type BackupPlan, planBackup } from '@fleet-backup/worker';
+import { NotFoundFailure, SENSITIVE_SKIPPED } from '@fleet-backup/core';
+import { type BackupPlan, describeSystemState, planBackup } from '@fleet-backup/worker';
 import type { Command } from 'commander';
 import { printJson } from '../exit.ts';
-import { table } from './inspect.ts';
+import { table } from '../table.ts';
 
 export function registerPlanCommand(program: Command): void {
   program
@@ -22,7 +22,14 @@ export function registerPlanCommand(program: Command): void {
           `host ${opts.host} is not in the config file (${config.configFile ?? 'FLEET_BACKUP_CONFIG is not set'})`,
         );
       }
-      const plan = await planBackup(opts.host, hostConfig, config.backupRoot);
+      // The keys are this process's (ENCRYPTION_KEY…): run plan with the agent's environment.
+      const plan = await planBackup(
+        opts.host,
+        hostConfig,
+        config.backupRoot,
+        config.secretPatterns,
+        config.encryption,
+      );
       if (opts.json) return printJson(plan);
       console.log(render(plan));
     });
@@ -31,8 +38,12 @@ export function registerPlanCommand(program: Command): void {
 function render(plan: BackupPlan): string {
   const t = plan.totals;
   const taken = table(
-    ['TAKE', 'BYTES'],
-    plan.taken.map((f) => [f.path, String(f.size)]),
+    ['TAKE', 'BYTES', 'STORED'],
+    plan.taken.map((f) => [
+      f.path,
+      String(f.size),
+      f.encryptedWith ? `encrypted (key ${f.encryptedWith})` : 'as is',
+    ]),
   );
   const skipped = table(
     ['SKIP', 'BYTES', 'WHY'],
@@ -44,6 +55,19 @@ function render(plan: BackupPlan): string {
     '',
     skipped,
     '',
+    ...describeSystemState(plan.systemState),
     `take ${t.takenFiles} files, ${t.takenBytes} bytes; skip ${t.skippedFiles} files, ${t.skippedBytes} bytes`,
+    ...sensitiveWarning(plan),
   ].join('\n');
+}
+
+/** Sensitive files that would not be backed up at all: said last and loudly, so no one misses it. */
+function sensitiveWarning(plan: BackupPlan): string[] {
+  const left = plan.skipped.filter((s) => s.reason.startsWith(SENSITIVE_SKIPPED));
+  if (!left.length) return [];
+  return [
+    '',
+    `WARNING: ${left.length} SKIPPED sensitive file(s): no encryption key configured, so they are NOT backed up at all (never in the clear). Set ENCRYPTION_KEY=<keyId>:<base64 of 32 bytes> for the agent to back them up encrypted:`,
+    ...left.map((s) => `  SKIPPED sensitive: ${s.path}`),
+  ];
 }

@@ -1,5 +1,6 @@
 import type { Report } from '@fleet-backup/runtime';
-import { table } from './inspect.ts';
+import { statusCell } from '../style.ts';
+import { table } from '../table.ts';
 
 /** A titled section: the table, or "(none)". */
 function section(title: string, header: string[], rows: string[][]): string {
@@ -41,7 +42,7 @@ export function formatReport(r: Report): string {
     section(
       'backups needing verification',
       ['HOST', 'KIND', 'KEY', 'STATUS', 'VERIFIED', 'WHY'],
-      r.needsVerification.map((b) => [b.host, b.kind, b.key, b.status, b.verified ?? '', b.why]),
+      r.needsVerification.map((b) => [b.host, b.kind, b.key, statusCell(b.status), b.verified ?? '', b.why]),
     ),
     section(
       'pre-change backups waiting for their change to be verified, oldest first',
@@ -54,9 +55,36 @@ export function formatReport(r: Report): string {
       r.overdueHosts.map((h) => [h.host, h.lastVerifiedDaily ?? '', h.reason ?? '']),
     ),
     section(
+      `hosts with no successful restore drill in ${r.noRecentDrill.days} days (fleet-backup drill --host H)`,
+      ['HOST', 'LAST PASSED', 'LAST DRILL', 'REASON'],
+      r.noRecentDrill.hosts.map((h) => [h.host, h.lastPassed ?? 'never', h.lastDrill ?? 'never', h.reason]),
+    ),
+    section(
       'backups that are not 3-2-1',
       ['HOST', 'KIND', 'KEY', 'STATUS', 'WHY'],
-      r.not321.map((b) => [b.host, b.kind, b.key, b.status, b.compliance]),
+      r.not321.map((b) => [b.host, b.kind, b.key, statusCell(b.status), b.compliance]),
+    ),
+    section(
+      'incomplete backups (required files missing)',
+      ['HOST', 'KIND', 'KEY', 'STATUS', 'MISSING'],
+      r.incomplete.map((b) => [b.host, b.kind, b.key, statusCell(b.status), b.missing.join(', ')]),
+    ),
+    section(
+      'sharp drops (files or bytes fell beyond the threshold since the previous backup)',
+      ['HOST', 'KEY', 'PREVIOUS', 'FILES', 'BYTES', 'THRESHOLD'],
+      r.sharpDrops.map(({ host, key, drop }) => [
+        host,
+        key,
+        drop.previous.key,
+        `${drop.files.before} -> ${drop.files.after} (-${drop.files.percent}%)`,
+        `${drop.bytes.before} -> ${drop.bytes.after} (-${drop.bytes.percent}%)`,
+        `${drop.threshold}%`,
+      ]),
+    ),
+    section(
+      `sensitive items skipped (no encryption key)${r.sensitiveSkipped.total > r.sensitiveSkipped.items.length ? `, newest ${r.sensitiveSkipped.items.length} of ${r.sensitiveSkipped.total}` : ''}: NOT backed up at all; set ENCRYPTION_KEY on their agents`,
+      ['HOST', 'KIND', 'KEY', 'PATH'],
+      r.sensitiveSkipped.items.map((b) => [b.host, b.kind, b.key, b.path]),
     ),
     section(
       'expiring or retiring, not finished',

@@ -11,11 +11,12 @@ import {
   Targets,
   targetSource,
 } from '@fleet-backup/runtime';
-import { readManifest } from '@fleet-backup/storage';
+import { type ManifestFile, readManifest } from '@fleet-backup/storage';
 import type { Command } from 'commander';
 import { printJson } from '../exit.ts';
 import { withRuntime } from '../open.ts';
-import { table } from './inspect.ts';
+import { table } from '../table.ts';
+import { type RestoreBar, restoreBar } from './restore-progress.ts';
 
 interface RestoreOptions {
   to: string;
@@ -82,11 +83,12 @@ export function registerRestoreCommands(program: Command): void {
             files: pick(detail.files, opts.file),
           };
           const sources = await restoreSources(rt, detail, opts.from);
-          await runAndRecord(attempt, opts, rt.config, (files) =>
-            restoreFiles(files, sources, restoreOpts(opts)),
+          await runAndRecord(attempt, opts, rt.config, (files, bar) =>
+            restoreFiles(files, sources, restoreOpts(opts, rt.config, bar)),
           );
         },
-        { migrate: false },
+        // A restore reads Postgres and the copies, never Redis: it must work in a Redis outage.
+        { migrate: false, redis: false },
       );
     });
 
@@ -124,11 +126,21 @@ async function restoreFromBucket(opts: RestoreOptions): Promise<void> {
   const config = loadConfig();
   const target = new Targets(config.targets).get(opts.target!);
   const manifest = await readManifest(target, opts.host, opts.backup);
-  const files = Object.entries(manifest.files).map(([storedPath, f]) => ({ storedPath, ...f }));
+  const files = Object.entries(manifest.files).map(([storedPath, f]) => fromManifest(storedPath, f));
   const attempt = { host: opts.host, key: opts.backup, backupId: null, files: pick(files, opts.file) };
-  await runAndRecord(attempt, { ...opts, from: target.name }, config, (chosen) =>
-    restoreFiles(chosen, [targetSource(target)], restoreOpts(opts)),
+  await runAndRecord(attempt, { ...opts, from: target.name }, config, (chosen, bar) =>
+    restoreFiles(chosen, [targetSource(target)], restoreOpts(opts, config, bar)),
   );
+}
+
+/** A manifest entry as a file to restore; an encrypted one names its blob and key. */
+function fromManifest(storedPath: string, f: ManifestFile): RestoreFile {
+  const { path, size, sha256, storedSha256, storedSize, keyId } = f;
+  const encrypted =
+    storedSha256 && storedSize !== undefined && keyId
+      ? { sha256: storedSha256, size: storedSize, keyId }
+      : null;
+  return { storedPath, path, size, sha256, encrypted };
 }
 
 function pick<T extends RestoreFile>(files: T[], wanted?: string[]): T[] {
@@ -139,14 +151,14 @@ function pick<T extends RestoreFile>(files: T[], wanted?: string[]): T[] {
   return files.filter((f) => paths.has(f.path));
 }
 
-function restoreOpts(opts: RestoreOptions) {
+function restoreOpts(opts: RestoreOptions, config: Config, bar: RestoreBar) {
   return {
     to: opts.to,
     force: Boolean(opts.force),
+    keyring: config.encryption,
     onFallback: (file: RestoreFile, copy: string, error: Error) =>
-      process.stderr.write(
-        `fleet-backup: ${file.path}: copy ${copy} failed (${error.message}); trying the next copy\n`,
-      ),
+      bar.note(`fleet-backup: ${file.path}: copy ${copy} failed (${error.message}); trying the next copy`),
+    onProgress: bar.onProgress,
   };
 }
 
@@ -155,16 +167,18 @@ async function runAndRecord(
   attempt: Attempt,
   opts: RestoreOptions,
   config: Config,
-  run: (files: RestoreFile[]) => Promise<RestoreResult>,
+  run: (files: RestoreFile[], bar: RestoreBar) => Promise<RestoreResult>,
 ): Promise<void> {
   const startedAt = new Date();
   let result: RestoreResult | undefined;
   let failure: Error | undefined;
+  const bar = restoreBar(attempt.files, Boolean(opts.json));
   try {
-    result = await run(attempt.files);
+    result = await run(attempt.files, bar);
   } catch (err) {
     failure = err as Error;
   }
+  bar.finish(result);
   await record(config, {
     backupId: attempt.backupId,
     host: attempt.host,

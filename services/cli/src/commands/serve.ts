@@ -1,6 +1,12 @@
 import path from 'node:path';
 import { type Config, loadConfig } from '@fleet-backup/config';
-import { openRuntime, type Runtime, requestBackup, startMemoryGovernor } from '@fleet-backup/runtime';
+import {
+  openRuntime,
+  type Runtime,
+  requestBackup,
+  startMemoryGovernor,
+  startMetricsServer,
+} from '@fleet-backup/runtime';
 import { redactUrl } from '@fleet-backup/storage';
 import type { Role } from '@fleet-backup/worker';
 import type { Command } from 'commander';
@@ -11,7 +17,7 @@ const workerRoles = () => import('@fleet-backup/worker');
 
 /** Runs roles until SIGTERM/SIGINT, then releases jobs, closes connections and exits 0. */
 async function serve(config: Config, name: string, start: (rt: Runtime) => Promise<Role[]>): Promise<void> {
-  const rt = await openRuntime(config, { name, migrate: true });
+  const rt = await openRuntime(config, { name, migrate: true, checkRedis: true });
   const stopGovernor = startMemoryGovernor(config.gcSlackBytes);
   const roles = await start(rt);
   await new Promise<void>((resolve) => {
@@ -29,6 +35,20 @@ async function serve(config: Config, name: string, start: (rt: Runtime) => Promi
   rt.log.info('stopped');
 }
 
+/** Workers and agents have no API: they serve /metrics, /healthz and /readyz on METRICS_PORT, when set. */
+async function withMetricsServer(rt: Runtime, roles: Role[]): Promise<Role[]> {
+  const server = await startMetricsServer(rt);
+  return server ? [...roles, server] : roles;
+}
+
+const DEV_BANNER = [
+  '!! ======================================================================',
+  '!! DEV MODE (embedded defaults or FLEET_BACKUP_DEV=1): NOT FOR PRODUCTION.',
+  '!! Without BOARD_ADMIN_PASSWORD, API_TOKEN or a token, Bull Board and the',
+  '!! API answer clients on this machine without a login.',
+  '!! ======================================================================',
+].join('\n');
+
 export function registerServeCommands(program: Command): void {
   program
     .command('start')
@@ -40,7 +60,8 @@ export function registerServeCommands(program: Command): void {
       const { startProducer } = await producerRole();
       const { startAgent, startPoolWorker } = await workerRoles();
       const embedded = await withEmbeddedDefaults(loadConfig());
-      const { config } = embedded;
+      // The embedded defaults (no config file) are a workstation's: dev mode, announced loudly below.
+      const config = { ...embedded.config, devMode: embedded.config.devMode || !embedded.config.configFile };
       await serve(config, 'start', async (rt) => {
         const producer = await startProducer(rt, { token: config.apiToken });
         const roles = [
@@ -60,6 +81,7 @@ export function registerServeCommands(program: Command): void {
           );
         for (const t of config.targets) console.log(`  target ${t.name}: ${redactUrl(t.url)}`);
         for (const line of embedded.notices) console.log(line);
+        if (config.devMode) console.log(DEV_BANNER);
         console.log(`Bull Board:     ${producer.boardUrl}`);
         console.log(`API:            ${producer.url}/v1/backups`);
         console.log('status:         npx fleet-backup list   (Ctrl-C stops)');
@@ -83,12 +105,14 @@ export function registerServeCommands(program: Command): void {
   program
     .command('worker')
     .description(
-      'a pool worker (verify, daily triggers, pre-change intake, expire, gc); run as many as you like',
+      'a pool worker (verify, daily triggers, pre-change intake, restore drills, expire, gc); run as many as you like',
     )
     .option('--concurrency <n>', 'jobs at once', (v) => Number.parseInt(v, 10), 4)
     .action(async (opts: { concurrency: number }) => {
       const { startPoolWorker } = await workerRoles();
-      await serve(loadConfig(), 'worker', async (rt) => [await startPoolWorker(rt, opts.concurrency)]);
+      await serve(loadConfig(), 'worker', async (rt) =>
+        withMetricsServer(rt, [await startPoolWorker(rt, opts.concurrency)]),
+      );
     });
 
   program
@@ -98,6 +122,8 @@ export function registerServeCommands(program: Command): void {
     .action(async (opts: { host?: string }) => {
       const config = loadConfig(opts.host ? { ...process.env, FLEET_BACKUP_HOST: opts.host } : process.env);
       const { startAgent } = await workerRoles();
-      await serve(config, 'agent', async (rt) => [await startAgent(rt, config.host, config.backupRoot)]);
+      await serve(config, 'agent', async (rt) =>
+        withMetricsServer(rt, [await startAgent(rt, config.host, config.backupRoot)]),
+      );
     });
 }

@@ -2,7 +2,7 @@ import { TokenStore } from '@fleet-backup/db';
 import type { Command } from 'commander';
 import { printJson } from '../exit.ts';
 import { withRuntime } from '../open.ts';
-import { table } from './inspect.ts';
+import { table } from '../table.ts';
 
 interface CreateOptions {
   name: string;

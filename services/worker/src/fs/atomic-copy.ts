@@ -2,14 +2,17 @@ import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdir, open, rename, unlink } from 'node:fs/promises';
 import path from 'node:path';
-import { PermanentFailure } from '@fleet-backup/core';
+import { PermanentFailure, type Sealer } from '@fleet-backup/core';
 
 export const TEMP_MARK = '.fbtmp-';
 const HEAD_BYTES = 16;
 
 export interface CopyResult {
+  /** Of the source's bytes (the plaintext, for an encrypted copy). */
   sha256: string;
   size: number;
+  /** Of the bytes written, when they are the source encrypted. */
+  encrypted?: { sha256: string; size: number; keyId: string };
   /** The first bytes, for classification by header without a second read. */
   head: Buffer;
   tempPath: string;
@@ -19,8 +22,15 @@ export interface CopyResult {
  * Copies src into a temporary file in destDir, hashing the bytes in the same pass, and fsyncs
  * it. Memory stays bounded by one read buffer whatever the file size. The caller renames the
  * temporary file into place once it knows the final name, so no final name ever holds a half file.
+ * With a `seal`, what is written is the file encrypted, from the same single read that hashes the
+ * plaintext: a sensitive file's bytes never touch the backup disk in the clear.
  */
-export async function copyToTemp(src: string, destDir: string, signal: AbortSignal): Promise<CopyResult> {
+export async function copyToTemp(
+  src: string,
+  destDir: string,
+  signal: AbortSignal,
+  seal?: Sealer,
+): Promise<CopyResult> {
   const tempPath = path.join(destDir, `${TEMP_MARK}${randomBytes(6).toString('hex')}`);
   const out = await mkdir(destDir, { recursive: true })
     .then(() => open(tempPath, 'wx', 0o600))
@@ -28,6 +38,14 @@ export async function copyToTemp(src: string, destDir: string, signal: AbortSign
       throw explainDestinationError(err, destDir);
     });
   const hash = createHash('sha256');
+  const written = seal ? { hash: createHash('sha256'), size: 0 } : null;
+  const write = async (bytes: Buffer) => {
+    if (written) {
+      written.hash.update(bytes);
+      written.size += bytes.length;
+    }
+    await out.write(bytes);
+  };
   let size = 0;
   let head = Buffer.alloc(0);
   try {
@@ -38,8 +56,9 @@ export async function copyToTemp(src: string, destDir: string, signal: AbortSign
       hash.update(chunk);
       if (head.length < HEAD_BYTES) head = Buffer.concat([head, chunk.subarray(0, HEAD_BYTES - head.length)]);
       size += chunk.length;
-      await out.write(chunk);
+      await write(seal ? seal.update(chunk) : chunk);
     }
+    if (seal) await write(seal.final());
     await out.sync();
     await out.close();
   } catch (err) {
@@ -47,7 +66,10 @@ export async function copyToTemp(src: string, destDir: string, signal: AbortSign
     await unlink(tempPath).catch(() => {});
     throw explainWriteError(err, src, destDir);
   }
-  return { sha256: hash.digest('hex'), size, head, tempPath };
+  const result: CopyResult = { sha256: hash.digest('hex'), size, head, tempPath };
+  if (seal && written)
+    result.encrypted = { sha256: written.hash.digest('hex'), size: written.size, keyId: seal.keyId };
+  return result;
 }
 
 /** Renames a finished temporary file onto its final name (atomic on one filesystem). */

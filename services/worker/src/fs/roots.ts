@@ -1,5 +1,5 @@
 import type { HostConfig, SourceConfig } from '@fleet-backup/config';
-import { isInside, ruleSet } from '@fleet-backup/core';
+import { isInside, ruleSet, sensitiveMatcher } from '@fleet-backup/core';
 import type { WalkRoot } from './walk.ts';
 
 /**
@@ -14,6 +14,7 @@ export function walkRoots(paths: string[], hostConfig: HostConfig): WalkRoot[] {
       path: p,
       config: hostConfig.sources.some((s) => s.config && isInside(p, s.path)),
       rules: ruleSet(p, source),
+      sensitive: sensitiveMatcher(source?.path ?? p, source?.sensitive),
     };
   });
 }

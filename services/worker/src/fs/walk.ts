@@ -7,6 +7,7 @@ import {
   neverBackedUp,
   PermanentFailure,
   type RuleSet,
+  type SensitiveMatcher,
   type WalkMode,
 } from '@fleet-backup/core';
 
@@ -17,6 +18,8 @@ export interface WalkRoot {
   config: boolean;
   /** The default exclusion rules plus those of the configured source the path falls under. */
   rules: RuleSet;
+  /** The default sensitive-file globs plus the `sensitive` globs of that source. */
+  sensitive: SensitiveMatcher;
 }
 
 export interface FoundFile {
@@ -25,6 +28,11 @@ export interface FoundFile {
   /** Where to read the bytes (differs for a followed symlink). */
   readFrom: string;
   config: boolean;
+  /**
+   * The one switch for secrets: a sensitive file is encrypted on the agent before it is stored
+   * (or skipped when no encryption key is configured), never copied in the clear.
+   */
+  sensitive?: boolean;
 }
 
 export interface SkippedItem {
@@ -62,7 +70,7 @@ export async function walk(
     const info = await stat(real);
     if (info.isDirectory()) await walkDir({ root, limits, add, skipped }, root.path, real, 'normal');
     else if (info.isFile()) {
-      add({ path: root.path, readFrom: real, config: root.config });
+      add(foundFile(root, root.path, real));
       await addDatabaseCompanions(root, add);
     } else skipped.push({ path: root.path, reason: 'not a regular file' });
   }
@@ -139,7 +147,7 @@ async function walkDir(w: DirWalk, logical: string, real: string, mode: WalkMode
     }
     const childMode = verdict.included ? 'included' : 'normal';
     if (isDir) await walkDir(w, childLogical, childReal, childMode);
-    else if (entry.isFile()) w.add({ path: childLogical, readFrom: childReal, config: w.root.config });
+    else if (entry.isFile()) w.add(foundFile(w.root, childLogical, childReal));
     else if (entry.isSymbolicLink()) await followLink(childLogical, childReal, w.root, w.add, skipped);
     else skipped.push({ path: childLogical, reason: 'not a regular file' });
   }
@@ -160,7 +168,7 @@ async function followLink(
   const info = await lstat(target);
   if (!info.isFile())
     return void skipped.push({ path: logical, reason: 'symlink to a directory, not followed' });
-  add({ path: logical, readFrom: target, config: root.config });
+  add(foundFile(root, logical, target));
 }
 
 /** A requested `.db` file brings its `-wal` and `-shm` along, as the seed keeps them together. */
@@ -169,6 +177,10 @@ async function addDatabaseCompanions(root: WalkRoot, add: (f: FoundFile) => void
   for (const suffix of ['-wal', '-shm']) {
     const companion = `${root.path}${suffix}`;
     const info = await stat(companion).catch(() => null);
-    if (info?.isFile()) add({ path: companion, readFrom: companion, config: root.config });
+    if (info?.isFile()) add(foundFile(root, companion, companion));
   }
+}
+
+function foundFile(root: WalkRoot, logical: string, readFrom: string): FoundFile {
+  return { path: logical, readFrom, config: root.config, sensitive: root.sensitive.match(logical) !== null };
 }

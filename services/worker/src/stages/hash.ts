@@ -1,6 +1,7 @@
 import { createReadStream } from 'node:fs';
 import path from 'node:path';
 import { LOCAL_COPY, PermanentFailure } from '@fleet-backup/core';
+import { storedBlob } from '@fleet-backup/db';
 import type { JobContext, JobData } from '@fleet-backup/queue';
 import { hashStream } from '@fleet-backup/storage';
 import { type AgentEnv, assertOwnHost, backupDir } from '../agent-env.ts';
@@ -8,7 +9,7 @@ import { writeHostMetadataFile } from '../metadata-file.ts';
 
 /**
  * hash: re-reads every file of the local copy and checks size and sha256 against the snapshot
- * pass. A mismatch means the disk did not keep what was written: it fails for good, naming the file.
+ * pass (for an encrypted file, those of the stored ciphertext). A mismatch means the disk did not keep what was written: it fails for good, naming the file.
  */
 export async function hash(env: AgentEnv, data: JobData<'hash'>, ctx: JobContext): Promise<void> {
   const { backups } = env.rt;
@@ -30,9 +31,10 @@ export async function hash(env: AgentEnv, data: JobData<'hash'>, ctx: JobContext
         }
         throw err;
       });
-      if (actual.sha256 !== file.sha256 || actual.size !== file.size) {
+      const want = storedBlob(file);
+      if (actual.sha256 !== want.sha256 || actual.size !== want.size) {
         throw new PermanentFailure(
-          `${local} does not match its snapshot (sha256 ${actual.sha256} size ${actual.size}, expected ${file.sha256} size ${file.size}); the backup disk may be failing — re-run the backup`,
+          `${local} does not match its snapshot (sha256 ${actual.sha256} size ${actual.size}, expected ${want.sha256} size ${want.size}); the backup disk may be failing — re-run the backup`,
           { file: file.path },
         );
       }

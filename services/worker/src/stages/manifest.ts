@@ -8,7 +8,16 @@ import { MANIFEST_FORMAT, type Manifest } from '@fleet-backup/storage';
  */
 export function buildManifest({ backup, files }: BackupDetail): Manifest {
   const entries: Manifest['files'] = {};
-  for (const f of files) entries[f.storedPath] = { path: f.path, size: f.size, sha256: f.sha256 };
+  for (const f of files) {
+    const e = f.encrypted;
+    entries[f.storedPath] = {
+      path: f.path,
+      size: f.size,
+      sha256: f.sha256,
+      // Enough for a restore from the bucket alone to find the blob and the key that opens it.
+      ...(e && { storedSha256: e.sha256, storedSize: e.size, keyId: e.keyId }),
+    };
+  }
   return {
     format: MANIFEST_FORMAT,
     host: backup.host,

@@ -1,6 +1,6 @@
 import { createReadStream } from 'node:fs';
 import path from 'node:path';
-import type { FileRow } from '@fleet-backup/db';
+import { storedBlob } from '@fleet-backup/db';
 import type { JobContext, JobData } from '@fleet-backup/queue';
 import { hasBlob, putBlobIfAbsent, type StorageTarget, writeManifest } from '@fleet-backup/storage';
 import { type AgentEnv, assertOwnHost, backupDir } from '../agent-env.ts';
@@ -21,7 +21,17 @@ export async function replicate(env: AgentEnv, data: JobData<'replicate'>, ctx: 
     const target = env.rt.targets.get(data.target);
     const detail = await backups.detail(backup.id);
     const dir = backupDir(env, backup);
-    const unique = [...new Map(detail.files.map((f) => [f.sha256, f])).values()];
+    // Blobs are what is stored: an encrypted file's ciphertext, under its own sha256. A fresh IV per
+    // encryption means a secret never deduplicates against another copy of itself; secrets are
+    // small, and the alternative (a deterministic IV) would break GCM.
+    const unique = [
+      ...new Map(
+        detail.files.map((f) => {
+          const blob = storedBlob(f);
+          return [blob.sha256, { ...blob, storedPath: f.storedPath }];
+        }),
+      ).values(),
+    ];
     let uploaded = 0;
     let bytesUploaded = 0;
     await forEachLimited(unique, PARALLEL_UPLOADS, async (file) => {
@@ -51,11 +61,16 @@ export async function replicate(env: AgentEnv, data: JobData<'replicate'>, ctx: 
       await backups.finishStage(tx, backup.id, 'replicate', target.name);
     });
     ctx.log.info({ target: target.name, blobs: unique.length, uploaded, bytesUploaded }, 'replicated');
+    env.rt.metrics.bytesUploaded.inc({ target: target.name }, bytesUploaded);
   }
   await env.rt.advance(backup.id);
 }
 
-async function alreadyThere(env: AgentEnv, target: StorageTarget, file: FileRow): Promise<boolean> {
+async function alreadyThere(
+  env: AgentEnv,
+  target: StorageTarget,
+  file: { sha256: string; size: number },
+): Promise<boolean> {
   if (!(await env.rt.blobs.known(target.name, file.sha256))) return false;
   if (await hasBlob(target, file.sha256, file.size)) return true;
   // Postgres and the bucket disagree (a restored bucket, a manual delete): trust the bucket.

@@ -1,5 +1,13 @@
+import { unlink } from 'node:fs/promises';
 import path from 'node:path';
-import { classify, metadataPath, PermanentFailure, storedPath } from '@fleet-backup/core';
+import {
+  classify,
+  type Keyring,
+  metadataPath,
+  PermanentFailure,
+  Sealer,
+  storedPath,
+} from '@fleet-backup/core';
 import type { FileRow } from '@fleet-backup/db';
 import { commitTemp, copyToTemp } from '../fs/atomic-copy.ts';
 import { readHead, snapshotSqlite } from '../fs/sqlite-snapshot.ts';
@@ -23,6 +31,7 @@ export async function snapshotFile(
   signal: AbortSignal,
   notes: SkippedItem[],
   snapshotted: Set<string>,
+  keyring: Keyring,
 ): Promise<SnapshotRow | null> {
   const companion = COMPANION.exec(file.path);
   if (companion?.[1] && snapshotted.has(companion[1])) {
@@ -33,7 +42,7 @@ export async function snapshotFile(
     return null;
   }
   try {
-    return await copyFile(file, dir, signal, notes, snapshotted, Boolean(companion));
+    return await copyFile(file, dir, { signal, notes, snapshotted, keyring }, Boolean(companion));
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
       notes.push({ path: file.path, reason: 'vanished during the backup' });
@@ -43,14 +52,21 @@ export async function snapshotFile(
   }
 }
 
+interface CopyContext {
+  signal: AbortSignal;
+  notes: SkippedItem[];
+  snapshotted: Set<string>;
+  keyring: Keyring;
+}
+
 async function copyFile(
   file: FoundFile,
   dir: string,
-  signal: AbortSignal,
-  notes: SkippedItem[],
-  snapshotted: Set<string>,
+  { signal, notes, snapshotted, keyring }: CopyContext,
   isCompanion: boolean,
 ): Promise<SnapshotRow> {
+  // The caller skips a sensitive file when no key is configured; Sealer refuses one anyway.
+  const seal = () => (file.sensitive ? new Sealer(keyring) : undefined);
   const rel = metadataPath(file.path);
   const destDir = path.join(dir, path.posix.dirname(rel));
   const cls = classify(file.path, await headOf(file.readFrom), file.config);
@@ -58,7 +74,8 @@ async function copyFile(
   if (cls === 'database' && !isCompanion) {
     const taken = await snapshotSqlite(file.readFrom, destDir, signal);
     if (taken.kind === 'snapshot') {
-      await commitTemp(taken.tempPath, path.join(dir, stored));
+      const sealed = await sealSnapshot(taken.tempPath, destDir, signal, seal());
+      await commitTemp(sealed.tempPath, path.join(dir, stored));
       snapshotted.add(file.path);
       return {
         path: rel,
@@ -67,16 +84,46 @@ async function copyFile(
         size: taken.size,
         sha256: taken.sha256,
         hasWal: taken.hasWal,
+        encrypted: sealed.encrypted ?? null,
       };
     }
     // Not a database SQLite can read: still backed up, byte for byte, and the backup says so.
     notes.push({ path: file.path, reason: `copied as a plain file, not through SQLite: ${taken.reason}` });
   }
-  const copied = await copyToTemp(file.readFrom, destDir, signal);
+  const copied = await copyToTemp(file.readFrom, destDir, signal, seal());
   await commitTemp(copied.tempPath, path.join(dir, stored));
   // A file SQLite cannot read is in no journal mode, so it has no WAL to speak of.
   const hasWal = cls === 'database' && file.path.endsWith('.db') ? false : null;
-  return { path: rel, storedPath: stored, cls, size: copied.size, sha256: copied.sha256, hasWal };
+  return {
+    path: rel,
+    storedPath: stored,
+    cls,
+    size: copied.size,
+    sha256: copied.sha256,
+    hasWal,
+    encrypted: copied.encrypted ?? null,
+  };
+}
+
+/**
+ * A sensitive database's SQLite snapshot is encrypted into a second temporary file and the
+ * plaintext one removed at once. SQLite's backup API needs a real file to write, so this is the
+ * one place plaintext touches the backup disk: a 0600 temporary name that no metadata lists,
+ * removed here or, after a crash, by the next run's prune.
+ */
+async function sealSnapshot(
+  tempPath: string,
+  destDir: string,
+  signal: AbortSignal,
+  seal: Sealer | undefined,
+): Promise<{ tempPath: string; encrypted?: NonNullable<SnapshotRow['encrypted']> }> {
+  if (!seal) return { tempPath };
+  try {
+    const sealed = await copyToTemp(tempPath, destDir, signal, seal);
+    return { tempPath: sealed.tempPath, ...(sealed.encrypted && { encrypted: sealed.encrypted }) };
+  } finally {
+    await unlink(tempPath).catch(() => {});
+  }
 }
 
 /** The header read comes first now, so it must fail for good on permissions as the copy does. */

@@ -3,11 +3,14 @@ import { PermanentFailure, retentionAfterSnapshot } from '@fleet-backup/core';
 import { type BackupRow, type FileRow, upgradeRetention } from '@fleet-backup/db';
 import type { JobContext, JobData } from '@fleet-backup/queue';
 import { type AgentEnv, allowedRoots, assertOwnHost, backupDir } from '../agent-env.ts';
+import { captureSystemState } from '../capture/system-state.ts';
 import { syncDir } from '../fs/atomic-copy.ts';
 import { pruneBackupDir } from '../fs/prune.ts';
 import { walkRoots } from '../fs/roots.ts';
 import { type SkippedItem, walk } from '../fs/walk.ts';
 import { writeHostMetadataFile } from '../metadata-file.ts';
+import { type Completeness, checkCompleteness, logCompleteness } from './completeness.ts';
+import { skipSensitiveWithoutKey } from './sensitive.ts';
 import { snapshotFile } from './snapshot-file.ts';
 
 /**
@@ -23,8 +26,9 @@ export async function snapshot(env: AgentEnv, data: JobData<'snapshot'>, ctx: Jo
     // A late delivery after hash vouched for the files must leave them alone, on disk and in rows.
     const hashed = (await backups.stage(backup.id, 'hash'))?.status === 'done';
     const taken = hashed ? null : await takeSnapshot(env, backup, ctx);
-    await backups.transaction(async (tx) => {
+    const found = await backups.transaction(async (tx): Promise<Completeness | null> => {
       await backups.lock(backup.id, tx);
+      let completeness: Completeness | null = null;
       if (taken) {
         await backups.saveSnapshot(tx, backup.id, taken.files, taken.skipped);
         // Known only now: a pre_change holding database files is kept permanently (the seed).
@@ -33,13 +37,18 @@ export async function snapshot(env: AgentEnv, data: JobData<'snapshot'>, ctx: Jo
           taken.files.map((f) => f.cls),
         );
         if (retention) await upgradeRetention(tx, backup.id, retention);
+        completeness = await checkCompleteness(env, backup, taken.files, tx);
+        await backups.saveCompleteness(tx, backup.id, completeness);
       }
       await backups.finishStage(tx, backup.id, 'snapshot');
+      return completeness;
     });
     if (taken) {
       const bytes = taken.files.reduce((n, f) => n + f.size, 0);
       ctx.log.info({ files: taken.files.length, bytes, skipped: taken.skipped.length }, 'snapshot written');
+      env.rt.metrics.bytesCopied.inc(bytes);
     }
+    if (found) logCompleteness(ctx.log, found);
     await writeHostMetadataFile(env.rt.pool, env.host, env.backupRoot);
   }
   await env.rt.advance(backup.id);
@@ -59,18 +68,26 @@ async function takeSnapshot(
   const files: Omit<FileRow, 'hashedAt'>[] = [];
   const taken = new Map<string, string>();
   const snapshotted = new Set<string>();
-  for (const file of found.files) {
-    ctx.signal.throwIfAborted();
-    const row = await snapshotFile(file, dir, ctx.signal, skipped, snapshotted);
-    if (!row) continue;
-    const clash = taken.get(row.storedPath);
-    if (clash) {
-      throw new PermanentFailure(
-        `${clash} and ${row.path} would both be stored as ${row.storedPath}; rename one or exclude it`,
-      );
+  const keyring = env.rt.config.encryption;
+  // environment.config / dependencies.config, when this backup takes the host's sources.
+  const generated = await captureSystemState(env, backup, found.files, ctx);
+  try {
+    for (const file of [...found.files, ...generated.files]) {
+      ctx.signal.throwIfAborted();
+      if (skipSensitiveWithoutKey(file, keyring, skipped, ctx.log)) continue;
+      const row = await snapshotFile(file, dir, ctx.signal, skipped, snapshotted, keyring);
+      if (!row) continue;
+      const clash = taken.get(row.storedPath);
+      if (clash) {
+        throw new PermanentFailure(
+          `${clash} and ${row.path} would both be stored as ${row.storedPath}; rename one or exclude it`,
+        );
+      }
+      taken.set(row.storedPath, row.path);
+      files.push(row);
     }
-    taken.set(row.storedPath, row.path);
-    files.push(row);
+  } finally {
+    await generated.remove();
   }
   await pruneBackupDir(dir, new Set(files.map((f) => f.storedPath)));
   await syncTree(dir, files);

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { BackupDetail } from '@fleet-backup/db';
+import { type BackupDetail, type FileRow, storedBlob } from '@fleet-backup/db';
 import type { JobContext, JobData } from '@fleet-backup/queue';
 import type { Runtime } from '@fleet-backup/runtime';
 import {
@@ -43,6 +43,10 @@ export async function verify(rt: Runtime, data: JobData<'verify'>, ctx: JobConte
       });
       await backups.finishStage(tx, data.backupId, 'verify', target.name);
     });
+    rt.metrics.bytesVerified.inc(
+      { target: target.name },
+      detail.files.reduce((n, f) => n + f.size, 0),
+    );
     if (problems.length)
       ctx.log.error({ target: target.name, problems: problems.slice(0, 10) }, 'copy is corrupt');
     else ctx.log.info({ target: target.name }, 'copy verified');
@@ -69,7 +73,7 @@ async function checkManifest(target: StorageTarget, { backup, files }: BackupDet
   const problems: CopyProblem[] = [];
   for (const f of files) {
     const m = manifest.files[f.storedPath];
-    if (!m || m.sha256 !== f.sha256 || m.size !== f.size || m.path !== f.path) {
+    if (!m || m.sha256 !== f.sha256 || m.size !== f.size || m.path !== f.path || !sameEncryption(m, f)) {
       problems.push({ path: f.path, problem: 'manifest entry missing or different from the metadata' });
     }
   }
@@ -77,6 +81,13 @@ async function checkManifest(target: StorageTarget, { backup, files }: BackupDet
     problems.push({ path: key, problem: 'manifest lists a different number of files' });
   }
   return problems;
+}
+
+/** The manifest names the same ciphertext blob and key as the metadata, or neither does. */
+function sameEncryption(m: Manifest['files'][string], f: FileRow): boolean {
+  const e = f.encrypted;
+  if (!e) return m.keyId === undefined;
+  return m.storedSha256 === e.sha256 && m.storedSize === e.size && m.keyId === e.keyId;
 }
 
 async function checkBlobs(
@@ -88,8 +99,11 @@ async function checkBlobs(
   const checked = new Map<string, string | null>();
   for (const f of files) {
     signal.throwIfAborted();
-    if (!checked.has(f.sha256)) checked.set(f.sha256, await checkBlob(target, f.sha256, f.size, signal));
-    const problem = checked.get(f.sha256);
+    // The blob is what was stored: for an encrypted file, its ciphertext (no key is needed here).
+    const blob = storedBlob(f);
+    if (!checked.has(blob.sha256))
+      checked.set(blob.sha256, await checkBlob(target, blob.sha256, blob.size, signal));
+    const problem = checked.get(blob.sha256);
     if (problem) problems.push({ path: f.path, problem });
   }
   return problems;

@@ -1,0 +1,5 @@
+export * from './choose.ts';
+export * from './overdue.ts';
+export * from './run.ts';
+export * from './schedule.ts';
+export * from './schedulers.ts';

@@ -1,0 +1,202 @@
+import { randomUUID } from 'node:crypto';
+import { mkdir, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { metadataPath, NotFoundFailure } from '@fleet-backup/core';
+import { type BackupDetail, type DrillRun, DrillStore, type DrillTrigger } from '@fleet-backup/db';
+import { jobCatalog } from '@fleet-backup/queue';
+import { type CopySource, type RestoreResult, restoreFiles, targetSource } from '../restore.ts';
+import type { Runtime } from '../runtime.ts';
+import { chooseDrillCopy, DrillFailure, restoreFailureReason } from './choose.ts';
+import { isSqliteFile, sqliteIntegrityProblem } from './sqlite-check.ts';
+
+// How the snapshot notes a `.db` it copied as a plain file (services/worker stages/snapshot-file.ts).
+const COPIED_PLAIN = 'copied as a plain file';
+
+export interface DrillRequest {
+  host: string;
+  /** A backup id or key of the host; default: its newest verified backup. */
+  backup?: string;
+  /** The copy to restore from (a target name or kind); default: config `drillFrom`, else offsite. */
+  from?: string;
+  trigger: DrillTrigger;
+  signal?: AbortSignal;
+  onProgress?: (event: DrillProgress) => void;
+}
+
+export type DrillProgress =
+  | { step: 'chosen'; backupKey: string; copy: string; files: number; bytes: number }
+  | { step: 'restoring'; file: string; index: number; files: number }
+  | { step: 'checking'; databases: number }
+  | { step: 'finished'; ok: boolean; reason: string | null };
+
+export interface DrillReport {
+  run: DrillRun;
+  /** SQLite databases that passed `integrity_check`. */
+  databases: number;
+  /** Files with a SQLite header that the backup noted SQLite could not read at capture: not checked. */
+  uncheckedDatabases: string[];
+}
+
+/**
+ * Runs one restore drill and records it: restores every file of a backup from exactly one copy
+ * (no fallback: the drill tests that copy) into a scratch directory, with every sha256 checked as
+ * the bytes stream in, then runs `integrity_check` on every SQLite database restored. The scratch
+ * directory is deleted whatever happens. A failed drill is returned with its reason, not thrown;
+ * only an unknown host or backup is thrown (NotFoundFailure), before anything is recorded.
+ */
+export async function runDrill(rt: Runtime, req: DrillRequest): Promise<DrillReport> {
+  const host = await rt.hosts.get(req.host);
+  if (!host) throw new NotFoundFailure(`unknown host ${req.host}`, { host: req.host });
+  const named = req.backup ? await namedBackup(rt, req.host, req.backup) : null;
+  const store = new DrillStore(rt.pool);
+  const id = randomUUID();
+  const startedAt = rt.clock.now();
+  // Elapsed time is measured, not domain time: a simulated clock must not make drills take 0 ms.
+  const t0 = performance.now();
+  await store.start(
+    { id, host: req.host, trigger: req.trigger, startedAt },
+    new Date(startedAt.getTime() - jobCatalog.drill.timeoutMs),
+  );
+  const scratch = path.join(rt.config.drillScratchDir, id);
+  const found: Findings = { restored: null, databases: 0, unchecked: [] };
+  let reason: string | null = null;
+  try {
+    await restoreAndCheck(rt, req, { id, store, scratch, named }, found);
+  } catch (err) {
+    reason = err instanceof Error ? err.message : String(err);
+  } finally {
+    await rm(scratch, { recursive: true, force: true });
+  }
+  await store.finish(id, {
+    ok: reason === null,
+    reason,
+    finishedAt: rt.clock.now(),
+    durationMs: performance.now() - t0,
+    files: found.restored?.files.length ?? 0,
+    bytes: found.restored?.bytes ?? 0,
+  });
+  req.onProgress?.({ step: 'finished', ok: reason === null, reason });
+  const run = await store.get(id);
+  if (!run) throw new Error(`drill ${id} was recorded but cannot be read back`);
+  const fields = { drill: id, host: req.host, backup: run.backupKey, copy: run.target, reason };
+  if (reason) rt.log.warn(fields, 'restore drill failed');
+  else rt.log.info(fields, 'restore drill passed');
+  return { run, databases: found.databases, uncheckedDatabases: found.unchecked };
+}
+
+/** What a drill established before it ended (a failed database check keeps the restore's counts). */
+interface Findings {
+  restored: RestoreResult | null;
+  databases: number;
+  unchecked: string[];
+}
+
+/** Chooses the backup and the copy, restores into the scratch directory and checks the databases. */
+async function restoreAndCheck(
+  rt: Runtime,
+  req: DrillRequest,
+  drill: { id: string; store: DrillStore; scratch: string; named: BackupDetail | null },
+  found: Findings,
+): Promise<void> {
+  const detail = drill.named ?? (await newestVerified(rt, req.host));
+  const copy = chooseDrillCopy(detail.backup.key, detail.copies, req.from ?? rt.config.drillFrom);
+  await drill.store.chose(drill.id, {
+    backupId: detail.backup.id,
+    backupKey: detail.backup.key,
+    target: copy.target,
+  });
+  req.onProgress?.({
+    step: 'chosen',
+    backupKey: detail.backup.key,
+    copy: copy.target,
+    files: detail.files.length,
+    bytes: detail.files.reduce((n, f) => n + f.size, 0),
+  });
+  await mkdir(drill.scratch, { recursive: true, mode: 0o700 });
+  found.restored = await restoreFromOneCopy(rt, detail, copy.target, drill.scratch, req);
+  const checked = await checkDatabases(drill.scratch, detail, found.restored, copy.target, req);
+  found.databases = checked.databases;
+  found.unchecked = checked.unchecked;
+}
+
+async function restoreFromOneCopy(
+  rt: Runtime,
+  detail: BackupDetail,
+  copy: string,
+  scratch: string,
+  req: DrillRequest,
+): Promise<RestoreResult> {
+  const target = targetSource(rt.targets.get(copy));
+  let index = 0;
+  const source: CopySource = {
+    name: target.name,
+    open: (file) => {
+      req.signal?.throwIfAborted();
+      req.onProgress?.({ step: 'restoring', file: file.path, index: ++index, files: detail.files.length });
+      return target.open(file);
+    },
+  };
+  let failure: string | null = null;
+  try {
+    return await restoreFiles(detail.files, [source], {
+      to: scratch,
+      force: false,
+      // Sensitive files are stored encrypted: a drill proves they decrypt with the configured keys.
+      keyring: rt.config.encryption,
+      onFallback: (file, from, error) => {
+        failure = restoreFailureReason(file.path, from, error.message);
+      },
+    });
+  } catch (err) {
+    // restoreFiles names every copy it tried; with one copy, the file and that copy say it all.
+    throw failure ? new DrillFailure(failure) : err;
+  }
+}
+
+/**
+ * Runs integrity_check on every restored file that is a SQLite database; throws on the first bad
+ * one. A file the backup already noted as unreadable by SQLite was stored byte for byte as a plain
+ * file: it restores as faithfully as any other, and failing every drill over it would bury real
+ * findings, so it is listed rather than checked.
+ */
+async function checkDatabases(
+  scratch: string,
+  detail: BackupDetail,
+  restored: RestoreResult,
+  copy: string,
+  req: DrillRequest,
+): Promise<{ databases: number; unchecked: string[] }> {
+  const notedPlain = new Set(
+    detail.backup.skipped.filter((s) => s.reason.startsWith(COPIED_PLAIN)).map((s) => metadataPath(s.path)),
+  );
+  const databases: string[] = [];
+  const unchecked: string[] = [];
+  for (const f of restored.files) {
+    if (!(await isSqliteFile(path.join(scratch, f.path)))) continue;
+    (notedPlain.has(f.path) ? unchecked : databases).push(f.path);
+  }
+  req.onProgress?.({ step: 'checking', databases: databases.length });
+  for (const file of databases) {
+    const problem = await sqliteIntegrityProblem(path.join(scratch, file), req.signal);
+    if (problem) throw new DrillFailure(`${file} from copy ${copy}: ${problem}`);
+  }
+  return { databases: databases.length, unchecked };
+}
+
+async function newestVerified(rt: Runtime, host: string): Promise<BackupDetail> {
+  const id = await new DrillStore(rt.pool).newestVerifiedBackup(host);
+  if (!id) throw new DrillFailure(`host ${host} has no verified backup to drill`);
+  return rt.backups.detail(id);
+}
+
+/** The backup named by id or key, which must be the host's. */
+async function namedBackup(rt: Runtime, host: string, idOrKey: string): Promise<BackupDetail> {
+  const id =
+    (await rt.backups.get(idOrKey))?.id ?? (await new DrillStore(rt.pool).backupIdByKey(host, idOrKey));
+  const detail = id ? await rt.backups.detail(id) : null;
+  if (!detail || detail.backup.host !== host) {
+    throw new NotFoundFailure(`host ${host} has no backup ${idOrKey}`, { host, backup: idOrKey });
+  }
+  return detail;
+}
