@@ -173,6 +173,12 @@ describe.skipIf(!services)('restore drills', () => {
       ),
     );
     expect(await scratchEntries()).toEqual([]);
+    // The copy served bad bytes: it is corrupt now, exactly as if verify had found it.
+    const shown = JSON.parse((await stack.cli(['show', drill.backupId!, '--json'])).stdout);
+    expect(shown.status).toBe('unverified');
+    const s3 = shown.copies.find((c: { target: string }) => c.target === 's3');
+    expect(s3).toMatchObject({ status: 'corrupt', detail: { drill: drill.id } });
+    expect(s3.detail.problems[0]).toEqual({ path: yaml.path, problem: drill.reason });
 
     const section = await reportNoRecentDrill();
     expect(section.hosts).toEqual([
@@ -193,8 +199,13 @@ describe.skipIf(!services)('restore drills', () => {
     expect(await scratchEntries()).toEqual([]);
   });
 
-  it('answers 3 for an unknown host or backup, and records nothing', async () => {
+  it('answers 3 for an unknown host or backup, 2 for an unknown copy, and records nothing', async () => {
     const before = (await drillsJson()).length;
+    const copy = await stack.cli(['drill', '--host', HOST, '--from', 'nowhere']);
+    expect(copy.code).toBe(2);
+    expect(copy.stderr).toContain(
+      'no target or target kind "nowhere" is configured (targets: second (fs), s3 (s3), gcs (gcs))',
+    );
     expect((await stack.cli(['drill', '--host', 'no-such-host'])).code).toBe(3);
     expect((await stack.cli(['drill', '--host', HOST, '--backup', '20990101'])).code).toBe(3);
     expect((await drillsJson()).length).toBe(before);
@@ -255,6 +266,9 @@ describe.skipIf(!services)('restore drills', () => {
     expect(drill.reason).toMatch(new RegExp(`^${broken.slice(1)} from copy gcs: integrity_check: .+`));
     expect(drill).toMatchObject({ ok: false, target: 'gcs', files: 4 });
     expect(await scratchEntries()).toEqual([]);
+    // The copy holds exactly what was captured: the drill found a bad database, not a bad copy.
+    const shown = JSON.parse((await stack.cli(['show', drill.backupId!, '--json'])).stdout);
+    expect(shown.copies.find((c: { target: string }) => c.target === 'gcs').status).toBe('verified');
   });
 
   it('removes the drill scheduler at once when the host is deregistered', async () => {

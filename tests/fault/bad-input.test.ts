@@ -151,8 +151,9 @@ describe.skipIf(!services)('bad input fails at once, says what is wrong, and har
     for (const d of ['ro/good', 'ro/bad', 'ro/after']) await mkdir(path.join(dir, d), { recursive: true });
     await writeFile(path.join(dir, 'ro/good/ok.txt'), 'readable\n');
     await writeFile(path.join(dir, 'ro/bad/ok.txt'), 'readable\n');
-    await writeFile(path.join(dir, 'ro/bad/secret.key'), 'nobody may read this\n');
-    await chmod(path.join(dir, 'ro/bad/secret.key'), 0o000);
+    // Not named like a secret (`*.key`…): a sensitive file is skipped unread when no key is set.
+    await writeFile(path.join(dir, 'ro/bad/locked.dat'), 'nobody may read this\n');
+    await chmod(path.join(dir, 'ro/bad/locked.dat'), 0o000);
     await writeFile(path.join(dir, 'ro/after/ok.txt'), 'readable again\n');
     await mkdir(roRoot);
     await chown(roRoot, NOBODY, NOBODY);
@@ -286,7 +287,7 @@ describe.skipIf(!services)('bad input fails at once, says what is wrong, and har
 
   describe('paths the agent must refuse, trim, or cannot copy', () => {
     const runs: Record<string, Promise<WaitedBackup>> = {};
-    const secret = () => path.join(dir, 'ro/bad/secret.key');
+    const secret = () => path.join(dir, 'ro/bad/locked.dat');
 
     afterEach(() => expectGoodsIntact());
 

@@ -163,6 +163,7 @@ describe.skipIf(!services)('fleet-backup expire, retire, gc and report', () => {
         'not321',
         'overdueHosts',
         'readyForCleanup',
+        'sensitiveSkipped',
         'sharpDrops',
         'storage',
         'waitingForChange',

@@ -52,6 +52,18 @@ describe.skipIf(!services || !browserPresent)('Bull Board: an operator retry in 
     await stack?.stop();
   });
 
+  it('refuses to start a producer with no login configured, outside dev mode (exit code 2)', async () => {
+    const refused = await stack.cli(['producer'], { BOARD_ADMIN_PASSWORD: '' });
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(
+      /Bull Board needs a login and none is configured: set BOARD_ADMIN_PASSWORD/,
+    );
+    const weak = await stack.cli(['producer'], { BOARD_ADMIN_PASSWORD: 'admin' });
+    expect(weak.code).toBe(2);
+    expect(weak.stderr).toMatch(/BOARD_ADMIN_PASSWORD is shorter than 12 characters/);
+    expect(weak.stderr).not.toMatch(/at \S+\.ts:\d+/); // an operator's message, not a stack trace
+  });
+
   it('answers 401 with a login challenge without credentials', async () => {
     const bare = await fetch(board);
     expect(bare.status).toBe(401);
@@ -99,7 +111,9 @@ describe.skipIf(!services || !browserPresent)('Bull Board: an operator retry in 
     expect(page.url()).toContain('/admin/queues/read-only/');
     const card = jobCard(page, jobId);
     await card.waitFor();
+    // No Retry, and no Clean (remove) either: the read-only board renders no write controls.
     expect(await card.locator('svg.lucide-refresh-cw').count()).toBe(0);
+    expect(await card.locator('svg.lucide-trash-2').count()).toBe(0);
     expect(await page.getByText('Retry all').count()).toBe(0);
     await context.close();
 

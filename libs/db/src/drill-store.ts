@@ -51,7 +51,10 @@ export class DrillStore {
    * Records a drill as running. A drill of the same host still running since before
    * `staleBefore` can no longer be (its job timed out), so it is closed as interrupted.
    */
-  async start(run: { id: string; host: string; trigger: DrillTrigger; startedAt: Date }, staleBefore: Date) {
+  async start(
+    run: { id: string; host: string; trigger: DrillTrigger; startedAt: Date },
+    staleBefore: Date,
+  ): Promise<void> {
     await this.pool.query(
       `UPDATE drill_runs SET ok = false, reason = $3, finished_at = $4
        WHERE host = $1 AND ok IS NULL AND started_at < $2`,

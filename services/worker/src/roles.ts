@@ -3,6 +3,7 @@ import { PermanentFailure, type StageName } from '@fleet-backup/core';
 import { type FailureReport, hostQueueName, POOL_QUEUE, StageWorker } from '@fleet-backup/queue';
 import { agentRegistration, type Runtime } from '@fleet-backup/runtime';
 import type { AgentEnv } from './agent-env.ts';
+import { sweepStaging } from './capture/system-state.ts';
 import { writeHostMetadataFile } from './metadata-file.ts';
 import { daily } from './stages/daily.ts';
 import { drill } from './stages/drill.ts';
@@ -28,6 +29,7 @@ export interface Role {
 export async function startAgent(rt: Runtime, host: string, backupRoot: string): Promise<Role> {
   const hostConfig: HostConfig = rt.config.hosts[host] ?? { sources: [], labels: {} };
   const env: AgentEnv = { rt, host, hostConfig, backupRoot };
+  await sweepStaging(backupRoot);
   await rt.hosts.register(host, agentRegistration(rt.config, host));
   const heartbeat = setInterval(() => void rt.hosts.touch(host).catch(() => {}), HEARTBEAT_MS);
   heartbeat.unref();

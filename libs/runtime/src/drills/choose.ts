@@ -3,9 +3,12 @@ import type { CopyRow } from '@fleet-backup/db';
 
 /** Why a drill could not run or did not pass; the message is the recorded reason. */
 export class DrillFailure extends Error {
-  constructor(message: string) {
+  /** Set when the copy itself served bad or missing bytes: the copy is then marked corrupt. */
+  readonly badCopy: { target: string; path: string } | null;
+  constructor(message: string, badCopy: { target: string; path: string } | null = null) {
     super(message);
     this.name = 'DrillFailure';
+    this.badCopy = badCopy;
   }
 }
 

@@ -2,9 +2,10 @@ import { randomUUID } from 'node:crypto';
 import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { metadataPath, NotFoundFailure } from '@fleet-backup/core';
+import { BadInputError, DecryptionFailure, metadataPath, NotFoundFailure } from '@fleet-backup/core';
 import { type BackupDetail, type DrillRun, DrillStore, type DrillTrigger } from '@fleet-backup/db';
 import { jobCatalog } from '@fleet-backup/queue';
+import { IntegrityError, NotFoundError } from '@fleet-backup/storage';
 import { type CopySource, type RestoreResult, restoreFiles, targetSource } from '../restore.ts';
 import type { Runtime } from '../runtime.ts';
 import { chooseDrillCopy, DrillFailure, restoreFailureReason } from './choose.ts';
@@ -43,11 +44,13 @@ export interface DrillReport {
  * (no fallback: the drill tests that copy) into a scratch directory, with every sha256 checked as
  * the bytes stream in, then runs `integrity_check` on every SQLite database restored. The scratch
  * directory is deleted whatever happens. A failed drill is returned with its reason, not thrown;
- * only an unknown host or backup is thrown (NotFoundFailure), before anything is recorded.
+ * only an unknown host or backup (NotFoundFailure) or a `from` naming no configured target
+ * (BadInputError) is thrown, before anything is recorded.
  */
 export async function runDrill(rt: Runtime, req: DrillRequest): Promise<DrillReport> {
   const host = await rt.hosts.get(req.host);
   if (!host) throw new NotFoundFailure(`unknown host ${req.host}`, { host: req.host });
+  if (req.from) assertConfiguredCopy(rt, req.from);
   const named = req.backup ? await namedBackup(rt, req.host, req.backup) : null;
   const store = new DrillStore(rt.pool);
   const id = randomUUID();
@@ -65,6 +68,9 @@ export async function runDrill(rt: Runtime, req: DrillRequest): Promise<DrillRep
     await restoreAndCheck(rt, req, { id, store, scratch, named }, found);
   } catch (err) {
     reason = err instanceof Error ? err.message : String(err);
+    const backupId = (await store.get(id))?.backupId;
+    if (err instanceof DrillFailure && err.badCopy && backupId)
+      await markCopyCorrupt(rt, { backupId, ...err.badCopy, problem: reason, drillId: id });
   } finally {
     await rm(scratch, { recursive: true, force: true });
   }
@@ -137,7 +143,7 @@ async function restoreFromOneCopy(
       return target.open(file);
     },
   };
-  let failure: string | null = null;
+  let failure: DrillFailure | null = null;
   try {
     return await restoreFiles(detail.files, [source], {
       to: scratch,
@@ -145,13 +151,51 @@ async function restoreFromOneCopy(
       // Sensitive files are stored encrypted: a drill proves they decrypt with the configured keys.
       keyring: rt.config.encryption,
       onFallback: (file, from, error) => {
-        failure = restoreFailureReason(file.path, from, error.message);
+        failure = new DrillFailure(
+          restoreFailureReason(file.path, from, error.message),
+          servedBadBytes(error) ? { target: from, path: file.path } : null,
+        );
       },
     });
   } catch (err) {
     // restoreFiles names every copy it tried; with one copy, the file and that copy say it all.
-    throw failure ? new DrillFailure(failure) : err;
+    throw failure ?? err;
   }
+}
+
+/**
+ * Whether a restore error shows the copy's own bytes are bad (missing, not matching their hash,
+ * failing their GCM tag), as opposed to the copy being unreachable for now, which proves nothing.
+ */
+function servedBadBytes(error: Error): boolean {
+  return (
+    error instanceof IntegrityError ||
+    error instanceof NotFoundError ||
+    error instanceof DecryptionFailure ||
+    /bytes hash to/.test(error.message)
+  );
+}
+
+/**
+ * A copy that failed a drill on its bytes is corrupt, exactly as if verify had found it: it stops
+ * counting towards 3-2-1, the backup is no longer verified, and the host's backup_metadata.json
+ * says so. Nothing re-replicates it by itself; `report` and the not-3-2-1 alert bring it to a person.
+ */
+async function markCopyCorrupt(
+  rt: Runtime,
+  found: { backupId: string; target: string; path: string; problem: string; drillId: string },
+): Promise<void> {
+  const { backups } = rt;
+  const { backupId } = found;
+  const backup = await backups.transaction(async (tx) => {
+    await backups.lock(backupId, tx);
+    await backups.setCopy(tx, backupId, found.target, 'corrupt', {
+      drill: found.drillId,
+      problems: [{ path: found.path, problem: found.problem }],
+    });
+    return backups.refresh(backupId, tx);
+  });
+  await rt.queues.add('refresh-metadata', { host: backup.host, backupId });
 }
 
 /**
@@ -199,4 +243,13 @@ async function namedBackup(rt: Runtime, host: string, idOrKey: string): Promise<
     throw new NotFoundFailure(`host ${host} has no backup ${idOrKey}`, { host, backup: idOrKey });
   }
   return detail;
+}
+
+/** A copy asked for by name must be a configured target or kind: a typo is not a failed drill. */
+function assertConfiguredCopy(rt: Runtime, from: string): void {
+  const refs = rt.targets.refs();
+  if (refs.some((t) => t.name === from || t.kind === from)) return;
+  throw new BadInputError(
+    `no target or target kind "${from}" is configured (targets: ${refs.map((t) => `${t.name} (${t.kind})`).join(', ') || 'none'})`,
+  );
 }

@@ -1,5 +1,4 @@
-import type { DrillRun } from '@fleet-backup/db';
-import { DrillStore } from '@fleet-backup/db';
+import { type DrillRun, DrillStore } from '@fleet-backup/db';
 import { runDrill } from '@fleet-backup/runtime';
 import type { Command } from 'commander';
 import { CliError, EXIT, printJson } from '../exit.ts';
@@ -33,7 +32,7 @@ export function registerDrillCommands(program: Command): void {
     .option('--json', 'print the recorded drill as JSON')
     .addHelpText(
       'after',
-      '\nExit codes: 0 the drill passed, 1 it failed (the reason names the file and the copy), 3 no such host or backup.' +
+      '\nExit codes: 0 the drill passed, 1 it failed (the reason names the file and the copy), 2 --from names no configured target, 3 no such host or backup.' +
         '\nProgress goes to stderr, the result to stdout; every drill is listed by `fleet-backup drills`.' +
         '\n\nExamples:\n  fleet-backup drill --host web-01\n  fleet-backup drill --host web-01 --backup 20260301 --from offsite-s3 --json',
     )

@@ -6,7 +6,13 @@ import { DEFAULT_SECRET_PATTERNS, Keyring, NO_KEYS, PermanentFailure } from '@fl
 import type { BackupRow } from '@fleet-backup/db';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { AgentEnv } from '../agent-env.ts';
-import { captureSystemState, capturesSystemState, GENERATED, STAGING_DIR } from './system-state.ts';
+import {
+  captureSystemState,
+  capturesSystemState,
+  GENERATED,
+  STAGING_DIR,
+  sweepStaging,
+} from './system-state.ts';
 
 const host = (config: unknown): HostConfig => hostSchema.parse(config);
 
@@ -117,5 +123,21 @@ describe('captureSystemState', () => {
     const err = await captureSystemState(agent(config), backup(['/']), found, ctx).catch((e) => e);
     expect(err).toBeInstanceOf(PermanentFailure);
     expect(err.message).toMatch(/\/environment\.config on host h1 would be stored where the generated/);
+  });
+});
+
+describe('sweepStaging', () => {
+  it("removes a killed run's leftovers and leaves the backups beside them", async () => {
+    const root = await mkdtemp(path.join(tmpdir(), 'fb-sweep-'));
+    try {
+      await mkdir(path.join(root, STAGING_DIR, '20261126'), { recursive: true });
+      await writeFile(path.join(root, STAGING_DIR, '20261126', 'environment.secrets.config'), 'X=1');
+      await mkdir(path.join(root, '20261125'));
+      await sweepStaging(root);
+      expect(await readdir(root)).toEqual(['20261125']);
+      await sweepStaging(root); // nothing left to remove: still fine
+    } finally {
+      await rm(root, { recursive: true, force: true });
+    }
   });
 });

@@ -30,6 +30,16 @@ export const GENERATED = {
 export const STAGING_DIR = '.staging';
 
 /**
+ * Removes every staging directory. Called when an agent starts, before it takes a job: a run killed
+ * mid-snapshot may have left secret values there (mode 0600), and its backup may never run again
+ * (expired, or retired before the reconciler re-ran it), so waiting for the next run is not enough.
+ * Nothing else writes there: one agent serves a host's backup root.
+ */
+export async function sweepStaging(backupRoot: string): Promise<void> {
+  await rm(path.join(backupRoot, STAGING_DIR), { recursive: true, force: true });
+}
+
+/**
  * Which backups capture system state: those that take all of the host's configured sources
  * (every daily, and any backup requesting those sources or a path above them), when the host
  * configures `environment` or `dependencies`. A backup of a few chosen files does not: it is
