@@ -74,8 +74,8 @@ export interface BoardGate {
  * basic auth: user `admin` or `viewer` with its configured password, or any user name with an
  * API token as the password (a token also works as `Authorization: Bearer`). Admin-scoped
  * tokens get the full board, read-scoped ones the read-only board, other scopes nothing. The
- * read-only board refuses every write itself, so a viewer cannot retry or remove a job even by
- * calling the board's API by hand: the full board's API answers a viewer 403 too.
+ * read-only board's gate refuses every write (its adapters would too), and the full board's
+ * answers a viewer 403 on its API, so a viewer cannot retry or remove a job even by hand.
  */
 export function boardGate(opts: BoardGateOptions): BoardGate {
   const identify = (req: FastifyRequest) => boardPrincipal(req, opts);
@@ -88,7 +88,8 @@ export function boardGate(opts: BoardGateOptions): BoardGate {
         const { pathname, search } = new URL(req.url, 'http://board');
         const page = req.method === 'GET' && !pathname.includes('/api/');
         if (page) return reply.redirect(paths.readOnly + pathname.slice(paths.full.length) + search, 303);
-        return deny(reply, forbidden(`${who.name} has the read-only login; ${req.method} needs admin`), opts);
+        const message = `${who.name} may only read: ${req.method} ${pathname} needs an admin login (the read-only board is ${paths.readOnly})`;
+        return deny(reply, forbidden(message), opts);
       },
     async readOnly(req, reply) {
       const who = await identify(req);

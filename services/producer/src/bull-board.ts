@@ -80,7 +80,7 @@ async function mountBoard(app: FastifyInstance, m: BoardMount): Promise<(queues:
         overview: { groupByDelimiter: true },
         // Worker presence costs one CLIENT LIST per queue on every poll (200+ per poll here);
         // whether a host's agent is up is what `fleet-backup hosts` and the metrics report.
-        showWorkers: true,
+        showWorkers: false,
         hideDocsLink: true,
         ...(m.readOnly || m.devMode ? { environment: environmentBadge(m) } : {}),
       },
