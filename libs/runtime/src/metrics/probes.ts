@@ -16,8 +16,10 @@ export function withTimeout<T>(promise: Promise<T>, ms: number, what: string): P
 
 /** True when Redis answers a PING now. */
 export async function redisReachable(redis: Redis): Promise<boolean> {
-  // Not connected: a PING would only wait in the offline queue.
-  if (redis.status !== 'ready') return false;
+  // Closed for good. Any other state (still connecting, reconnecting) gets its PING queued until
+  // the connection is up or the timeout passes, so a runtime that has just opened is not reported
+  // down for the few milliseconds its first connect takes.
+  if (redis.status === 'end') return false;
   return withTimeout(redis.ping(), PROBE_TIMEOUT_MS, 'redis').then(
     () => true,
     () => false,
