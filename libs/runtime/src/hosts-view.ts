@@ -1,6 +1,7 @@
 import { hostHealth, nextDailyRun } from '@fleet-backup/core';
 import type { HostWithDailies } from '@fleet-backup/db';
-import { hostDailySchedule, wantsDaily } from './daily-schedulers.ts';
+import { hostDailySchedule } from './daily-schedulers.ts';
+import { wantsDaily } from './host-schedulers.ts';
 import type { Runtime } from './runtime.ts';
 
 /** The JSON shape of one host, shared by `hosts --json`, `GET /v1/hosts` and the report. */

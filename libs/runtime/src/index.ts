@@ -3,6 +3,7 @@ export * from './daily.ts';
 export * from './daily-schedulers.ts';
 export * from './drills/index.ts';
 export * from './host-registration.ts';
+export { type SchedulerChanges, wantsDaily } from './host-schedulers.ts';
 export * from './hosts-view.ts';
 export * from './lifecycle/index.ts';
 export * from './memory-governor.ts';

@@ -7,8 +7,8 @@ import {
   sensitiveQueries,
 } from '@fleet-backup/db';
 import { listAll } from '@fleet-backup/storage';
-import { wantsDaily } from '../daily-schedulers.ts';
 import { type DrillOverdueHost, hostsWithoutRecentDrill } from '../drills/overdue.ts';
+import { wantsDaily } from '../host-schedulers.ts';
 import { describeHosts } from '../hosts-view.ts';
 import type { Runtime } from '../runtime.ts';
 import { lifecycleStore } from './removal.ts';
