@@ -154,6 +154,12 @@ describe.skipIf(!services)('sensitive items: encrypted on the agent, never in th
       });
     });
 
+    it('show says which files are stored encrypted, and with which key', async () => {
+      const text = (await cli(['show', shown.id])).stdout;
+      expect(text).toMatch(/api\.token +general +\d+ +[0-9a-f]{16} +encrypted \(key k2026\)\n/);
+      expect(text).toMatch(/config\.yaml +config +\d+ +[0-9a-f]{16} +plain\n/);
+    });
+
     it('never puts a secret in the clear in BACKUP_ROOT, on the fs target, in S3 or in GCS', async () => {
       expect(await leaks(storageDirs, SECRETS)).toEqual([]);
       // The grep does find what is stored as is, so its silence above means something.

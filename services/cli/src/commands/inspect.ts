@@ -92,8 +92,14 @@ export function registerInspectCommands(program: Command): void {
           console.log();
           console.log(
             table(
-              ['FILE', 'CLASS', 'SIZE', 'SHA256'],
-              view.files.map((f) => [f.path, f.class, String(f.size), f.sha256.slice(0, 16)]),
+              ['FILE', 'CLASS', 'SIZE', 'SHA256', 'STORED'],
+              view.files.map((f) => [
+                f.path,
+                f.class,
+                String(f.size),
+                f.sha256.slice(0, 16),
+                f.encrypted ? `encrypted (key ${f.encrypted.key})` : 'plain',
+              ]),
             ),
           );
           // The list also carries notes on files that were stored, just not the usual way.
