@@ -1,3 +1,6 @@
+import { stripVTControlCharacters } from 'node:util';
+import stringWidth from 'string-width';
+
 /**
  * Terminal styling for people: colors only when the output is a terminal and NO_COLOR
  * (https://no-color.org: any non-empty value) is not set. Pipes, files and CI logs stay plain.
@@ -51,47 +54,8 @@ export function statusCell(status: string, enabled = colorEnabled()): string {
   return paint(status, statusTone(status), enabled);
 }
 
-// biome-ignore lint/suspicious/noControlCharactersInRegex: matching escape sequences is the point
-const ANSI = /\x1b\[[0-9;?]*[A-Za-z]/g;
-
 /** The text without ANSI escape sequences. */
-export function stripAnsi(text: string): string {
-  return text.replace(ANSI, '');
-}
+export const stripAnsi = stripVTControlCharacters;
 
-const segmenter = new Intl.Segmenter(undefined, { granularity: 'grapheme' });
-// Zero width: combining marks (variation selectors among them), format characters (ZWJ, BOM, bidi marks).
-const ZERO_WIDTH = /^[\p{Mn}\p{Me}\p{Cf}]+$/u;
-const EMOJI = /\p{Extended_Pictographic}/u;
-
-/** Terminal columns of one grapheme: 2 for East Asian wide/fullwidth and emoji, 0 for marks. */
-function graphemeWidth(g: string): number {
-  if (ZERO_WIDTH.test(g)) return 0;
-  if (EMOJI.test(g) && (g.length > 1 || (g.codePointAt(0) ?? 0) > 0x2fff)) return 2;
-  const cp = g.codePointAt(0) ?? 0;
-  return isWide(cp) ? 2 : 1;
-}
-
-function isWide(cp: number): boolean {
-  return (
-    (cp >= 0x1100 && cp <= 0x115f) || // Hangul Jamo
-    (cp >= 0x2e80 && cp <= 0x303e) || // CJK radicals, punctuation
-    (cp >= 0x3041 && cp <= 0x33ff) || // kana, CJK symbols
-    (cp >= 0x3400 && cp <= 0x4dbf) || // CJK extension A
-    (cp >= 0x4e00 && cp <= 0x9fff) || // CJK unified ideographs
-    (cp >= 0xa000 && cp <= 0xa4cf) || // Yi
-    (cp >= 0xac00 && cp <= 0xd7a3) || // Hangul syllables
-    (cp >= 0xf900 && cp <= 0xfaff) || // CJK compatibility ideographs
-    (cp >= 0xfe30 && cp <= 0xfe4f) || // CJK compatibility forms
-    (cp >= 0xff00 && cp <= 0xff60) || // fullwidth forms
-    (cp >= 0xffe0 && cp <= 0xffe6) ||
-    (cp >= 0x20000 && cp <= 0x3fffd) // CJK extensions B and later
-  );
-}
-
-/** Columns the text takes on a terminal, ignoring color codes. */
-export function displayWidth(text: string): number {
-  let width = 0;
-  for (const { segment } of segmenter.segment(stripAnsi(text))) width += graphemeWidth(segment);
-  return width;
-}
+/** Columns the text takes on a terminal (wide CJK and emoji count 2, combining marks 0), ignoring color codes. */
+export const displayWidth: (text: string) => number = stringWidth;
