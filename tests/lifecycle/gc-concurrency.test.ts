@@ -69,14 +69,20 @@ describe.skipIf(!services)('blob gc under concurrency', () => {
       dailyRetentionDays: 30,
     });
     let release!: () => void;
+    let referenced!: () => void;
+    const holding = new Promise<void>((resolve) => (referenced = resolve));
     const committed = withTransaction(fleet.iso.pool, async (tx) => {
       await holdBlobReferences(tx);
       await tx.query(
         `INSERT INTO backup_files (backup_id, path, stored_path, class, size, sha256) VALUES ($1, 'a.txt', 'a.txt.bak', 'general', $2, $3)`,
         [b.id, text.length, sha(text)],
       );
+      referenced();
       await new Promise<void>((resolve) => (release = resolve));
     });
+    // gc must start once the reference is being committed; one that started first may delete the
+    // blob, which is right (the snapshot's replicate uploads it again) but not what this test is about.
+    await holding;
     let finished = false;
     const gc = runGc(fleet.rt).then((r) => {
       finished = true;
