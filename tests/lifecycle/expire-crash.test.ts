@@ -94,9 +94,9 @@ describe.skipIf(!services)('expire survives SIGKILL mid-run', () => {
     expect(second.code, second.stderr).toBe(0);
     const report = JSON.parse(second.stdout);
     // Nothing new to mark: the second run only finishes what the first marked (the restarted agent
-    // may already have finished some, from the jobs the first run queued before it died).
+    // may already have finished some or all, from the jobs the first run queued before it died).
     const actions = new Set(report.backups.map((b: { action: string }) => b.action));
-    expect([...actions]).toEqual(['finish']);
+    expect([...actions].filter((a) => a !== 'finish')).toEqual([]);
     expect(report.results.every((r: { lifecycle: string }) => r.lifecycle === 'expired')).toBe(true);
     for (const s of await states()) {
       if (kept.includes(s.key))
