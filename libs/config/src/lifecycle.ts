@@ -1,11 +1,12 @@
 import { isTimeZone } from '@fleet-backup/core';
 import { z } from 'zod';
 
+/** A five-field cron pattern; the error shows example as one. */
+export const cronPattern = (example: string) =>
+  z.string().regex(/^\S+( \S+){4}$/, `a schedule is a five-field cron pattern, e.g. "${example}"`);
+
 /** A five-field cron pattern, or null to run that job on demand only. */
-const cron = z
-  .string()
-  .regex(/^\S+( \S+){4}$/, 'a schedule is a five-field cron pattern, e.g. "15 3 * * *"')
-  .nullable();
+const cron = cronPattern('15 3 * * *').nullable();
 
 /** Expiry, blob garbage collection and the report (`lifecycle` in the config file). */
 export const lifecycleSchema = z.strictObject({

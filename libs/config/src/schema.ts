@@ -1,24 +1,10 @@
-import {
-  assertCleanAbsolutePath,
-  DEFAULT_SECRET_PATTERNS,
-  hostIdSchema,
-  isTimeZone,
-  TIME_OF_DAY,
-} from '@fleet-backup/core';
+import { DEFAULT_SECRET_PATTERNS, hostIdSchema, isTimeZone, TIME_OF_DAY } from '@fleet-backup/core';
 import { z } from 'zod';
-import { lifecycleSchema } from './lifecycle.ts';
-import { dependenciesSchema, environmentSchema } from './system-state.ts';
-
-const absolutePath = z.string().superRefine((p, ctx) => {
-  try {
-    assertCleanAbsolutePath(p);
-  } catch (err) {
-    ctx.addIssue({ code: 'custom', message: (err as Error).message });
-  }
-});
+import { cronPattern, lifecycleSchema } from './lifecycle.ts';
+import { cleanAbsolute, dependenciesSchema, environmentSchema } from './system-state.ts';
 
 export const sourceSchema = z.strictObject({
-  path: absolutePath,
+  path: cleanAbsolute(),
   /** Every file under a configuration source is classified as configuration. */
   config: z.boolean().default(false),
   /**
@@ -60,7 +46,7 @@ export const hostSchema = z.strictObject({
    * Where this host's agent may read at all; a requested path outside every root is refused.
    * Defaults to the sources' paths when sources are set, else the whole filesystem.
    */
-  roots: z.array(absolutePath).optional(),
+  roots: z.array(cleanAbsolute()).optional(),
   labels: z.record(z.string(), z.string()).default({}),
   /** IANA zone the daily's local time is in; default: the agent machine's zone. */
   timeZone: timeZoneSchema.optional(),
@@ -121,10 +107,7 @@ export const configFileSchema = z.strictObject({
    * the host's stable jitter (its daily window) when minute and hour are plain numbers;
    * `DRILL_CRON` overrides. Default: Sundays at 04:00.
    */
-  drillCron: z
-    .string()
-    .regex(/^\S+( \S+){4}$/, 'a schedule is a five-field cron pattern, e.g. "0 4 * * 0"')
-    .default('0 4 * * 0'),
+  drillCron: cronPattern('0 4 * * 0').default('0 4 * * 0'),
   /** `report` lists hosts with no passing drill for this long; `DRILL_MAX_AGE_DAYS` overrides. */
   drillMaxAgeDays: z.number().int().min(1).max(3650).default(14),
   /** The copy drills restore from (a target name or kind); null: a verified offsite copy. */

@@ -2,7 +2,7 @@ import { assertCleanAbsolutePath } from '@fleet-backup/core';
 import { z } from 'zod';
 
 /** An absolute, normalised path (a glob's `..` could otherwise reach past the agent's roots). */
-const cleanAbsolute = (what: string) =>
+export const cleanAbsolute = (what = 'path') =>
   z.string().superRefine((p, ctx) => {
     try {
       assertCleanAbsolutePath(p, what);

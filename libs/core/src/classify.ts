@@ -4,6 +4,12 @@ export type FileClass = 'database' | 'config' | 'general';
 
 export const SQLITE_HEADER = Buffer.from('SQLite format 3\0', 'latin1');
 
+/**
+ * How a snapshot's note begins for a database SQLite could not read and that was copied byte for
+ * byte instead: a restore drill looks for it to know which databases were never SQLite-checked.
+ */
+export const COPIED_PLAIN_NOTE = 'copied as a plain file';
+
 /** Extensions that mark a configuration file; anything under a configuration source counts too. */
 const CONFIG_EXTENSIONS = new Set([
   '.conf',

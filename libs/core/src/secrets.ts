@@ -1,3 +1,4 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
 import path from 'node:path';
 import { Minimatch } from 'minimatch';
 
@@ -108,4 +109,10 @@ export function sensitiveMatcher(sourceRoot: string, extra: readonly string[] = 
       return matchOne(filePath) ?? (database !== filePath ? matchOne(database) : null);
     },
   };
+}
+
+/** Constant-time comparison of two secrets that does not leak the length either (both sides hashed first). */
+export function sameSecret(a: string, b: string): boolean {
+  const digest = (s: string) => createHash('sha256').update(s).digest();
+  return timingSafeEqual(digest(a), digest(b));
 }

@@ -1,5 +1,5 @@
 import type { Clock } from '@fleet-backup/core';
-import { SQL_ENDED } from './lifecycle-sql.ts';
+import { notEndedSql, SQL_ENDED } from './lifecycle-sql.ts';
 import { type Pool, type Queryable, withTransaction } from './pool.ts';
 
 /**
@@ -30,7 +30,7 @@ export interface BlobVerdict extends BlobCandidate {
 }
 
 const LIVE_REF = `SELECT 1 FROM backup_files f JOIN backups b ON b.id = f.backup_id
-  WHERE f.blob_sha256 = c.sha256 AND (b.lifecycle IS NULL OR b.lifecycle NOT IN ${SQL_ENDED})`;
+  WHERE f.blob_sha256 = c.sha256 AND ${notEndedSql('b')}`;
 const RELEASED = `SELECT max(b.lifecycle_changed_at) FROM backup_files f JOIN backups b ON b.id = f.backup_id
   WHERE f.blob_sha256 = c.sha256 AND b.lifecycle IN ${SQL_ENDED}`;
 
@@ -61,7 +61,7 @@ export class BlobGcStore {
   /** `host/key` of every backup not ended: their manifests' references are in Postgres already. */
   async liveBackupKeys(): Promise<Set<string>> {
     const r = await this.pool.query<{ k: string }>(
-      `SELECT host || '/' || key AS k FROM backups WHERE lifecycle IS NULL OR lifecycle NOT IN ${SQL_ENDED}`,
+      `SELECT b.host || '/' || b.key AS k FROM backups b WHERE ${notEndedSql('b')}`,
     );
     return new Set(r.rows.map((row) => row.k));
   }
@@ -107,10 +107,7 @@ export class BlobGcStore {
       if (opts.dryRun) return verdicts;
       await this.rememberSightings(tx, target, unseen, now);
       const referenced = verdicts.filter((v) => v.state === 'referenced').map((v) => v.sha256);
-      await tx.query('DELETE FROM gc_sightings WHERE target = $1 AND sha256 = ANY($2::text[])', [
-        target,
-        referenced,
-      ]);
+      await this.clearSightings(target, referenced, tx);
       const deleted = new Set(await opts.remove(verdicts.filter((v) => v.state === 'deletable')));
       for (const v of verdicts) v.deleted = deleted.has(v.sha256);
       await this.forget(tx, target, [...deleted]);
@@ -126,12 +123,9 @@ export class BlobGcStore {
   }
 
   /** Forgets sightings of blobs a manifest outside Postgres references: they are in use after all. */
-  async clearSightings(target: string, shas: string[]): Promise<void> {
+  async clearSightings(target: string, shas: string[], q: Queryable = this.pool): Promise<void> {
     if (shas.length === 0) return;
-    await this.pool.query('DELETE FROM gc_sightings WHERE target = $1 AND sha256 = ANY($2::text[])', [
-      target,
-      shas,
-    ]);
+    await q.query('DELETE FROM gc_sightings WHERE target = $1 AND sha256 = ANY($2::text[])', [target, shas]);
   }
 
   private async rememberSightings(tx: Queryable, target: string, shas: string[], now: Date): Promise<void> {

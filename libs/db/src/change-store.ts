@@ -112,10 +112,14 @@ export class ChangeStore {
       for (const b of rows) input.check?.(b);
       const now = this.clock.now();
       const changed: string[] = [];
+      // Locked, so a row this report did not change reads now as it did when locked.
+      const after: BackupRow[] = [];
       for (const b of rows) {
         if (await apply(tx, b, now)) {
           changed.push(b.id);
-          await this.backups.refresh(b.id, tx);
+          after.push(await this.backups.refresh(b.id, tx));
+        } else {
+          after.push(b);
         }
         await tx.query(
           `INSERT INTO change_events (id, backup_id, ticket, event, actor, reason, via, at)
@@ -123,8 +127,6 @@ export class ChangeStore {
           [randomUUID(), b.id, input.ticket, event, input.actor, input.reason ?? null, input.via, now],
         );
       }
-      const after: BackupRow[] = [];
-      for (const b of rows) after.push(await this.backups.require(b.id, tx));
       after.sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime() || a.key.localeCompare(b.key));
       return { ticket: input.ticket, backups: after, changed };
     });

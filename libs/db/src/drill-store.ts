@@ -1,4 +1,4 @@
-import { LIFECYCLE_GONE } from '@fleet-backup/core';
+import { keptSql } from './lifecycle-sql.ts';
 import type { Pool } from './pool.ts';
 
 export type DrillTrigger = 'scheduled' | 'manual';
@@ -96,9 +96,9 @@ export class DrillStore {
   async newestVerifiedBackup(host: string): Promise<string | null> {
     const r = await this.pool.query<{ id: string }>(
       `SELECT id FROM backups WHERE host = $1 AND status = 'verified'
-         AND (lifecycle IS NULL OR lifecycle <> ALL($2::text[]))
+         AND ${keptSql('backups')}
        ORDER BY created_at DESC, key DESC LIMIT 1`,
-      [host, LIFECYCLE_GONE],
+      [host],
     );
     return r.rows[0]?.id ?? null;
   }

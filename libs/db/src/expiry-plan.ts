@@ -1,4 +1,4 @@
-import { SQL_ENDED } from './lifecycle-sql.ts';
+import { notEndedSql } from './lifecycle-sql.ts';
 import type { Queryable } from './pool.ts';
 
 export interface TargetBytes {
@@ -33,7 +33,7 @@ export async function bytesFreed(q: Queryable, going: string[]): Promise<BytesFr
      WHERE NOT EXISTS (
        SELECT 1 FROM backup_files f JOIN backups b ON b.id = f.backup_id
        WHERE f.blob_sha256 = tb.sha256 AND NOT (b.id = ANY($1::uuid[]))
-         AND (b.lifecycle IS NULL OR b.lifecycle NOT IN ${SQL_ENDED}))
+         AND ${notEndedSql('b')})
      GROUP BY tb.target ORDER BY tb.target`,
     [going],
   );

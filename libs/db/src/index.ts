@@ -6,6 +6,7 @@ export * from './completeness-queries.ts';
 export * from './drill-store.ts';
 export * from './expiry-plan.ts';
 export * from './host-store.ts';
+export * from './lifecycle-sql.ts';
 export * from './lifecycle-store.ts';
 export * from './metadata-export.ts';
 export * from './migrate.ts';

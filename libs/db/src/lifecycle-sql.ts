@@ -11,3 +11,6 @@ export const keptSql = (alias: string) =>
   `(${alias}.lifecycle IS NULL OR ${alias}.lifecycle NOT IN ${SQL_GONE})`;
 /** The same for the alias `b`. */
 export const SQL_KEPT = keptSql('b');
+/** SQL condition on a backups row with this alias: not ended, i.e. kept or still going. */
+export const notEndedSql = (alias: string) =>
+  `(${alias}.lifecycle IS NULL OR ${alias}.lifecycle NOT IN ${SQL_ENDED})`;

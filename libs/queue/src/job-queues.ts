@@ -1,10 +1,29 @@
 import { BadInputError, describeIssues, hostIdSchema } from '@fleet-backup/core';
-import { Queue } from 'bullmq';
+import { type JobsOptions, Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { type JobData, type JobName, jobCatalog } from './catalog.ts';
 import { hostQueueName, POOL_QUEUE } from './names.ts';
 
 const DAY_S = 86_400;
+
+/** Validates a catalog job's payload; the error names the job. */
+export function parseJobData<N extends JobName>(name: N, data: JobData<N>): JobData<N> {
+  const parsed = jobCatalog[name].schema.safeParse(data);
+  if (!parsed.success) throw new BadInputError(`invalid ${name} job: ${describeIssues(parsed.error)}`);
+  return parsed.data as JobData<N>;
+}
+
+/** The catalog's retry and retention policy for a job, shared by direct adds and schedulers. */
+export function jobOptions(name: JobName): JobsOptions {
+  const def = jobCatalog[name];
+  return {
+    attempts: def.attempts,
+    backoff: { type: 'exponential', delay: def.backoffMs },
+    // Kept long enough that a late duplicate add with the same id stays a no-op.
+    removeOnComplete: { age: 7 * DAY_S, count: 5000 },
+    removeOnFail: { age: 30 * DAY_S },
+  };
+}
 
 /** Adds catalog jobs to their queues, validating each payload first. */
 export class JobQueues {
@@ -26,18 +45,11 @@ export class JobQueues {
 
   /** Validates and adds a job; with a deterministic id, adding it twice is a no-op. */
   async add<N extends JobName>(name: N, data: JobData<N>): Promise<string> {
-    const def = jobCatalog[name];
-    const parsed = def.schema.safeParse(data);
-    if (!parsed.success) throw new BadInputError(`invalid ${name} job: ${describeIssues(parsed.error)}`);
-    const payload = parsed.data as JobData<N>;
-    const jobId = (def.jobId as ((d: JobData<N>) => string) | undefined)?.(payload);
+    const payload = parseJobData(name, data);
+    const jobId = (jobCatalog[name].jobId as ((d: JobData<N>) => string) | undefined)?.(payload);
     const job = await this.queue(this.queueFor(name, payload)).add(name, payload, {
       jobId,
-      attempts: def.attempts,
-      backoff: { type: 'exponential', delay: def.backoffMs },
-      // Kept long enough that a late duplicate add with the same id stays a no-op.
-      removeOnComplete: { age: 7 * DAY_S, count: 5000 },
-      removeOnFail: { age: 30 * DAY_S },
+      ...jobOptions(name),
     });
     return job.id ?? '';
   }

@@ -1,8 +1,5 @@
-import { BadInputError, describeIssues } from '@fleet-backup/core';
-import { type JobData, type JobName, jobCatalog } from './catalog.ts';
-import type { JobQueues } from './job-queues.ts';
-
-const DAY_S = 86_400;
+import type { JobData, JobName } from './catalog.ts';
+import { type JobQueues, jobOptions, parseJobData } from './job-queues.ts';
 
 /** When a scheduler fires: a five-field cron pattern in an IANA zone. */
 export interface CronSpec {
@@ -34,24 +31,14 @@ export class JobSchedulers {
 
   /** Creates or updates a scheduler whose jobs carry the catalog's retry policy. */
   async upsert<N extends JobName>(id: string, spec: CronSpec, name: N, data: JobData<N>): Promise<void> {
-    const def = jobCatalog[name];
-    const parsed = def.schema.safeParse(data);
-    if (!parsed.success) throw new BadInputError(`invalid ${name} job: ${describeIssues(parsed.error)}`);
-    const payload = parsed.data as JobData<N>;
-    await this.queues.queue(this.queues.queueFor(name, payload)).upsertJobScheduler(
-      id,
-      { pattern: spec.pattern, tz: spec.tz },
-      {
-        name,
-        data: payload,
-        opts: {
-          attempts: def.attempts,
-          backoff: { type: 'exponential', delay: def.backoffMs },
-          removeOnComplete: { age: 7 * DAY_S, count: 5000 },
-          removeOnFail: { age: 30 * DAY_S },
-        },
-      },
-    );
+    const payload = parseJobData(name, data);
+    await this.queues
+      .queue(this.queues.queueFor(name, payload))
+      .upsertJobScheduler(
+        id,
+        { pattern: spec.pattern, tz: spec.tz },
+        { name, data: payload, opts: jobOptions(name) },
+      );
   }
 
   /** The schedulers of a queue whose id starts with prefix. */

@@ -1,4 +1,4 @@
-import { assertPathsInScope, BadInputError, type Principal } from '@fleet-backup/core';
+import { assertPathsInScope, BadInputError, isKept, type Principal } from '@fleet-backup/core';
 import { type BackupRow, type ChangeReport, ChangeStore } from '@fleet-backup/db';
 import type { Runtime } from './runtime.ts';
 
@@ -59,7 +59,7 @@ function describeReport(report: ChangeReport, event: 'verified' | 'failed') {
         verified_by?: string | null;
         verified_date?: string | null;
       };
-      const live = b.lifecycle === null || b.lifecycle === 'verified';
+      const live = isKept(b.lifecycle);
       return {
         id: b.id,
         host: b.host,

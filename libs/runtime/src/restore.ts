@@ -14,6 +14,9 @@ import {
 } from '@fleet-backup/core';
 import { blobKey, Sha256Verifier, type StorageTarget } from '@fleet-backup/storage';
 
+/** A copy served bytes whose sha256 or size is not the recorded one: the copy itself is bad. */
+export class RestoreMismatch extends PermanentFailure {}
+
 export interface RestoreFile {
   /** Source path without the leading slash, as in the metadata. */
   path: string;
@@ -184,7 +187,7 @@ async function restoreOne(
   const out = await open(temp, 'w', 0o600);
   const verifier = new Sha256Verifier(
     file.sha256,
-    (actual) => new PermanentFailure(`${file.path}: bytes hash to ${actual}, expected ${file.sha256}`),
+    (actual) => new RestoreMismatch(`${file.path}: bytes hash to ${actual}, expected ${file.sha256}`),
     file.size,
   );
   try {

@@ -23,7 +23,6 @@ export {
   parseBlobKey,
   parseManifestKey,
 } from './layout.ts';
-export { LazyTarget, lazyFactory } from './lazy-target.ts';
 export {
   type BackupKind,
   MANIFEST_FORMAT,

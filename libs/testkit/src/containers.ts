@@ -1,15 +1,25 @@
 import net from 'node:net';
 
-/** True when a Docker engine answers on its socket (never on this project's own machines). */
-export function dockerAvailable(): Promise<boolean> {
+/** True when something accepts a connection on the TCP port or Unix socket within a second. */
+export function reachable(hostOrPath: string, port?: number): Promise<boolean> {
   return new Promise((done) => {
-    const socket = net.connect('/var/run/docker.sock');
+    const socket = port === undefined ? net.connect(hostOrPath) : net.connect(port, hostOrPath);
+    socket.setTimeout(1000);
     socket.once('connect', () => {
       socket.destroy();
       done(true);
     });
     socket.once('error', () => done(false));
+    socket.once('timeout', () => {
+      socket.destroy();
+      done(false);
+    });
   });
+}
+
+/** True when a Docker engine answers on its socket (never on this project's own machines). */
+export function dockerAvailable(): Promise<boolean> {
+  return reachable('/var/run/docker.sock');
 }
 
 export interface MinioServer {

@@ -1,5 +1,4 @@
-import net from 'node:net';
-import { dockerAvailable } from './containers.ts';
+import { dockerAvailable, reachable } from './containers.ts';
 
 export interface ServiceUrls {
   redisUrl: string;
@@ -46,20 +45,4 @@ async function startContainers(): Promise<ServiceUrls | null> {
     console.warn(`testcontainers unavailable: ${(err as Error).message}`);
     return null;
   }
-}
-
-function reachable(hostOrPath: string, port?: number): Promise<boolean> {
-  return new Promise((done) => {
-    const socket = port === undefined ? net.connect(hostOrPath) : net.connect(port, hostOrPath);
-    socket.setTimeout(1000);
-    socket.once('connect', () => {
-      socket.destroy();
-      done(true);
-    });
-    socket.once('error', () => done(false));
-    socket.once('timeout', () => {
-      socket.destroy();
-      done(false);
-    });
-  });
 }

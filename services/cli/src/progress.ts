@@ -32,7 +32,6 @@ export interface ProgressOptions {
   json?: boolean;
   /** Default stderr: stdout stays the result, so `ID=$(fleet-backup backup --wait)` still works. */
   stream?: NodeJS.WriteStream;
-  env?: NodeJS.ProcessEnv;
   /** Without a terminal: at most one line this often, besides stage changes and the last. */
   lineEveryMs?: number;
 }
@@ -45,7 +44,7 @@ export function startProgress(title: string, opts: ProgressOptions = {}): Progre
   const stream = opts.stream ?? process.stderr;
   // Notes are warnings, not progress: machines reading stdout still see them on stderr.
   if (opts.json) return { update() {}, note: (line) => stream.write(`${line}\n`), finish() {} };
-  if (stream.isTTY) return barProgress(title, stream, colorEnabled(stream, opts.env ?? process.env));
+  if (stream.isTTY) return barProgress(title, stream, colorEnabled(stream));
   return lineProgress(title, stream, opts.lineEveryMs ?? 5_000);
 }
 

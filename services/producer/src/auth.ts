@@ -1,6 +1,5 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Logger } from '@fleet-backup/config';
-import { allows, type Principal, type TokenScope } from '@fleet-backup/core';
+import { allows, type Principal, sameSecret, type TokenScope } from '@fleet-backup/core';
 import type { TokenStore } from '@fleet-backup/db';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 
@@ -80,7 +79,7 @@ async function identify(req: FastifyRequest, opts: AuthOptions): Promise<Princip
 
 /** The principal a presented token (API_TOKEN or a live token) stands for, or why there is none. */
 export async function principalFor(secret: string, opts: AuthOptions): Promise<Principal | string> {
-  if (opts.token !== null && same(secret, opts.token)) return BOOTSTRAP;
+  if (opts.token !== null && sameSecret(secret, opts.token)) return BOOTSTRAP;
   const row = await opts.tokens.authenticate(secret);
   if (!row) return 'unknown or revoked token';
   return { name: row.name, scope: row.scope, hosts: row.hosts, pathPrefixes: row.pathPrefixes };
@@ -96,15 +95,15 @@ export function isLoopback(req: FastifyRequest): boolean {
 export function presented(req: FastifyRequest): string | null {
   const header = req.headers.authorization ?? '';
   if (header.startsWith('Bearer ')) return header.slice(7).trim();
-  if (header.startsWith('Basic ')) {
-    const decoded = Buffer.from(header.slice(6), 'base64').toString('utf8');
-    return decoded.slice(decoded.indexOf(':') + 1);
-  }
-  return null;
+  return basicCredentials(req)?.password ?? null;
 }
 
-/** Constant-time comparison that does not leak the length either (both sides hashed first). */
-export function same(a: string, b: string): boolean {
-  const digest = (s: string) => createHash('sha256').update(s).digest();
-  return timingSafeEqual(digest(a), digest(b));
+/** Basic auth's user and password, or null without it; a value without a colon is all password, with no user. */
+export function basicCredentials(req: FastifyRequest): { user: string | null; password: string } | null {
+  const header = req.headers.authorization ?? '';
+  if (!header.startsWith('Basic ')) return null;
+  const decoded = Buffer.from(header.slice(6), 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  if (colon < 0) return { user: null, password: decoded };
+  return { user: decoded.slice(0, colon), password: decoded.slice(colon + 1) };
 }

@@ -1,8 +1,8 @@
 import type { Config } from '@fleet-backup/config';
-import { BadInputError, type Principal } from '@fleet-backup/core';
+import { BadInputError, type Principal, sameSecret } from '@fleet-backup/core';
 import type { TokenStore } from '@fleet-backup/db';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { type AuthOptions, isLoopback, presented, principalFor, same } from './auth.ts';
+import { type AuthOptions, basicCredentials, isLoopback, presented, principalFor } from './auth.ts';
 
 /** Basic-auth users of the board, from configuration; a null password means no such login. */
 export interface BoardLogins {
@@ -101,8 +101,7 @@ export function boardGate(opts: BoardGateOptions): BoardGate {
           opts,
         );
       }
-      req.principal = who;
-      return undefined;
+      return admit(req, who, opts);
     },
   };
 }
@@ -137,14 +136,11 @@ async function boardPrincipal(req: FastifyRequest, opts: BoardGateOptions): Prom
 
 /** Basic auth as `admin` or `viewer` with that login's password; both compared in constant time. */
 function loginOf(req: FastifyRequest, logins: BoardLogins): Principal | null {
-  const header = req.headers.authorization ?? '';
-  if (!header.startsWith('Basic ')) return null;
-  const decoded = Buffer.from(header.slice(6), 'base64').toString('utf8');
-  const colon = decoded.indexOf(':');
-  if (colon < 0) return null;
-  const [user, password] = [decoded.slice(0, colon), decoded.slice(colon + 1)];
-  const adminOk = logins.admin !== null && same(password, logins.admin);
-  const viewerOk = logins.viewer !== null && same(password, logins.viewer);
+  const basic = basicCredentials(req);
+  if (basic === null || basic.user === null) return null;
+  const { user, password } = basic;
+  const adminOk = logins.admin !== null && sameSecret(password, logins.admin);
+  const viewerOk = logins.viewer !== null && sameSecret(password, logins.viewer);
   if (user === 'admin' && adminOk)
     return { name: 'board admin', scope: 'admin', hosts: [], pathPrefixes: [] };
   if (user === 'viewer' && viewerOk)

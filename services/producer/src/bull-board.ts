@@ -10,7 +10,11 @@ export const BOARD_PATH = '/admin/queues';
 /** The read-only board, where a viewer opening BOARD_PATH is sent. */
 export const READ_ONLY_BOARD_PATH = `${BOARD_PATH}/read-only`;
 
-type BoardQueue = ReturnType<Runtime['queues']['queue']>;
+/** A queue on the board, with the host it belongs to (null for the pool queue). */
+interface BoardQueue {
+  queue: ReturnType<Runtime['queues']['queue']>;
+  host: string | null;
+}
 
 /** How stale the board's queue list may be when someone looks: a new host shows on the next poll. */
 const QUEUE_LIST_TTL_MS = 5_000;
@@ -31,8 +35,11 @@ export async function mountBullBoard(
   let listedAt = Number.NEGATIVE_INFINITY;
   const refresh = async () => {
     listedAt = performance.now();
-    const names = [POOL_QUEUE, ...(await rt.hosts.list()).map((h) => hostQueueName(h.id))];
-    const queues = names.map((n) => rt.queues.queue(n));
+    const hosts = (await rt.hosts.list()).map((h) => h.id);
+    const queues: BoardQueue[] = [
+      { queue: rt.queues.queue(POOL_QUEUE), host: null },
+      ...hosts.map((host) => ({ queue: rt.queues.queue(hostQueueName(host)), host })),
+    ];
     for (const setQueues of boards) setQueues(queues);
   };
   const fresh = async (req: FastifyRequest) => {
@@ -109,8 +116,7 @@ async function mountBoard(app: FastifyInstance, m: BoardMount): Promise<(queues:
  * groups every host queue under "host" (a host id with dots nests one level per dot). The
  * read-only adapters make the board itself refuse writes (405), beneath the gate's 403.
  */
-function queueAdapter(queue: BoardQueue, readOnlyMode: boolean): BullMQAdapter {
-  const host = queue.name.startsWith('host.') ? queue.name.slice('host.'.length) : null;
+function queueAdapter({ queue, host }: BoardQueue, readOnlyMode: boolean): BullMQAdapter {
   return new BullMQAdapter(queue, {
     readOnlyMode,
     delimiter: '.',

@@ -32,23 +32,32 @@ export async function startProducer(rt: Runtime, opts: { token: string | null })
   // Expire and gc run daily through their own job schedulers (deterministic ids: no duplicates).
   await reconcileLifecycleSchedulers(rt);
   const { app, refreshBoard } = await buildServer(rt, opts);
+  // Each step on its own: one failing (Redis or Postgres hiccup) does not skip the others.
+  const steps: { failed: string; run: () => Promise<unknown> }[] = [
+    {
+      failed: 'reconcile failed; will try again',
+      run: async () => {
+        await reconcile(rt);
+        await refreshBoard();
+      },
+    },
+    // Hosts register themselves at any time; their schedulers follow within a sweep.
+    {
+      failed: 'reconciling daily schedulers failed; will try again',
+      run: () => reconcileDailySchedulers(rt),
+    },
+    {
+      failed: 'reconciling drill schedulers failed; will try again',
+      run: () => reconcileDrillSchedulers(rt),
+    },
+  ];
   const sweep = async () => {
-    try {
-      await reconcile(rt);
-      await refreshBoard();
-    } catch (err) {
-      rt.log.warn({ err }, 'reconcile failed; will try again');
-    }
-    try {
-      // Hosts register themselves at any time; their schedulers follow within a sweep.
-      await reconcileDailySchedulers(rt);
-    } catch (err) {
-      rt.log.warn({ err }, 'reconciling daily schedulers failed; will try again');
-    }
-    try {
-      await reconcileDrillSchedulers(rt);
-    } catch (err) {
-      rt.log.warn({ err }, 'reconciling drill schedulers failed; will try again');
+    for (const step of steps) {
+      try {
+        await step.run();
+      } catch (err) {
+        rt.log.warn({ err }, step.failed);
+      }
     }
   };
   await sweep();

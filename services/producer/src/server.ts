@@ -3,7 +3,7 @@ import { TokenStore } from '@fleet-backup/db';
 import { enableFleetMetrics, type Runtime, readinessAnswer, scrapeMetrics } from '@fleet-backup/runtime';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { ZodError } from 'zod';
-import { authenticator } from './auth.ts';
+import { type AuthOptions, authenticator } from './auth.ts';
 import { boardGate, boardLogins } from './board-auth.ts';
 import { mountBullBoard } from './bull-board.ts';
 import { backupRoutes } from './routes/backups.ts';
@@ -22,7 +22,8 @@ export interface Server {
 export async function buildServer(rt: Runtime, opts: { token: string | null }): Promise<Server> {
   const app = Fastify({ logger: false, bodyLimit: 1 << 20 });
   const tokens = new TokenStore(rt.pool, rt.clock);
-  const auth = authenticator({ token: opts.token, tokens, log: rt.log });
+  const authOptions: AuthOptions = { token: opts.token, tokens, log: rt.log };
+  const auth = authenticator(authOptions);
   app.decorateRequest('principal', null);
   if (opts.token === null && !(await tokens.anyLive())) {
     rt.log.warn(
@@ -69,7 +70,7 @@ export async function buildServer(rt: Runtime, opts: { token: string | null }): 
   const gate = boardGate({
     logins: boardLogins(rt.config),
     devMode: rt.config.devMode,
-    auth: { token: opts.token, tokens, log: rt.log },
+    auth: authOptions,
   });
   const refreshBoard = await mountBullBoard(app, rt, gate);
   return { app, refreshBoard };

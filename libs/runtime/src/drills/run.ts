@@ -2,17 +2,26 @@ import { randomUUID } from 'node:crypto';
 import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { BadInputError, DecryptionFailure, metadataPath, NotFoundFailure } from '@fleet-backup/core';
+import {
+  BadInputError,
+  COPIED_PLAIN_NOTE,
+  DecryptionFailure,
+  metadataPath,
+  NotFoundFailure,
+} from '@fleet-backup/core';
 import { type BackupDetail, type DrillRun, DrillStore, type DrillTrigger } from '@fleet-backup/db';
 import { jobCatalog } from '@fleet-backup/queue';
 import { IntegrityError, NotFoundError } from '@fleet-backup/storage';
-import { type CopySource, type RestoreResult, restoreFiles, targetSource } from '../restore.ts';
+import {
+  type CopySource,
+  RestoreMismatch,
+  type RestoreResult,
+  restoreFiles,
+  targetSource,
+} from '../restore.ts';
 import type { Runtime } from '../runtime.ts';
 import { chooseDrillCopy, DrillFailure, restoreFailureReason } from './choose.ts';
 import { isSqliteFile, sqliteIntegrityProblem } from './sqlite-check.ts';
-
-// How the snapshot notes a `.db` it copied as a plain file (services/worker stages/snapshot-file.ts).
-const COPIED_PLAIN = 'copied as a plain file';
 
 export interface DrillRequest {
   host: string;
@@ -172,7 +181,7 @@ function servedBadBytes(error: Error): boolean {
     error instanceof IntegrityError ||
     error instanceof NotFoundError ||
     error instanceof DecryptionFailure ||
-    /bytes hash to/.test(error.message)
+    error instanceof RestoreMismatch
   );
 }
 
@@ -212,7 +221,9 @@ async function checkDatabases(
   req: DrillRequest,
 ): Promise<{ databases: number; unchecked: string[] }> {
   const notedPlain = new Set(
-    detail.backup.skipped.filter((s) => s.reason.startsWith(COPIED_PLAIN)).map((s) => metadataPath(s.path)),
+    detail.backup.skipped
+      .filter((s) => s.reason.startsWith(COPIED_PLAIN_NOTE))
+      .map((s) => metadataPath(s.path)),
   );
   const databases: string[] = [];
   const unchecked: string[] = [];

@@ -80,7 +80,7 @@ export async function runExpire(rt: Runtime, opts: ExpireOptions = {}): Promise<
     }
     report.backups = report.backups.filter((b) => ids.includes(b.id));
     rt.log.info({ marked, unfinished: ids.length - marked }, 'expire: backups marked');
-    for (const id of ids) await advanceRemoval(rt, await rt.backups.require(id));
+    for (const item of report.backups) await advanceRemoval(rt, item);
     if (opts.waitMs) await waitUntilEnded(rt, ids, opts.waitMs);
     for (const id of ids) report.results.push(await removalProgress(rt, id));
     report.errors = report.results.flatMap((r) =>

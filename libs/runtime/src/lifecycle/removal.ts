@@ -29,7 +29,10 @@ export function lifecycleStore(rt: Runtime): LifecycleStore {
  * may share them, and gc deletes them once nothing references them. Safe to run any number of
  * times, from any process, after a crash at any point.
  */
-export async function advanceRemoval(rt: Runtime, backup: BackupRow): Promise<RemovalProgress> {
+export async function advanceRemoval(
+  rt: Runtime,
+  backup: Pick<BackupRow, 'id' | 'host' | 'key'>,
+): Promise<void> {
   const store = lifecycleStore(rt);
   for (const r of await store.removals(backup.id)) {
     if (r.removedAt) continue;
@@ -51,7 +54,6 @@ export async function advanceRemoval(rt: Runtime, backup: BackupRow): Promise<Re
     }
   }
   await store.finishIfRemoved(backup.id);
-  return removalProgress(rt, backup.id);
 }
 
 /** The removal state of one backup, from Postgres. */

@@ -46,7 +46,7 @@ export async function retireBackup(
     throw new RetireRefused(`${backup.host}/${backup.key} has already expired`, { backupId: backup.id });
   }
   rt.log.info({ backupId: backup.id, host: backup.host, key: backup.key, by: opts.by }, 'retiring by hand');
-  await advanceRemoval(rt, await rt.backups.require(backup.id));
+  await advanceRemoval(rt, backup);
   if (opts.waitMs) await waitUntilEnded(rt, [backup.id], opts.waitMs);
   return removalProgress(rt, backup.id);
 }

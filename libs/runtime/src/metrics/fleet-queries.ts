@@ -1,5 +1,4 @@
-import { LIFECYCLE_GONE } from '@fleet-backup/core';
-import type { Pool } from '@fleet-backup/db';
+import { type Pool, reportQueries, SQL_KEPT, type TargetStorage } from '@fleet-backup/db';
 
 /** What the producer's fleet series show, read from Postgres in one go at scrape time. */
 export interface FleetSnapshot {
@@ -14,13 +13,10 @@ export interface FleetSnapshot {
   pendingChanges: number;
   expiringSoon: number;
   hosts: { host: string; registered: Date; lastVerifiedDaily: Date | null }[];
-  targets: { target: string; blobs: number; bytes: number }[];
-  /** Empty while the drill_runs table does not exist (an older schema). */
+  targets: TargetStorage[];
   drills: { host: string; ok: boolean; finished: Date }[];
 }
 
-// A list literal built from constants, never from input.
-const KEPT = `(b.lifecycle IS NULL OR b.lifecycle NOT IN (${LIFECYCLE_GONE.map((v) => `'${v}'`).join(', ')}))`;
 const NOT_321 = `NOT COALESCE((b.compliance->>'ok')::boolean, false)`;
 const EXPIRING_DAYS = 7;
 
@@ -32,22 +28,22 @@ export async function readFleetSnapshot(pool: Pool, now: Date): Promise<FleetSna
   const [backups, not321, copies, stagesFailed, ages, hosts, targets, drills] = await Promise.all([
     rows<{ kind: string; status: string; n: number }>(
       pool,
-      `SELECT kind, status, count(*)::int AS n FROM backups b WHERE ${KEPT} GROUP BY kind, status`,
+      `SELECT kind, status, count(*)::int AS n FROM backups b WHERE ${SQL_KEPT} GROUP BY kind, status`,
     ),
     rows<{ kind: string; n: number }>(
       pool,
       `SELECT kind, count(*)::int AS n FROM backups b
-       WHERE ${KEPT} AND b.status <> 'running' AND ${NOT_321} GROUP BY kind`,
+       WHERE ${SQL_KEPT} AND b.status <> 'running' AND ${NOT_321} GROUP BY kind`,
     ),
     rows<{ target: string; status: string; n: number }>(
       pool,
       `SELECT c.target, c.status, count(*)::int AS n FROM backup_copies c JOIN backups b ON b.id = c.backup_id
-       WHERE ${KEPT} GROUP BY c.target, c.status`,
+       WHERE ${SQL_KEPT} GROUP BY c.target, c.status`,
     ),
     rows<{ stage: string; n: number }>(
       pool,
       `SELECT s.stage, count(DISTINCT s.backup_id)::int AS n FROM backup_stages s JOIN backups b ON b.id = s.backup_id
-       WHERE ${KEPT} AND s.status = 'failed' GROUP BY s.stage`,
+       WHERE ${SQL_KEPT} AND s.status = 'failed' GROUP BY s.stage`,
     ),
     rows<Record<'not321' | 'unverified' | 'pending' | 'pendingCount' | 'expiring', Date | number | null>>(
       pool,
@@ -56,7 +52,7 @@ export async function readFleetSnapshot(pool: Pool, now: Date): Promise<FleetSna
               min(b.created_at) FILTER (WHERE b.kind = 'pre_change' AND b.change_verified_at IS NULL) AS pending,
               count(*) FILTER (WHERE b.kind = 'pre_change' AND b.change_verified_at IS NULL)::int AS "pendingCount",
               count(*) FILTER (WHERE b.expires_at > $1 AND b.expires_at <= $1::timestamptz + interval '${EXPIRING_DAYS} days')::int AS expiring
-       FROM backups b WHERE ${KEPT}`,
+       FROM backups b WHERE ${SQL_KEPT}`,
       [now],
     ),
     rows<{ host: string; registered: Date; lastVerifiedDaily: Date | null }>(
@@ -66,10 +62,7 @@ export async function readFleetSnapshot(pool: Pool, now: Date): Promise<FleetSna
                WHERE b.host = h.id AND b.kind = 'daily' AND b.status = 'verified') AS "lastVerifiedDaily"
        FROM hosts h WHERE h.deregistered_at IS NULL`,
     ),
-    rows<{ target: string; blobs: number; bytes: number }>(
-      pool,
-      'SELECT target, count(*)::int AS blobs, COALESCE(sum(size), 0)::bigint AS bytes FROM target_blobs GROUP BY target',
-    ),
+    reportQueries.targetStorage(pool),
     latestDrills(pool),
   ]);
   const age = (at: Date | number | null | undefined) =>
@@ -91,13 +84,8 @@ export async function readFleetSnapshot(pool: Pool, now: Date): Promise<FleetSna
   };
 }
 
-/** The newest finished drill of each host; none while the schema predates drills. */
+/** The newest finished drill of each host. */
 async function latestDrills(pool: Pool): Promise<FleetSnapshot['drills']> {
-  const [table] = await rows<{ present: boolean }>(
-    pool,
-    `SELECT to_regclass('drill_runs') IS NOT NULL AS present`,
-  );
-  if (!table?.present) return [];
   return rows(
     pool,
     `SELECT DISTINCT ON (host) host, ok, finished_at AS finished FROM drill_runs

@@ -1,4 +1,4 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { sameSecret } from '@fleet-backup/core';
 import { migrationsApplied } from '@fleet-backup/db';
 import type { Runtime } from '../runtime.ts';
 import { postgresReachable, redisReachable, withTimeout } from './probes.ts';
@@ -28,9 +28,7 @@ export async function scrapeMetrics(rt: Runtime, authorization: string | undefin
 export function metricsAuthorized(token: string | null, authorization: string | undefined): boolean {
   if (token === null) return true;
   const presented = /^Bearer (.+)$/i.exec(authorization ?? '')?.[1] ?? '';
-  // Compared as digests: equal lengths for timingSafeEqual, and no timing hint of the token's length.
-  const digest = (s: string) => createHash('sha256').update(s).digest();
-  return timingSafeEqual(digest(presented), digest(token));
+  return sameSecret(presented, token);
 }
 
 export interface Readiness {

@@ -11,12 +11,22 @@ export interface CloudErrorContext {
   op: string;
 }
 
+/** The options of an error about ctx: the key only when the call had one. */
+function errorOptions(ctx: CloudErrorContext, cause: unknown) {
+  return ctx.key === undefined ? { target: ctx.target, cause } : { target: ctx.target, key: ctx.key, cause };
+}
+
+/** The error for a bucket that is not there, whichever cloud reported it. */
+export function bucketMissing(ctx: CloudErrorContext, cause: unknown): PermanentError {
+  return new PermanentError(
+    `bucket ${ctx.bucket} does not exist at ${ctx.location} (target ${ctx.target}): create it or fix the target URL`,
+    errorOptions(ctx, cause),
+  );
+}
+
 /** The pieces every mapped error shares: its options, a "what failed" phrase, and two builders. */
 export function errorBuilders(ctx: CloudErrorContext, err: unknown, label: string | number | undefined) {
-  const opts =
-    ctx.key === undefined
-      ? { target: ctx.target, cause: err }
-      : { target: ctx.target, key: ctx.key, cause: err };
+  const opts = errorOptions(ctx, err);
   const what =
     ctx.key === undefined ? `${ctx.op} on ${ctx.location}` : `${ctx.op} ${ctx.key} on ${ctx.location}`;
   return {

@@ -60,11 +60,3 @@ export function mapGcsError(err: unknown, ctx: GcsErrorContext): StorageError {
   // No HTTP status at all: something between us and the endpoint failed.
   return transient(`unexpected error ${code ?? message}`);
 }
-
-/** The error for a bucket that is not there (GCS answers 404 for it as for a missing object). */
-export function bucketMissing(ctx: GcsErrorContext, cause: unknown): PermanentError {
-  return new PermanentError(
-    `bucket ${ctx.bucket} does not exist at ${ctx.location} (target ${ctx.target}): create it or fix the target URL`,
-    ctx.key === undefined ? { target: ctx.target, cause } : { target: ctx.target, key: ctx.key, cause },
-  );
-}

@@ -1,6 +1,7 @@
 import { addAbortSignal, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { type Bucket, Storage, type StorageOptions } from '@google-cloud/storage';
+import { bucketMissing } from '../cloud/error-context.ts';
 import { translateStreamErrors } from '../cloud/net-errors.ts';
 import { displayEndpoint, ObjectKeys } from '../cloud/object-keys.ts';
 import { verifiedBody } from '../cloud/verified-body.ts';
@@ -8,7 +9,7 @@ import { NotFoundError, PermanentError, type StorageError } from '../errors.ts';
 import { assertValidKey, assertValidPrefix } from '../keys.ts';
 import { assertValidRange } from '../range.ts';
 import type { ByteRange, ListOptions, ListPage, ObjectInfo, PutOptions, StorageTarget } from '../target.ts';
-import { bucketMissing, type GcsErrorContext, mapGcsError } from './gcs-errors.ts';
+import { type GcsErrorContext, mapGcsError } from './gcs-errors.ts';
 import { awaitDownloadResponse } from './gcs-read.ts';
 
 export interface GcsTargetOptions {

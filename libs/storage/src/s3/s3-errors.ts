@@ -1,6 +1,6 @@
-import { type CloudErrorContext, errorBuilders } from '../cloud/error-context.ts';
+import { bucketMissing, type CloudErrorContext, errorBuilders } from '../cloud/error-context.ts';
 import { errorField, networkCode, numberField, stringField } from '../cloud/net-errors.ts';
-import { NotFoundError, PermanentError, StorageError } from '../errors.ts';
+import { NotFoundError, StorageError } from '../errors.ts';
 
 /** Where a failed S3 call was aimed, for messages an operator can act on (never credentials). */
 export type S3ErrorContext = CloudErrorContext;
@@ -35,14 +35,9 @@ export function mapS3Error(err: unknown, ctx: S3ErrorContext): StorageError {
   if (err instanceof StorageError) return err;
   const code = codeOf(err);
   const status = statusOf(err);
-  const { opts, permanent, transient } = errorBuilders(ctx, err, code ?? status);
+  const { permanent, transient } = errorBuilders(ctx, err, code ?? status);
 
-  if (code === 'NoSuchBucket') {
-    return new PermanentError(
-      `bucket ${ctx.bucket} does not exist at ${ctx.location} (target ${ctx.target}): create it or fix the target URL`,
-      opts,
-    );
-  }
+  if (code === 'NoSuchBucket') return bucketMissing(ctx, err);
   if ((code !== undefined && NOT_FOUND.has(code)) || status === 404) {
     return new NotFoundError(ctx.target, ctx.key ?? '', err);
   }

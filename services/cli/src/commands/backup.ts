@@ -3,6 +3,7 @@ import { type Runtime, requestBackup } from '@fleet-backup/runtime';
 import type { Command } from 'commander';
 import { CliError, EXIT, printJson } from '../exit.ts';
 import { withRuntime } from '../open.ts';
+import { collect } from '../options.ts';
 import { startProgress } from '../progress.ts';
 import { backupState } from './backup-progress.ts';
 
@@ -21,8 +22,6 @@ interface BackupOptions {
   timeout?: number;
   json?: boolean;
 }
-
-const collect = (value: string, previous: string[] = []) => [...previous, value];
 
 export function registerBackupCommand(program: Command): void {
   program

@@ -1,4 +1,4 @@
-import { describeDrop } from '@fleet-backup/core';
+import { describeDrop, isKept } from '@fleet-backup/core';
 import { describeBackup } from '@fleet-backup/runtime';
 import type { Command } from 'commander';
 import { CliError, EXIT, printJson } from '../exit.ts';
@@ -120,12 +120,12 @@ function check(view: ReturnType<typeof describeBackup>, wanted = false): void {
   if (view.status === 'failed') throw new CliError(`${name} failed`, EXIT.failed);
   if (view.status !== 'verified') throw new CliError(`${name} is unsafe: it is ${view.status}`, EXIT.unsafe);
   if (!view.compliance.ok) throw new CliError(`${name} is unsafe: ${view.compliance.summary}`, EXIT.unsafe);
-  const gone = view.lifecycle.state && view.lifecycle.state !== 'verified';
-  if (gone) throw new CliError(`${name} is unsafe: it is ${view.lifecycle.state}`, EXIT.unsafe);
+  if (!isKept(view.lifecycle.state))
+    throw new CliError(`${name} is unsafe: it is ${view.lifecycle.state}`, EXIT.unsafe);
 }
 
 /** The status, with the lifecycle when the backup is going or gone (e.g. `verified, expired`). */
 function statusText(b: { status: string; lifecycle: string | null }): string {
   const status = statusCell(b.status);
-  return b.lifecycle && b.lifecycle !== 'verified' ? `${status}, ${b.lifecycle}` : status;
+  return isKept(b.lifecycle) ? status : `${status}, ${b.lifecycle}`;
 }

@@ -15,6 +15,7 @@ import { type ManifestFile, readManifest } from '@fleet-backup/storage';
 import type { Command } from 'commander';
 import { printJson } from '../exit.ts';
 import { withRuntime } from '../open.ts';
+import { collect } from '../options.ts';
 import { table } from '../table.ts';
 import { type RestoreBar, restoreBar } from './restore-progress.ts';
 
@@ -36,8 +37,6 @@ interface Attempt {
   backupId: string | null;
   files: RestoreFile[];
 }
-
-const collect = (value: string, previous: string[] = []) => [...previous, value];
 
 export function registerRestoreCommands(program: Command): void {
   program

@@ -1,7 +1,8 @@
-import { TokenStore } from '@fleet-backup/db';
+import { type TokenRow, TokenStore } from '@fleet-backup/db';
 import type { Command } from 'commander';
 import { printJson } from '../exit.ts';
 import { withRuntime } from '../open.ts';
+import { collect } from '../options.ts';
 import { table } from '../table.ts';
 
 interface CreateOptions {
@@ -11,8 +12,6 @@ interface CreateOptions {
   pathPrefix?: string[];
   json?: boolean;
 }
-
-const collect = (value: string, previous: string[] = []) => [...previous, value];
 
 export function registerTokenCommands(program: Command): void {
   const tokens = program
@@ -88,9 +87,7 @@ export function registerTokenCommands(program: Command): void {
     });
 }
 
-type Row = Awaited<ReturnType<TokenStore['list']>>[number];
-
-function view(t: Row) {
+function view(t: TokenRow) {
   return {
     id: t.id,
     name: t.name,
@@ -103,7 +100,7 @@ function view(t: Row) {
   };
 }
 
-function describe(t: Row): string {
+function describe(t: TokenRow): string {
   if (t.scope !== 'pre_change') return `scope ${t.scope}`;
   return `scope pre_change on ${t.hosts.join(', ')} under ${t.pathPrefixes.join(', ')}`;
 }

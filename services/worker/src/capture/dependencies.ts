@@ -2,8 +2,9 @@ import { createReadStream } from 'node:fs';
 import { type FileHandle, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { DependenciesConfig } from '@fleet-backup/config';
-import { createPrivate, writeCapped } from './capped-write.ts';
-import { findManifests, type ManifestLimits } from './manifests.ts';
+import type { WalkLimits } from '../fs/walk.ts';
+import { type CappedWrite, createPrivate, writeCapped } from './capped-write.ts';
+import { findManifests } from './manifests.ts';
 import { type CommandResult, runCommand } from './run-command.ts';
 
 /**
@@ -41,7 +42,7 @@ export interface DependenciesSummary {
  */
 export async function buildDependencies(
   config: DependenciesConfig,
-  limits: ManifestLimits,
+  limits: WalkLimits,
   workDir: string,
   outFile: string,
   signal: AbortSignal,
@@ -52,19 +53,13 @@ export async function buildDependencies(
   try {
     await out.write(DEPENDENCIES_HEADER);
     const found = await findManifests(config.manifests, limits);
-    const records = [
-      ...found.files.map((f) => ({ path: f.path, readFrom: f.readFrom })),
-      ...found.problems.map((p) => ({ path: p.path, error: p.error })),
-    ].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+    const records = [...found.files, ...found.problems].sort((a, b) =>
+      a.path < b.path ? -1 : a.path > b.path ? 1 : 0,
+    );
     for (const m of records) {
       signal.throwIfAborted();
-      if ('error' in m) {
-        summary.problems.push(m);
-        await out.write(headerLine({ record: 'manifest', path: m.path, error: m.error, bytes: 0 }));
-        await out.write('\n');
-        continue;
-      }
-      const taken = await takeManifest(m.readFrom, part, config.maxManifestBytes);
+      // A problem found while searching and one met while reading are recorded alike.
+      const taken = 'error' in m ? m : await takeManifest(m.readFrom, part, config.maxManifestBytes);
       if ('error' in taken) {
         summary.problems.push({ path: m.path, error: taken.error });
         await out.write(headerLine({ record: 'manifest', path: m.path, error: taken.error, bytes: 0 }));
@@ -124,7 +119,7 @@ async function takeManifest(
   readFrom: string,
   part: string,
   cap: number,
-): Promise<{ size: number; sha256: string; kept: number; truncated: boolean } | { error: string }> {
+): Promise<CappedWrite | { error: string }> {
   try {
     const out = await createPrivate(part);
     try {

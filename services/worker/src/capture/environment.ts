@@ -58,7 +58,7 @@ export function captureEnvironment(
         vars[n] !== undefined &&
         allowed.some((g) => g.test(n)),
     )
-    .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+    .sort();
   const plain: string[] = [];
   const secret: string[] = [];
   for (const name of names) {

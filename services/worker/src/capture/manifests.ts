@@ -2,6 +2,7 @@ import type { Dirent } from 'node:fs';
 import { glob, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { isInside, neverBackedUp, sensitiveMatcher } from '@fleet-backup/core';
+import type { WalkLimits } from '../fs/walk.ts';
 
 /** More than this many manifests is a glob gone wide (a whole disk's `package.json`s): the rest are listed as one problem. */
 export const MAX_MANIFESTS = 1000;
@@ -9,12 +10,6 @@ export const MAX_MANIFESTS = 1000;
 /** Directories a manifest glob never enters: installed copies of packages, history, kernel views. */
 const NEVER_SEARCHED = new Set(['node_modules', '.git']);
 const VIRTUAL_ROOTS = ['/proc', '/sys', '/dev'];
-
-export interface ManifestLimits {
-  /** Roots the agent may read at all: a manifest resolving outside them is not read. */
-  allowedRoots: string[];
-  backupRoot: string;
-}
 
 export interface FoundManifest {
   /** The path as matched. */
@@ -36,7 +31,7 @@ export interface ManifestProblem {
  */
 export async function findManifests(
   patterns: readonly string[],
-  limits: ManifestLimits,
+  limits: WalkLimits,
 ): Promise<{ files: FoundManifest[]; problems: ManifestProblem[] }> {
   const matched = new Set<string>();
   const problems: ManifestProblem[] = [];
@@ -71,7 +66,7 @@ export async function findManifests(
 }
 
 /** Adds the files a glob matches to `matched` (stopping past MAX_MANIFESTS); returns how many it matched. */
-async function expand(pattern: string, limits: ManifestLimits, matched: Set<string>): Promise<number> {
+async function expand(pattern: string, limits: WalkLimits, matched: Set<string>): Promise<number> {
   let hits = 0;
   for await (const entry of glob(pattern, { withFileTypes: true, exclude: (d) => pruned(d, limits) })) {
     if (entry.isDirectory()) continue;
@@ -86,7 +81,7 @@ function isGlob(pattern: string): boolean {
   return /[*?[\]{}]/.test(pattern);
 }
 
-function pruned(d: Dirent, limits: ManifestLimits): boolean {
+function pruned(d: Dirent, limits: WalkLimits): boolean {
   const full = path.join(d.parentPath, d.name);
   return (
     (d.isDirectory() && NEVER_SEARCHED.has(d.name)) ||
@@ -100,7 +95,7 @@ function pruned(d: Dirent, limits: ManifestLimits): boolean {
  * The walk's rules (inside the agent's roots after symlinks, never our own copies, a regular file),
  * and never a file the default sensitive-file globs name.
  */
-async function checkManifest(p: string, limits: ManifestLimits): Promise<FoundManifest | ManifestProblem> {
+async function checkManifest(p: string, limits: WalkLimits): Promise<FoundManifest | ManifestProblem> {
   let real: string;
   try {
     real = await realpath(p);

@@ -1,5 +1,6 @@
 import { stat } from 'node:fs/promises';
 import type { HostConfig } from '@fleet-backup/config';
+import { metadataPath } from '@fleet-backup/core';
 import { allowedRoots } from '../agent-env.ts';
 import { captureEnvironment } from './environment.ts';
 import { findManifests } from './manifests.ts';
@@ -45,15 +46,14 @@ export async function planSystemState(
   secretPatterns: readonly string[],
   keyId: string | null,
 ): Promise<PlannedSystemState> {
-  const item = (p: string) => p.slice(1);
   let environment: PlannedSystemState['environment'] = null;
   if (hostConfig.environment) {
     const c = captureEnvironment(process.env, hostConfig.environment.allow, secretPatterns);
     environment = {
-      item: item(GENERATED.environment),
+      item: metadataPath(GENERATED.environment),
       names: c.names,
       size: Buffer.byteLength(c.plain),
-      secretItem: item(GENERATED.environmentSecrets),
+      secretItem: metadataPath(GENERATED.environmentSecrets),
       secretEncryptedWith: keyId,
       secretNames: c.secretNames,
       secretSize: c.secret === null ? 0 : Buffer.byteLength(c.secret),
@@ -66,7 +66,7 @@ export async function planSystemState(
     const manifests = [];
     for (const f of found.files) manifests.push({ path: f.path, size: (await stat(f.readFrom)).size });
     dependencies = {
-      item: item(GENERATED.dependencies),
+      item: metadataPath(GENERATED.dependencies),
       manifests,
       problems: found.problems,
       commands: commands.map((c) => ({

@@ -5,7 +5,6 @@ import path from 'node:path';
 import { PermanentFailure, type Sealer } from '@fleet-backup/core';
 
 export const TEMP_MARK = '.fbtmp-';
-const HEAD_BYTES = 16;
 
 export interface CopyResult {
   /** Of the source's bytes (the plaintext, for an encrypted copy). */
@@ -13,8 +12,6 @@ export interface CopyResult {
   size: number;
   /** Of the bytes written, when they are the source encrypted. */
   encrypted?: { sha256: string; size: number; keyId: string };
-  /** The first bytes, for classification by header without a second read. */
-  head: Buffer;
   tempPath: string;
 }
 
@@ -47,14 +44,12 @@ export async function copyToTemp(
     await out.write(bytes);
   };
   let size = 0;
-  let head = Buffer.alloc(0);
   try {
     for await (const chunk of createReadStream(src, {
       highWaterMark: 1 << 20,
       signal,
     }) as AsyncIterable<Buffer>) {
       hash.update(chunk);
-      if (head.length < HEAD_BYTES) head = Buffer.concat([head, chunk.subarray(0, HEAD_BYTES - head.length)]);
       size += chunk.length;
       await write(seal ? seal.update(chunk) : chunk);
     }
@@ -66,7 +61,7 @@ export async function copyToTemp(
     await unlink(tempPath).catch(() => {});
     throw explainWriteError(err, src, destDir);
   }
-  const result: CopyResult = { sha256: hash.digest('hex'), size, head, tempPath };
+  const result: CopyResult = { sha256: hash.digest('hex'), size, tempPath };
   if (seal && written)
     result.encrypted = { sha256: written.hash.digest('hex'), size: written.size, keyId: seal.keyId };
   return result;

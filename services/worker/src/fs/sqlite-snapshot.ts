@@ -5,6 +5,7 @@ import path from 'node:path';
 import { backup, DatabaseSync } from 'node:sqlite';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { PermanentFailure, SQLITE_HEADER } from '@fleet-backup/core';
+import { isSqliteFile } from '@fleet-backup/runtime';
 import { TEMP_MARK } from './atomic-copy.ts';
 
 /** A consistent copy of a live SQLite database, written to a temporary file beside its final name. */
@@ -50,11 +51,6 @@ export async function readHead(file: string): Promise<Buffer> {
   }
 }
 
-/** True when the file starts with SQLite's header; a short file is not SQLite. */
-export async function hasSqliteHeader(file: string): Promise<boolean> {
-  return (await readHead(file)).equals(SQLITE_HEADER);
-}
-
 /**
  * Snapshots a live SQLite database through SQLite's online backup API into a temporary file in
  * destDir, then hashes and fsyncs that file. A raw `cp` of a live database can be torn; this copy
@@ -68,7 +64,7 @@ export async function snapshotSqlite(
   signal: AbortSignal,
   opts: SqliteSnapshotOptions = {},
 ): Promise<SqliteSnapshot | NotSqlite> {
-  if (!(await hasSqliteHeader(src))) {
+  if (!(await isSqliteFile(src))) {
     return { kind: 'not-sqlite', reason: 'named like a database but has no SQLite header' };
   }
   await mkdir(destDir, { recursive: true });

@@ -1,6 +1,7 @@
 import { unlink } from 'node:fs/promises';
 import path from 'node:path';
 import {
+  COPIED_PLAIN_NOTE,
   classify,
   type Keyring,
   metadataPath,
@@ -88,7 +89,7 @@ async function copyFile(
       };
     }
     // Not a database SQLite can read: still backed up, byte for byte, and the backup says so.
-    notes.push({ path: file.path, reason: `copied as a plain file, not through SQLite: ${taken.reason}` });
+    notes.push({ path: file.path, reason: `${COPIED_PLAIN_NOTE}, not through SQLite: ${taken.reason}` });
   }
   const copied = await copyToTemp(file.readFrom, destDir, signal, seal());
   await commitTemp(copied.tempPath, path.join(dir, stored));
