@@ -6,6 +6,7 @@ export * from './daily-schedule.ts';
 export * from './encryption/index.ts';
 export * from './errors.ts';
 export * from './exclusions.ts';
+export * from './file-attributes.ts';
 export * from './host-health.ts';
 export * from './ids.ts';
 export * from './kinds.ts';

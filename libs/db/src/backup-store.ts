@@ -7,6 +7,7 @@ import {
   type Clock,
   compliance321,
   deriveStatus,
+  type FileAttributes,
   isKept,
   LOCAL_COPY,
   type MetadataEntry,
@@ -20,11 +21,13 @@ import {
   type BackupDetail,
   type BackupRow,
   type FileRow,
+  type NodeRow,
   type SkippedItem,
   type StageRow,
   toBackup,
   toCopy,
   toFile,
+  toNode,
   toStage,
 } from './rows.ts';
 
@@ -141,6 +144,7 @@ export class BackupStore {
       [id],
     );
     const files = await q.query('SELECT * FROM backup_files WHERE backup_id = $1 ORDER BY path', [id]);
+    const nodes = await q.query('SELECT * FROM backup_nodes WHERE backup_id = $1 ORDER BY path', [id]);
     const copies = await q.query(
       'SELECT * FROM backup_copies WHERE backup_id = $1 ORDER BY target <> $2, target',
       [id, LOCAL_COPY],
@@ -149,6 +153,7 @@ export class BackupStore {
       backup,
       stages: stages.rows.map(toStage),
       files: files.rows.map(toFile),
+      nodes: nodes.rows.map(toNode),
       copies: copies.rows.map(toCopy),
     };
   }
@@ -234,23 +239,28 @@ export class BackupStore {
     });
   }
 
-  /** Replaces the backup's file list (and what it skipped) with a snapshot's result. */
+  /** Replaces the backup's file list, directories and symlinks (and what it skipped) with a snapshot's result. */
   async saveSnapshot(
     tx: Queryable,
     id: string,
     files: Omit<FileRow, 'hashedAt'>[],
     skipped: SkippedItem[],
+    nodes: NodeRow[] = [],
   ): Promise<void> {
     await holdBlobReferences(tx);
     await tx.query('UPDATE backups SET skipped = $2 WHERE id = $1', [id, JSON.stringify(skipped)]);
     await tx.query('DELETE FROM backup_files WHERE backup_id = $1', [id]);
+    await tx.query('DELETE FROM backup_nodes WHERE backup_id = $1', [id]);
     for (let i = 0; i < files.length; i += 500) {
       const chunk = files.slice(i, i + 500);
       await tx.query(
         `INSERT INTO backup_files (backup_id, path, stored_path, class, size, sha256, has_wal,
-                                   stored_sha256, stored_size, key_id)
+                                   stored_sha256, stored_size, key_id, path_bytes,
+                                   mode, uid, gid, owner, grp, mtime_ns, xattrs)
          SELECT $1::uuid, * FROM unnest($2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[], $7::boolean[],
-                                        $8::text[], $9::bigint[], $10::text[])`,
+                                        $8::text[], $9::bigint[], $10::text[], $11::bytea[],
+                                        $12::int[], $13::bigint[], $14::bigint[], $15::text[], $16::text[],
+                                        $17::numeric[], $18::jsonb[])`,
         [
           id,
           chunk.map((f) => f.path),
@@ -262,6 +272,27 @@ export class BackupStore {
           chunk.map((f) => f.encrypted?.sha256 ?? null),
           chunk.map((f) => f.encrypted?.size ?? null),
           chunk.map((f) => f.encrypted?.keyId ?? null),
+          chunk.map((f) => f.pathBytes ?? null),
+          ...attributeColumns(chunk.map((f) => f.attrs ?? null)),
+        ],
+      );
+    }
+    for (let i = 0; i < nodes.length; i += 500) {
+      const chunk = nodes.slice(i, i + 500);
+      await tx.query(
+        `INSERT INTO backup_nodes (backup_id, path, type, target, path_bytes, target_bytes,
+                                   mode, uid, gid, owner, grp, mtime_ns, xattrs)
+         SELECT $1::uuid, * FROM unnest($2::text[], $3::text[], $4::text[], $5::bytea[], $6::bytea[],
+                                        $7::int[], $8::bigint[], $9::bigint[], $10::text[], $11::text[],
+                                        $12::numeric[], $13::jsonb[])`,
+        [
+          id,
+          chunk.map((n) => n.path),
+          chunk.map((n) => n.type),
+          chunk.map((n) => n.target),
+          chunk.map((n) => n.pathBytes),
+          chunk.map((n) => n.targetBytes),
+          ...attributeColumns(chunk.map((n) => n.attrs)),
         ],
       );
     }
@@ -342,6 +373,19 @@ export function seedEntry(backup: BackupRow, files: FileRow[], verified: boolean
     changeVerifiedAt: backup.changeVerifiedAt,
     files,
   });
+}
+
+/** mode, uid, gid, owner, grp, mtime_ns and xattrs as parallel arrays for unnest (nulls where unknown). */
+function attributeColumns(attrs: (FileAttributes | null)[]): unknown[][] {
+  return [
+    attrs.map((a) => a?.mode ?? null),
+    attrs.map((a) => a?.uid ?? null),
+    attrs.map((a) => a?.gid ?? null),
+    attrs.map((a) => a?.owner ?? null),
+    attrs.map((a) => a?.group ?? null),
+    attrs.map((a) => a?.mtimeNs ?? null),
+    attrs.map((a) => (a?.xattrs ? JSON.stringify(a.xattrs) : null)),
+  ];
 }
 
 async function insertChildren(tx: Queryable, id: string, targets: TargetRef[]): Promise<void> {

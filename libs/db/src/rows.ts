@@ -4,11 +4,13 @@ import type {
   BackupStatus,
   Compliance,
   CopyStatus,
+  FileAttributes,
   FileClass,
   MetadataEntry,
   SharpDrop,
   StageName,
   StageStatus,
+  TreeNode,
 } from '@fleet-backup/core';
 
 export interface BackupRow {
@@ -63,7 +65,14 @@ export interface FileRow {
   hashedAt: Date | null;
   /** Set when the stored bytes are the file encrypted (a sensitive file); null when stored as is. */
   encrypted?: EncryptedForm | null;
+  /** Mode, owner, mtime and xattrs as captured; null for backups taken before they were recorded. */
+  attrs?: FileAttributes | null;
+  /** The raw path when it is not valid UTF-8 (`path` then shows `\xHH` escapes). */
+  pathBytes?: Buffer | null;
 }
+
+/** A directory or symlink of a backup (libs/core TreeNode), as the catalog holds it. */
+export type NodeRow = TreeNode;
 
 /** The stored bytes of an encrypted file: the blob's address and size, and the key that sealed it. */
 export interface EncryptedForm {
@@ -95,6 +104,8 @@ export interface BackupDetail {
   backup: BackupRow;
   stages: StageRow[];
   files: FileRow[];
+  /** Directories and symlinks, by path. */
+  nodes: NodeRow[];
   copies: CopyRow[];
 }
 
@@ -150,6 +161,33 @@ export function toFile(r: Raw): FileRow {
     encrypted: r.key_id
       ? { sha256: r.stored_sha256 as string, size: Number(r.stored_size), keyId: r.key_id as string }
       : null,
+    attrs: r.mode === null || r.mode === undefined ? null : toAttrs(r),
+    pathBytes: (r.path_bytes as Buffer | null | undefined) ?? null,
+  };
+}
+
+export function toNode(r: Raw): NodeRow {
+  return {
+    path: r.path as string,
+    type: r.type as NodeRow['type'],
+    target: (r.target as string | null) ?? null,
+    pathBytes: (r.path_bytes as Buffer | null) ?? null,
+    targetBytes: (r.target_bytes as Buffer | null) ?? null,
+    attrs: toAttrs(r),
+  };
+}
+
+/** The attribute columns shared by backup_files and backup_nodes. */
+function toAttrs(r: Raw): FileAttributes {
+  const xattrs = r.xattrs as Record<string, string> | null | undefined;
+  return {
+    mode: r.mode as number,
+    uid: Number(r.uid),
+    gid: Number(r.gid),
+    owner: (r.owner as string | null) ?? null,
+    group: (r.grp as string | null) ?? null,
+    mtimeNs: String(r.mtime_ns),
+    ...(xattrs && Object.keys(xattrs).length ? { xattrs } : {}),
   };
 }
 

@@ -25,10 +25,13 @@ export {
 } from './layout.ts';
 export {
   type BackupKind,
+  FileAttributesSchema,
   MANIFEST_FORMAT,
   type Manifest,
   type ManifestFile,
   ManifestFileSchema,
+  type ManifestNode,
+  ManifestNodeSchema,
   ManifestSchema,
   parseManifest,
   serializeManifest,

@@ -7,6 +7,34 @@ export const MANIFEST_FORMAT = 'fleet-backup.manifest/1';
 
 const sha256Hex = z.string().regex(SHA256_HEX, 'must be 64 lowercase hex digits');
 
+const base64 = z.base64();
+
+/**
+ * Mode, owner, mtime and extended attributes of an entry (libs/core FileAttributes): what a
+ * restore applies besides the bytes. Optional on files: manifests written before they were
+ * recorded have none.
+ */
+export const FileAttributesSchema = z.strictObject({
+  mode: z.number().int().min(0).max(0o7777),
+  uid: z.number().int().nonnegative(),
+  gid: z.number().int().nonnegative(),
+  owner: z.string().min(1).nullable(),
+  group: z.string().min(1).nullable(),
+  mtimeNs: z.string().regex(/^-?\d{1,20}$/),
+  xattrs: z.record(z.string().min(1), base64).optional(),
+});
+
+/** A directory or symlink of a backup, keyed by its path: it holds no bytes. */
+export const ManifestNodeSchema = z.strictObject({
+  type: z.enum(['dir', 'symlink']),
+  /** A symlink's target as readlink gave it. */
+  target: z.string().min(1).optional(),
+  /** Raw bytes (base64) of the path or target when they are not valid UTF-8. */
+  pathBytes: base64.optional(),
+  targetBytes: base64.optional(),
+  attrs: FileAttributesSchema,
+});
+
 /**
  * One stored file of a backup: where it came from and the blob that holds its bytes. `size` and
  * `sha256` are the file's own (as in backup_metadata.json); an encrypted (sensitive) file adds
@@ -22,6 +50,9 @@ export const ManifestFileSchema = z
     storedSha256: sha256Hex.optional(),
     storedSize: z.number().int().nonnegative().optional(),
     keyId: z.string().min(1).optional(),
+    /** Raw bytes (base64) of the path when it is not valid UTF-8 (`path` then shows `\xHH` escapes). */
+    pathBytes: base64.optional(),
+    attrs: FileAttributesSchema.optional(),
   })
   .refine(
     (f) =>
@@ -40,11 +71,14 @@ export const ManifestSchema = z.object({
   created: z.iso.datetime({ offset: true }),
   /** Keyed by stored path. */
   files: z.record(z.string(), ManifestFileSchema),
+  /** Directories and symlinks, keyed by path (as in the metadata); absent in older manifests. */
+  nodes: z.record(z.string(), ManifestNodeSchema).optional(),
   /** The backup's backup_metadata.json entry, kept verbatim; storage does not interpret it. */
   entry: z.unknown(),
 });
 
 export type ManifestFile = z.infer<typeof ManifestFileSchema>;
+export type ManifestNode = z.infer<typeof ManifestNodeSchema>;
 export type Manifest = z.infer<typeof ManifestSchema>;
 export type BackupKind = Manifest['kind'];
 

@@ -1,12 +1,13 @@
+import type { FileAttributes, TreeNode } from '@fleet-backup/core';
 import { type BackupDetail, seedEntry } from '@fleet-backup/db';
-import { MANIFEST_FORMAT, type Manifest } from '@fleet-backup/storage';
+import { MANIFEST_FORMAT, type Manifest, type ManifestNode } from '@fleet-backup/storage';
 
 /**
  * A backup's manifest: every stored path with its source path, size and sha256, plus the seed
  * entry as captured. Built only from what does not change after the snapshot, so a retried
  * replicate writes identical bytes (manifests are written once).
  */
-export function buildManifest({ backup, files }: BackupDetail): Manifest {
+export function buildManifest({ backup, files, nodes }: BackupDetail): Manifest {
   const entries: Manifest['files'] = {};
   for (const f of files) {
     const e = f.encrypted;
@@ -16,6 +17,8 @@ export function buildManifest({ backup, files }: BackupDetail): Manifest {
       sha256: f.sha256,
       // Enough for a restore from the bucket alone to find the blob and the key that opens it.
       ...(e && { storedSha256: e.sha256, storedSize: e.size, keyId: e.keyId }),
+      ...(f.pathBytes && { pathBytes: f.pathBytes.toString('base64') }),
+      ...(f.attrs && { attrs: manifestAttrs(f.attrs) }),
     };
   }
   return {
@@ -25,10 +28,27 @@ export function buildManifest({ backup, files }: BackupDetail): Manifest {
     key: backup.key,
     created: backup.createdAt.toISOString(),
     files: entries,
+    ...(nodes.length > 0 && { nodes: Object.fromEntries(nodes.map((n) => [n.path, manifestNode(n)])) }),
     entry: seedEntry(
       { ...backup, lifecycle: null, changeVerifiedBy: null, changeVerifiedAt: null },
       files,
       false,
     ),
   };
+}
+
+function manifestNode(n: TreeNode): ManifestNode {
+  return {
+    type: n.type,
+    ...(n.target !== null && { target: n.target }),
+    ...(n.pathBytes && { pathBytes: n.pathBytes.toString('base64') }),
+    ...(n.targetBytes && { targetBytes: n.targetBytes.toString('base64') }),
+    attrs: manifestAttrs(n.attrs),
+  };
+}
+
+/** Only the fields the manifest schema knows, so the same attributes always serialise the same. */
+function manifestAttrs(a: FileAttributes): FileAttributes {
+  const { mode, uid, gid, owner, group, mtimeNs, xattrs } = a;
+  return { mode, uid, gid, owner, group, mtimeNs, ...(xattrs && { xattrs }) };
 }
