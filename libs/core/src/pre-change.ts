@@ -2,7 +2,7 @@ import { z } from 'zod';
 import type { FileClass } from './classify.ts';
 import { backupIdSchema } from './ids.ts';
 import { retentionSchema } from './kinds.ts';
-import { type BackupRequest, backupRequestSchema } from './request.ts';
+import { type BackupRequest, backupRequestSchema, type RequestScope } from './request.ts';
 
 const text = (max: number) => z.string().trim().min(1).max(max);
 
@@ -33,7 +33,7 @@ export const preChangeJobSchema = preChangeRequestSchema.required({ id: true });
  * The backup request a pre-change request stands for. Retention is left unset when the caller
  * gave none and it is no migration, so the snapshot can still upgrade it (retentionAfterSnapshot).
  */
-export function preChangeBackupRequest(req: PreChangeRequest): BackupRequest {
+export function preChangeBackupRequest(req: PreChangeRequest, scope?: RequestScope): BackupRequest {
   const retention = req.retention ?? (req.migration ? 'permanent' : undefined);
   return {
     host: req.host,
@@ -42,6 +42,7 @@ export function preChangeBackupRequest(req: PreChangeRequest): BackupRequest {
     description: req.description,
     ticket: req.change_ticket,
     ...(retention ? { retention } : {}),
+    ...(scope ? { scope } : {}),
   };
 }
 

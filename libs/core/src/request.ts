@@ -16,6 +16,17 @@ const sourcePath = z
     }
   });
 
+/**
+ * Set when a pre_change token asked: its name and path prefixes. The agent stores only entries
+ * whose real path (after every symlink) lies under one of them, so a symlink inside an allowed
+ * tree cannot carry a backup outside the token's reach.
+ */
+export const requestScopeSchema = z.strictObject({
+  token: text(200),
+  pathPrefixes: z.array(sourcePath).min(1).max(1000),
+});
+export type RequestScope = z.infer<typeof requestScopeSchema>;
+
 /** What a caller asks for; validated at every boundary (CLI, API, job payload). */
 export const backupRequestSchema = z
   .strictObject({
@@ -28,6 +39,7 @@ export const backupRequestSchema = z
     ticket: text(200).optional(),
     retention: retentionSchema.optional(),
     notes: text(4000).optional(),
+    scope: requestScopeSchema.optional(),
   })
   .superRefine((req, ctx) => {
     const rule = RETENTION_RULES[req.kind];

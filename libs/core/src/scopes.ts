@@ -73,10 +73,17 @@ export function assertHostInScope(principal: Principal, host: string): void {
   throw new OutOfScopeError(`token ${principal.name} may not act on host ${host}`, { host });
 }
 
-/** Throws OutOfScopeError unless the principal may back up every one of these paths on this host. */
-export function assertPathsInScope(principal: Principal, host: string, paths: string[]): void {
+/**
+ * Throws OutOfScopeError unless the principal may back up every one of these paths on this host.
+ * Returns the scope the agent must enforce by real path (a pre_change token's prefixes), if any.
+ */
+export function assertPathsInScope(
+  principal: Principal,
+  host: string,
+  paths: string[],
+): { token: string; pathPrefixes: string[] } | undefined {
   assertHostInScope(principal, host);
-  if (principal.scope !== 'pre_change') return;
+  if (principal.scope !== 'pre_change') return undefined;
   const outside = paths.filter((p) => !principal.pathPrefixes.some((root) => isInside(p, root)));
   if (outside.length) {
     throw new OutOfScopeError(
@@ -84,4 +91,5 @@ export function assertPathsInScope(principal: Principal, host: string, paths: st
       { paths: outside },
     );
   }
+  return { token: principal.name, pathPrefixes: principal.pathPrefixes };
 }
