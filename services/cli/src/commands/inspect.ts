@@ -1,5 +1,7 @@
+import path from 'node:path';
 import { describeDrop, isKept } from '@fleet-backup/core';
 import { describeBackup } from '@fleet-backup/runtime';
+import { writeJsonAtomic } from '@fleet-backup/worker';
 import type { Command } from 'commander';
 import { CliError, EXIT, printJson } from '../exit.ts';
 import { withRuntime } from '../open.ts';
@@ -44,11 +46,16 @@ export function registerInspectCommands(program: Command): void {
     .command('show <id>')
     .description('one backup: status per stage, per file and per copy')
     .option('--json', 'print JSON')
+    .option('--out <file>', 'write the JSON to a file instead, atomically (prints its path)')
     .option('--check', 'exit 0 only when verified and 3-2-1; 1 when failed; 4 (unsafe) otherwise')
-    .action(async (id: string, opts: { json?: boolean; check?: boolean }) => {
+    .action(async (id: string, opts: { json?: boolean; out?: string; check?: boolean }) => {
       await withRuntime(
         async (rt) => {
           const view = describeBackup(await rt.backups.detail(id));
+          if (opts.out) {
+            console.log(await writeJsonAtomic(path.resolve(opts.out), view));
+            return check(view, opts.check);
+          }
           if (opts.json) {
             printJson(view);
             return check(view, opts.check);
