@@ -13,6 +13,8 @@ import { preChangeRoutes } from './routes/pre-change.ts';
 
 export interface Server {
   app: FastifyInstance;
+  /** Every route served (method and URL pattern, Bull Board's included), as fastify registered them. */
+  routes: { method: string; url: string }[];
   /** Re-reads the host list for Bull Board. */
   refreshBoard(): Promise<void>;
 }
@@ -35,6 +37,10 @@ export async function buildServer(rt: Runtime, opts: { token: string | null }): 
       'no API token exists: loopback clients are served without one until `fleet-backup tokens create`',
     );
   }
+  const routes: Server['routes'] = [];
+  app.addHook('onRoute', (r) => {
+    for (const method of [r.method].flat()) routes.push({ method, url: r.url });
+  });
   app.setErrorHandler((err, req, reply) => answerError(rt, err, req, reply));
   app.setNotFoundHandler((req, reply) =>
     reply.code(404).send({ error: 'not_found', message: `no route ${req.method} ${req.url.split('?')[0]}` }),
@@ -66,7 +72,7 @@ export async function buildServer(rt: Runtime, opts: { token: string | null }): 
     auth: authOptions,
   });
   const refreshBoard = await mountBullBoard(app, rt, gate);
-  return { app, refreshBoard };
+  return { app, routes, refreshBoard };
 }
 
 /** Answers an error through the one mapping (error-answer.ts); only our own failures are logged as errors. */
