@@ -5,6 +5,7 @@ import { writeJsonAtomic } from '@fleet-backup/worker';
 import type { Command } from 'commander';
 import { CliError, EXIT, printJson } from '../exit.ts';
 import { withRuntime } from '../open.ts';
+import { wholeNumber } from '../options.ts';
 import { statusCell } from '../style.ts';
 import { table } from '../table.ts';
 
@@ -13,7 +14,7 @@ export function registerInspectCommands(program: Command): void {
     .command('list')
     .description('recent backups, newest first')
     .option('--host <id>', 'only this host')
-    .option('--limit <n>', 'how many', (v) => Number.parseInt(v, 10), 50)
+    .option('--limit <n>', 'how many', wholeNumber, 50)
     .option('--json', 'print JSON')
     .action(async (opts: { host?: string; limit: number; json?: boolean }) => {
       await withRuntime(async (rt) => {

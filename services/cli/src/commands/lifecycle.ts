@@ -17,10 +17,10 @@ const instant = (v: string): Date => {
 /** A clock stopped at one instant: a dry run as of a chosen time. */
 const fixedClock = (at: Date): Clock => ({ now: () => new Date(at) });
 const seconds = (v: string) => {
-  const n = Number(v);
-  if (!Number.isFinite(n) || n < 0)
-    throw new CliError(`--timeout must be a number of seconds, got ${v}`, EXIT.usage);
-  return n;
+  // Decimal digits only: `Number` would also take 1e3, 0x10 and an empty string (as 0).
+  if (!/^\d{1,9}(\.\d+)?$/.test(v))
+    throw new CliError(`--timeout must be a number of seconds, got ${JSON.stringify(v)}`, EXIT.usage);
+  return Number(v);
 };
 
 /** expire, gc, retire and report: the lifecycle of backups after their pipeline. */
