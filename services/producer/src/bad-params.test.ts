@@ -190,6 +190,33 @@ describe.skipIf(!services)('bad input at the API: 400 naming the field, never 50
     expect(errorAnswer(ours, { method: 'GET', url: '/v1/x' })).toMatchObject({ status: 500, level: 'error' });
   });
 
+  it('answers a reused id with another request 409, without revealing that backup', async () => {
+    const id = '3b8f9e1c-5d2a-4c7e-9f10-2a6b8c4d0e13';
+    const headers = { authorization: `Bearer ${tokens.deployer}` };
+    const first = await send({
+      method: 'POST',
+      url: '/v1/pre-change',
+      headers,
+      payload: { ...preChange, id },
+    });
+    expect(first.statusCode, first.body).toBe(202);
+    const retry = await send({
+      method: 'POST',
+      url: '/v1/pre-change',
+      headers,
+      payload: { ...preChange, id },
+    });
+    expect(retry.statusCode).toBe(200);
+    expect(retry.json()).toMatchObject({ id, created: false });
+    const other = { ...preChange, id, paths: ['/srv/h1/app/other'], change_ticket: 'CHG-2' };
+    const reused = await send({ method: 'POST', url: '/v1/pre-change', headers, payload: other });
+    expect(reused.statusCode).toBe(409);
+    expect(reused.json()).toEqual({
+      error: 'conflict',
+      message: expect.stringMatching(/already names another/),
+    });
+  });
+
   describe('a pre_change token reads only its scope', () => {
     const ids = { inScope: '', daily: '' };
     const file = (p: string) => ({
