@@ -72,7 +72,8 @@ function badValue(r: Random, name: string): string {
   const numeric = ['limit', 'concurrency', 'timeout'];
   if (numeric.includes(name))
     return r.pick(['abc', '-1', '1e3', '0x10', '99999999999', '', ' 5', '12abc', 'NaN']);
-  if (name === 'at') return r.pick(['yesterday', '2026-13-45T00:00:00Z', '', '1780000000']);
+  if (name === 'at')
+    return r.pick(['yesterday', '2026-13-45T00:00:00Z', '2026-02-30T00:00:00Z', '', '1780000000']);
   if (name === 'host') return r.pick(['bad host', 'x/y', '..', 'a'.repeat(64), '', '-x', '🙂', 'h\u0000']);
   if (name === 'file') return r.pick(['a\u0000b', `/${'x'.repeat(5_000)}`]);
   const unprintable = CRAFTED_STRINGS.filter((s) => /[\p{Cc}\p{Cs}]/u.test(s));
@@ -340,6 +341,8 @@ describe.skipIf(!services)('fuzz: every CLI command and option (issue 10)', () =
       ['agent', '--host'],
       ['producer', '--bogus'],
       ['start', 'extra'],
+      ['expire', '--dry-run', '--at', '2026-02-30T00:00:00Z'],
+      ['list', '--limit', '12abc'],
     );
     let processes = 0;
     for (let i = 0; i < sample.length; i += 3) {
