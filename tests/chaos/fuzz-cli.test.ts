@@ -8,198 +8,20 @@ import { openRuntime, type Runtime } from '@fleet-backup/runtime';
 import { type Isolated, isolate, serviceUrls } from '@fleet-backup/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../support/cli.ts';
-import { CRAFTED_STRINGS, type Random, random, randomString } from './fuzz-support.ts';
-
-// commander's types as the CLI's own commander version declares them.
-type Command = ReturnType<typeof buildProgram>;
-type Option = Command['options'][number];
+import { commandPath, type FuzzCase, fuzzCase, HOST, runnable } from './fuzz-cli-cases.ts';
+import { random } from './fuzz-support.ts';
 
 const services = await serviceUrls();
 const SEED = Number(process.env.FUZZ_SEED ?? 20261206);
 const CASES = Number(process.env.FUZZ_CLI_CASES ?? 1_500);
 const PROCESS_SAMPLE = Number(process.env.FUZZ_CLI_PROCESSES ?? 12);
-const HOST = 'fz-01';
 // Long-running roles: run only as real processes, where a missed refusal is a process to kill, not a hung test.
 const SERVE = new Set(['start', 'producer', 'worker', 'agent']);
-
-interface FuzzCase {
-  argv: string[];
-  what: string[];
-}
 
 interface Outcome {
   code: number;
   stdout: string;
   stderr: string;
-}
-
-/** A plausible value for an option or argument, so that the one bad element is what fails. */
-function plausible(name: string, ctx: { dir: string; id: string; key: string }): string {
-  const values: Record<string, string> = {
-    host: HOST,
-    kind: 'manual',
-    path: '/srv/fz',
-    pathPrefix: '/srv/fz',
-    purpose: 'fuzz',
-    description: 'fuzz',
-    to: path.join(ctx.dir, 'restore'),
-    out: path.join(ctx.dir, 'out.json'),
-    file: '/srv/fz/a.txt',
-    name: 'fz-name',
-    scope: 'read',
-    reason: 'it broke',
-    by: 'alice',
-    ticket: 'CHG-FZ',
-    id: ctx.id,
-    key: ctx.key,
-    backup: ctx.key,
-    idOrName: 'fz-token',
-    limit: '5',
-    concurrency: '2',
-    timeout: '1',
-    at: '2026-06-01T03:00:00Z',
-    from: 'auto',
-    retention: 'days_7',
-  };
-  return values[name] ?? 'x';
-}
-
-const attr = (o: Option) => o.attributeName();
-const takesValue = (o: Option) => o.required || o.optional;
-
-/** Values no option or argument takes: every one must be refused (exit 2) or found missing (exit 3). */
-function badValue(r: Random, name: string): string {
-  const numeric = ['limit', 'concurrency', 'timeout'];
-  if (numeric.includes(name))
-    return r.pick(['abc', '-1', '1e3', '0x10', '99999999999', '', ' 5', '12abc', 'NaN']);
-  if (name === 'at')
-    return r.pick(['yesterday', '2026-13-45T00:00:00Z', '2026-02-30T00:00:00Z', '', '1780000000']);
-  if (name === 'host') return r.pick(['bad host', 'x/y', '..', 'a'.repeat(64), '', '-x', '🙂', 'h\u0000']);
-  if (name === 'file') return r.pick(['a\u0000b', `/${'x'.repeat(5_000)}`]);
-  const unprintable = CRAFTED_STRINGS.filter((s) => /[\p{Cc}\p{Cs}]/u.test(s));
-  return r.chance(0.15)
-    ? 'é'.repeat(r.pick([5_000, 120_000]))
-    : r.pick([...unprintable, `x${String.fromCharCode(0xd800)}`]);
-}
-
-function allCommands(cmd: Command): Command[] {
-  return cmd.commands.flatMap((c) => [c, ...allCommands(c)]);
-}
-
-/** `tokens create` for the command `create` under `tokens`. */
-function commandPath(cmd: Command): string {
-  const names: string[] = [];
-  for (let c: Command | null = cmd; c?.parent; c = c.parent) names.unshift(c.name());
-  return names.join(' ');
-}
-
-/** Every command that runs something (groups without an action only print their help). */
-function runnable(program: Command): Command[] {
-  return allCommands(program).filter((c) => (c as unknown as { _actionHandler: unknown })._actionHandler);
-}
-
-function fuzzCase(r: Random, cmd: Command, ctx: { dir: string; id: string; key: string }): FuzzCase {
-  const words = commandPath(cmd).split(' ');
-  const args = cmd.registeredArguments.map((a) => ({ name: a.name(), required: a.required }));
-  const mandatory = cmd.options.filter((o) => o.mandatory);
-  const valued = cmd.options.filter(takesValue);
-  const what: string[] = [];
-  let positional = args
-    .filter((a) => a.required || r.chance(0.5))
-    .map((a) => ({ ...a, value: plausible(a.name, ctx) }));
-  let options = mandatory.map((o) => ({ o, value: plausible(attr(o), ctx) }));
-  // Some optional options with plausible (or odd but valid) values, as noise around the bad element.
-  for (const o of cmd.options.filter((x) => !x.mandatory)) {
-    if (!r.chance(0.25)) continue;
-    const odd = r.chance(0.2) ? r.pick(['🙂', 'Ωmega', 'ｆｕｌｌ']) : null;
-    options.push({
-      o,
-      value: takesValue(o)
-        ? odd && ['description', 'purpose', 'notes'].includes(attr(o))
-          ? odd
-          : plausible(attr(o), ctx)
-        : '',
-    });
-  }
-  const mutations = [
-    'unknown flag',
-    'missing value',
-    'bad value',
-    'no mandatory',
-    'no argument',
-    'excess argument',
-    'bad argument',
-    'huge argument',
-  ];
-  const feasible = mutations.filter(
-    (m) =>
-      (m !== 'missing value' || valued.length) &&
-      (m !== 'bad value' || valued.length) &&
-      (m !== 'no mandatory' || mandatory.length) &&
-      (m !== 'no argument' || args.some((a) => a.required)) &&
-      (m !== 'bad argument' || args.length) &&
-      (m !== 'huge argument' || args.length) &&
-      (m !== 'excess argument' || !args.some((a) => a.name.endsWith('...'))),
-  );
-  const mutation = r.pick(feasible);
-  what.push(mutation);
-  let trailing: string[] = [];
-  switch (mutation) {
-    case 'unknown flag':
-      trailing = [
-        r.pick([`--no-such-${randomString(r, 6).replace(/[^a-z]/gi, '') || 'x'}`, '-Z', '--jsonn', '--HOST']),
-      ];
-      break;
-    case 'missing value': {
-      const o = r.pick(valued);
-      options = options.filter((x) => x.o !== o);
-      trailing = [o.long!];
-      what.push(o.long!);
-      break;
-    }
-    case 'bad value': {
-      const o = r.pick(valued);
-      options = options.filter((x) => x.o !== o);
-      options.push({ o, value: badValue(r, attr(o)) });
-      what.push(o.long!);
-      break;
-    }
-    case 'no mandatory': {
-      const o = r.pick(mandatory);
-      options = options.filter((x) => x.o !== o);
-      what.push(o.long!);
-      break;
-    }
-    case 'no argument':
-      positional = positional.filter((a) => !a.required);
-      break;
-    case 'excess argument':
-      positional = [
-        ...args.map((a) => ({ ...a, value: plausible(a.name, ctx) })),
-        { name: 'extra', required: false, value: 'extra' },
-      ];
-      break;
-    case 'bad argument': {
-      const i = r.int(args.length);
-      positional = args.map((a, j) => ({
-        ...a,
-        value: j === i ? badValue(r, a.name) : plausible(a.name, ctx),
-      }));
-      what.push(`<${args[i]!.name}>`);
-      break;
-    }
-    case 'huge argument': {
-      const i = r.int(args.length);
-      positional = args.map((a, j) => ({
-        ...a,
-        value: j === i ? 'x\u0000'.repeat(60_000) : plausible(a.name, ctx),
-      }));
-      break;
-    }
-  }
-  const optionArgv = options.flatMap(({ o, value }) => (takesValue(o) ? [o.long!, value] : [o.long!]));
-  // Options after a positional value that starts with '-' would read as flags: arguments first, after the words.
-  return { argv: [...words, ...positional.map((p) => p.value), ...optionArgv, ...trailing], what };
 }
 
 /** Runs the CLI in this process, capturing what it writes. */
