@@ -113,6 +113,17 @@ describe.skipIf(!services)('bad input at the API: 400 naming the field, never 50
       400,
       /GET \/v1\/backups takes no body/,
     );
+    // Bull Board decodes ?activeQueue= a second time: "%" then a control character made it answer 500.
+    await expectRefused(
+      { url: '/admin/queues/api/queues?activeQueue=%25%1C' },
+      400,
+      /^invalid query "activeQueue": contains the control character U\+001C/,
+    );
+    await expectRefused(
+      { url: '/admin/queues/api/queues?activeQueue=50%25' },
+      400,
+      /^invalid query "activeQueue": is not valid percent-encoding/,
+    );
     expect(await counts()).toEqual(before);
     expect(logLines.filter((l) => l.includes('"level":50'))).toEqual([]);
   });
