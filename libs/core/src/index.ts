@@ -21,4 +21,5 @@ export * from './safety.ts';
 export * from './scopes.ts';
 export * from './secrets.ts';
 export * from './status.ts';
+export * from './text.ts';
 export * from './zoned-time.ts';

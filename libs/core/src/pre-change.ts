@@ -3,8 +3,21 @@ import type { FileClass } from './classify.ts';
 import { backupIdSchema } from './ids.ts';
 import { retentionSchema } from './kinds.ts';
 import { type BackupRequest, backupRequestSchema, type RequestScope } from './request.ts';
+import { lineText } from './text.ts';
 
-const text = (max: number) => z.string().trim().min(1).max(max);
+const NIL_UUIDS = new Set(['00000000-0000-0000-0000-000000000000', 'ffffffff-ffff-ffff-ffff-ffffffffffff']);
+
+/**
+ * An id the caller chooses for its backup. The nil and max uuids are refused: a client that sends
+ * a placeholder would get one backup for every request. Uppercase is folded to lowercase, as
+ * Postgres prints a uuid, so the job id and the row agree.
+ */
+export const chosenBackupIdSchema = backupIdSchema
+  .refine(
+    (id) => !NIL_UUIDS.has(id.toLowerCase()),
+    'id: the nil and max uuids are placeholders; generate a random uuid (v4)',
+  )
+  .transform((id) => id.toLowerCase());
 
 /**
  * What another service sends to ask for a pre-change backup, over HTTP, through the client
@@ -12,11 +25,11 @@ const text = (max: number) => z.string().trim().min(1).max(max);
  * retried request with the same id returns the same backup instead of taking a second one.
  */
 export const preChangeRequestSchema = z.strictObject({
-  id: backupIdSchema.optional(),
+  id: chosenBackupIdSchema.optional(),
   host: backupRequestSchema.shape.host,
   paths: backupRequestSchema.shape.paths,
-  description: text(200),
-  change_ticket: text(200),
+  description: lineText(200),
+  change_ticket: lineText(200),
   retention: retentionSchema.optional(),
   /** A database migration: the seed keeps every pre-migration snapshot, so the default becomes permanent. */
   migration: z.boolean().optional(),

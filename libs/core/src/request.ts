@@ -1,20 +1,7 @@
 import { z } from 'zod';
 import { hostIdSchema } from './ids.ts';
 import { backupKindSchema, RETENTION_RULES, retentionSchema } from './kinds.ts';
-import { assertCleanAbsolutePath } from './paths.ts';
-
-const text = (max: number) => z.string().trim().min(1).max(max);
-
-const sourcePath = z
-  .string()
-  .max(4096)
-  .superRefine((p, ctx) => {
-    try {
-      assertCleanAbsolutePath(p);
-    } catch (err) {
-      ctx.addIssue({ code: 'custom', message: (err as Error).message });
-    }
-  });
+import { freeText, lineText, requestPathSchema, requestPathsSchema } from './text.ts';
 
 /**
  * Set when a pre_change token asked: its name and path prefixes. The agent stores only entries
@@ -22,8 +9,8 @@ const sourcePath = z
  * tree cannot carry a backup outside the token's reach.
  */
 export const requestScopeSchema = z.strictObject({
-  token: text(200),
-  pathPrefixes: z.array(sourcePath).min(1).max(1000),
+  token: lineText(200),
+  pathPrefixes: z.array(requestPathSchema).min(1).max(1000),
 });
 export type RequestScope = z.infer<typeof requestScopeSchema>;
 
@@ -32,13 +19,13 @@ export const backupRequestSchema = z
   .strictObject({
     host: hostIdSchema,
     kind: backupKindSchema,
-    paths: z.array(sourcePath).min(1).max(1000),
-    description: text(200).optional(),
-    purpose: text(1000).optional(),
-    creator: text(200).optional(),
-    ticket: text(200).optional(),
+    paths: requestPathsSchema,
+    description: lineText(200).optional(),
+    purpose: lineText(1000).optional(),
+    creator: lineText(200).optional(),
+    ticket: lineText(200).optional(),
     retention: retentionSchema.optional(),
-    notes: text(4000).optional(),
+    notes: freeText(4000).optional(),
     scope: requestScopeSchema.optional(),
   })
   .superRefine((req, ctx) => {

@@ -1,4 +1,4 @@
-import { BadInputError, NotFoundFailure, PermanentFailure } from '@fleet-backup/core';
+import { BadInputError, describeIssues, NotFoundFailure, PermanentFailure } from '@fleet-backup/core';
 
 /** Exit codes: the one table, printed by `fleet-backup --help` and copied into the README. */
 export const EXIT_CODES = [
@@ -82,15 +82,32 @@ export function serviceAddress(url: string): string {
   }
 }
 
+/** A value Postgres refused (class 22: a NUL byte, a malformed number…): the input was bad, not the command. */
+function isRefusedValue(e: Error): boolean {
+  const code = (e as { code?: unknown }).code;
+  return 'severity' in e && typeof code === 'string' && code.startsWith('22');
+}
+
+function isSchemaError(e: Error): e is Parameters<typeof describeIssues>[0] {
+  return e.name === 'ZodError' && Array.isArray((e as { issues?: unknown }).issues);
+}
+
+/** An operating system error (EACCES, ENOSPC, ENOENT…): its message names the file; a stack would add nothing. */
+function isSystemError(e: Error): boolean {
+  return typeof (e as { syscall?: unknown }).syscall === 'string';
+}
+
 /** Maps any error to its exit code and prints it on stderr (never a stack for expected failures). */
 export function reportError(err: unknown): number {
-  const e = err instanceof Error ? err : new Error(String(err));
+  const raw = err instanceof Error ? err : new Error(String(err));
+  // A schema a library parsed with (zod): the input was bad, and the issues name the field.
+  const e = isSchemaError(raw) ? new BadInputError(describeIssues(raw)) : raw;
   const code =
     e instanceof CliError
       ? e.code
       : e instanceof NotFoundFailure
         ? EXIT.notFound
-        : e instanceof BadInputError
+        : e instanceof BadInputError || isRefusedValue(e)
           ? EXIT.usage
           : isConnectionFailure(e)
             ? EXIT.unreachable
@@ -99,6 +116,8 @@ export function reportError(err: unknown): number {
     e instanceof CliError ||
     e instanceof PermanentFailure ||
     code === EXIT.unreachable ||
+    code === EXIT.usage ||
+    isSystemError(e) ||
     (e as { transient?: unknown }).transient !== undefined;
   process.stderr.write(`fleet-backup: ${expected ? describe(e) : (e.stack ?? e.message)}\n`);
   return code;

@@ -1,4 +1,5 @@
 import { Command, CommanderError } from 'commander';
+import { checkArguments } from './arguments.ts';
 import { registerAdminCommands } from './commands/admin.ts';
 import { registerBackupCommand } from './commands/backup.ts';
 import { registerChangeCommands } from './commands/change.ts';
@@ -30,6 +31,8 @@ export function buildProgram(): Command {
   registerTokenCommands(program);
   registerAdminCommands(program);
   addHelp(program);
+  // Every option and argument of every command, checked before its action opens anything.
+  program.hook('preAction', checkArguments);
   return program;
 }
 

@@ -1,7 +1,7 @@
 import { type Config, loadConfig } from '@fleet-backup/config';
 import type { Clock } from '@fleet-backup/core';
 import { openRuntime, type Runtime } from '@fleet-backup/runtime';
-import { postgresUnreachable, probePostgres, watchRedis } from './reachability.ts';
+import { postgresUnreachable, probePostgres, settleRedis, watchRedis } from './reachability.ts';
 
 /**
  * Runs fn with a runtime opened from the environment, and always closes it. Postgres or Redis
@@ -28,6 +28,7 @@ export async function withRuntime<T>(
     return await (redis ? Promise.race([work, redis.failed]) : work);
   } finally {
     redis?.stop();
+    await settleRedis(rt.redis);
     await rt.close();
   }
 }

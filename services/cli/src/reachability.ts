@@ -63,3 +63,25 @@ export function watchRedis(
   }
   return { failed, stop };
 }
+
+/** How long a finishing command waits for a Redis connection it opened to finish its handshake. */
+const SETTLE_MS = 1_000;
+
+/**
+ * Waits, briefly, for a Redis connection still in its handshake to finish it before the command
+ * closes it. Closed mid-handshake, ioredis fails its ready check and arms a 2 s timer that keeps
+ * the finished process alive (its socket has already closed, so nothing clears it): every quick
+ * command that never used Redis would end 2 s late.
+ */
+export async function settleRedis(redis: Runtime['redis'], patienceMs = SETTLE_MS): Promise<void> {
+  if (redis.status !== 'connecting' && redis.status !== 'connect') return;
+  await new Promise<void>((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      for (const event of ['ready', 'close', 'end']) redis.off(event, done);
+      resolve();
+    };
+    const timer = setTimeout(done, patienceMs);
+    for (const event of ['ready', 'close', 'end']) redis.once(event, done);
+  });
+}

@@ -1,9 +1,10 @@
 import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { FastifyAdapter } from '@bull-board/fastify';
+import { unprintable } from '@fleet-backup/core';
 import { hostQueueName, POOL_QUEUE } from '@fleet-backup/queue';
 import type { Runtime } from '@fleet-backup/runtime';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { BoardGate, BoardHook } from './board-auth.ts';
 
 export const BOARD_PATH = '/admin/queues';
@@ -96,6 +97,7 @@ async function mountBoard(app: FastifyInstance, m: BoardMount): Promise<(queues:
   await app.register(
     async (scope) => {
       scope.addHook('onRequest', m.gate);
+      scope.addHook('preHandler', refuseUndecodable);
       scope.addHook('preHandler', m.fresh);
       // Unknown paths and methods under the board pass the gate too: 401 and 403 come before
       // a 404 could tell anyone which routes exist.
@@ -109,6 +111,40 @@ async function mountBoard(app: FastifyInstance, m: BoardMount): Promise<(queues:
     { prefix: m.path },
   );
   return (queues) => board.replaceQueues(queues.map((q) => queueAdapter(q, m.readOnly)));
+}
+
+/**
+ * Bull Board decodes some values a second time (`?activeQueue=`) and answers 500 when one does
+ * not decode (`%` then a control character). Such a request is the client's mistake: 400 names
+ * the parameter before the board sees it, as the API does.
+ */
+async function refuseUndecodable(
+  req: FastifyRequest,
+  reply: FastifyReply,
+): Promise<FastifyReply | undefined> {
+  const parts = { query: req.query, 'path parameter': req.params } as Record<string, unknown>;
+  for (const [part, values] of Object.entries(parts)) {
+    for (const [name, value] of Object.entries((values ?? {}) as Record<string, unknown>)) {
+      for (const v of [value].flat()) {
+        if (typeof v !== 'string') continue;
+        const why = unprintable(v) ?? (decodes(v) ? null : 'is not valid percent-encoding');
+        if (why) {
+          const message = `invalid ${part} ${JSON.stringify(name.toWellFormed())}: ${why}`;
+          return reply.code(400).send({ error: 'bad_request', message });
+        }
+      }
+    }
+  }
+  return undefined;
+}
+
+function decodes(value: string): boolean {
+  try {
+    decodeURIComponent(value);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /**

@@ -1,11 +1,10 @@
-import { BadInputError, describeIssues, NotFoundFailure, OutOfScopeError } from '@fleet-backup/core';
 import { TokenStore } from '@fleet-backup/db';
 import { enableFleetMetrics, type Runtime, readinessAnswer, scrapeMetrics } from '@fleet-backup/runtime';
-import Fastify, { type FastifyInstance } from 'fastify';
-import { ZodError } from 'zod';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { type AuthOptions, authenticator } from './auth.ts';
 import { boardGate, boardLogins } from './board-auth.ts';
 import { mountBullBoard } from './bull-board.ts';
+import { errorAnswer } from './error-answer.ts';
 import { backupRoutes } from './routes/backups.ts';
 import { changeRoutes } from './routes/changes.ts';
 import { hostRoutes } from './routes/hosts.ts';
@@ -14,13 +13,21 @@ import { preChangeRoutes } from './routes/pre-change.ts';
 
 export interface Server {
   app: FastifyInstance;
+  /** Every route served (method and URL pattern, Bull Board's included), as fastify registered them. */
+  routes: { method: string; url: string }[];
   /** Re-reads the host list for Bull Board. */
   refreshBoard(): Promise<void>;
 }
 
 /** The producer's HTTP surface: health, the v1 API behind the token gate, and Bull Board behind its own. */
 export async function buildServer(rt: Runtime, opts: { token: string | null }): Promise<Server> {
-  const app = Fastify({ logger: false, bodyLimit: 1 << 20 });
+  const app = Fastify({
+    logger: false,
+    // Bull Board's own bodies (job data an admin edits); API routes take at most API_BODY_LIMIT.
+    bodyLimit: 1 << 20,
+    // A malformed URL (`%zz`) gets the same 400 as any other bad input.
+    frameworkErrors: (err, req, reply) => answerError(rt, err, req, reply),
+  });
   const tokens = new TokenStore(rt.pool, rt.clock);
   const authOptions: AuthOptions = { token: opts.token, tokens, log: rt.log };
   const auth = authenticator(authOptions);
@@ -30,22 +37,14 @@ export async function buildServer(rt: Runtime, opts: { token: string | null }): 
       'no API token exists: loopback clients are served without one until `fleet-backup tokens create`',
     );
   }
-  app.setErrorHandler((err, _req, reply) => {
-    if (err instanceof BadInputError || err instanceof ZodError) {
-      const message = err instanceof ZodError ? describeIssues(err) : err.message;
-      return reply.code(400).send({ error: 'bad_request', message });
-    }
-    if (err instanceof OutOfScopeError)
-      return reply.code(403).send({ error: 'forbidden', message: err.message });
-    if (err instanceof NotFoundFailure)
-      return reply.code(404).send({ error: 'not_found', message: err.message });
-    const status = (err as { statusCode?: number }).statusCode;
-    if (status && status >= 400 && status < 500) {
-      return reply.code(status).send({ error: 'bad_request', message: (err as Error).message });
-    }
-    rt.log.error({ err }, 'request failed');
-    return reply.code(500).send({ error: 'internal', message: 'internal error; see the producer log' });
+  const routes: Server['routes'] = [];
+  app.addHook('onRoute', (r) => {
+    for (const method of [r.method].flat()) routes.push({ method, url: r.url });
   });
+  app.setErrorHandler((err, req, reply) => answerError(rt, err, req, reply));
+  app.setNotFoundHandler((req, reply) =>
+    reply.code(404).send({ error: 'not_found', message: `no route ${req.method} ${req.url.split('?')[0]}` }),
+  );
 
   app.get('/healthz', async () => ({ ok: true }));
   app.get('/readyz', async (_req, reply) => {
@@ -73,5 +72,18 @@ export async function buildServer(rt: Runtime, opts: { token: string | null }): 
     auth: authOptions,
   });
   const refreshBoard = await mountBullBoard(app, rt, gate);
-  return { app, refreshBoard };
+  return { app, routes, refreshBoard };
+}
+
+/** Answers an error through the one mapping (error-answer.ts); only our own failures are logged as errors. */
+function answerError(rt: Runtime, err: unknown, req: FastifyRequest, reply: FastifyReply): FastifyReply {
+  const url = req.routeOptions?.url ?? req.url.split('?')[0] ?? req.url;
+  const answer = errorAnswer(err, { method: req.method, url, bodyLimit: req.routeOptions?.bodyLimit });
+  if (answer.level === 'error') rt.log.error({ err, method: req.method, url }, 'request failed');
+  else
+    rt.log.info(
+      { method: req.method, url, status: answer.status, reason: answer.body.message },
+      'request refused',
+    );
+  return reply.code(answer.status).send(answer.body);
 }

@@ -3,7 +3,7 @@ import { type Runtime, requestBackup } from '@fleet-backup/runtime';
 import type { Command } from 'commander';
 import { CliError, EXIT, printJson } from '../exit.ts';
 import { withRuntime } from '../open.ts';
-import { collect } from '../options.ts';
+import { collect, wholeNumber } from '../options.ts';
 import { startProgress } from '../progress.ts';
 import { backupState } from './backup-progress.ts';
 
@@ -38,9 +38,7 @@ export function registerBackupCommand(program: Command): void {
     .option('--notes <text>', 'free notes (manual)')
     .option('--wait', 'return when the backup is verified (exit 0) or has failed or is incomplete (exit 1)')
     .option('--check', 'with --wait: exit 4 when the backup verified but is not 3-2-1')
-    .option('--timeout <seconds>', 'with --wait: give up after this long (exit 1)', (v) =>
-      Number.parseInt(v, 10),
-    )
+    .option('--timeout <seconds>', 'with --wait: give up after this long (exit 1)', wholeNumber)
     .option('--json', 'print one JSON object')
     .addHelpText(
       'after',

@@ -3,6 +3,7 @@ import { runDrill } from '@fleet-backup/runtime';
 import type { Command } from 'commander';
 import { CliError, EXIT, printJson } from '../exit.ts';
 import { withRuntime } from '../open.ts';
+import { wholeNumber } from '../options.ts';
 import { statusCell } from '../style.ts';
 import { table } from '../table.ts';
 import { drillProgress } from './drill-progress.ts';
@@ -65,7 +66,7 @@ export function registerDrillCommands(program: Command): void {
     .command('drills')
     .description('restore drill results, newest first: when, which backup, which copy, passed or why not')
     .option('--host <id>', 'only this host')
-    .option('--limit <n>', 'how many', (v) => Number.parseInt(v, 10), 50)
+    .option('--limit <n>', 'how many', wholeNumber, 50)
     .option('--json', 'print JSON')
     .addHelpText('after', '\nExample:\n  fleet-backup drills --host web-01')
     .action(async (opts: { host?: string; limit: number; json?: boolean }) => {

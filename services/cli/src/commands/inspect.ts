@@ -1,8 +1,11 @@
+import path from 'node:path';
 import { describeDrop, isKept } from '@fleet-backup/core';
 import { describeBackup } from '@fleet-backup/runtime';
+import { writeJsonAtomic } from '@fleet-backup/worker';
 import type { Command } from 'commander';
 import { CliError, EXIT, printJson } from '../exit.ts';
 import { withRuntime } from '../open.ts';
+import { wholeNumber } from '../options.ts';
 import { statusCell } from '../style.ts';
 import { table } from '../table.ts';
 
@@ -11,7 +14,7 @@ export function registerInspectCommands(program: Command): void {
     .command('list')
     .description('recent backups, newest first')
     .option('--host <id>', 'only this host')
-    .option('--limit <n>', 'how many', (v) => Number.parseInt(v, 10), 50)
+    .option('--limit <n>', 'how many', wholeNumber, 50)
     .option('--json', 'print JSON')
     .action(async (opts: { host?: string; limit: number; json?: boolean }) => {
       await withRuntime(async (rt) => {
@@ -44,11 +47,16 @@ export function registerInspectCommands(program: Command): void {
     .command('show <id>')
     .description('one backup: status per stage, per file and per copy')
     .option('--json', 'print JSON')
+    .option('--out <file>', 'write the JSON to a file instead, atomically (prints its path)')
     .option('--check', 'exit 0 only when verified and 3-2-1; 1 when failed; 4 (unsafe) otherwise')
-    .action(async (id: string, opts: { json?: boolean; check?: boolean }) => {
+    .action(async (id: string, opts: { json?: boolean; out?: string; check?: boolean }) => {
       await withRuntime(
         async (rt) => {
           const view = describeBackup(await rt.backups.detail(id));
+          if (opts.out) {
+            console.log(await writeJsonAtomic(path.resolve(opts.out), view));
+            return check(view, opts.check);
+          }
           if (opts.json) {
             printJson(view);
             return check(view, opts.check);

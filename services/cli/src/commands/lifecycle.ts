@@ -9,18 +9,25 @@ import { formatReport } from './report-format.ts';
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const instant = (v: string): Date => {
   const at = new Date(v);
-  if (!/^\d{4}-\d\d-\d\dT/.test(v) || Number.isNaN(at.getTime())) {
-    throw new CliError(`--at must be an ISO-8601 time such as 2026-05-01T03:00:00Z, got ${v}`, EXIT.usage);
+  const [, y, m, d] = /^(\d{4})-(\d\d)-(\d\d)T/.exec(v) ?? [];
+  // Date rolls 2026-02-30 over to March 2 without a word: a day that does not exist is refused.
+  const real =
+    y !== undefined && new Date(Date.UTC(+y, +m! - 1, +d!)).getUTCDate() === +d! && +m! >= 1 && +m! <= 12;
+  if (!real || Number.isNaN(at.getTime())) {
+    throw new CliError(
+      `--at must be an ISO-8601 time such as 2026-05-01T03:00:00Z, got ${JSON.stringify(v)}`,
+      EXIT.usage,
+    );
   }
   return at;
 };
 /** A clock stopped at one instant: a dry run as of a chosen time. */
 const fixedClock = (at: Date): Clock => ({ now: () => new Date(at) });
 const seconds = (v: string) => {
-  const n = Number(v);
-  if (!Number.isFinite(n) || n < 0)
-    throw new CliError(`--timeout must be a number of seconds, got ${v}`, EXIT.usage);
-  return n;
+  // Decimal digits only: `Number` would also take 1e3, 0x10 and an empty string (as 0).
+  if (!/^\d{1,9}(\.\d+)?$/.test(v))
+    throw new CliError(`--timeout must be a number of seconds, got ${JSON.stringify(v)}`, EXIT.usage);
+  return Number(v);
 };
 
 /** expire, gc, retire and report: the lifecycle of backups after their pipeline. */

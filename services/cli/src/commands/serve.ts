@@ -10,6 +10,7 @@ import {
 import { redactUrl } from '@fleet-backup/storage';
 import type { Role } from '@fleet-backup/worker';
 import type { Command } from 'commander';
+import { wholeNumber } from '../options.ts';
 
 // Roles load lazily: an agent process need not carry the producer's web stack, nor the emulators.
 const producerRole = () => import('@fleet-backup/producer');
@@ -107,7 +108,7 @@ export function registerServeCommands(program: Command): void {
     .description(
       'a pool worker (verify, daily triggers, pre-change intake, restore drills, expire, gc); run as many as you like',
     )
-    .option('--concurrency <n>', 'jobs at once', (v) => Number.parseInt(v, 10), 4)
+    .option('--concurrency <n>', 'jobs at once', wholeNumber, 4)
     .action(async (opts: { concurrency: number }) => {
       const { startPoolWorker } = await workerRoles();
       await serve(loadConfig(), 'worker', async (rt) =>

@@ -1,27 +1,32 @@
-import { assertHostInScope } from '@fleet-backup/core';
+import { assertHostInScope, backupRequestSchema } from '@fleet-backup/core';
 import type { Runtime } from '@fleet-backup/runtime';
 import { describeBackup, describeSafety, requestBackup } from '@fleet-backup/runtime';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
+import { backupIdParams, countParam, hostQuery } from '../params.ts';
+import { route } from '../route.ts';
+import { scopedView } from '../scoped-view.ts';
 
-const idParams = z.object({ id: z.uuid() });
-const listQuery = z.object({
-  host: z.string().optional(),
-  limit: z.coerce.number().int().min(1).max(1000).default(100),
+const listQuery = z.strictObject({
+  host: hostQuery,
+  limit: countParam(1, 1000).default(100),
 });
 
 /** The backups API: request one, list them, read one with its stages, files and copies. */
 export async function backupRoutes(app: FastifyInstance, rt: Runtime): Promise<void> {
-  app.post('/v1/backups', async (req, reply) => {
-    const { backup, created } = await requestBackup(rt, req.body);
-    return reply
-      .code(created ? 202 : 200)
-      .send({ id: backup.id, key: backup.key, status: backup.status, created });
-  });
+  route(
+    app,
+    { method: 'POST', url: '/v1/backups', body: backupRequestSchema },
+    async ({ body }, _req, reply) => {
+      const { backup, created } = await requestBackup(rt, body);
+      return reply
+        .code(created ? 202 : 200)
+        .send({ id: backup.id, key: backup.key, status: backup.status, created });
+    },
+  );
 
-  app.get('/v1/backups', { config: { scopes: ['read'] } }, async (req) => {
-    const q = listQuery.parse(req.query);
-    const rows = await rt.backups.list({ host: q.host, limit: q.limit });
+  route(app, { method: 'GET', url: '/v1/backups', scopes: ['read'], query: listQuery }, async ({ query }) => {
+    const rows = await rt.backups.list({ host: query.host, limit: query.limit });
     return {
       backups: rows.map((b) => ({
         id: b.id,
@@ -34,14 +39,19 @@ export async function backupRoutes(app: FastifyInstance, rt: Runtime): Promise<v
     };
   });
 
-  // Read scope, and pre_change tokens for their own hosts: a service waits on `safe` here.
-  app.get('/v1/backups/:id', { config: { scopes: ['read', 'pre_change'] } }, async (req) => {
-    const { id } = idParams.parse(req.params);
-    const detail = await rt.backups.detail(id);
-    assertHostInScope(req.principal!, detail.backup.host);
-    return {
-      ...describeBackup(detail),
-      ...describeSafety(detail, { offsiteCopies: rt.config.safeOffsiteCopies }),
-    };
-  });
+  // Read scope, and pre_change tokens within their scope: a service waits on `safe` here.
+  route(
+    app,
+    { method: 'GET', url: '/v1/backups/:id', scopes: ['read', 'pre_change'], params: backupIdParams },
+    async ({ params }, req) => {
+      const detail = await rt.backups.detail(params.id);
+      const principal = req.principal!;
+      assertHostInScope(principal, detail.backup.host);
+      const view = {
+        ...describeBackup(detail),
+        ...describeSafety(detail, { offsiteCopies: rt.config.safeOffsiteCopies }),
+      };
+      return scopedView(principal, detail, view);
+    },
+  );
 }
