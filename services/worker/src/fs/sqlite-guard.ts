@@ -21,17 +21,22 @@ export interface ExpectedDatabase {
   logical: string;
 }
 
-/** This process's open descriptors, by number. */
-export function openDescriptors(): Set<string> {
-  return new Set(readdirSync(PROC_FD));
+/**
+ * This process's open descriptors and what each names. By number alone a new one could pass for
+ * an old one: listing /proc/self/fd takes a descriptor itself, whose number SQLite then reuses.
+ */
+export function openDescriptors(): Map<string, string> {
+  const open = new Map<string, string>();
+  for (const fd of readdirSync(PROC_FD)) open.set(fd, linkOf(fd)?.toString('latin1') ?? '');
+  return open;
 }
 
 /** Throws EntryChanged unless SQLite opened exactly the expected files (see above). */
-export function confirmOpened(before: Set<string>, expect: ExpectedDatabase): void {
+export function confirmOpened(before: Map<string, string>, expect: ExpectedDatabase): void {
   let found = false;
   for (const fd of readdirSync(PROC_FD)) {
-    if (before.has(fd)) continue;
     const link = linkOf(fd);
+    if (before.get(fd) === (link?.toString('latin1') ?? '')) continue;
     // Sockets, pipes and anonymous inodes read as `socket:[…]` and the like.
     if (link?.[0] !== 0x2f) continue;
     const slash = link.lastIndexOf(0x2f);
