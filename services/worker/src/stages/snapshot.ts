@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { PermanentFailure, retentionAfterSnapshot, type TreeNode } from '@fleet-backup/core';
@@ -104,7 +105,18 @@ async function takeSnapshot(env: AgentEnv, backup: BackupRow, ctx: JobContext): 
   }
   await pruneBackupDir(dir, new Set(files.map((f) => f.storedPath)));
   await syncTree(dir, files);
+  warnXattrsUnread(found.files, ctx.log);
   return { files, nodes: found.nodes, skipped };
+}
+
+/** The xattr reader takes UTF-8 paths only: say how many files kept their bytes but not their xattrs. */
+function warnXattrsUnread(found: FoundFile[], log: JobContext['log']): void {
+  const unread = found.filter((f) => f.from.kind === 'tree' && !isUtf8(f.from.name));
+  if (!unread.length) return;
+  log.warn(
+    { files: unread.length, first: unread[0]?.path },
+    'files whose names are not valid UTF-8: stored with their raw names, but their extended attributes (ACLs) were not recorded',
+  );
 }
 
 /** Copies each file the shared take-or-skip rule takes (capture/take-or-skip.ts, as `plan` does). */
