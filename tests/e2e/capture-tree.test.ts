@@ -120,7 +120,7 @@ describe.skipIf(!services)(
       const rel = `${src.slice(1)}/raw\\xff.txt`;
       const detail = await store.detail(view.id);
       const row = detail.files.find((f) => f.path === rel);
-      expect(row?.pathBytes).toEqual(Buffer.concat([Buffer.from(src.slice(1) + '/'), RAW_NAME]));
+      expect(row?.pathBytes).toEqual(Buffer.concat([Buffer.from(`${src.slice(1)}/`), RAW_NAME]));
       expect(view.skipped.filter((s) => s.path.includes('raw'))).toEqual([]);
       expect(await readFile(path.join(stack.backupRoot, view.key, `${rel}.bak`), 'utf8')).toBe(
         'raw bytes name\n',

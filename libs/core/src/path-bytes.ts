@@ -18,7 +18,7 @@ export function displayBytes(bytes: Uint8Array): string {
       i += n;
       continue;
     }
-    out += buf.toString('utf8', start, i) + `\\x${buf[i]!.toString(16).padStart(2, '0')}`;
+    out += `${buf.toString('utf8', start, i)}\\x${buf[i]!.toString(16).padStart(2, '0')}`;
     i += 1;
     start = i;
   }
