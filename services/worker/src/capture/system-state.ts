@@ -71,7 +71,7 @@ export async function captureSystemState(
       );
       files.push(await stage(dir, GENERATED.environment, captured.plain, false));
       if (captured.secret !== null) {
-        // Without a key the snapshot skips a sensitive item unread (stages/sensitive.ts), so its
+        // Without a key the snapshot skips a sensitive item unread (capture/take-or-skip.ts), so its
         // values are not even staged: were it read anyway, the copy would find no file, never plaintext.
         const body = env.rt.config.encryption.currentId === null ? null : captured.secret;
         files.push(await stage(dir, GENERATED.environmentSecrets, body, true));
