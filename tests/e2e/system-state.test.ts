@@ -156,15 +156,15 @@ describe.skipIf(!services)('system state: environment.config and dependencies.co
     expect(text.stdout).toMatch(/environment\.secrets\.config .*SKIPPED.*: FBE2E_API_TOKEN, FBE2E_DB_URL/);
   });
 
-  it('a backup of the host sources holds environment.config and dependencies.config, stored as .config', async () => {
+  it('a backup of the host sources holds environment.config and dependencies.config, stored under their own names', async () => {
     shown = await backup('state', [source]);
     expect(shown.status).toBe('verified');
     const byPath = Object.fromEntries(shown.files.map((f) => [f.path, f]));
-    expect(byPath['environment.config']?.stored).toBe('environment.config.config');
-    expect(byPath['dependencies.config']?.stored).toBe('dependencies.config.config');
-    expect(byPath['environment.secrets.config']).toBeDefined();
+    expect(byPath['environment.config']?.stored).toBe('environment.config');
+    expect(byPath['dependencies.config']?.stored).toBe('dependencies.config');
+    expect(byPath['environment.secrets.config']?.stored).toBe('environment.secrets.config');
     const dir = path.join(stack.backupRoot, shown.key);
-    const env = await readFile(path.join(dir, 'environment.config.config'), 'utf8');
+    const env = await readFile(path.join(dir, 'environment.config'), 'utf8');
     expect(env).toBe(ENVIRONMENT_DOC);
     expect(byPath['environment.config']?.sha256).toBe(sha256(env));
     // The staging directory is gone, and nothing of it was taken for a backup.
@@ -172,7 +172,7 @@ describe.skipIf(!services)('system state: environment.config and dependencies.co
   }, 120_000);
 
   it('dependencies.config holds the manifests, a real command output and the failed command', async () => {
-    const doc = await readFile(path.join(stack.backupRoot, shown.key, 'dependencies.config.config'));
+    const doc = await readFile(path.join(stack.backupRoot, shown.key, 'dependencies.config'));
     const recs = records(doc);
     const manifest = (p: string) => recs.find((r) => r.header.record === 'manifest' && r.header.path === p);
     expect(manifest(`${source}/package.json`)).toMatchObject({
@@ -212,9 +212,9 @@ describe.skipIf(!services)('system state: environment.config and dependencies.co
     expect(run.code, run.stderr).toBe(0);
     expect(await readFile(path.join(to, 'environment.config'), 'utf8')).toBe(ENVIRONMENT_DOC);
     const deps = await readFile(path.join(to, 'dependencies.config'));
-    expect(
-      deps.equals(await readFile(path.join(stack.backupRoot, shown.key, 'dependencies.config.config'))),
-    ).toBe(true);
+    expect(deps.equals(await readFile(path.join(stack.backupRoot, shown.key, 'dependencies.config')))).toBe(
+      true,
+    );
     const secrets = await readFile(path.join(to, 'environment.secrets.config'), 'utf8');
     expect(secrets).toContain(`FBE2E_API_TOKEN=${TOKEN}\n`);
     expect(secrets).toContain(`FBE2E_DB_URL=postgres://app:${DB_PASSWORD}@db:5432/app\n`);

@@ -321,21 +321,23 @@ describe.skipIf(!services)('bad input fails at once, says what is wrong, and har
       }
     });
 
-    it('skips symlinks that point outside the requested folder, with the reason, and copies nothing through them', async () => {
+    it('records symlinks as symlinks with their targets, never followed, and copies nothing through them', async () => {
       const w = await runs.links!;
       expect(w.run.code, w.run.stderr).toBe(0);
       const v = await show(stack, w.result!.id);
       expect(v.status).toBe('verified');
       const linked = path.join(data, 'linked');
-      expect(v.skipped).toEqual([
-        { path: `${linked}/out-abs`, reason: `symlink points outside ${linked} (to /etc/passwd)` },
-        { path: `${linked}/out-rel`, reason: `symlink points outside ${linked} (to ${data}/secret.txt)` },
-      ]);
-      expect(v.files.map((f) => f.path)).toEqual([`${linked.slice(1)}/in`, `${linked.slice(1)}/real.txt`]);
+      expect(v.skipped).toEqual([]);
+      expect(v.files.map((f) => f.path)).toEqual([`${linked.slice(1)}/real.txt`]);
       const local = await hashTree(path.join(stack.backupRoot, w.result!.key));
-      expect(Object.keys(local)).toEqual([`${linked.slice(1)}/in.bak`, `${linked.slice(1)}/real.txt.bak`]);
-      const real = v.files.find((f) => f.path.endsWith('/real.txt'))!.sha256;
-      expect(Object.values(local)).toEqual([real, real]);
+      expect(Object.keys(local)).toEqual([`${linked.slice(1)}/real.txt.bak`]);
+      const { nodes } = await store.detail(w.result!.id);
+      expect(nodes.map((n) => [n.path, n.type, n.target])).toEqual([
+        [linked.slice(1), 'dir', null],
+        [`${linked.slice(1)}/in`, 'symlink', 'real.txt'],
+        [`${linked.slice(1)}/out-abs`, 'symlink', '/etc/passwd'],
+        [`${linked.slice(1)}/out-rel`, 'symlink', '../secret.txt'],
+      ]);
     });
 
     it('refuses to back up the backup root', async () => {

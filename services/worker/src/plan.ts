@@ -4,14 +4,24 @@ import path from 'node:path';
 import type { HostConfig } from '@fleet-backup/config';
 import {
   BadInputError,
+  classify,
   DEFAULT_SECRET_PATTERNS,
   type Keyring,
   NO_KEYS,
-  SENSITIVE_SKIP_REASON,
+  SQLITE_HEADER,
 } from '@fleet-backup/core';
 import { allowedRoots } from './agent-env.ts';
 import { type PlannedSystemState, planSystemState } from './capture/plan-state.ts';
+import {
+  type CaptureDecisions,
+  companionOf,
+  isDatabaseCompanion,
+  skipReason,
+} from './capture/take-or-skip.ts';
+import type { FoundFile, SkippedItem } from './fs/found.ts';
 import { walkRoots } from './fs/roots.ts';
+import { readHead } from './fs/sqlite-snapshot.ts';
+import { TreeReader } from './fs/tree-reader.ts';
 import { walk } from './fs/walk.ts';
 
 export interface PlannedFile {
@@ -45,7 +55,9 @@ export interface BackupPlan {
 /**
  * What a backup of the host's configured sources would take and skip, with the rule behind
  * each skip and the sizes, read from the files themselves and writing nothing: it runs on the
- * host, with the same walk and rules as the agent's snapshot stage.
+ * host, with the same walk and the same take-or-skip rule (capture/take-or-skip.ts) as the agent's
+ * snapshot stage. A database with a SQLite header is expected to go through SQLite, so its
+ * `-wal` / `-shm` are listed as skipped, as the snapshot skips them.
  */
 export async function planBackup(
   host: string,
@@ -61,19 +73,8 @@ export async function planBackup(
     backupRoot,
     allowedRoots: allowedRoots(hostConfig),
   });
-  const taken: PlannedFile[] = [];
-  const toSkip = [...found.skipped];
   const keyId = keyring.currentId;
-  for (const f of found.files) {
-    // As the snapshot does: without a key, a sensitive file is not copied at all.
-    if (f.sensitive && keyId === null) toSkip.push({ path: f.path, reason: SENSITIVE_SKIP_REASON });
-    else
-      taken.push({
-        path: f.path,
-        size: (await sizeOf(f.readFrom)).size,
-        ...(f.sensitive && keyId !== null && { encryptedWith: keyId }),
-      });
-  }
+  const { taken, toSkip } = await decideAll(found.files, found.skipped, keyId);
   const skipped: PlannedSkip[] = [];
   // Files an include rescued from a skipped directory count as taken, not twice.
   const takenPaths = new Set(taken.map((f) => f.path));
@@ -96,6 +97,52 @@ export async function planBackup(
     encryptionKey: keyId,
     systemState: await planSystemState(hostConfig, backupRoot, secretPatterns, keyId),
   };
+}
+
+/** The snapshot's own loop, minus the copy: the same rule, in the same (path) order. */
+async function decideAll(
+  files: FoundFile[],
+  walkSkipped: SkippedItem[],
+  keyId: string | null,
+): Promise<{ taken: PlannedFile[]; toSkip: SkippedItem[] }> {
+  const decisions: CaptureDecisions = { keyId, sqliteSnapshots: new Set() };
+  const withCompanions = new Set(files.map((f) => companionOf(f.path)).filter((p) => p !== null));
+  const taken: PlannedFile[] = [];
+  const toSkip = [...walkSkipped];
+  const reader = new TreeReader();
+  try {
+    for (const f of files) {
+      const reason = skipReason(f, decisions);
+      if (reason !== null) {
+        toSkip.push({ path: f.path, reason });
+        continue;
+      }
+      taken.push({
+        path: f.path,
+        size: f.size,
+        ...(f.sensitive && keyId !== null && { encryptedWith: keyId }),
+      });
+      // Only a database with companions beside it needs its header read to know their fate.
+      if (withCompanions.has(f.path) && (await goesThroughSqlite(f, reader)))
+        decisions.sqliteSnapshots.add(f.path);
+    }
+  } finally {
+    await reader.close();
+  }
+  return { taken, toSkip };
+}
+
+/** As the snapshot decides: a database (by name or header), not a companion, with SQLite's header. */
+async function goesThroughSqlite(f: FoundFile, reader: TreeReader): Promise<boolean> {
+  if (isDatabaseCompanion(f.path)) return false;
+  const opened = await reader.open(f).catch(() => null);
+  if (!opened) return false;
+  try {
+    const head = await readHead(opened.handle);
+    return classify(f.path, head, f.config) === 'database' && head.equals(SQLITE_HEADER);
+  } finally {
+    await opened.handle.close();
+  }
 }
 
 async function sizeOf(p: string): Promise<{ size: number; files: number }> {

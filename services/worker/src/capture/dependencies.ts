@@ -2,9 +2,11 @@ import { createReadStream } from 'node:fs';
 import { type FileHandle, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { DependenciesConfig } from '@fleet-backup/config';
-import type { WalkLimits } from '../fs/walk.ts';
+import { PermanentFailure } from '@fleet-backup/core';
+import type { WalkLimits } from '../fs/found.ts';
+import { EntryChanged, EntryVanished, openRealFile } from '../fs/verified-open.ts';
 import { type CappedWrite, createPrivate, writeCapped } from './capped-write.ts';
-import { findManifests } from './manifests.ts';
+import { type FoundManifest, findManifests } from './manifests.ts';
 import { type CommandResult, runCommand } from './run-command.ts';
 
 /**
@@ -59,7 +61,7 @@ export async function buildDependencies(
     for (const m of records) {
       signal.throwIfAborted();
       // A problem found while searching and one met while reading are recorded alike.
-      const taken = 'error' in m ? m : await takeManifest(m.readFrom, part, config.maxManifestBytes);
+      const taken = 'error' in m ? m : await takeManifest(m, part, config.maxManifestBytes);
       if ('error' in taken) {
         summary.problems.push({ path: m.path, error: taken.error });
         await out.write(headerLine({ record: 'manifest', path: m.path, error: taken.error, bytes: 0 }));
@@ -114,26 +116,38 @@ function headerLine(header: Record<string, unknown>): string {
   return `${JSON.stringify(header)}\n`;
 }
 
-/** Copies a manifest into the part file; a file that vanished or cannot be read is a problem, not a failure. */
+/**
+ * Copies a manifest into the part file. It is opened by its checked real path without following
+ * a symlink, and only if the kernel reached it at exactly that path (fs/verified-open.ts): a
+ * directory swapped for a symlink since the check cannot send another file into this record. A
+ * file that vanished, changed or cannot be read is a problem, not a failure.
+ */
 async function takeManifest(
-  readFrom: string,
+  m: FoundManifest,
   part: string,
   cap: number,
 ): Promise<CappedWrite | { error: string }> {
+  let opened: Awaited<ReturnType<typeof openRealFile>>;
+  try {
+    opened = await openRealFile(m.readFrom, m.path);
+  } catch (err) {
+    if (err instanceof EntryVanished) return { error: 'vanished during the backup' };
+    if (err instanceof EntryChanged) return { error: err.message };
+    if (err instanceof PermanentFailure) return { error: 'permission denied' };
+    throw err;
+  }
   try {
     const out = await createPrivate(part);
     try {
-      return await writeCapped(createReadStream(readFrom), out, cap);
+      return await writeCapped(opened.handle.createReadStream({ autoClose: false }), out, cap);
     } finally {
       await out.close();
     }
   } catch (err) {
     await rm(part, { force: true });
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') return { error: 'vanished during the backup' };
-    if (code === 'EACCES' || code === 'EPERM') return { error: 'permission denied' };
-    if (code === 'EISDIR') return { error: 'not a regular file' };
     throw err;
+  } finally {
+    await opened.handle.close();
   }
 }
 

@@ -1,43 +1,28 @@
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { HostConfig } from '@fleet-backup/config';
-import { isInside, PermanentFailure } from '@fleet-backup/core';
+import { type GeneratedItem, isInside, PermanentFailure } from '@fleet-backup/core';
 import type { BackupRow } from '@fleet-backup/db';
 import type { JobContext } from '@fleet-backup/queue';
 import { type AgentEnv, allowedRoots } from '../agent-env.ts';
-import type { FoundFile } from '../fs/walk.ts';
+import type { FoundFile } from '../fs/found.ts';
 import { buildDependencies, type DependenciesSummary } from './dependencies.ts';
 import { captureEnvironment } from './environment.ts';
+import { createStaging } from './staging.ts';
+
+export { STAGING_DIR, sweepStaging } from './staging.ts';
 
 /**
- * Generated items sit at the top of the backup, beside the host's own absolute paths: their
- * metadata keys are `environment.config`, `environment.secrets.config` and `dependencies.config`
- * (stored with the `.config` suffix like every configuration file). A host file with one of these
- * paths (a file named so in `/`) is refused rather than silently shadowed.
+ * Generated items sit at the top of the backup, beside the host's own absolute paths, and are
+ * stored under their own names (libs/core GENERATED_ITEMS): `environment.config`,
+ * `environment.secrets.config` and `dependencies.config`. A host file with one of these paths (a
+ * file named so in `/`) is refused rather than silently shadowed.
  */
 export const GENERATED = {
   environment: '/environment.config',
   environmentSecrets: '/environment.secrets.config',
   dependencies: '/dependencies.config',
-} as const;
-
-/**
- * Where generated items are written before the snapshot copies them: BACKUP_ROOT/.staging/<key>.
- * A backup key never starts with a dot (BACKUP_KEY), so this is never taken for a backup, and
- * the walk never reads anything under BACKUP_ROOT. The backup's directory in it is removed once the
- * snapshot is taken; a killed run's leftovers are removed by the next run of the same backup.
- */
-export const STAGING_DIR = '.staging';
-
-/**
- * Removes every staging directory. Called when an agent starts, before it takes a job: a run killed
- * mid-snapshot may have left secret values there (mode 0600), and its backup may never run again
- * (expired, or retired before the reconciler re-ran it), so waiting for the next run is not enough.
- * Nothing else writes there: one agent serves a host's backup root.
- */
-export async function sweepStaging(backupRoot: string): Promise<void> {
-  await rm(path.join(backupRoot, STAGING_DIR), { recursive: true, force: true });
-}
+} as const satisfies Record<string, `/${GeneratedItem}`>;
 
 /**
  * Which backups capture system state: those that take all of the host's configured sources
@@ -71,12 +56,10 @@ export async function captureSystemState(
   const { hostConfig } = env;
   if (!capturesSystemState(backup.request.paths, hostConfig)) return { files: [], remove: async () => {} };
   refuseClash(env.host, found);
-  const parent = path.join(env.backupRoot, STAGING_DIR);
-  const dir = path.join(parent, backup.key);
+  // This capture's own directory, named for its owner: no other agent sweeps it while we live.
+  const dir = await createStaging(env.backupRoot, backup.key);
   // The (empty) parent stays: removing it could race another backup's mkdir beneath it.
   const remove = () => rm(dir, { recursive: true, force: true });
-  await remove();
-  await mkdir(dir, { recursive: true, mode: 0o700 });
   try {
     const files: FoundFile[] = [];
     let environment: { names: string[]; secretNames: string[] } | null = null;
@@ -88,7 +71,7 @@ export async function captureSystemState(
       );
       files.push(await stage(dir, GENERATED.environment, captured.plain, false));
       if (captured.secret !== null) {
-        // Without a key the snapshot skips a sensitive item unread (stages/sensitive.ts), so its
+        // Without a key the snapshot skips a sensitive item unread (capture/take-or-skip.ts), so its
         // values are not even staged: were it read anyway, the copy would find no file, never plaintext.
         const body = env.rt.config.encryption.currentId === null ? null : captured.secret;
         files.push(await stage(dir, GENERATED.environmentSecrets, body, true));
@@ -100,7 +83,7 @@ export async function captureSystemState(
       const readFrom = path.join(dir, path.basename(GENERATED.dependencies));
       const limits = { allowedRoots: allowedRoots(hostConfig), backupRoot: env.backupRoot };
       dependencies = await buildDependencies(hostConfig.dependencies, limits, dir, readFrom, ctx.signal);
-      files.push({ path: GENERATED.dependencies, readFrom, config: true });
+      files.push(staged(GENERATED.dependencies, readFrom, false));
     }
     logCapture(ctx.log, environment, dependencies);
     return { files, remove };
@@ -129,7 +112,18 @@ async function stage(
 ): Promise<FoundFile> {
   const readFrom = path.join(dir, path.basename(logical));
   if (body !== null) await writeFile(readFrom, body, { mode: 0o600, flag: 'wx' });
-  return { path: logical, readFrom, config: true, ...(sensitive && { sensitive: true }) };
+  return staged(logical, readFrom, sensitive);
+}
+
+function staged(logical: string, readFrom: string, sensitive: boolean): FoundFile {
+  return {
+    path: logical,
+    pathBytes: null,
+    from: { kind: 'staged', path: readFrom },
+    size: 0,
+    config: true,
+    ...(sensitive && { sensitive: true }),
+  };
 }
 
 function logCapture(

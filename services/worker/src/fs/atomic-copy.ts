@@ -1,6 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { mkdir, open, rename, unlink } from 'node:fs/promises';
+import { type FileHandle, mkdir, open, rename, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { PermanentFailure, type Sealer } from '@fleet-backup/core';
 
@@ -15,15 +14,24 @@ export interface CopyResult {
   tempPath: string;
 }
 
+/** An open file to copy: how many bytes to take (its size when opened), and its name for messages. */
+export interface CopySource {
+  handle: FileHandle;
+  size: number;
+  label: string;
+}
+
 /**
- * Copies src into a temporary file in destDir, hashing the bytes in the same pass, and fsyncs
- * it. Memory stays bounded by one read buffer whatever the file size. The caller renames the
+ * Copies an open file into a temporary file in destDir, hashing the bytes in the same pass, and
+ * fsyncs it. Memory stays bounded by one read buffer whatever the file size. At most `size` bytes
+ * are taken (fewer if the file shrank), so a file growing while it is copied cannot make the copy
+ * run on and on; the caller compares the file's stat before and after. The caller renames the
  * temporary file into place once it knows the final name, so no final name ever holds a half file.
  * With a `seal`, what is written is the file encrypted, from the same single read that hashes the
  * plaintext: a sensitive file's bytes never touch the backup disk in the clear.
  */
 export async function copyToTemp(
-  src: string,
+  src: CopySource,
   destDir: string,
   signal: AbortSignal,
   seal?: Sealer,
@@ -45,10 +53,7 @@ export async function copyToTemp(
   };
   let size = 0;
   try {
-    for await (const chunk of createReadStream(src, {
-      highWaterMark: 1 << 20,
-      signal,
-    }) as AsyncIterable<Buffer>) {
+    for await (const chunk of readAll(src, signal)) {
       hash.update(chunk);
       size += chunk.length;
       await write(seal ? seal.update(chunk) : chunk);
@@ -59,12 +64,40 @@ export async function copyToTemp(
   } catch (err) {
     await out.close().catch(() => {});
     await unlink(tempPath).catch(() => {});
-    throw explainWriteError(err, src, destDir);
+    throw explainWriteError(err, src.label, destDir);
   }
   const result: CopyResult = { sha256: hash.digest('hex'), size, tempPath };
   if (seal && written)
     result.encrypted = { sha256: written.hash.digest('hex'), size: written.size, keyId: seal.keyId };
   return result;
+}
+
+/** The first `size` bytes of an open file, 1 MiB at a time; the handle stays open (the caller owns it). */
+function readAll(src: CopySource, signal: AbortSignal): AsyncIterable<Buffer> {
+  if (src.size === 0) return (async function* () {})();
+  return src.handle.createReadStream({
+    start: 0,
+    end: src.size - 1,
+    highWaterMark: 1 << 20,
+    autoClose: false,
+    signal,
+  }) as AsyncIterable<Buffer>;
+}
+
+/** Copies a file of our own (a SQLite snapshot we wrote) the same way. */
+export async function copyPathToTemp(
+  file: string,
+  destDir: string,
+  signal: AbortSignal,
+  seal?: Sealer,
+): Promise<CopyResult> {
+  const handle = await open(file, 'r');
+  try {
+    const { size } = await handle.stat();
+    return await copyToTemp({ handle, size, label: file }, destDir, signal, seal);
+  } finally {
+    await handle.close();
+  }
 }
 
 /** Renames a finished temporary file onto its final name (atomic on one filesystem). */

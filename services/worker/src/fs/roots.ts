@@ -1,6 +1,7 @@
+import { realpath } from 'node:fs/promises';
 import type { HostConfig, SourceConfig } from '@fleet-backup/config';
-import { isInside, ruleSet, sensitiveMatcher } from '@fleet-backup/core';
-import type { WalkRoot } from './walk.ts';
+import { isInside, type RequestScope, ruleSet, sensitiveMatcher } from '@fleet-backup/core';
+import type { WalkRoot, WalkScope } from './found.ts';
 
 /**
  * The walk roots for requested paths: each gets the default exclusion rules plus the
@@ -25,4 +26,18 @@ function innermostSource(p: string, sources: SourceConfig[]): SourceConfig | und
     if (isInside(p, s.path) && (!best || s.path.length > best.path.length)) best = s;
   }
   return best;
+}
+
+/**
+ * A pre_change token's scope as the walk enforces it: its prefixes as written and, where a prefix
+ * is reached through a symlink on this host, its real path too (the API judged the request by the
+ * written prefixes; the agent judges what it stores by real paths).
+ */
+export async function resolveScope(scope: RequestScope): Promise<WalkScope> {
+  const prefixes = new Set(scope.pathPrefixes);
+  for (const p of scope.pathPrefixes) {
+    const real = await realpath(p).catch(() => null);
+    if (real) prefixes.add(real);
+  }
+  return { token: scope.token, prefixes: [...prefixes] };
 }

@@ -1,10 +1,12 @@
-import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { PermanentFailure, SQLITE_HEADER } from '@fleet-backup/core';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { ExpectedDatabase } from './sqlite-guard.ts';
 import { snapshotSqlite } from './sqlite-snapshot.ts';
+import { EntryChanged } from './verified-open.ts';
 
 const signal = new AbortController().signal;
 
@@ -63,5 +65,40 @@ describe('snapshotSqlite', () => {
     const copy = new DatabaseSync(r.tempPath, { readOnly: true });
     expect(copy.prepare('SELECT x FROM t').get()).toEqual({ x: 'kept' });
     copy.close();
+  });
+});
+
+describe('snapshotSqlite with the walk verification (sqlite-guard.ts)', () => {
+  let dir: string;
+  let db: string;
+  beforeEach(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'fb-sqlite-guard-'));
+    db = path.join(dir, 'app.db');
+    const writer = new DatabaseSync(db);
+    writer.exec("PRAGMA journal_mode=WAL; CREATE TABLE t (x); INSERT INTO t VALUES ('kept');");
+    writer.close();
+  });
+  afterEach(() => rm(dir, { recursive: true, force: true }));
+  const expectFor = async (over: Partial<ExpectedDatabase> = {}): Promise<ExpectedDatabase> => {
+    const { dev, ino } = await stat(db, { bigint: true });
+    return { id: { dev, ino }, dir: Buffer.from(dir), name: Buffer.from('app.db'), logical: db, ...over };
+  };
+
+  it('snapshots the file the walk listed', async () => {
+    const r = await snapshotSqlite(db, path.join(dir, 'out'), signal, { expect: await expectFor() });
+    expect(r.kind).toBe('snapshot');
+  });
+
+  it('refuses what SQLite opened when it is not the listed file, or sits in another directory', async () => {
+    for (const over of [{ id: { dev: 0n, ino: 0n } }, { dir: Buffer.from(path.join(dir, 'elsewhere')) }]) {
+      const err = await snapshotSqlite(db, path.join(dir, 'out'), signal, {
+        expect: await expectFor(over),
+      }).catch((e) => e);
+      expect(err).toBeInstanceOf(EntryChanged);
+      expect(err.message).toMatch(
+        /^changed during the backup: SQLite (opened another file|reached it through)/,
+      );
+    }
+    expect(await readdir(path.join(dir, 'out'))).toEqual([]);
   });
 });

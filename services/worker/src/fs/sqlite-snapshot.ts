@@ -1,12 +1,13 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { chmod, mkdir, open, stat, unlink } from 'node:fs/promises';
+import { chmod, type FileHandle, lstat, mkdir, open, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { backup, DatabaseSync } from 'node:sqlite';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { PermanentFailure, SQLITE_HEADER } from '@fleet-backup/core';
 import { isSqliteFile } from '@fleet-backup/runtime';
 import { TEMP_MARK } from './atomic-copy.ts';
+import { confirmOpened, type ExpectedDatabase, openDescriptors } from './sqlite-guard.ts';
 
 /** A consistent copy of a live SQLite database, written to a temporary file beside its final name. */
 export interface SqliteSnapshot {
@@ -25,6 +26,10 @@ export interface NotSqlite {
 }
 
 export interface SqliteSnapshotOptions {
+  /** The file's first bytes, already read from the descriptor the caller verified (skips a read by name). */
+  head?: Buffer;
+  /** The file the caller verified: SQLite, which opens by name, must have opened exactly it (sqlite-guard.ts). */
+  expect?: ExpectedDatabase;
   /** Attempts to take the read lock before giving up (a writer holding the database exclusively). */
   attempts?: number;
   /** First wait between attempts, doubled each time. */
@@ -39,16 +44,11 @@ const SQLITE_LOCKED = 6;
 const SQLITE_CORRUPT = 11;
 const SQLITE_NOTADB = 26;
 
-/** The first bytes of a file, enough to recognise SQLite's 16-byte header. */
-export async function readHead(file: string): Promise<Buffer> {
-  const handle = await open(file, 'r');
-  try {
-    const head = Buffer.alloc(SQLITE_HEADER.length);
-    const { bytesRead } = await handle.read(head, 0, head.length, 0);
-    return head.subarray(0, bytesRead);
-  } finally {
-    await handle.close();
-  }
+/** The first bytes of an open file, enough to recognise SQLite's 16-byte header. */
+export async function readHead(handle: FileHandle): Promise<Buffer> {
+  const head = Buffer.alloc(SQLITE_HEADER.length);
+  const { bytesRead } = await handle.read(head, 0, head.length, 0);
+  return head.subarray(0, bytesRead);
 }
 
 /**
@@ -64,7 +64,8 @@ export async function snapshotSqlite(
   signal: AbortSignal,
   opts: SqliteSnapshotOptions = {},
 ): Promise<SqliteSnapshot | NotSqlite> {
-  if (!(await isSqliteFile(src))) {
+  const isSqlite = opts.head ? startsWithHeader(opts.head) : await isSqliteFile(src);
+  if (!isSqlite) {
     return { kind: 'not-sqlite', reason: 'named like a database but has no SQLite header' };
   }
   await mkdir(destDir, { recursive: true });
@@ -78,7 +79,7 @@ export async function snapshotSqlite(
     await backup(db, tempPath, { rate: 1000 });
     // Databases often hold credentials: the copy is as private as every other stored file.
     await chmod(tempPath, 0o600);
-    const hasWal = walMode && ((await stat(`${src}-wal`).catch(() => null))?.isFile() ?? false);
+    const hasWal = walMode && ((await lstat(`${src}-wal`).catch(() => null))?.isFile() ?? false);
     db.exec('COMMIT');
     db.close();
     db = null;
@@ -114,11 +115,14 @@ async function openWithReadLock(
   let wait = opts.backoffMs ?? 200;
   for (let attempt = 1; ; attempt++) {
     signal.throwIfAborted();
+    const before = opts.expect ? openDescriptors() : null;
     const db = new DatabaseSync(src, { readOnly: true, timeout: opts.busyTimeoutMs ?? 2000 });
     try {
       db.exec('BEGIN');
-      // A read transaction starts lazily: this read takes the shared lock (or the WAL snapshot).
+      // A read transaction starts lazily: this read takes the shared lock (or the WAL snapshot),
+      // and opens the -wal and -shm, so every file SQLite will read is open by now.
       db.prepare('SELECT count(*) AS n FROM sqlite_schema').get();
+      if (before && opts.expect) confirmOpened(before, opts.expect);
       return db;
     } catch (err) {
       db.close();
@@ -156,6 +160,10 @@ async function hashAndSync(file: string): Promise<{ sha256: string; size: number
     await handle.close();
   }
   return { sha256: hash.digest('hex'), size };
+}
+
+function startsWithHeader(head: Buffer): boolean {
+  return head.length >= SQLITE_HEADER.length && head.subarray(0, SQLITE_HEADER.length).equals(SQLITE_HEADER);
 }
 
 function isCode(err: unknown, ...codes: number[]): boolean {

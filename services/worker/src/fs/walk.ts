@@ -1,86 +1,108 @@
-import type { Dirent } from 'node:fs';
-import { lstat, readdir, realpath, stat } from 'node:fs/promises';
+import type { BigIntStats } from 'node:fs';
+import { lstat, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
-import {
-  isInside,
-  judge,
-  neverBackedUp,
-  PermanentFailure,
-  type RuleSet,
-  type SensitiveMatcher,
-  type WalkMode,
-} from '@fleet-backup/core';
+import { displayBytes, isInside, neverBackedUp, PermanentFailure, type TreeNode } from '@fleet-backup/core';
+import type { FoundFile, SkippedItem, WalkLimits, WalkResult, WalkRoot } from './found.ts';
+import { insideBytes } from './found.ts';
+import { loadOwnerNames, type OwnerNames } from './owner-names.ts';
+import { EntryChanged, EntryVanished, type Identity, openDir, type VerifiedDir } from './verified-open.ts';
+import { type DirWalk, dirNode, logicalRoot, type TreeWalk, treeFile, walkDir } from './walk-tree.ts';
 
-export interface WalkRoot {
-  /** The path as requested: metadata keys derive from it. */
-  path: string;
-  /** Files under a configuration source are classified as configuration. */
-  config: boolean;
-  /** The default exclusion rules plus those of the configured source the path falls under. */
-  rules: RuleSet;
-  /** The default sensitive-file globs plus the `sensitive` globs of that source. */
-  sensitive: SensitiveMatcher;
-}
-
-export interface FoundFile {
-  /** Logical absolute path (under the requested path). */
-  path: string;
-  /** Where to read the bytes (differs for a followed symlink). */
-  readFrom: string;
-  config: boolean;
-  /**
-   * The one switch for secrets: a sensitive file is encrypted on the agent before it is stored
-   * (or skipped when no encryption key is configured), never copied in the clear.
-   */
-  sensitive?: boolean;
-}
-
-export interface SkippedItem {
-  path: string;
-  reason: string;
-  /** Set for a skipped directory (nothing beneath it was read, bar what an include rescued). */
-  dir?: true;
-}
-
-export interface WalkLimits {
-  /** Never read our own copies. */
-  backupRoot: string;
-  /** Roots the agent may read at all. */
-  allowedRoots: string[];
-}
+export type { FoundFile, SkippedItem, WalkLimits, WalkResult, WalkRoot } from './found.ts';
 
 /**
- * Lists every regular file under the requested paths. A requested path that is missing,
- * unreadable, outside the agent's roots or inside the backup root is a PermanentFailure; inside a
- * tree, symlinks are followed only to files within the requested path, entries the exclusion
- * rules match are skipped with the rule (an excluded directory is not descended into), and
- * anything else that cannot be copied is skipped with its reason.
+ * Lists what the requested paths hold, by verified directory descriptors (fs/verified-open.ts):
+ * regular files to copy, and every directory and symlink as a node (a symlink is recorded with its
+ * target, never followed). A requested path that is missing, unreadable, outside the agent's
+ * roots or the request's token scope, or inside the backup root is a PermanentFailure; the
+ * requested path itself may be reached through a symlink (its real path is then what is walked).
+ * Inside a tree, entries the exclusion rules match are skipped with the rule (an excluded
+ * directory is not descended into), and anything that changed under us is skipped with the reason.
  */
-export async function walk(
-  roots: WalkRoot[],
-  limits: WalkLimits,
-): Promise<{ files: FoundFile[]; skipped: SkippedItem[] }> {
+export async function walk(roots: WalkRoot[], limits: WalkLimits, names?: OwnerNames): Promise<WalkResult> {
   const files = new Map<string, FoundFile>();
+  const nodes = new Map<string, TreeNode>();
   const skipped: SkippedItem[] = [];
-  for (const root of roots) {
-    const real = await realRoot(root.path, limits);
-    const add = (f: FoundFile) => {
-      if (!files.has(f.path)) files.set(f.path, f);
-    };
-    const info = await stat(real);
-    if (info.isDirectory()) await walkDir({ root, limits, add, skipped }, root.path, real, 'normal');
-    else if (info.isFile()) {
-      add(foundFile(root, root.path, real));
-      await addDatabaseCompanions(root, add);
-    } else skipped.push({ path: root.path, reason: 'not a regular file' });
-  }
-  return { files: [...files.values()].sort((a, b) => (a.path < b.path ? -1 : 1)), skipped };
+  const tree: TreeWalk = {
+    limits,
+    names: names ?? (await loadOwnerNames()),
+    backupRootId: await identityOf(limits.backupRoot),
+    skipped,
+    add: (f) => addOnce(files, f, skipped),
+    addNode: (n) => void (nodes.has(n.path) || nodes.set(n.path, n)),
+  };
+  for (const root of roots) await walkRoot({ ...tree, root }, root);
+  const byPath = (a: { path: string }, b: { path: string }) =>
+    a.path < b.path ? -1 : a.path > b.path ? 1 : 0;
+  return { files: [...files.values()].sort(byPath), nodes: [...nodes.values()].sort(byPath), skipped };
 }
 
-async function realRoot(requested: string, limits: WalkLimits): Promise<string> {
-  let real: string;
+/** Two roots may overlap (the same file twice); two raw names that display alike must not pass silently. */
+function addOnce(files: Map<string, FoundFile>, f: FoundFile, skipped: SkippedItem[]): void {
+  const seen = files.get(f.path);
+  if (!seen) return void files.set(f.path, f);
+  const sameBytes = (seen.pathBytes ?? Buffer.from(seen.path)).equals(f.pathBytes ?? Buffer.from(f.path));
+  if (!sameBytes)
+    skipped.push({
+      path: f.path,
+      reason: 'its name shows the same as another entry beside it (one is not valid UTF-8); rename one',
+    });
+}
+
+async function walkRoot(w: DirWalk, root: WalkRoot): Promise<void> {
+  const real = await realRoot(root.path, w.limits);
+  const logical = logicalRoot(root.path);
+  const info = await lstat(real, { bigint: true });
+  if (info.isDirectory()) {
+    const dir = await openRoot(real, root.path);
+    try {
+      w.addNode(dirNode(dir, logical, w.names));
+      await walkDir(w, dir, logical, 'normal');
+    } finally {
+      await dir.handle.close();
+    }
+  } else if (info.isFile()) await walkFileRoot(w, root, real);
+  else w.skipped.push({ path: root.path, reason: 'not a regular file' });
+}
+
+/** A requested file: found in its (verified) directory, with a database's `-wal` / `-shm` beside it. */
+async function walkFileRoot(w: DirWalk, root: WalkRoot, real: Buffer): Promise<void> {
+  const slash = real.lastIndexOf(0x2f);
+  const parentReal = slash === 0 ? Buffer.from('/') : real.subarray(0, slash);
+  const name = real.subarray(slash + 1);
+  const parent = await openRoot(parentReal, path.posix.dirname(root.path));
   try {
-    real = await realpath(requested);
+    const companions = root.path.endsWith('.db') ? ['', '-wal', '-shm'] : [''];
+    for (const suffix of companions) {
+      const entry = Buffer.concat([name, Buffer.from(suffix)]);
+      const info = await lstatIn(parent, entry);
+      if (info?.isFile()) w.add(treeFile(w.root, parent, entry, info, logicalRoot(`${root.path}${suffix}`)));
+      else if (!suffix) throw new Error(`${root.path} changed while the backup started; the job retries`);
+    }
+  } finally {
+    await parent.handle.close();
+  }
+}
+
+async function lstatIn(dir: VerifiedDir, name: Buffer): Promise<BigIntStats | null> {
+  return lstat(Buffer.concat([Buffer.from(`${dir.at}/`), name]), { bigint: true }).catch(() => null);
+}
+
+/** A requested path swapped under us between its realpath and its open: a retry starts over. */
+async function openRoot(real: Buffer, logical: string): Promise<VerifiedDir> {
+  try {
+    return await openDir(real, real, logical);
+  } catch (err) {
+    if (err instanceof EntryChanged || err instanceof EntryVanished)
+      throw new Error(`${logical} ${err.message} while the backup started; the job retries`);
+    throw err;
+  }
+}
+
+async function realRoot(requested: string, limits: WalkLimits): Promise<Buffer> {
+  let real: Buffer;
+  try {
+    real = await realpath(requested, { encoding: 'buffer' });
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT')
@@ -89,98 +111,35 @@ async function realRoot(requested: string, limits: WalkLimits): Promise<string> 
       throw new PermanentFailure(`cannot read ${requested}: permission denied`, { path: requested });
     throw err;
   }
-  if (!limits.allowedRoots.some((r) => isInside(real, r))) {
+  const shown = displayBytes(real);
+  if (!limits.allowedRoots.some((r) => insideBytes(real, r))) {
     throw new PermanentFailure(
-      `path ${requested} resolves to ${real}, outside the roots this agent may read (${limits.allowedRoots.join(', ')})`,
+      `path ${requested} resolves to ${shown}, outside the roots this agent may read (${limits.allowedRoots.join(', ')})`,
       { path: requested },
     );
   }
-  const never = neverBackedUp(requested) ?? neverBackedUp(real);
+  const { scope } = limits;
+  if (scope && !scope.prefixes.some((p) => insideBytes(real, p))) {
+    // Where it resolves to is not named: the token's holder may read this message.
+    throw new PermanentFailure(
+      `path ${requested} resolves (through a symlink) outside the path prefixes of token ${scope.token}; ` +
+        'a pre_change token backs up only what lies under its prefixes after every symlink, as the API refuses other paths (403)',
+      { path: requested, token: scope.token },
+    );
+  }
+  const never = neverBackedUp(requested) ?? neverBackedUp(shown);
   if (never)
     throw new PermanentFailure(`path ${requested} is never backed up (${never})`, { path: requested });
-  if (isInside(real, limits.backupRoot)) {
+  if (isInside(shown, limits.backupRoot)) {
     throw new PermanentFailure(
       `path ${requested} is inside the backup root ${limits.backupRoot}; backups never include backups`,
-      {
-        path: requested,
-      },
+      { path: requested },
     );
   }
   return real;
 }
 
-interface DirWalk {
-  root: WalkRoot;
-  limits: WalkLimits;
-  add: (f: FoundFile) => void;
-  skipped: SkippedItem[];
-}
-
-async function walkDir(w: DirWalk, logical: string, real: string, mode: WalkMode): Promise<void> {
-  const { skipped } = w;
-  if (real === w.limits.backupRoot) {
-    skipped.push({ path: logical, reason: 'the backup root itself', dir: true });
-    return;
-  }
-  let entries: Dirent[];
-  try {
-    entries = await readdir(real, { withFileTypes: true });
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') return void skipped.push({ path: logical, reason: 'vanished during the backup' });
-    if (code === 'EACCES')
-      throw new PermanentFailure(`cannot list ${logical}: permission denied`, { path: logical });
-    throw err;
-  }
-  entries.sort((a, b) => (a.name < b.name ? -1 : 1));
-  for (const entry of entries) {
-    const childLogical = path.posix.join(logical, entry.name);
-    const childReal = path.join(real, entry.name);
-    const isDir = entry.isDirectory();
-    const verdict = judge(w.root.rules, childLogical, isDir, mode);
-    if (!verdict.take) {
-      if (!verdict.quiet)
-        skipped.push({ path: childLogical, reason: verdict.reason, ...(isDir && { dir: true }) });
-      // A default-excluded directory is entered only for what an include names in it.
-      if (verdict.rescue) await walkDir(w, childLogical, childReal, 'rescue');
-      continue;
-    }
-    const childMode = verdict.included ? 'included' : 'normal';
-    if (isDir) await walkDir(w, childLogical, childReal, childMode);
-    else if (entry.isFile()) w.add(foundFile(w.root, childLogical, childReal));
-    else if (entry.isSymbolicLink()) await followLink(childLogical, childReal, w.root, w.add, skipped);
-    else skipped.push({ path: childLogical, reason: 'not a regular file' });
-  }
-}
-
-async function followLink(
-  logical: string,
-  link: string,
-  root: WalkRoot,
-  add: (f: FoundFile) => void,
-  skipped: SkippedItem[],
-): Promise<void> {
-  const [target, rootReal] = await Promise.all([realpath(link).catch(() => null), realpath(root.path)]);
-  if (target === null) return void skipped.push({ path: logical, reason: 'dangling symlink' });
-  if (!isInside(target, rootReal)) {
-    return void skipped.push({ path: logical, reason: `symlink points outside ${root.path} (to ${target})` });
-  }
-  const info = await lstat(target);
-  if (!info.isFile())
-    return void skipped.push({ path: logical, reason: 'symlink to a directory, not followed' });
-  add(foundFile(root, logical, target));
-}
-
-/** A requested `.db` file brings its `-wal` and `-shm` along, as the seed keeps them together. */
-async function addDatabaseCompanions(root: WalkRoot, add: (f: FoundFile) => void): Promise<void> {
-  if (!root.path.endsWith('.db')) return;
-  for (const suffix of ['-wal', '-shm']) {
-    const companion = `${root.path}${suffix}`;
-    const info = await stat(companion).catch(() => null);
-    if (info?.isFile()) add(foundFile(root, companion, companion));
-  }
-}
-
-function foundFile(root: WalkRoot, logical: string, readFrom: string): FoundFile {
-  return { path: logical, readFrom, config: root.config, sensitive: root.sensitive.match(logical) !== null };
+async function identityOf(p: string): Promise<Identity | null> {
+  const info = await stat(p, { bigint: true }).catch(() => null);
+  return info && { dev: info.dev, ino: info.ino };
 }

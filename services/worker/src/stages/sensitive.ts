@@ -1,23 +1,15 @@
 import type { Logger } from '@fleet-backup/config';
-import { type Keyring, SENSITIVE_SKIP_REASON } from '@fleet-backup/core';
-import type { FoundFile, SkippedItem } from '../fs/walk.ts';
+import type { FoundFile } from '../fs/found.ts';
 
 /**
- * Without an encryption key a sensitive file is not copied at all: it is recorded as skipped (so
- * `show`, `plan` and `report` name it) and warned about loudly, by path only. Returns true when
- * the file was skipped.
+ * Without an encryption key a sensitive file is not copied at all (capture/take-or-skip.ts records
+ * it as skipped, so `show`, `plan` and `report` name it); this says so loudly in the agent's log,
+ * by path only.
  */
-export function skipSensitiveWithoutKey(
-  file: FoundFile,
-  keyring: Keyring,
-  skipped: SkippedItem[],
-  log: Logger,
-): boolean {
-  if (!file.sensitive || keyring.currentId !== null) return false;
-  skipped.push({ path: file.path, reason: SENSITIVE_SKIP_REASON });
+export function warnSensitiveSkipped(file: FoundFile, keyId: string | null, log: Logger): void {
+  if (!file.sensitive || keyId !== null) return;
   log.warn(
     { path: file.path },
     'SENSITIVE FILE SKIPPED: no encryption key configured, so it is not backed up at all; set ENCRYPTION_KEY',
   );
-  return true;
 }

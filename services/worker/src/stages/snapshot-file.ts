@@ -1,87 +1,108 @@
+import { isUtf8 } from 'node:buffer';
 import { unlink } from 'node:fs/promises';
 import path from 'node:path';
 import {
   COPIED_PLAIN_NOTE,
   classify,
+  type FileClass,
+  isGeneratedItem,
   type Keyring,
   metadataPath,
-  PermanentFailure,
   Sealer,
   storedPath,
 } from '@fleet-backup/core';
 import type { FileRow } from '@fleet-backup/db';
-import { commitTemp, copyToTemp } from '../fs/atomic-copy.ts';
-import { readHead, snapshotSqlite } from '../fs/sqlite-snapshot.ts';
-import type { FoundFile, SkippedItem } from '../fs/walk.ts';
-
-/** SQLite's files beside a database: its write-ahead log, shared-memory index and rollback journal. */
-const COMPANION = /^(.*)-(wal|shm|journal)$/;
+import { isDatabaseCompanion } from '../capture/take-or-skip.ts';
+import { commitTemp, copyPathToTemp, copyToTemp } from '../fs/atomic-copy.ts';
+import { attributesOf } from '../fs/attributes.ts';
+import { type FoundFile, joinBytes, type SkippedItem } from '../fs/found.ts';
+import type { OwnerNames } from '../fs/owner-names.ts';
+import { type NotSqlite, readHead, type SqliteSnapshot, snapshotSqlite } from '../fs/sqlite-snapshot.ts';
+import type { OpenedFile, TreeReader } from '../fs/tree-reader.ts';
+import { EntryChanged, EntryVanished } from '../fs/verified-open.ts';
 
 export type SnapshotRow = Omit<FileRow, 'hashedAt'>;
 
+export interface CopyContext {
+  signal: AbortSignal;
+  /** Skipped files and notes on stored ones, as `show` lists them. */
+  notes: SkippedItem[];
+  /** Databases taken through SQLite so far (capture/take-or-skip.ts decides their companions). */
+  snapshotted: Set<string>;
+  keyring: Keyring;
+  reader: TreeReader;
+  names: OwnerNames;
+}
+
+/** Stored as its bytes were read, though they moved while being read: `show` prints it as a note. */
+export const COPIED_WHILE_WRITTEN =
+  'copied as it was being written (its size or modification time changed during the copy): the stored copy may mix old and new content';
+
 /**
- * Copies one file into the backup directory, or skips it with a reason in `notes`. Databases
- * are snapshotted through SQLite; `snapshotted` holds the databases taken that way so far, whose
- * `-wal` / `-shm` / `-journal` companions are then skipped (the walker sorts `x.db` before
- * `x.db-wal`): the snapshot already holds every committed transaction, and a raw copy of a live
- * companion next to it could be torn and would mislead whoever restores.
+ * Copies one found file into the backup directory, or skips it with the reason in `notes`: a file
+ * that changed under us (replaced, moved, turned into a symlink) or vanished is never stored. The
+ * file is opened once (fs/tree-reader.ts); its attributes come from that descriptor's fstat.
+ * Databases are snapshotted through SQLite. A generated item that went missing throws: the attempt
+ * fails and its retry regenerates it.
  */
 export async function snapshotFile(
   file: FoundFile,
   dir: string,
-  signal: AbortSignal,
-  notes: SkippedItem[],
-  snapshotted: Set<string>,
-  keyring: Keyring,
+  ctx: CopyContext,
 ): Promise<SnapshotRow | null> {
-  const companion = COMPANION.exec(file.path);
-  if (companion?.[1] && snapshotted.has(companion[1])) {
-    notes.push({
-      path: file.path,
-      reason: `SQLite -${companion[2]} file of ${companion[1]}: not stored, the SQLite snapshot of ${companion[1]} already holds its committed transactions`,
-    });
-    return null;
+  let opened: OpenedFile;
+  try {
+    opened = await ctx.reader.open(file);
+  } catch (err) {
+    return skipIfChanged(err, file, ctx.notes);
   }
   try {
-    return await copyFile(file, dir, { signal, notes, snapshotted, keyring }, Boolean(companion));
+    return await copyOpened(file, opened, dir, ctx);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
-      notes.push({ path: file.path, reason: 'vanished during the backup' });
-      return null;
-    }
-    throw err;
+    return skipIfChanged(err, file, ctx.notes);
+  } finally {
+    await opened.handle.close();
   }
 }
 
-interface CopyContext {
-  signal: AbortSignal;
-  notes: SkippedItem[];
-  snapshotted: Set<string>;
-  keyring: Keyring;
+function skipIfChanged(err: unknown, file: FoundFile, notes: SkippedItem[]): null {
+  if (err instanceof EntryChanged || err instanceof EntryVanished) {
+    notes.push({ path: file.path, reason: err.message });
+    return null;
+  }
+  throw err;
 }
 
-async function copyFile(
+async function copyOpened(
   file: FoundFile,
+  opened: OpenedFile,
   dir: string,
-  { signal, notes, snapshotted, keyring }: CopyContext,
-  isCompanion: boolean,
+  ctx: CopyContext,
 ): Promise<SnapshotRow> {
-  // The caller skips a sensitive file when no key is configured; Sealer refuses one anyway.
-  const seal = () => (file.sensitive ? new Sealer(keyring) : undefined);
   const rel = metadataPath(file.path);
   const destDir = path.join(dir, path.posix.dirname(rel));
-  const cls = classify(file.path, await headOf(file.readFrom), file.config);
-  const stored = storedPath(file.path, cls);
-  if (cls === 'database' && !isCompanion) {
-    const taken = await snapshotSqlite(file.readFrom, destDir, signal);
+  const head = await readHead(opened.handle);
+  const cls = classify(file.path, head, file.config);
+  // Generated items keep their own names; every host file gets its class suffix.
+  const generated = file.from.kind === 'staged' && isGeneratedItem(file.path);
+  const row = {
+    path: rel,
+    storedPath: generated ? rel : storedPath(file.path, cls),
+    cls,
+    // The staging file's mode, owner and mtime say nothing about the host: none recorded.
+    attrs: generated ? null : attributesOf(opened.stat, ctx.names, ctx.reader.xattrsOf(opened, file.path)),
+    pathBytes: file.pathBytes?.subarray(1) ?? null,
+  };
+  // The caller skips a sensitive file when no key is configured; Sealer refuses one anyway.
+  const seal = () => (file.sensitive ? new Sealer(ctx.keyring) : undefined);
+  if (cls === 'database' && !isDatabaseCompanion(file.path)) {
+    const taken = await snapshotDatabase(file, head, destDir, ctx.signal);
     if (taken.kind === 'snapshot') {
-      const sealed = await sealSnapshot(taken.tempPath, destDir, signal, seal());
-      await commitTemp(sealed.tempPath, path.join(dir, stored));
-      snapshotted.add(file.path);
+      const sealed = await sealSnapshot(taken.tempPath, destDir, ctx.signal, seal());
+      await commitTemp(sealed.tempPath, path.join(dir, row.storedPath));
+      ctx.snapshotted.add(file.path);
       return {
-        path: rel,
-        storedPath: stored,
-        cls,
+        ...row,
         size: taken.size,
         sha256: taken.sha256,
         hasWal: taken.hasWal,
@@ -89,21 +110,58 @@ async function copyFile(
       };
     }
     // Not a database SQLite can read: still backed up, byte for byte, and the backup says so.
-    notes.push({ path: file.path, reason: `${COPIED_PLAIN_NOTE}, not through SQLite: ${taken.reason}` });
+    ctx.notes.push({ path: file.path, reason: `${COPIED_PLAIN_NOTE}, not through SQLite: ${taken.reason}` });
   }
-  const copied = await copyToTemp(file.readFrom, destDir, signal, seal());
-  await commitTemp(copied.tempPath, path.join(dir, stored));
-  // A file SQLite cannot read is in no journal mode, so it has no WAL to speak of.
-  const hasWal = cls === 'database' && file.path.endsWith('.db') ? false : null;
+  const size = Number(opened.stat.size);
+  const copied = await copyToTemp(
+    { handle: opened.handle, size, label: file.path },
+    destDir,
+    ctx.signal,
+    seal(),
+  );
+  await noteIfMoved(file, opened, ctx.notes);
+  await commitTemp(copied.tempPath, path.join(dir, row.storedPath));
   return {
-    path: rel,
-    storedPath: stored,
-    cls,
+    ...row,
     size: copied.size,
     sha256: copied.sha256,
-    hasWal,
+    hasWal: plainHasWal(cls, file.path),
     encrypted: copied.encrypted ?? null,
   };
+}
+
+/** A file SQLite cannot read is in no journal mode, so it has no WAL to speak of. */
+function plainHasWal(cls: FileClass, p: string): boolean | null {
+  return cls === 'database' && p.endsWith('.db') ? false : null;
+}
+
+/** A file written to while we read it: kept (a later backup takes it whole), and said so. */
+async function noteIfMoved(file: FoundFile, opened: OpenedFile, notes: SkippedItem[]): Promise<void> {
+  const after = await opened.handle.stat({ bigint: true });
+  if (after.size !== opened.stat.size || after.mtimeNs !== opened.stat.mtimeNs)
+    notes.push({ path: file.path, reason: COPIED_WHILE_WRITTEN });
+}
+
+/**
+ * SQLite opens by name: it gets the verified real path, and sqlite-guard.ts checks that what it
+ * opened is the file we hold open. A name that is not valid UTF-8 cannot be passed to it.
+ */
+async function snapshotDatabase(
+  file: FoundFile,
+  head: Buffer,
+  destDir: string,
+  signal: AbortSignal,
+): Promise<SqliteSnapshot | NotSqlite> {
+  if (file.from.kind !== 'tree') return { kind: 'not-sqlite', reason: 'not a file of the host' };
+  const real = joinBytes(file.from.dir, file.from.name);
+  if (!isUtf8(real)) {
+    return { kind: 'not-sqlite', reason: 'its path is not valid UTF-8, and SQLite opens databases by name' };
+  }
+  const { dir, name, id } = file.from;
+  return snapshotSqlite(real.toString(), destDir, signal, {
+    head,
+    expect: { id, dir, name, logical: file.path },
+  });
 }
 
 /**
@@ -120,25 +178,9 @@ async function sealSnapshot(
 ): Promise<{ tempPath: string; encrypted?: NonNullable<SnapshotRow['encrypted']> }> {
   if (!seal) return { tempPath };
   try {
-    const sealed = await copyToTemp(tempPath, destDir, signal, seal);
+    const sealed = await copyPathToTemp(tempPath, destDir, signal, seal);
     return { tempPath: sealed.tempPath, ...(sealed.encrypted && { encrypted: sealed.encrypted }) };
   } finally {
     await unlink(tempPath).catch(() => {});
-  }
-}
-
-/** The header read comes first now, so it must fail for good on permissions as the copy does. */
-async function headOf(src: string): Promise<Buffer> {
-  try {
-    return await readHead(src);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'EACCES' || code === 'EPERM') {
-      throw new PermanentFailure(
-        `cannot read ${src}: permission denied; grant the agent read access or exclude it`,
-        { path: src, code },
-      );
-    }
-    throw err;
   }
 }
