@@ -62,6 +62,8 @@ describe.skipIf(!services)('bad input fails at once, says what is wrong, and har
     'manual',
     '--purpose',
     'fault test',
+    '--retention',
+    'permanent',
     '--description',
     description,
     ...paths.flatMap((p) => ['--path', p]),
