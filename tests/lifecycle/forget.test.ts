@@ -144,6 +144,9 @@ describe.skipIf(!services)('fleet-backup forget', () => {
     const again = await stack.cli(['forget', id, '--by', 'bob', '--reason', 'again', '--json']);
     expect(again.code, again.stderr).toBe(0);
     expect(JSON.parse(again.stdout)).toMatchObject({ forgotten: true, by: 'ana', reason: 'its copy rotted' });
+    const byKey = await stack.cli(['forget', key, '--host', HOST, '--by', 'bob', '--reason', 'again']);
+    expect(byKey.code, byKey.stderr).toBe(0);
+    expect(byKey.stdout).toMatch(new RegExp(`^forgotten ${HOST}/${key} .* by ana at .*: its copy rotted;`));
   });
 
   it('gc then deletes the blob only the forgotten backup used, and keeps the shared one', async () => {

@@ -133,6 +133,16 @@ export class ForgetStore {
     return r.rows[0] ? toRecord(r.rows[0]) : null;
   }
 
+  /** The newest completed forget of a backup with this key (on this host, when given). */
+  async forgottenByKey(key: string, host: string | null): Promise<ForgetRecord | null> {
+    const r = await this.backups.pool.query(
+      `SELECT * FROM backup_forgets WHERE key = $1 AND ($2::text IS NULL OR host = $2) AND forgotten_at IS NOT NULL
+       ORDER BY forgotten_at DESC LIMIT 1`,
+      [key, host],
+    );
+    return r.rows[0] ? toRecord(r.rows[0]) : null;
+  }
+
   /** Forgets begun but not finished (a copy still to remove, or a crash before the rows went), oldest first. */
   async unfinished(): Promise<ForgetRecord[]> {
     const r = await this.backups.pool.query(

@@ -1,5 +1,5 @@
 import { BadInputError, NotFoundFailure } from '@fleet-backup/core';
-import { type BackupDetail, type ForgetRecord, ForgetStore } from '@fleet-backup/db';
+import { type BackupDetail, type BackupRow, type ForgetRecord, ForgetStore } from '@fleet-backup/db';
 import type { Runtime } from '../runtime.ts';
 import { advanceRemoval, lifecycleStore, waitUntilEnded } from './removal.ts';
 import type { BackupRef } from './retire.ts';
@@ -41,14 +41,8 @@ export async function forgetBackup(
   opts: ForgetOptions,
 ): Promise<ForgetProgress> {
   const store = new ForgetStore(rt.backups, rt.clock);
-  if ('id' in ref) {
-    const done = await store.record(ref.id);
-    if (done?.forgottenAt) return { ...done, forgotten: true, pending: [] };
-  }
-  const backup =
-    'id' in ref
-      ? await rt.backups.require(ref.id)
-      : await lifecycleStore(rt).findByKey(ref.key, ref.host ?? null);
+  const backup = await resolve(rt, store, ref);
+  if ('forgotten' in backup) return backup;
   const force = opts.force ?? false;
   const begun = await store.begin({
     id: backup.id,
@@ -65,6 +59,23 @@ export async function forgetBackup(
   await advanceRemoval(rt, backup);
   if (opts.waitMs) await waitUntilEnded(rt, [backup.id], opts.waitMs);
   return finishForget(rt, backup.id);
+}
+
+/** The backup to forget, or the report of its forget when it is already forgotten (asked again). */
+async function resolve(rt: Runtime, store: ForgetStore, ref: BackupRef): Promise<BackupRow | ForgetProgress> {
+  if ('id' in ref) {
+    const done = await store.record(ref.id);
+    if (done?.forgottenAt) return { ...done, forgotten: true, pending: [] };
+    return rt.backups.require(ref.id);
+  }
+  try {
+    return await lifecycleStore(rt).findByKey(ref.key, ref.host ?? null);
+  } catch (err) {
+    const done =
+      err instanceof NotFoundFailure ? await store.forgottenByKey(ref.key, ref.host ?? null) : null;
+    if (done) return { ...done, forgotten: true, pending: [] };
+    throw err;
+  }
 }
 
 /** Deletes the catalog rows of a forget whose copies are all removed; reports where it stands. */
