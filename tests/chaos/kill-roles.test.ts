@@ -58,7 +58,7 @@ describe.skipIf(!services)('chaos: roles SIGKILLed at random during backups', ()
     config.hosts = {};
     for (const h of HOSTS) {
       const src = path.join(stack.iso.dir, 'src', h);
-      await writeLarge(path.join(src, 'data.img'), 48 * 1024 * 1024, h);
+      await writeLarge(path.join(src, 'data.img'), 24 * 1024 * 1024, h);
       await writeLarge(path.join(src, 'small', 'a.bin'), 300 * 1024, `${h}-a`);
       await writeFile(path.join(src, 'app.conf'), `host=${h}\n`);
       config.hosts[h] = { sources: [{ path: src }] };
@@ -89,15 +89,28 @@ describe.skipIf(!services)('chaos: roles SIGKILLed at random during backups', ()
         ids.push(await request(manualBackup(h, `chaos ${i}`, [sourceOf(h)])));
     }
 
-    // The chaos: kill a random role at a random moment, restart it after a random pause. A second
-    // request for each host's daily races the kills: it must find the day's daily, not make another.
+    // The chaos: kill a random role at a random moment, restart it after a random pause. Each round
+    // first asks for one more manual backup, so work is in flight all along. A second request for
+    // each host's daily races the kills: it must find the day's daily, not make another.
     const kills: Record<string, number> = {};
+    let killedMidWork = 0;
+    // Every role is killed at least twice; the order and the rest are random.
     const names = [...roles.keys()];
+    const victims = [...names, ...names];
+    while (victims.length < KILLS) victims.push(names[Math.floor(random() * names.length)]!);
+    for (let i = victims.length - 1; i > 0; i--) {
+      const j = Math.floor(random() * (i + 1));
+      [victims[i], victims[j]] = [victims[j]!, victims[i]!];
+    }
     for (let k = 0; k < KILLS; k++) {
-      await sleep(500 + random() * 2500);
-      const name = names[Math.floor(random() * names.length)]!;
+      const h = HOSTS[Math.floor(random() * HOSTS.length)]!;
+      ids.push(await request(manualBackup(h, `round ${k}`, [sourceOf(h)])));
+      await sleep(random() * 1500);
+      const name = victims[k]!;
+      const inFlight = await stack.iso.pool.query("SELECT 1 FROM backups WHERE status = 'running' LIMIT 1");
       await roles.get(name)!.kill();
       kills[name] = (kills[name] ?? 0) + 1;
+      killedMidWork += inFlight.rowCount ?? 0;
       if (k === Math.floor(KILLS / 2)) {
         for (const h of HOSTS)
           ids.push(await request(['backup', '--host', h, '--kind', 'daily', '--path', sourceOf(h)]));
@@ -144,7 +157,7 @@ describe.skipIf(!services)('chaos: roles SIGKILLed at random during backups', ()
     expect(statuses, `seed ${SEED}`).toEqual({ verified: unique.length });
 
     // No duplicate work: one daily per host and day, each file recorded once, one manifest per backup.
-    expect(unique).toHaveLength(HOSTS.length * (1 + MANUAL_PER_HOST));
+    expect(unique).toHaveLength(HOSTS.length * (1 + MANUAL_PER_HOST) + KILLS);
     const dailies = await stack.iso.pool.query<{ host: string; n: number }>(
       "SELECT host, count(*)::int AS n FROM backups WHERE kind = 'daily' GROUP BY host ORDER BY host",
     );
@@ -153,6 +166,7 @@ describe.skipIf(!services)('chaos: roles SIGKILLed at random during backups', ()
       'SELECT count(*)::int AS n FROM backup_files GROUP BY backup_id',
     );
     expect(files.rows.map((r) => r.n)).toEqual(unique.map(() => 3));
+    expect(killedMidWork, 'kills that hit while a backup was running').toBeGreaterThanOrEqual(KILLS / 2);
     const manifests = (await listFiles(stack.secondDir)).filter((f) => f.endsWith('manifest.json'));
     expect(manifests).toHaveLength(unique.length);
     for (const h of HOSTS) {
@@ -163,7 +177,9 @@ describe.skipIf(!services)('chaos: roles SIGKILLed at random during backups', ()
     console.log(
       `kill-roles verdict (seed ${SEED}): ${KILLS} SIGKILLs (${Object.entries(kills)
         .map(([n, c]) => `${n} ${c}`)
-        .join(', ')}) during ${unique.length} backups -> ${statuses.verified} verified, ` +
+        .join(
+          ', ',
+        )}; ${killedMidWork} with backups running) during ${unique.length} backups -> ${statuses.verified} verified, ` +
         `${retried} stalled past the limit and retried, 1 daily per host, 0 doubled file rows`,
     );
   }, 600_000);
