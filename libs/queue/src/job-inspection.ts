@@ -1,5 +1,4 @@
-import type { JobData, JobName } from './catalog.ts';
-import { jobCatalog } from './catalog.ts';
+import { type JobData, type JobName, jobCatalog } from './catalog.ts';
 import type { JobQueues } from './job-queues.ts';
 
 /** The message BullMQ fails a job with when it stalled more times than `maxStalledCount` allows. */
