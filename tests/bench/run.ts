@@ -77,6 +77,8 @@ try {
       'manual',
       '--purpose',
       'bench',
+      '--retention',
+      'days_1',
       '--path',
       source,
       '--wait',

@@ -96,6 +96,8 @@ describe.skipIf(!services)(
             'manual',
             '--purpose',
             'x',
+            '--retention',
+            'permanent',
             '--path',
             '/srv',
           ])
@@ -126,7 +128,19 @@ describe.skipIf(!services)(
 
     it('a backup still running at --timeout: 1', async () => {
       const run = await stack.cli([
-        ...['backup', '--host', IDLE, '--kind', 'manual', '--purpose', 'no agent', '--path', '/srv/idle'],
+        ...[
+          'backup',
+          '--host',
+          IDLE,
+          '--kind',
+          'manual',
+          '--purpose',
+          'no agent',
+          '--retention',
+          'days_1',
+          '--path',
+          '/srv/idle',
+        ],
         ...['--wait', '--timeout', '1'],
       ]);
       expect(run.code, run.stderr).toBe(1);

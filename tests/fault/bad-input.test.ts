@@ -62,6 +62,8 @@ describe.skipIf(!services)('bad input fails at once, says what is wrong, and har
     'manual',
     '--purpose',
     'fault test',
+    '--retention',
+    'permanent',
     '--description',
     description,
     ...paths.flatMap((p) => ['--path', p]),
@@ -219,6 +221,11 @@ describe.skipIf(!services)('bad input fails at once, says what is wrong, and har
         /retention: retention must be days_N, permanent or until_verified/,
       ],
       [['--host', H, '--kind', 'manual', '--path', good], 2, /purpose: a manual backup needs --purpose/],
+      [
+        ['--host', H, '--kind', 'manual', '--purpose', 'p', '--path', good],
+        2,
+        /retention: a manual backup needs --retention days_N or permanent/,
+      ],
       [manual('no-such-host', 'x', good), 3, /unknown host no-such-host/],
     ];
     const runs = await Promise.all(cases.map(([args]) => stack.cli(['backup', ...args, '--json'])));

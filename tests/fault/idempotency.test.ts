@@ -137,6 +137,7 @@ describe.skipIf(!services)('at-least-once delivery gives exactly-once effects', 
       host: HOST,
       kind: 'manual',
       purpose: 'idempotency',
+      retention: 'permanent',
       description: 'idem',
       paths: [source],
     });

@@ -49,6 +49,8 @@ describe.skipIf(!services)('Redis loses everything: the work is rebuilt from Pos
       'manual',
       '--purpose',
       'redis loss',
+      '--retention',
+      'permanent',
       '--path',
       source,
       '--json',

@@ -38,6 +38,8 @@ describe.skipIf(!services)('an operator retry of a failed job finishes the backu
       'manual',
       '--purpose',
       'retry',
+      '--retention',
+      'permanent',
       '--description',
       'retry',
       '--path',

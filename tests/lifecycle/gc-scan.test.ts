@@ -87,6 +87,7 @@ describe.skipIf(!services)('blob gc from a bucket listing', () => {
       kind: 'manual',
       paths: [fleet.sourceDir(HOST)],
       purpose: 'lost',
+      retention: 'permanent',
       description: 'lost',
     });
     // The restored database knows the blobs (target_blobs) but not the backup that uses them.

@@ -97,7 +97,10 @@ export async function waitFor<T>(
 
 export const repoRoot = path.resolve(fileURLToPath(new URL('../..', import.meta.url)));
 
-/** `backup` arguments for a manual backup of paths (the purpose the seed asks for included). */
+/**
+ * `backup` arguments for a manual backup of paths, with the purpose and retention the seed asks
+ * for (`permanent`; a `--retention` in flags comes later and wins).
+ */
 export function manualBackup(
   host: string,
   description: string,
@@ -105,5 +108,6 @@ export function manualBackup(
   ...flags: string[]
 ): string[] {
   const args = ['backup', '--host', host, '--kind', 'manual', '--purpose', `test: ${description}`];
-  return [...args, '--description', description, ...paths.flatMap((p) => ['--path', p]), ...flags];
+  const withRetention = [...args, '--retention', 'permanent', '--description', description];
+  return [...withRetention, ...paths.flatMap((p) => ['--path', p]), ...flags];
 }

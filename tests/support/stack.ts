@@ -23,7 +23,13 @@ export interface Stack {
 export async function createStack(
   services: ServiceUrls,
   label: string,
-  opts: { hosts?: Record<string, unknown>; targets?: Record<string, unknown>[]; fsTarget?: boolean } = {},
+  opts: {
+    hosts?: Record<string, unknown>;
+    targets?: Record<string, unknown>[];
+    fsTarget?: boolean;
+    /** More top-level config file settings (e.g. `lifecycle`). */
+    config?: Record<string, unknown>;
+  } = {},
 ): Promise<Stack> {
   const iso = await isolate(services, label);
   const secondDir = path.join(iso.dir, 'second');
@@ -33,6 +39,7 @@ export async function createStack(
   await writeFile(
     configFile,
     JSON.stringify({
+      ...opts.config,
       hosts: opts.hosts ?? {},
       targets: [
         ...(opts.fsTarget === false ? [] : [{ name: 'second', url: `file://${secondDir}` }]),

@@ -86,6 +86,8 @@ describe.skipIf(!services || !browserPresent)('Bull Board: an operator retry in 
       'manual',
       '--purpose',
       'ui retry',
+      '--retention',
+      'permanent',
       '--path',
       source,
     ]);

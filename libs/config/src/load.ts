@@ -31,6 +31,8 @@ export interface Config extends ConfigFile {
   host: string;
   dataDir: string;
   lockDurationMs: number;
+  /** How often the producer reconciles Redis with Postgres and its job schedulers (RECONCILE_INTERVAL_MS). */
+  reconcileIntervalMs: number;
   /** Jobs an agent runs at once (snapshot, hash, one replicate per target…). */
   agentConcurrency: number;
   /** Buffer growth that triggers a collection in data-plane processes (0 = V8's own timing). */
@@ -89,6 +91,7 @@ export function loadConfig(env: Env = process.env): Config {
     dataDir,
     drillScratchDir: path.resolve(env.DRILL_SCRATCH_DIR || path.join(dataDir, 'drills')),
     lockDurationMs: intVar(env, 'JOB_LOCK_MS', 30_000),
+    reconcileIntervalMs: Math.max(1_000, intVar(env, 'RECONCILE_INTERVAL_MS', 60_000)),
     // One job at a time keeps an agent, which runs on the host it backs up, under 200 MB of RSS.
     agentConcurrency: Math.max(1, intVar(env, 'AGENT_CONCURRENCY', 1)),
     gcSlackBytes: intVar(env, 'GC_SLACK_MB', 24) * 1024 * 1024,

@@ -37,6 +37,14 @@ export const backupRequestSchema = z
         message: `a ${req.kind} backup cannot have retention ${req.retention}`,
       });
     }
+    // The seed asks for clear cleanup criteria: a manual backup says when it may go, never silently forever.
+    if (req.kind === 'manual' && req.retention === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['retention'],
+        message: 'a manual backup needs --retention days_N or permanent (the seed: clear cleanup criteria)',
+      });
+    }
     if (req.kind === 'manual' && !req.purpose) {
       ctx.addIssue({
         code: 'custom',

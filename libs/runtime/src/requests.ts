@@ -23,10 +23,3 @@ export async function requestBackup(
   await rt.advance(result.backup.id);
   return result;
 }
-
-/** Re-enqueues the next stage of every unfinished backup; rebuilds Redis's work from Postgres. */
-export async function reconcile(rt: Runtime): Promise<number> {
-  const running = await rt.backups.running();
-  for (const detail of running) await rt.advance(detail.backup.id);
-  return running.length;
-}

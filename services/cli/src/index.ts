@@ -4,6 +4,7 @@ import { registerAdminCommands } from './commands/admin.ts';
 import { registerBackupCommand } from './commands/backup.ts';
 import { registerChangeCommands } from './commands/change.ts';
 import { registerDrillCommands } from './commands/drill.ts';
+import { registerForgetCommand } from './commands/forget.ts';
 import { registerHostCommands } from './commands/hosts.ts';
 import { registerInspectCommands } from './commands/inspect.ts';
 import { registerLifecycleCommands } from './commands/lifecycle.ts';
@@ -27,6 +28,7 @@ export function buildProgram(): Command {
   registerRestoreCommands(program);
   registerDrillCommands(program);
   registerLifecycleCommands(program);
+  registerForgetCommand(program);
   registerChangeCommands(program);
   registerTokenCommands(program);
   registerAdminCommands(program);

@@ -1,5 +1,6 @@
 import { TokenStore } from '@fleet-backup/db';
 import {
+  finishForgets,
   type Runtime,
   reconcile,
   reconcileDailySchedulers,
@@ -11,8 +12,6 @@ import { checkBoardLogin } from './board-auth.ts';
 import { BOARD_PATH } from './bull-board.ts';
 import { buildServer } from './server.ts';
 
-const RECONCILE_MS = 60_000;
-
 export interface Producer {
   url: string;
   boardUrl: string;
@@ -20,17 +19,17 @@ export interface Producer {
 }
 
 /**
- * The producer: registers configured hosts, serves the API and Bull Board, and every minute
- * re-enqueues the next stage of unfinished backups, so work lost from Redis is rebuilt from Postgres,
- * and keeps one daily and one restore-drill scheduler per host.
+ * The producer: registers configured hosts, serves the API and Bull Board, and every sweep (a
+ * minute; RECONCILE_INTERVAL_MS) re-enqueues the next stage of unfinished backups, so work lost
+ * from Redis is rebuilt from Postgres, records the jobs Redis failed without Postgres knowing,
+ * finishes interrupted forgets, and keeps every job scheduler: one daily and one restore drill per
+ * host, and the lifecycle ones (expire, gc, gc-scan).
  */
 export async function startProducer(rt: Runtime, opts: { token: string | null }): Promise<Producer> {
   // Before anything else: a producer that cannot start its board must not half-start.
   const devWarning = await checkBoardLogin(rt.config, new TokenStore(rt.pool, rt.clock));
   if (devWarning) rt.log.warn(devWarning);
   await syncConfiguredHosts(rt);
-  // Expire and gc run daily through their own job schedulers (deterministic ids: no duplicates).
-  await reconcileLifecycleSchedulers(rt);
   const { app, refreshBoard } = await buildServer(rt, opts);
   // Each step on its own: one failing (Redis or Postgres hiccup) does not skip the others.
   const steps: { failed: string; run: () => Promise<unknown> }[] = [
@@ -50,18 +49,37 @@ export async function startProducer(rt: Runtime, opts: { token: string | null })
       failed: 'reconciling drill schedulers failed; will try again',
       run: () => reconcileDrillSchedulers(rt),
     },
+    // Expire and gc run through their own job schedulers (deterministic ids: no duplicates). Every
+    // sweep, not only at start: a Redis that lost them would otherwise stop expiry and gc silently.
+    {
+      failed: 'reconciling lifecycle schedulers failed; will try again',
+      run: () => reconcileLifecycleSchedulers(rt),
+    },
+    // A forget whose copies are all gone, interrupted before its catalog rows were deleted.
+    {
+      failed: 'finishing forgotten backups failed; will try again',
+      run: () => finishForgets(rt),
+    },
   ];
+  let sweeping = false;
   const sweep = async () => {
-    for (const step of steps) {
-      try {
-        await step.run();
-      } catch (err) {
-        rt.log.warn({ err }, step.failed);
+    // A sweep slower than the interval (a large fleet, a slow database) is not run twice at once.
+    if (sweeping) return;
+    sweeping = true;
+    try {
+      for (const step of steps) {
+        try {
+          await step.run();
+        } catch (err) {
+          rt.log.warn({ err }, step.failed);
+        }
       }
+    } finally {
+      sweeping = false;
     }
   };
   await sweep();
-  const timer = setInterval(() => void sweep(), RECONCILE_MS);
+  const timer = setInterval(() => void sweep(), rt.config.reconcileIntervalMs);
   timer.unref();
   const address = await app.listen({ port: rt.config.port, host: rt.config.bind });
   const url = address.replace('[::1]', 'localhost');

@@ -61,6 +61,16 @@ describe.skipIf(!services)('producer HTTP surface', () => {
       payload: '{"host": ',
     });
     expect(broken.statusCode).toBe(400);
+    // A manual backup must say when it may go.
+    const forever = await open.inject({
+      method: 'POST',
+      url: '/v1/backups',
+      payload: { host: 'api-host', kind: 'manual', paths: ['/srv'], purpose: 'x' },
+    });
+    expect(forever.statusCode).toBe(400);
+    expect(forever.json().message).toMatch(
+      /retention: a manual backup needs --retention days_N or permanent/,
+    );
     expect(await rt.queues.queue(hostQueueName('api-host')).count()).toBe(0);
   });
 

@@ -94,12 +94,18 @@ const STAGE_JOBS: Record<string, StageName> = {
   verify: 'verify',
 };
 
-/** Writes a stage's failure to Postgres, so `show` and the API say what went wrong and where. */
+/**
+ * Writes a stage's failure to Postgres, so `show` and the API say what went wrong and where. When
+ * Postgres cannot be reached this throws, and the stage worker logs "could not record the
+ * failure"; a final failure lost so is recorded later by the producer's reconciler, from the job
+ * BullMQ keeps in failed.
+ */
 async function recordFailure(rt: Runtime, { name, data, error, final }: FailureReport): Promise<void> {
   const stage = STAGE_JOBS[name];
   const { backupId, target } = (data ?? {}) as { backupId?: unknown; target?: unknown };
   if (!stage || typeof backupId !== 'string') return;
-  const exists = await rt.backups.get(backupId).catch(() => null);
+  // A backup forgotten meanwhile (or a malformed id) has nothing to record on.
+  const exists = await rt.backups.get(backupId);
   if (!exists) return;
   const message =
     error instanceof PermanentFailure || final ? error.message : `${error.message} (will retry)`;

@@ -1,4 +1,5 @@
 export * from './expire.ts';
+export * from './forget.ts';
 export * from './gc.ts';
 export * from './removal.ts';
 export * from './report.ts';

@@ -33,7 +33,10 @@ export function registerBackupCommand(program: Command): void {
     .option('--purpose <text>', 'why (required for manual)')
     .option('--description <text>', 'short description; becomes part of the key')
     .option('--ticket <id>', 'change ticket (pre_change)')
-    .option('--retention <r>', 'days_N, permanent or until_verified')
+    .option(
+      '--retention <r>',
+      'days_N, permanent or until_verified (pre_change); required for manual: days_N or permanent',
+    )
     .option('--creator <name>', 'who asked (manual)')
     .option('--notes <text>', 'free notes (manual)')
     .option('--wait', 'return when the backup is verified (exit 0) or has failed or is incomplete (exit 1)')
@@ -42,7 +45,7 @@ export function registerBackupCommand(program: Command): void {
     .option('--json', 'print one JSON object')
     .addHelpText(
       'after',
-      '\nExample:\n  fleet-backup backup --host web-01 --kind manual --purpose "before disk swap" --path /srv/app --wait',
+      '\nExample:\n  fleet-backup backup --host web-01 --kind manual --purpose "before disk swap" --retention days_30 --path /srv/app --wait',
     )
     .action(async (opts: BackupOptions) => {
       if (opts.check && !opts.wait) throw new CliError('--check goes with --wait', EXIT.usage);
