@@ -7,6 +7,7 @@ export * from './encryption/index.ts';
 export * from './errors.ts';
 export * from './exclusions.ts';
 export * from './file-attributes.ts';
+export * from './generated-items.ts';
 export * from './host-health.ts';
 export * from './ids.ts';
 export * from './kinds.ts';
