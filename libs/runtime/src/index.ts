@@ -11,6 +11,7 @@ export * from './metrics/index.ts';
 export * from './pipeline.ts';
 export * from './pre-change.ts';
 export * from './requests.ts';
+export * from './resolve-backup.ts';
 export * from './restore.ts';
 export * from './restore-sources.ts';
 export * from './runtime.ts';

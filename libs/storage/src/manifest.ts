@@ -1,8 +1,8 @@
 import { z } from 'zod';
 import { canonicalJson } from './canonical-json.ts';
 import { PermanentError } from './errors.ts';
-import { firstDuplicateKey } from './json-duplicates.ts';
 import { SHA256_HEX } from './integrity.ts';
+import { firstDuplicateKey } from './json-duplicates.ts';
 
 export const MANIFEST_FORMAT = 'fleet-backup.manifest/1';
 
@@ -10,8 +10,16 @@ const sha256Hex = z.string().regex(SHA256_HEX, 'must be 64 lowercase hex digits'
 
 const base64 = z.base64();
 
-/** No NUL and no other C0 control character or DEL: nothing a name or a target may carry in clear text. */
-const NO_CONTROL = /^[^\u0000-\u001f\u007f]*$/;
+/** True when s holds NUL, another C0 control character or DEL: nothing a name may carry in clear text. */
+const hasControl = (s: string) => [...s].some((c) => c.charCodeAt(0) < 0x20 || c === '\u007f');
+const hasNul = (s: string) => s.includes('\u0000');
+
+/** An owner's or group's name, as the host that was backed up knew it. */
+const accountName = z
+  .string()
+  .min(1)
+  .refine((s) => !hasControl(s), 'holds a control character')
+  .nullable();
 
 /** A key id as ENCRYPTION_KEY names it. */
 const KEY_ID = /^[A-Za-z0-9._-]{1,32}$/;
@@ -28,8 +36,8 @@ const unixId = z
 /** Linux caps an extended attribute's name at 255 bytes; a namespace prefix (`user.`…) is required. */
 const xattrName = z
   .string()
-  .regex(/^[a-z]+\.[^\u0000]+$/, 'must be namespace.name without NUL')
-  .refine((n) => Buffer.byteLength(n) <= 255, 'longer than 255 bytes');
+  .regex(/^[a-z]+\.[^/]/, 'must be namespace.name')
+  .refine((n) => !hasNul(n) && Buffer.byteLength(n) <= 255, 'holds NUL or is longer than 255 bytes');
 
 /**
  * Mode, owner, mtime and extended attributes of an entry (libs/core FileAttributes): what a
@@ -40,8 +48,8 @@ export const FileAttributesSchema = z.strictObject({
   mode: z.number().int().min(0).max(0o7777),
   uid: unixId,
   gid: unixId,
-  owner: z.string().min(1).regex(NO_CONTROL, 'holds a control character').nullable(),
-  group: z.string().min(1).regex(NO_CONTROL, 'holds a control character').nullable(),
+  owner: accountName,
+  group: accountName,
   mtimeNs: z.string().regex(/^-?\d{1,20}$/, 'must be a decimal count of nanoseconds'),
   xattrs: z.record(xattrName, base64).optional(),
 });
@@ -51,7 +59,11 @@ export const ManifestNodeSchema = z
   .strictObject({
     type: z.enum(['dir', 'symlink']),
     /** A symlink's target as readlink gave it (never followed, so it may point anywhere; no NUL). */
-    target: z.string().min(1).regex(/^[^\u0000]*$/, 'holds a NUL byte').optional(),
+    target: z
+      .string()
+      .min(1)
+      .refine((t) => !hasNul(t), 'holds a NUL byte')
+      .optional(),
     /** Raw bytes (base64) of the path or target when they are not valid UTF-8. */
     pathBytes: base64.optional(),
     targetBytes: base64.optional(),

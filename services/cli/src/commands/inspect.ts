@@ -1,5 +1,5 @@
 import { describeDrop, isKept } from '@fleet-backup/core';
-import { describeBackup } from '@fleet-backup/runtime';
+import { describeBackup, resolveBackup } from '@fleet-backup/runtime';
 import type { Command } from 'commander';
 import { CliError, EXIT, printJson } from '../exit.ts';
 import { withRuntime } from '../open.ts';
@@ -41,14 +41,22 @@ export function registerInspectCommands(program: Command): void {
     });
 
   program
-    .command('show <id>')
+    .command('show <backup>')
     .description('one backup: status per stage, per file and per copy')
+    .option(
+      '--host <id>',
+      "the backup's host, when <backup> is a key (YYYYMMDD or YYYYMMDD_HHMM_description)",
+    )
     .option('--json', 'print JSON')
     .option('--check', 'exit 0 only when verified and 3-2-1; 1 when failed; 4 (unsafe) otherwise')
-    .action(async (id: string, opts: { json?: boolean; check?: boolean }) => {
+    .addHelpText(
+      'after',
+      '\nThe backup is its id, or its key with --host.\n\nExamples:\n  fleet-backup show 3f0c…-…\n  fleet-backup show 20260301 --host web-01 --json',
+    )
+    .action(async (ref: string, opts: { host?: string; json?: boolean; check?: boolean }) => {
       await withRuntime(
         async (rt) => {
-          const view = describeBackup(await rt.backups.detail(id));
+          const view = describeBackup(await rt.backups.detail(await resolveBackup(rt, ref, opts.host)));
           if (opts.json) {
             printJson(view);
             return check(view, opts.check);
