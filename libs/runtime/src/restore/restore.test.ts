@@ -143,3 +143,29 @@ describe('restore never writes through a symlink it did not create', () => {
     }
   });
 });
+
+describe('files only checked', () => {
+  it('are read and verified but never written (a drill and the generated items)', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'fbt-restore-check-'));
+    try {
+      const b = backupOf({ 'environment.secrets.config': 'TOKEN=x\n', 'srv/a': 'A' });
+      const result = await restoreFiles(b.files, [b.source], {
+        to: dir,
+        force: false,
+        checkOnly: (f) => f.path === 'environment.secrets.config',
+      });
+      expect(result.files.map((f) => [f.path, f.written])).toEqual([
+        ['environment.secrets.config', false],
+        ['srv/a', true],
+      ]);
+      expect(await readdir(dir)).toEqual(['srv']);
+      const bad = backupOf({ 'environment.secrets.config': 'TOKEN=x\n' });
+      bad.files[0]!.sha256 = 'f'.repeat(64);
+      await expect(
+        restoreFiles(bad.files, [bad.source], { to: dir, force: false, checkOnly: () => true }),
+      ).rejects.toThrow(/bytes hash to/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
