@@ -4,7 +4,6 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import {
   type FileAttributes,
-  metadataPath,
   storedPath,
   systemClock,
   type TreeNode,
