@@ -2,12 +2,7 @@ import { createHash } from 'node:crypto';
 import { lstat, mkdir, readdir, readFile, readlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
-import {
-  type FileAttributes,
-  storedPath,
-  systemClock,
-  type TreeNode,
-} from '@fleet-backup/core';
+import { type FileAttributes, storedPath, systemClock, type TreeNode } from '@fleet-backup/core';
 import { BackupStore, type FileRow, type Pool } from '@fleet-backup/db';
 import { manifestKey, putBlobIfAbsent, type StorageTarget, writeManifest } from '@fleet-backup/storage';
 import { getAttribute, listAttributes } from '@napi-rs/xattr';
