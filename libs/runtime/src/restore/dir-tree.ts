@@ -2,6 +2,7 @@ import { constants } from 'node:fs';
 import { type FileHandle, lstat, mkdir, open, readlink } from 'node:fs/promises';
 import path from 'node:path';
 import { BadInputError, PermanentFailure } from '@fleet-backup/core';
+import { destinationError } from './destination-error.ts';
 
 /** Directories open at once; a deep or wide tree reopens evicted ones through their parents. */
 const MAX_OPEN = 128;
@@ -109,7 +110,8 @@ export class DirTree {
       this.created.add(key);
     } catch (err) {
       // Someone made it meanwhile: open what is there now, with the same checks.
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST')
+        throw destinationError(err, 'create directory', this.display(componentsOfKey(key)));
     }
     return openDirectory(at, DIRECTORY).catch(async (err: unknown) => {
       throw await inTheWay(err, at, this.display(componentsOfKey(key)));
@@ -147,7 +149,7 @@ function openDirectory(p: string | Buffer, flags: number): Promise<FileHandle> {
 /** ENOTDIR / ELOOP on a component: say what is there, and what to do. */
 async function inTheWay(err: unknown, at: Buffer, display: string): Promise<unknown> {
   const code = (err as NodeJS.ErrnoException).code;
-  if (code !== 'ENOTDIR' && code !== 'ELOOP') return err;
+  if (code !== 'ENOTDIR' && code !== 'ELOOP') return destinationError(err, 'open directory', display);
   const stat = await lstat(at).catch(() => null);
   if (stat?.isSymbolicLink()) {
     const target = await readlink(at).catch(() => '?');

@@ -1,4 +1,5 @@
 export { OwnershipDenied, type RestoreNote, utimesSeconds } from './attributes.ts';
+export { RestoreDestinationError } from './destination-error.ts';
 export { PathInTheWay } from './dir-tree.ts';
 export * from './model.ts';
 export { AlreadyExists } from './place.ts';

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { link, lstat, rename, unlink } from 'node:fs/promises';
 import { BadInputError } from '@fleet-backup/core';
+import { destinationError } from './destination-error.ts';
 import { inDir, PathInTheWay } from './dir-tree.ts';
 
 /** A file or symlink already at a name the restore would write, without --force. */
@@ -32,7 +33,7 @@ export async function placeEntry(
   const to = inDir(dirFd, name);
   if (opts.force) {
     await rename(from, to).catch((err: unknown) => {
-      throw directoryInTheWay(err, opts.display);
+      throw destinationError(directoryInTheWay(err, opts.display), 'rename into', opts.display);
     });
     return;
   }
@@ -41,7 +42,8 @@ export async function placeEntry(
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'EEXIST') throw alreadyExists(opts.display);
-    if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP' && code !== 'EMLINK') throw err;
+    if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP' && code !== 'EMLINK')
+      throw destinationError(err, 'link into', opts.display);
     if (
       await lstat(to).then(
         () => true,

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { lstat, mkdir, mkdtemp, readdir, readFile, readlink, rm, symlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -140,6 +141,28 @@ describe('restore never writes through a symlink it did not create', () => {
       expect((await held.readFile()).toString()).toBe('running version');
     } finally {
       await held.close();
+    }
+  });
+});
+
+describe('a destination that refuses writes', () => {
+  it('stops at once naming the path, without trying the other copies (they would fail alike)', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'fbt-restore-immutable-'));
+    const locked = path.join(dir, 'srv');
+    await mkdir(locked);
+    // Immutable: even root gets EPERM, as on a read-only or full disk.
+    execFileSync('chattr', ['+i', locked]);
+    try {
+      const b = backupOf({ 'srv/top.txt': 'T' });
+      let opened = 0;
+      const counting: CopySource = { name: 'mem', open: (f) => (opened++, b.source.open(f)) };
+      await expect(restoreFiles(b.files, [counting, counting], { to: dir, force: false })).rejects.toThrow(
+        `cannot create a file beside ${path.join(locked, 'top.txt')}: EPERM`,
+      );
+      expect(opened).toBe(0);
+    } finally {
+      execFileSync('chattr', ['-i', locked]);
+      await rm(dir, { recursive: true, force: true });
     }
   });
 });

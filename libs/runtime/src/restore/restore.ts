@@ -7,6 +7,7 @@ import {
   OwnershipDenied,
   type RestoreNote,
 } from './attributes.ts';
+import { RestoreDestinationError } from './destination-error.ts';
 import { DirTree, inDir, PathInTheWay } from './dir-tree.ts';
 import type { RestoreFile, RestoreNode } from './model.ts';
 import { OwnerMap } from './owners.ts';
@@ -221,7 +222,12 @@ async function syncDirectories(tree: DirTree, entries: Placed<unknown>[]): Promi
 }
 
 function isPlaceProblem(error: Error): boolean {
-  return error instanceof PathInTheWay || error instanceof AlreadyExists || error instanceof OwnershipDenied;
+  return (
+    error instanceof PathInTheWay ||
+    error instanceof AlreadyExists ||
+    error instanceof OwnershipDenied ||
+    error instanceof RestoreDestinationError
+  );
 }
 
 /**

@@ -5,6 +5,7 @@ import { pipeline } from 'node:stream/promises';
 import { decryptStream, type Keyring, PermanentFailure } from '@fleet-backup/core';
 import { Sha256Verifier } from '@fleet-backup/storage';
 import { type AttributeContext, applyFileAttributes } from './attributes.ts';
+import { destinationError } from './destination-error.ts';
 import { inDir } from './dir-tree.ts';
 import type { RestoreFile } from './model.ts';
 import { placeEntry, tempName } from './place.ts';
@@ -34,17 +35,23 @@ export interface FileWrite {
  * plaintext has streamed out), the plaintext's sha256 and size, then its attributes.
  */
 export async function writeRestoredFile(w: FileWrite, openInput: () => Promise<Readable>): Promise<void> {
-  const { out, temp } = await createTemp(w.dir.fd);
+  const { out, temp } = await createTemp(w.dir.fd).catch((err: unknown) => {
+    throw destinationError(err, 'create a file beside', w.display);
+  });
   try {
     let written = 0;
     await verifiedBytes(w.file, openInput, w.keyring, async (source) => {
       for await (const chunk of source) {
-        await out.write(chunk);
+        await out.write(chunk).catch((err: unknown) => {
+          throw destinationError(err, 'write', w.display);
+        });
         written += chunk.length;
         w.onWritten?.(written);
       }
     });
-    await out.sync();
+    await out.sync().catch((err: unknown) => {
+      throw destinationError(err, 'write', w.display);
+    });
     if (w.attrs && w.file.attrs)
       await applyFileAttributes(out, `/proc/self/fd/${w.dir.fd}/${temp}`, w.display, w.file.attrs, w.attrs);
     await out.close();
