@@ -155,7 +155,13 @@ describe('a destination that refuses writes', () => {
     try {
       const b = backupOf({ 'srv/top.txt': 'T' });
       let opened = 0;
-      const counting: CopySource = { name: 'mem', open: (f) => (opened++, b.source.open(f)) };
+      const counting: CopySource = {
+        name: 'mem',
+        open: (f) => {
+          opened++;
+          return b.source.open(f);
+        },
+      };
       await expect(restoreFiles(b.files, [counting, counting], { to: dir, force: false })).rejects.toThrow(
         `cannot create a file beside ${path.join(locked, 'top.txt')}: EPERM`,
       );
