@@ -231,8 +231,12 @@ function report(attempt: Attempt, opts: RestoreOptions, r: RestoreResult): void 
       `note: left out the generated item(s) ${withheld.join(', ')}; they describe the host and are not files of it: restore one by name, e.g. --file /${withheld[0]}\n`,
     );
   }
+  const nodes =
+    r.dirs || r.symlinks
+      ? ` (with ${r.dirs} director${r.dirs === 1 ? 'y' : 'ies'}, ${r.symlinks} symlink(s))`
+      : '';
   console.log(
-    `restored ${r.files.length} file(s), ${r.bytes} bytes, ${r.dirs} director${r.dirs === 1 ? 'y' : 'ies'}, ${r.symlinks} symlink(s), from ${copies || 'nothing'} to ${path.resolve(opts.to)}; every sha256 matched`,
+    `restored ${r.files.length} file(s), ${r.bytes} bytes, from ${copies || 'nothing'} to ${path.resolve(opts.to)}${nodes}; every sha256 matched`,
   );
 }
 
