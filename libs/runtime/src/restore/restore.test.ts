@@ -1,6 +1,17 @@
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { lstat, mkdir, mkdtemp, readdir, readFile, readlink, rm, symlink, writeFile } from 'node:fs/promises';
+import {
+  lstat,
+  mkdir,
+  mkdtemp,
+  readdir,
+  readFile,
+  readlink,
+  rename,
+  rm,
+  symlink,
+  writeFile,
+} from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
@@ -117,6 +128,24 @@ describe('restore never writes through a symlink it did not create', () => {
       expect((await readdir(path.dirname(final))).sort()).toEqual(['a.txt', 'b.txt']);
     },
   );
+
+  it('a directory swapped for a symlink during the restore redirects nothing (it is held by descriptor)', async () => {
+    const b = backupOf({ 'srv/app/zoo/a.txt': 'A', 'srv/app/zoo/b.txt': 'B' });
+    const zoo = path.join(to, 'srv/app/zoo');
+    const racing: CopySource = {
+      name: 'racing',
+      open: async (f) => {
+        if (f.path.endsWith('b.txt')) {
+          await rename(zoo, `${zoo}-moved`);
+          await symlink(outside, zoo);
+        }
+        return b.source.open(f);
+      },
+    };
+    await restoreFiles(b.files, [racing], { to, force: false });
+    expect(await readdir(outside)).toEqual([]);
+    expect((await readdir(`${zoo}-moved`)).sort()).toEqual(['a.txt', 'b.txt']);
+  });
 
   it('restores into a --to that is itself a symlink (the top is the user’s choice)', async () => {
     const real = path.join(dir, 'real-target');
