@@ -1,4 +1,5 @@
 import { symlink, unlink } from 'node:fs/promises';
+import path from 'node:path';
 import { DecryptionFailure, type Keyring, NO_KEYS, PermanentFailure } from '@fleet-backup/core';
 import {
   type AttributeContext,
@@ -80,50 +81,66 @@ export async function restoreFiles(
   refuseMissingKeys(files, keyring);
   const ctx: AttributeContext | null =
     opts.attributes === false ? null : { owner: opts.owner !== false, owners: new OwnerMap(), notes: [] };
-  const tree = await DirTree.open(opts.to);
+  const top = path.resolve(opts.to);
+  const written = place(
+    files.filter((f) => !opts.checkOnly?.(f)),
+    top,
+  );
+  const links = place(
+    nodes.filter((n) => n.type === 'symlink'),
+    top,
+  );
+  const dirs = place(
+    nodes.filter((n) => n.type === 'dir'),
+    top,
+  );
+  if (ctx?.owner) await refuseForeignOwners([...written, ...links, ...dirs], ctx.owners);
+  const tree = await DirTree.open(top);
   try {
-    const written = place(
-      files.filter((f) => !opts.checkOnly?.(f)),
-      tree.top,
-    );
-    const links = place(
-      nodes.filter((n) => n.type === 'symlink'),
-      tree.top,
-    );
-    const dirs = place(
-      nodes.filter((n) => n.type === 'dir'),
-      tree.top,
-    );
-    if (ctx?.owner) await refuseForeignOwners([...written, ...links, ...dirs], ctx.owners);
-    await preflight(tree, [...written, ...links], dirs, opts.force);
-    // Made private first; their recorded mode comes last, once nothing more is written in them.
-    const restricted = new Set(ctx ? dirs.map((d) => dirKey([...d.parent, d.name])) : []);
-    const modeFor = (key: string) => (restricted.has(key) ? 0o700 : 0o777);
-    for (const d of dirs) await tree.dir([...d.parent, d.name], { create: true, modeFor });
-    const result: RestoreResult = {
-      files: [],
-      bytes: 0,
-      fallbacks: [],
-      dirs: dirs.length,
-      symlinks: 0,
-      notes: [],
-    };
-    const run = { tree, sources, keyring, ctx, opts, modeFor, result };
-    const landing = new Map(written.map((p) => [p.entry, p]));
-    for (const file of files) await restoreOneFile(run, file, landing.get(file) ?? null);
-    for (const link of links) await restoreSymlink(run, link);
-    if (ctx) {
-      for (const d of deepestFirst(dirs)) {
-        const handle = await tree.dir([...d.parent, d.name], { create: false });
-        if (handle) await applyDirAttributes(handle, d.display, d.entry.attrs, ctx);
-      }
-      result.notes = ctx.notes;
-    }
-    await syncDirectories(tree, [...written, ...links]);
-    return result;
+    return await restoreInto({ tree, sources, keyring, ctx, opts, files }, { written, links, dirs });
   } finally {
     await tree.close();
   }
+}
+
+interface Planned {
+  written: Placed<RestoreFile>[];
+  links: Placed<RestoreNode>[];
+  dirs: Placed<RestoreNode>[];
+}
+
+/** Checks the way, then writes: directories, files, symlinks, and the directories' attributes last. */
+async function restoreInto(
+  start: Omit<Run, 'modeFor' | 'result'> & { files: RestoreFile[] },
+  { written, links, dirs }: Planned,
+): Promise<RestoreResult> {
+  const { tree, ctx, opts } = start;
+  await preflight(tree, [...written, ...links], dirs, opts.force);
+  // Made private first; their recorded mode comes last, once nothing more is written in them.
+  const restricted = new Set(ctx ? dirs.map((d) => dirKey([...d.parent, d.name])) : []);
+  const modeFor = (key: string) => (restricted.has(key) ? 0o700 : 0o777);
+  for (const d of dirs) await tree.dir([...d.parent, d.name], { create: true, modeFor });
+  const result: RestoreResult = {
+    files: [],
+    bytes: 0,
+    fallbacks: [],
+    dirs: dirs.length,
+    symlinks: 0,
+    notes: [],
+  };
+  const run: Run = { ...start, modeFor, result };
+  const landing = new Map(written.map((p) => [p.entry, p]));
+  for (const file of start.files) await restoreOneFile(run, file, landing.get(file) ?? null);
+  for (const link of links) await restoreSymlink(run, link);
+  if (ctx) {
+    for (const d of deepestFirst(dirs)) {
+      const handle = await tree.dir([...d.parent, d.name], { create: false });
+      if (handle) await applyDirAttributes(handle, d.display, d.entry.attrs, ctx);
+    }
+    result.notes = ctx.notes;
+  }
+  await syncDirectories(tree, [...written, ...links]);
+  return result;
 }
 
 interface Run {
