@@ -204,11 +204,28 @@ describe.skipIf(!services)('system state: environment.config and dependencies.co
     });
   });
 
-  it('restores them, the secret variables only with the key', async () => {
-    const to = path.join(stack.iso.dir, 'restore-state');
+  it('a full restore leaves them out: the secrets never land in the clear unless named', async () => {
+    const to = path.join(stack.iso.dir, 'restore-all');
     const run = await cli(['restore', shown.id, '--to', to, '--from', 'second', '--json'], {
       ENCRYPTION_KEY: KEY,
     });
+    expect(run.code, run.stderr).toBe(0);
+    expect(JSON.parse(run.stdout).withheld.sort()).toEqual([
+      'dependencies.config',
+      'environment.config',
+      'environment.secrets.config',
+    ]);
+    expect(await leaks([to])).toEqual([]);
+    await rm(to, { recursive: true });
+  });
+
+  it('restores them by name, the secret variables only with the key', async () => {
+    const to = path.join(stack.iso.dir, 'restore-state');
+    const named = ['/environment.config', '/dependencies.config', '/environment.secrets.config'];
+    const run = await cli(
+      ['restore', shown.id, '--to', to, '--from', 'second', '--json', ...named.flatMap((f) => ['--file', f])],
+      { ENCRYPTION_KEY: KEY },
+    );
     expect(run.code, run.stderr).toBe(0);
     expect(await readFile(path.join(to, 'environment.config'), 'utf8')).toBe(ENVIRONMENT_DOC);
     const deps = await readFile(path.join(to, 'dependencies.config'));

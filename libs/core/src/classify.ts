@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import path from 'node:path';
 
 export type FileClass = 'database' | 'config' | 'general';
@@ -45,17 +46,47 @@ function startsWithSqliteHeader(head: Uint8Array): boolean {
   return head.length >= SQLITE_HEADER.length && SQLITE_HEADER.equals(head.subarray(0, SQLITE_HEADER.length));
 }
 
+/** Longest file name Linux filesystems take, in bytes. */
+export const NAME_MAX = 255;
+
+/** How much of an over-long name its stand-in keeps, in bytes, so an operator still recognises it. */
+const STAND_IN_PREFIX_BYTES = 96;
+
 /**
  * Where a source file lives inside its backup directory: its absolute path without the leading
  * slash (as tar and restic do) plus the class suffix. Suffixes are always appended, never
  * skipped when already present, so two distinct sources can never map to one stored path.
+ *
+ * A name that the suffix would push past NAME_MAX (a 252-byte `x` cannot be stored as
+ * `x.bak`) is stored under a stand-in: the start of the name, `~`, 16 hex digits of the sha256
+ * of the whole name, and the suffix. The stand-in is deterministic, so every backup of the file
+ * stores it alike, and the catalog and the manifest map it back to the real name for a restore.
  */
 export function storedPath(absolutePath: string, cls: FileClass): string {
-  const rel = absolutePath.replace(/^\/+/, '');
-  if (cls === 'config') return `${rel}.config`;
-  if (cls === 'general') return `${rel}.bak`;
+  const rel = metadataPath(absolutePath);
+  const suffix = classSuffix(rel, cls);
+  const slash = rel.lastIndexOf('/');
+  const name = rel.slice(slash + 1);
+  if (Buffer.byteLength(name) + suffix.length <= NAME_MAX) return `${rel}${suffix}`;
+  return `${rel.slice(0, slash + 1)}${standInName(name)}${suffix}`;
+}
+
+function classSuffix(rel: string, cls: FileClass): string {
+  if (cls === 'config') return '.config';
+  if (cls === 'general') return '.bak';
   // Databases keep `.db` (and companions keep their names); a SQLite file named otherwise gains it.
-  return rel.endsWith('.db') || DATABASE_COMPANION.test(rel) ? rel : `${rel}.db`;
+  return rel.endsWith('.db') || DATABASE_COMPANION.test(rel) ? '' : '.db';
+}
+
+/** The first bytes of the name, cut on a character boundary, then `~` and a hash of all of it. */
+function standInName(name: string): string {
+  let prefix = '';
+  for (const ch of name) {
+    if (Buffer.byteLength(prefix + ch) > STAND_IN_PREFIX_BYTES) break;
+    prefix += ch;
+  }
+  const digest = createHash('sha256').update(name).digest('hex').slice(0, 16);
+  return `${prefix}~${digest}`;
 }
 
 /** The metadata key of a source file: its absolute path without the leading slash. */

@@ -16,7 +16,9 @@ const NAMES: ReadonlySet<string> = new Set(GENERATED_ITEMS);
  * True when a backup entry is one of the generated items (`environment.config`,
  * `environment.secrets.config`, `dependencies.config`), given its metadata path (as in
  * backup_metadata.json, no leading `/`) or its absolute form. Restore skips these unless asked for
- * by name: they describe the host, they are not files to put back in the restored tree.
+ * by name: they describe the host, they are not files to put back in the restored tree, and above
+ * all the secrets one is never written out in the clear on its own. Keyed on the metadata path, not
+ * the stored path, so a change of suffix scheme cannot make one slip through.
  */
 export function isGeneratedItem(path: string): boolean {
   return NAMES.has(path.replace(/^\/+/, ''));

@@ -12,6 +12,7 @@ export * from './pipeline.ts';
 export * from './pre-change.ts';
 export * from './reconcile.ts';
 export * from './requests.ts';
+export * from './resolve-backup.ts';
 export * from './restore.ts';
 export * from './restore-sources.ts';
 export * from './runtime.ts';

@@ -2,12 +2,42 @@ import { z } from 'zod';
 import { canonicalJson } from './canonical-json.ts';
 import { PermanentError } from './errors.ts';
 import { SHA256_HEX } from './integrity.ts';
+import { firstDuplicateKey } from './json-duplicates.ts';
 
 export const MANIFEST_FORMAT = 'fleet-backup.manifest/1';
 
 const sha256Hex = z.string().regex(SHA256_HEX, 'must be 64 lowercase hex digits');
 
 const base64 = z.base64();
+
+/** True when s holds NUL, another C0 control character or DEL: nothing a name may carry in clear text. */
+const hasControl = (s: string) => [...s].some((c) => c.charCodeAt(0) < 0x20 || c === '\u007f');
+const hasNul = (s: string) => s.includes('\u0000');
+
+/** An owner's or group's name, as the host that was backed up knew it. */
+const accountName = z
+  .string()
+  .min(1)
+  .refine((s) => !hasControl(s), 'holds a control character')
+  .nullable();
+
+/** A key id as ENCRYPTION_KEY names it. */
+const KEY_ID = /^[A-Za-z0-9._-]{1,32}$/;
+
+const size = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
+
+/** uid and gid are 32-bit on Linux; (uid_t)-1 means "unchanged" to chown, so it is no id. */
+const unixId = z
+  .number()
+  .int()
+  .nonnegative()
+  .max(2 ** 32 - 2);
+
+/** Linux caps an extended attribute's name at 255 bytes; a namespace prefix (`user.`…) is required. */
+const xattrName = z
+  .string()
+  .regex(/^[a-z]+\.[^/]/, 'must be namespace.name')
+  .refine((n) => !hasNul(n) && Buffer.byteLength(n) <= 255, 'holds NUL or is longer than 255 bytes');
 
 /**
  * Mode, owner, mtime and extended attributes of an entry (libs/core FileAttributes): what a
@@ -16,24 +46,33 @@ const base64 = z.base64();
  */
 export const FileAttributesSchema = z.strictObject({
   mode: z.number().int().min(0).max(0o7777),
-  uid: z.number().int().nonnegative(),
-  gid: z.number().int().nonnegative(),
-  owner: z.string().min(1).nullable(),
-  group: z.string().min(1).nullable(),
-  mtimeNs: z.string().regex(/^-?\d{1,20}$/),
-  xattrs: z.record(z.string().min(1), base64).optional(),
+  uid: unixId,
+  gid: unixId,
+  owner: accountName,
+  group: accountName,
+  mtimeNs: z.string().regex(/^-?\d{1,20}$/, 'must be a decimal count of nanoseconds'),
+  xattrs: z.record(xattrName, base64).optional(),
 });
 
 /** A directory or symlink of a backup, keyed by its path: it holds no bytes. */
-export const ManifestNodeSchema = z.strictObject({
-  type: z.enum(['dir', 'symlink']),
-  /** A symlink's target as readlink gave it. */
-  target: z.string().min(1).optional(),
-  /** Raw bytes (base64) of the path or target when they are not valid UTF-8. */
-  pathBytes: base64.optional(),
-  targetBytes: base64.optional(),
-  attrs: FileAttributesSchema,
-});
+export const ManifestNodeSchema = z
+  .strictObject({
+    type: z.enum(['dir', 'symlink']),
+    /** A symlink's target as readlink gave it (never followed, so it may point anywhere; no NUL). */
+    target: z
+      .string()
+      .min(1)
+      .refine((t) => !hasNul(t), 'holds a NUL byte')
+      .optional(),
+    /** Raw bytes (base64) of the path or target when they are not valid UTF-8. */
+    pathBytes: base64.optional(),
+    targetBytes: base64.optional(),
+    attrs: FileAttributesSchema,
+  })
+  .refine(
+    (n) => (n.type === 'symlink') === (n.target !== undefined || n.targetBytes !== undefined),
+    'a symlink has a target (target or targetBytes), a directory has none',
+  );
 
 /**
  * One stored file of a backup: where it came from and the blob that holds its bytes. `size` and
@@ -42,14 +81,14 @@ export const ManifestNodeSchema = z.strictObject({
  * the bucket alone, with the key, gets the plaintext back. The three come together or not at all.
  */
 export const ManifestFileSchema = z
-  .object({
+  .strictObject({
     /** Path of the file relative to the host's backup root, as in backup_metadata.json. */
     path: z.string().min(1),
-    size: z.number().int().nonnegative(),
+    size,
     sha256: sha256Hex,
     storedSha256: sha256Hex.optional(),
-    storedSize: z.number().int().nonnegative().optional(),
-    keyId: z.string().min(1).optional(),
+    storedSize: size.optional(),
+    keyId: z.string().regex(KEY_ID, 'must be 1-32 of [A-Za-z0-9._-]').optional(),
     /** Raw bytes (base64) of the path when it is not valid UTF-8 (`path` then shows `\xHH` escapes). */
     pathBytes: base64.optional(),
     attrs: FileAttributesSchema.optional(),
@@ -61,8 +100,13 @@ export const ManifestFileSchema = z
     'storedSha256, storedSize and keyId come together',
   );
 
-/** A backup as stored on a target, enough to restore it without the database. */
-export const ManifestSchema = z.object({
+/**
+ * A backup as stored on a target, enough to restore it without the database. Strict: a field
+ * this version does not know is refused rather than ignored (a manifest is untrusted input).
+ * Whether its paths are safe to restore is judged by the restore (libs/runtime), which applies
+ * the same rules to the catalog's rows.
+ */
+export const ManifestSchema = z.strictObject({
   format: z.literal(MANIFEST_FORMAT),
   host: z.string().min(1),
   kind: z.enum(['daily', 'pre_change', 'manual']),
@@ -117,6 +161,13 @@ export function parseManifest(bytes: Buffer, where: ManifestWhere): Manifest {
       key: where.key,
       cause: err,
     });
+  }
+  const duplicate = firstDuplicateKey(bytes.toString('utf8'));
+  if (duplicate) {
+    throw new PermanentError(
+      `invalid manifest ${where.key} on target ${where.target}: key ${JSON.stringify(duplicate.key)} appears twice in ${duplicate.at} (a crafted or corrupt manifest); restore from another copy`,
+      { target: where.target, key: where.key },
+    );
   }
   const parsed = ManifestSchema.safeParse(json);
   if (!parsed.success) throw invalid(parsed.error, where, 'invalid');

@@ -6,12 +6,14 @@ import {
   BadInputError,
   COPIED_PLAIN_NOTE,
   DecryptionFailure,
+  isGeneratedItem,
   metadataPath,
   NotFoundFailure,
 } from '@fleet-backup/core';
 import { type BackupDetail, type DrillRun, DrillStore, type DrillTrigger } from '@fleet-backup/db';
 import { jobCatalog } from '@fleet-backup/queue';
 import { IntegrityError, NotFoundError } from '@fleet-backup/storage';
+import { resolveBackup } from '../resolve-backup.ts';
 import {
   type CopySource,
   RestoreMismatch,
@@ -157,6 +159,13 @@ async function restoreFromOneCopy(
     return await restoreFiles(detail.files, [source], {
       to: scratch,
       force: false,
+      // A drill proves the bytes: modes and owners of the scratch copy prove nothing, and could
+      // lock the pool worker out of its own scratch directory.
+      attributes: false,
+      // Generated items are checked (they decrypt, their hashes match) but never written out:
+      // the secrets one would land in the clear.
+      checkOnly: (file) => isGeneratedItem(file.path),
+      where: `backup ${detail.backup.host}/${detail.backup.key}`,
       // Sensitive files are stored encrypted: a drill proves they decrypt with the configured keys.
       keyring: rt.config.encryption,
       onFallback: (file, from, error) => {
@@ -228,6 +237,7 @@ async function checkDatabases(
   const databases: string[] = [];
   const unchecked: string[] = [];
   for (const f of restored.files) {
+    if (!f.written) continue;
     if (!(await isSqliteFile(path.join(scratch, f.path)))) continue;
     (notedPlain.has(f.path) ? unchecked : databases).push(f.path);
   }
@@ -247,13 +257,7 @@ async function newestVerified(rt: Runtime, host: string): Promise<BackupDetail> 
 
 /** The backup named by id or key, which must be the host's. */
 async function namedBackup(rt: Runtime, host: string, idOrKey: string): Promise<BackupDetail> {
-  const id =
-    (await rt.backups.get(idOrKey))?.id ?? (await new DrillStore(rt.pool).backupIdByKey(host, idOrKey));
-  const detail = id ? await rt.backups.detail(id) : null;
-  if (!detail || detail.backup.host !== host) {
-    throw new NotFoundFailure(`host ${host} has no backup ${idOrKey}`, { host, backup: idOrKey });
-  }
-  return detail;
+  return rt.backups.detail(await resolveBackup(rt, idOrKey, host));
 }
 
 /** A copy asked for by name must be a configured target or kind: a typo is not a failed drill. */

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { describeDrop, isKept } from '@fleet-backup/core';
-import { describeBackup } from '@fleet-backup/runtime';
+import { describeBackup, resolveBackup } from '@fleet-backup/runtime';
 import { writeJsonAtomic } from '@fleet-backup/worker';
 import type { Command } from 'commander';
 import { CliError, EXIT, printJson } from '../exit.ts';
@@ -44,15 +44,23 @@ export function registerInspectCommands(program: Command): void {
     });
 
   program
-    .command('show <id>')
+    .command('show <backup>')
     .description('one backup: status per stage, per file and per copy')
+    .option(
+      '--host <id>',
+      "the backup's host, when <backup> is a key (YYYYMMDD or YYYYMMDD_HHMM_description)",
+    )
     .option('--json', 'print JSON')
     .option('--out <file>', 'write the JSON to a file instead, atomically (prints its path)')
     .option('--check', 'exit 0 only when verified and 3-2-1; 1 when failed; 4 (unsafe) otherwise')
-    .action(async (id: string, opts: { json?: boolean; out?: string; check?: boolean }) => {
+    .addHelpText(
+      'after',
+      '\nThe backup is its id, or its key with --host.\n\nExamples:\n  fleet-backup show 3f0c…-…\n  fleet-backup show 20260301 --host web-01 --json',
+    )
+    .action(async (ref: string, opts: { host?: string; json?: boolean; out?: string; check?: boolean }) => {
       await withRuntime(
         async (rt) => {
-          const view = describeBackup(await rt.backups.detail(id));
+          const view = describeBackup(await rt.backups.detail(await resolveBackup(rt, ref, opts.host)));
           if (opts.out) {
             console.log(await writeJsonAtomic(path.resolve(opts.out), view));
             return check(view, opts.check);

@@ -1,17 +1,23 @@
 import os from 'node:os';
 import path from 'node:path';
 import { type Config, loadConfig } from '@fleet-backup/config';
-import { BadInputError, metadataPath } from '@fleet-backup/core';
+import { BadInputError } from '@fleet-backup/core';
 import { createPool, RestoreLog } from '@fleet-backup/db';
 import {
+  type CopySource,
   type RestoreFile,
   type RestoreResult,
+  type RestoreSelection,
+  resolveBackup,
   restoreFiles,
+  restoreSetOfDetail,
+  restoreSetOfManifest,
   restoreSources,
+  selectForRestore,
   Targets,
   targetSource,
 } from '@fleet-backup/runtime';
-import { type ManifestFile, readManifest } from '@fleet-backup/storage';
+import { readManifest } from '@fleet-backup/storage';
 import type { Command } from 'commander';
 import { printJson } from '../exit.ts';
 import { withRuntime } from '../open.ts';
@@ -24,6 +30,8 @@ interface RestoreOptions {
   file?: string[];
   from: string;
   force?: boolean;
+  /** False with --no-owner. */
+  owner: boolean;
   json?: boolean;
   by: string;
   target?: string;
@@ -35,19 +43,23 @@ interface Attempt {
   host: string;
   key: string;
   backupId: string | null;
-  files: RestoreFile[];
+  where: string;
+  selection: RestoreSelection;
 }
 
 export function registerRestoreCommands(program: Command): void {
   program
-    .command('restore [id]')
+    .command('restore [backup]')
     .description(
-      'restore a backup (or some files) under a directory, with original names, checking every sha256',
+      'restore a backup (or some files) under a directory, with original names, modes, owners and times, checking every sha256',
     )
-    .requiredOption('--to <dir>', 'directory to restore into; files land at DIR/<original absolute path>')
+    .requiredOption(
+      '--to <dir>',
+      'directory to restore into; files land at DIR/<original absolute path> (DIR itself may be a symlink)',
+    )
     .option(
       '--file <path>',
-      'only this file (original path, with or without the leading /); repeatable',
+      'only this file, symlink or directory (original path, with or without the leading /); repeatable; names generated items (/environment.config …) too',
       collect,
     )
     .option(
@@ -55,36 +67,46 @@ export function registerRestoreCommands(program: Command): void {
       'auto (nearest verified copy, falling back), local, a target name, or s3|gcs|fs',
       'auto',
     )
-    .option('--force', 'overwrite existing files')
+    .option('--force', 'replace existing files and symlinks (never a directory, never through a symlink)')
+    .option(
+      '--no-owner',
+      'leave restored entries owned by the user restoring (for restoring as an ordinary user)',
+    )
     .option('--by <name>', 'who restores (recorded)', os.userInfo().username)
     .option(
       '--target <name>',
       'without Postgres: restore from this target using its manifest (needs --host, --backup)',
     )
-    .option('--host <id>', 'with --target: the host')
-    .option('--backup <key>', 'with --target: the backup key (YYYYMMDD or YYYYMMDD_HHMM_description)')
+    .option('--host <id>', "the backup's host: with a key (YYYYMMDD…), or with --target")
+    .option('--backup <id|key>', 'the backup (instead of the argument); with --target, its key')
     .option('--json', 'print a JSON summary')
     .addHelpText(
       'after',
-      '\nExamples:\n  fleet-backup restore 3f0c…-… --to /tmp/restore --file /srv/app/settings.json\n' +
+      '\nThe backup is its id, or its key with --host (as in BACKUP_ROOT and backup_metadata.json).\n' +
+        '\nExamples:\n  fleet-backup restore 3f0c…-… --to /tmp/restore --file /srv/app/settings.json\n' +
+        '  fleet-backup restore 20260301 --host web-01 --to /tmp/restore\n' +
         '  fleet-backup restore --target offsite-s3 --host web-01 --backup 20260301 --to /tmp/restore   # Postgres gone',
     )
-    .action(async (id: string | undefined, opts: RestoreOptions) => {
+    .action(async (ref: string | undefined, opts: RestoreOptions) => {
       if (opts.target) return restoreFromBucket(opts);
-      if (!id) throw new BadInputError('restore needs a backup id, or --target with --host and --backup');
+      const backup = ref ?? opts.backup;
+      if (!backup)
+        throw new BadInputError(
+          'restore needs a backup (id, or key with --host), or --target with --host and --backup',
+        );
       await withRuntime(
         async (rt) => {
-          const detail = await rt.backups.detail(id);
+          const detail = await rt.backups.detail(await resolveBackup(rt, backup, opts.host));
+          const where = `backup ${detail.backup.host}/${detail.backup.key}`;
           const attempt = {
             host: detail.backup.host,
             key: detail.backup.key,
-            backupId: id,
-            files: pick(detail.files, opts.file),
+            backupId: detail.backup.id,
+            where,
+            selection: selectForRestore(restoreSetOfDetail(detail), opts.file, where),
           };
           const sources = await restoreSources(rt, detail, opts.from);
-          await runAndRecord(attempt, opts, rt.config, (files, bar) =>
-            restoreFiles(files, sources, restoreOpts(opts, rt.config, bar)),
-          );
+          await runAndRecord(attempt, opts, rt.config, sources);
         },
         // A restore reads Postgres and the copies, never Redis: it must work in a Redis outage.
         { migrate: false, redis: false },
@@ -119,46 +141,21 @@ export function registerRestoreCommands(program: Command): void {
     });
 }
 
-/** Postgres is gone: the target's manifest says which blobs make up the backup. */
+/** Postgres is gone: the target's manifest says which blobs make up the backup, and how they were. */
 async function restoreFromBucket(opts: RestoreOptions): Promise<void> {
   if (!opts.host || !opts.backup) throw new BadInputError('--target needs --host and --backup');
   const config = loadConfig();
   const target = new Targets(config.targets).get(opts.target!);
   const manifest = await readManifest(target, opts.host, opts.backup);
-  const files = Object.entries(manifest.files).map(([storedPath, f]) => fromManifest(storedPath, f));
-  const attempt = { host: opts.host, key: opts.backup, backupId: null, files: pick(files, opts.file) };
-  await runAndRecord(attempt, { ...opts, from: target.name }, config, (chosen, bar) =>
-    restoreFiles(chosen, [targetSource(target)], restoreOpts(opts, config, bar)),
-  );
-}
-
-/** A manifest entry as a file to restore; an encrypted one names its blob and key. */
-function fromManifest(storedPath: string, f: ManifestFile): RestoreFile {
-  const { path, size, sha256, storedSha256, storedSize, keyId } = f;
-  const encrypted =
-    storedSha256 && storedSize !== undefined && keyId
-      ? { sha256: storedSha256, size: storedSize, keyId }
-      : null;
-  return { storedPath, path, size, sha256, encrypted };
-}
-
-function pick<T extends RestoreFile>(files: T[], wanted?: string[]): T[] {
-  if (!wanted?.length) return files;
-  const paths = new Set(wanted.map(metadataPath));
-  const missing = [...paths].filter((p) => !files.some((f) => f.path === p));
-  if (missing.length) throw new BadInputError(`not in this backup: ${missing.join(', ')}`);
-  return files.filter((f) => paths.has(f.path));
-}
-
-function restoreOpts(opts: RestoreOptions, config: Config, bar: RestoreBar) {
-  return {
-    to: opts.to,
-    force: Boolean(opts.force),
-    keyring: config.encryption,
-    onFallback: (file: RestoreFile, copy: string, error: Error) =>
-      bar.note(`fleet-backup: ${file.path}: copy ${copy} failed (${error.message}); trying the next copy`),
-    onProgress: bar.onProgress,
+  const where = `manifest ${opts.host}/${opts.backup} on target ${target.name}`;
+  const attempt = {
+    host: opts.host,
+    key: opts.backup,
+    backupId: null,
+    where,
+    selection: selectForRestore(restoreSetOfManifest(manifest), opts.file, where),
   };
+  await runAndRecord(attempt, { ...opts, from: target.name }, config, [targetSource(target)]);
 }
 
 /** Runs the restore and records it, whatever the outcome (the record is best effort without Postgres). */
@@ -166,14 +163,19 @@ async function runAndRecord(
   attempt: Attempt,
   opts: RestoreOptions,
   config: Config,
-  run: (files: RestoreFile[], bar: RestoreBar) => Promise<RestoreResult>,
+  sources: CopySource[],
 ): Promise<void> {
   const startedAt = new Date();
+  const { files, nodes, withheld } = attempt.selection;
   let result: RestoreResult | undefined;
   let failure: Error | undefined;
-  const bar = restoreBar(attempt.files, Boolean(opts.json));
+  const bar = restoreBar(files, Boolean(opts.json));
   try {
-    result = await run(attempt.files, bar);
+    result = await restoreFiles(files, sources, {
+      ...restoreOpts(opts, config, bar),
+      nodes,
+      where: attempt.where,
+    });
   } catch (err) {
     failure = err as Error;
   }
@@ -193,13 +195,19 @@ async function runAndRecord(
       to: path.resolve(opts.to),
       files: result?.files ?? [],
       fallbacks: result?.fallbacks ?? [],
+      withheld,
+      notes: result?.notes ?? [],
       error: failure?.message ?? null,
     },
   });
   if (failure) throw failure;
-  const r = result!;
+  report(attempt, opts, result!);
+}
+
+function report(attempt: Attempt, opts: RestoreOptions, r: RestoreResult): void {
   const copies = [...new Set(r.files.map((f) => f.copy))].join(', ');
-  if (opts.json)
+  const { withheld } = attempt.selection;
+  if (opts.json) {
     printJson({
       id: attempt.backupId,
       host: attempt.host,
@@ -207,14 +215,41 @@ async function runAndRecord(
       to: path.resolve(opts.to),
       files: r.files.length,
       bytes: r.bytes,
+      dirs: r.dirs,
+      symlinks: r.symlinks,
       copies,
       fallbacks: r.fallbacks,
+      withheld,
+      notes: r.notes,
       verified: true,
     });
-  else
-    console.log(
-      `restored ${r.files.length} file(s), ${r.bytes} bytes, from ${copies || 'nothing'} to ${path.resolve(opts.to)}; every sha256 matched`,
+    return;
+  }
+  for (const n of r.notes) process.stderr.write(`note: ${n.path}: ${n.problem}\n`);
+  if (withheld.length) {
+    process.stderr.write(
+      `note: left out the generated item(s) ${withheld.join(', ')}; they describe the host and are not files of it: restore one by name, e.g. --file /${withheld[0]}\n`,
     );
+  }
+  const nodes =
+    r.dirs || r.symlinks
+      ? ` (with ${r.dirs} director${r.dirs === 1 ? 'y' : 'ies'}, ${r.symlinks} symlink(s))`
+      : '';
+  console.log(
+    `restored ${r.files.length} file(s), ${r.bytes} bytes, from ${copies || 'nothing'} to ${path.resolve(opts.to)}${nodes}; every sha256 matched`,
+  );
+}
+
+function restoreOpts(opts: RestoreOptions, config: Config, bar: RestoreBar) {
+  return {
+    to: opts.to,
+    force: Boolean(opts.force),
+    owner: opts.owner !== false,
+    keyring: config.encryption,
+    onFallback: (file: RestoreFile, copy: string, error: Error) =>
+      bar.note(`fleet-backup: ${file.path}: copy ${copy} failed (${error.message}); trying the next copy`),
+    onProgress: bar.onProgress,
+  };
 }
 
 async function record(config: Config, entry: Parameters<RestoreLog['record']>[0]): Promise<void> {

@@ -1,0 +1,138 @@
+import type { FileHandle } from 'node:fs/promises';
+import { lchown, lutimes } from 'node:fs/promises';
+import os from 'node:os';
+import { type FileAttributes, PermanentFailure } from '@fleet-backup/core';
+import { setAttribute } from '@napi-rs/xattr';
+import type { OwnerMap } from './owners.ts';
+
+/** Restoring ownership needs root: the restore stops and says how to go on without it. */
+export class OwnershipDenied extends PermanentFailure {}
+
+/** Something a restore could not bring back but that does not make the bytes wrong (e.g. an xattr the filesystem refuses). */
+export interface RestoreNote {
+  path: string;
+  problem: string;
+}
+
+export interface AttributeContext {
+  /** Give entries their recorded owner (false: `--no-owner`, they stay the restoring user's). */
+  owner: boolean;
+  owners: OwnerMap;
+  notes: RestoreNote[];
+}
+
+/**
+ * A regular file's attributes, on the still-open temporary file before it is renamed into
+ * place: owner, then extended attributes (ACLs among them), then the mode (after chown, which
+ * clears setuid and setgid, and after the ACL, which sets the group bits to its mask), then the
+ * mtime last, as nothing after it may touch the file. `xattrPath` reaches the temporary file
+ * without following a symlink.
+ */
+export async function applyFileAttributes(
+  handle: FileHandle,
+  xattrPath: string,
+  display: string,
+  attrs: FileAttributes,
+  ctx: AttributeContext,
+): Promise<void> {
+  if (ctx.owner) await giveOwner(attrs, display, ctx, (uid, gid) => handle.chown(uid, gid));
+  await setXattrs(xattrPath, display, attrs, ctx);
+  await handle.chmod(attrs.mode);
+  const t = utimesSeconds(attrs.mtimeNs);
+  await handle.utimes(t, t);
+}
+
+/** A directory's attributes through its open descriptor; applied after everything inside it is written. */
+export async function applyDirAttributes(
+  handle: FileHandle,
+  display: string,
+  attrs: FileAttributes,
+  ctx: AttributeContext,
+): Promise<void> {
+  if (ctx.owner) await giveOwner(attrs, display, ctx, (uid, gid) => handle.chown(uid, gid));
+  await setXattrs(`/proc/self/fd/${handle.fd}/.`, display, attrs, ctx);
+  await handle.chmod(attrs.mode);
+  const t = utimesSeconds(attrs.mtimeNs);
+  await handle.utimes(t, t);
+}
+
+/** A symlink's own attributes (lchown, lutimes: the link, never what it points to). It has no mode of its own on Linux.
+ * `link` is its temporary name, reached through its directory's descriptor (plain ASCII). */
+export async function applySymlinkAttributes(
+  link: string,
+  display: string,
+  attrs: FileAttributes,
+  ctx: AttributeContext,
+): Promise<void> {
+  if (ctx.owner) await giveOwner(attrs, display, ctx, (uid, gid) => lchown(link, uid, gid));
+  await setXattrs(link, display, attrs, ctx);
+  const t = utimesSeconds(attrs.mtimeNs);
+  await lutimes(link, t, t);
+}
+
+/**
+ * Seconds for utimes. Node passes times as a double; at today's epoch a double resolves about
+ * 0.24 µs, and the float error could land one microsecond low, so aim at the middle of the
+ * recorded microsecond.
+ */
+export function utimesSeconds(mtimeNs: string): number {
+  const ns = BigInt(mtimeNs);
+  const micros = ns / 1000n - (ns % 1000n < 0n ? 1n : 0n);
+  return Number(micros) / 1e6 + 5e-7;
+}
+
+async function giveOwner(
+  attrs: FileAttributes,
+  display: string,
+  ctx: AttributeContext,
+  chown: (uid: number, gid: number) => Promise<void>,
+): Promise<void> {
+  const { uid, gid } = await ctx.owners.ids(attrs);
+  try {
+    await chown(uid, gid);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== 'EPERM' && code !== 'EINVAL') throw err;
+    throw ownershipDenied(display, attrs, { uid, gid }, code);
+  }
+}
+
+/** The error for a chown the restoring user may not make, naming the way round it. */
+export function ownershipDenied(
+  display: string,
+  attrs: FileAttributes,
+  ids: { uid: number; gid: number },
+  code = 'EPERM',
+): OwnershipDenied {
+  const owner = `${attrs.owner ?? ids.uid}:${attrs.group ?? ids.gid} (${ids.uid}:${ids.gid})`;
+  return new OwnershipDenied(
+    `cannot give ${display} its owner ${owner}: ${code}, only root may; run the restore as root, or add --no-owner to keep what it writes owned by ${os.userInfo().username}`,
+    { path: display, uid: ids.uid, gid: ids.gid, code },
+  );
+}
+
+/** Errors of a filesystem or a user that cannot hold an attribute: noted, the restore goes on. */
+const REFUSED_XATTR: Record<number, string> = {
+  1: 'not permitted',
+  13: 'permission denied',
+  95: 'not supported by this filesystem',
+};
+
+async function setXattrs(
+  xattrPath: string,
+  display: string,
+  attrs: FileAttributes,
+  ctx: AttributeContext,
+): Promise<void> {
+  for (const [name, value] of Object.entries(attrs.xattrs ?? {})) {
+    try {
+      await setAttribute(xattrPath, name, Buffer.from(value, 'base64'));
+    } catch (err) {
+      const message = (err as Error).message;
+      const errno = Number(/os error (\d+)/.exec(message)?.[1]);
+      const why = REFUSED_XATTR[errno];
+      if (!why) throw new PermanentFailure(`cannot set extended attribute ${name} on ${display}: ${message}`);
+      ctx.notes.push({ path: display, problem: `extended attribute ${name} not restored: ${why}` });
+    }
+  }
+}

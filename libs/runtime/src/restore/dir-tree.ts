@@ -1,0 +1,165 @@
+import { constants } from 'node:fs';
+import { type FileHandle, lstat, mkdir, open, readlink } from 'node:fs/promises';
+import path from 'node:path';
+import { BadInputError, PermanentFailure } from '@fleet-backup/core';
+import { destinationError } from './destination-error.ts';
+
+/** Directories open at once; a deep or wide tree reopens evicted ones through their parents. */
+const MAX_OPEN = 128;
+const DIRECTORY = constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW;
+
+/** Something other than a directory stands where the restore needs one: it is never followed or removed. */
+export class PathInTheWay extends BadInputError {}
+
+/**
+ * A path naming `name` inside the directory that `fd` holds, resolved from that directory and not
+ * from its path: the kernel's /proc/self/fd link is the directory itself, so a directory swapped
+ * for a symlink after it was opened cannot redirect what is written (openat() by another route;
+ * Node's fs has no *at() calls). A Buffer, so names that are not valid UTF-8 pass byte for byte.
+ */
+export function inDir(fd: number, name: Buffer | string): Buffer {
+  return Buffer.concat([
+    Buffer.from(`/proc/self/fd/${fd}/`),
+    Buffer.isBuffer(name) ? name : Buffer.from(name),
+  ]);
+}
+
+/**
+ * The directories of a restore, opened one level at a time from the restore directory down,
+ * never following a symlink: each component is created (mkdir does not follow) or opened with
+ * O_NOFOLLOW|O_DIRECTORY from its parent's descriptor, and a symlink or a file in the way is
+ * refused, naming it. Only the top (`--to` itself) may be a symlink: it is the user's choice.
+ */
+export class DirTree {
+  readonly top: string;
+  private readonly root: FileHandle;
+  private readonly open = new Map<string, FileHandle>();
+  /** Directories this restore created (latin1 keys of their relative paths). */
+  readonly created = new Set<string>();
+
+  private constructor(top: string, root: FileHandle) {
+    this.top = top;
+    this.root = root;
+  }
+
+  /** Opens (creating it and its parents when missing) the restore directory. */
+  static async open(to: string): Promise<DirTree> {
+    const top = path.resolve(to);
+    try {
+      await access('/proc/self/fd');
+      await mkdir(top, { recursive: true });
+      return new DirTree(top, await openDirectory(top, constants.O_RDONLY | constants.O_DIRECTORY));
+    } catch (err) {
+      throw new PermanentFailure(`cannot open the restore directory ${top}: ${(err as Error).message}`, {
+        to: top,
+      });
+    }
+  }
+
+  /**
+   * The directory at `components` below the top, opened from its parent. `create`: missing ones
+   * are made with `modeFor(key)` (umask applies); otherwise a missing one gives null.
+   */
+  async dir(
+    components: Buffer[],
+    opts: { create: boolean; modeFor?: (key: string) => number },
+  ): Promise<FileHandle | null> {
+    if (!components.length) return this.root;
+    const key = Buffer.concat(components.flatMap((c, i) => (i ? [SLASH, c] : [c]))).toString('latin1');
+    const cached = this.open.get(key);
+    if (cached) {
+      this.open.delete(key);
+      this.open.set(key, cached);
+      return cached;
+    }
+    const parent = await this.dir(components.slice(0, -1), opts);
+    if (!parent) return null;
+    const name = components[components.length - 1] as Buffer;
+    const handle = await this.openChild(parent, name, key, opts);
+    if (handle) this.remember(key, handle);
+    return handle;
+  }
+
+  /** A path for messages: the top plus the components (bytes that are not UTF-8 shown as U+FFFD). */
+  display(components: Buffer[]): string {
+    return path.join(this.top, ...components.map((c) => c.toString('utf8')));
+  }
+
+  async close(): Promise<void> {
+    for (const handle of this.open.values()) await handle.close().catch(() => {});
+    this.open.clear();
+    await this.root.close().catch(() => {});
+  }
+
+  private async openChild(
+    parent: FileHandle,
+    name: Buffer,
+    key: string,
+    opts: { create: boolean; modeFor?: (key: string) => number },
+  ): Promise<FileHandle | null> {
+    const at = inDir(parent.fd, name);
+    try {
+      return await openDirectory(at, DIRECTORY);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' && !opts.create) return null;
+      if (code !== 'ENOENT') throw await inTheWay(err, at, this.display(componentsOfKey(key)));
+    }
+    try {
+      await mkdir(at, opts.modeFor?.(key) ?? 0o777);
+      this.created.add(key);
+    } catch (err) {
+      // Someone made it meanwhile: open what is there now, with the same checks.
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST')
+        throw destinationError(err, 'create directory', this.display(componentsOfKey(key)));
+    }
+    return openDirectory(at, DIRECTORY).catch(async (err: unknown) => {
+      throw await inTheWay(err, at, this.display(componentsOfKey(key)));
+    });
+  }
+
+  private remember(key: string, handle: FileHandle): void {
+    this.open.set(key, handle);
+    if (this.open.size <= MAX_OPEN) return;
+    // The least recently used: an open child stays usable after its parent is closed.
+    const [oldest, old] = this.open.entries().next().value as [string, FileHandle];
+    this.open.delete(oldest);
+    void old.close().catch(() => {});
+  }
+}
+
+const SLASH = Buffer.from('/');
+
+function componentsOfKey(key: string): Buffer[] {
+  return key.split('/').map((c) => Buffer.from(c, 'latin1'));
+}
+
+async function access(p: string): Promise<void> {
+  await lstat(p).catch(() => {
+    throw new Error(
+      '/proc is not mounted: a restore needs it to open directories without following symlinks',
+    );
+  });
+}
+
+function openDirectory(p: string | Buffer, flags: number): Promise<FileHandle> {
+  return open(p, flags);
+}
+
+/** ENOTDIR / ELOOP on a component: say what is there, and what to do. */
+async function inTheWay(err: unknown, at: Buffer, display: string): Promise<unknown> {
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code !== 'ENOTDIR' && code !== 'ELOOP') return destinationError(err, 'open directory', display);
+  const stat = await lstat(at).catch(() => null);
+  if (stat?.isSymbolicLink()) {
+    const target = await readlink(at).catch(() => '?');
+    return new PathInTheWay(
+      `${display} is a symlink (to ${target}) where the backup has a directory: a restore never writes through a symlink it did not create; remove or rename it, or restore into another --to`,
+      { path: display, target },
+    );
+  }
+  return new PathInTheWay(
+    `${display} is not a directory, but the backup has a directory there: move it away, or restore into another --to`,
+    { path: display },
+  );
+}

@@ -1,0 +1,229 @@
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import {
+  lstat,
+  mkdir,
+  mkdtemp,
+  readdir,
+  readFile,
+  readlink,
+  rename,
+  rm,
+  symlink,
+  writeFile,
+} from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { RestoreFile } from './model.ts';
+import { restoreFiles } from './restore.ts';
+import type { CopySource } from './sources.ts';
+
+const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+
+/** Files as a restore sees them, served from memory: the copy is not what these tests are about. */
+function backupOf(files: Record<string, string>): { files: RestoreFile[]; source: CopySource } {
+  const bytes = new Map(Object.entries(files).map(([p, text]) => [p, Buffer.from(text)]));
+  return {
+    files: [...bytes].map(([p, b]) => ({ path: p, storedPath: `${p}.bak`, size: b.length, sha256: sha(b) })),
+    source: { name: 'mem', open: async (f) => Readable.from([bytes.get(f.path) as Buffer]) },
+  };
+}
+
+describe('restore never writes through a symlink it did not create', () => {
+  let dir: string;
+  let to: string;
+  let outside: string;
+  const tree = { 'srv/app/zoo/a.txt': 'A', 'srv/app/zoo/b.txt': 'B', 'srv/top.txt': 'T' };
+
+  beforeEach(async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), 'fbt-restore-'));
+    to = path.join(dir, 'to');
+    outside = path.join(dir, 'outside');
+    await mkdir(outside, { recursive: true });
+    await mkdir(to, { recursive: true });
+  });
+  afterEach(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  const restore = (force = false) => {
+    const b = backupOf(tree);
+    return restoreFiles(b.files, [b.source], { to, force });
+  };
+
+  it.each([
+    ['srv', 'a directory outside'],
+    ['srv/app', 'a directory outside'],
+    ['srv/app/zoo', 'a directory outside'],
+  ])('refuses a symlink at %s (to %s), with or without --force, and writes nothing', async (at) => {
+    await mkdir(path.dirname(path.join(to, at)), { recursive: true });
+    await symlink(outside, path.join(to, at));
+    for (const force of [false, true]) {
+      await expect(restore(force)).rejects.toThrow(
+        new RegExp(`${path.join(to, at)} is a symlink \\(to ${outside}\\).*never writes through a symlink`),
+      );
+      expect(await readdir(outside)).toEqual([]);
+    }
+    // Nothing was written before the refusal either (it is found before the first file).
+    expect(await readdir(path.join(to, 'srv')).catch(() => [])).not.toContain('top.txt');
+  });
+
+  it.each([
+    [
+      'to a file',
+      async (link: string) => {
+        await writeFile(path.join(outside, 'file'), 'victim');
+        await symlink(path.join(outside, 'file'), link);
+      },
+    ],
+    ['dangling', async (link: string) => symlink(path.join(outside, 'nowhere'), link)],
+  ])('refuses a directory component that is a symlink %s', async (_, make) => {
+    await mkdir(path.join(to, 'srv/app'), { recursive: true });
+    await make(path.join(to, 'srv/app/zoo'));
+    await expect(restore(true)).rejects.toThrow(/srv\/app\/zoo is a symlink/);
+    expect((await readdir(outside)).sort()).toEqual(_ === 'dangling' ? [] : ['file']);
+    if (_ !== 'dangling') expect(await readFile(path.join(outside, 'file'), 'utf8')).toBe('victim');
+  });
+
+  it('refuses a file where a directory goes, naming it', async () => {
+    await mkdir(path.join(to, 'srv'), { recursive: true });
+    await writeFile(path.join(to, 'srv/app'), 'in the way');
+    await expect(restore(true)).rejects.toThrow(`${path.join(to, 'srv/app')} is not a directory`);
+  });
+
+  it('refuses a directory where a file goes, even with --force, before writing anything', async () => {
+    await mkdir(path.join(to, 'srv/app/zoo/b.txt'), { recursive: true });
+    await expect(restore(true)).rejects.toThrow(`${path.join(to, 'srv/app/zoo/b.txt')} is a directory`);
+    await expect(lstat(path.join(to, 'srv/app/zoo/a.txt'))).rejects.toThrow(/ENOENT/);
+  });
+
+  it.each([
+    ['a file', async (p: string) => writeFile(p, 'old')],
+    [
+      'a symlink to a file outside',
+      async (p: string) => {
+        await writeFile(path.join(outside, 'target'), 'outside, untouched');
+        await symlink(path.join(outside, 'target'), p);
+      },
+    ],
+    ['a dangling symlink', async (p: string) => symlink(path.join(outside, 'target'), p)],
+  ])(
+    'with %s at the final name: refused without --force; with it, the entry itself is replaced',
+    async (_, make) => {
+      const final = path.join(to, 'srv/app/zoo/a.txt');
+      await mkdir(path.dirname(final), { recursive: true });
+      await make(final);
+      await expect(restore(false)).rejects.toThrow(/1 file\(s\) already exist .*use --force/);
+      const before = await readdir(outside);
+      const result = await restore(true);
+      expect(result.files).toHaveLength(3);
+      expect((await lstat(final)).isFile()).toBe(true);
+      expect(await readFile(final, 'utf8')).toBe('A');
+      expect(await readdir(outside)).toEqual(before);
+      if (before.length)
+        expect(await readFile(path.join(outside, 'target'), 'utf8')).toBe('outside, untouched');
+      // No temporary file is left behind.
+      expect((await readdir(path.dirname(final))).sort()).toEqual(['a.txt', 'b.txt']);
+    },
+  );
+
+  it('a directory swapped for a symlink during the restore redirects nothing (it is held by descriptor)', async () => {
+    const b = backupOf({ 'srv/app/zoo/a.txt': 'A', 'srv/app/zoo/b.txt': 'B' });
+    const zoo = path.join(to, 'srv/app/zoo');
+    const racing: CopySource = {
+      name: 'racing',
+      open: async (f) => {
+        if (f.path.endsWith('b.txt')) {
+          await rename(zoo, `${zoo}-moved`);
+          await symlink(outside, zoo);
+        }
+        return b.source.open(f);
+      },
+    };
+    await restoreFiles(b.files, [racing], { to, force: false });
+    expect(await readdir(outside)).toEqual([]);
+    expect((await readdir(`${zoo}-moved`)).sort()).toEqual(['a.txt', 'b.txt']);
+  });
+
+  it('restores into a --to that is itself a symlink (the top is the user’s choice)', async () => {
+    const real = path.join(dir, 'real-target');
+    await mkdir(real);
+    const link = path.join(dir, 'link-to');
+    await symlink(real, link);
+    const b = backupOf(tree);
+    await restoreFiles(b.files, [b.source], { to: link, force: false });
+    expect(await readFile(path.join(real, 'srv/app/zoo/a.txt'), 'utf8')).toBe('A');
+    expect(await readlink(link)).toBe(real);
+  });
+
+  it('keeps a file that a process holds open intact when --force replaces it (rename, not rewrite)', async () => {
+    const final = path.join(to, 'srv/top.txt');
+    await mkdir(path.dirname(final), { recursive: true });
+    await writeFile(final, 'running version');
+    const { open } = await import('node:fs/promises');
+    const held = await open(final, 'r');
+    try {
+      await restore(true);
+      expect(await readFile(final, 'utf8')).toBe('T');
+      expect((await held.readFile()).toString()).toBe('running version');
+    } finally {
+      await held.close();
+    }
+  });
+});
+
+describe('a destination that refuses writes', () => {
+  it('stops at once naming the path, without trying the other copies (they would fail alike)', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'fbt-restore-immutable-'));
+    const locked = path.join(dir, 'srv');
+    await mkdir(locked);
+    // Immutable: even root gets EPERM, as on a read-only or full disk.
+    execFileSync('chattr', ['+i', locked]);
+    try {
+      const b = backupOf({ 'srv/top.txt': 'T' });
+      let opened = 0;
+      const counting: CopySource = {
+        name: 'mem',
+        open: (f) => {
+          opened++;
+          return b.source.open(f);
+        },
+      };
+      await expect(restoreFiles(b.files, [counting, counting], { to: dir, force: false })).rejects.toThrow(
+        `cannot create a file beside ${path.join(locked, 'top.txt')}: EPERM`,
+      );
+      expect(opened).toBe(0);
+    } finally {
+      execFileSync('chattr', ['-i', locked]);
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('files only checked', () => {
+  it('are read and verified but never written (a drill and the generated items)', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'fbt-restore-check-'));
+    try {
+      const b = backupOf({ 'environment.secrets.config': 'TOKEN=x\n', 'srv/a': 'A' });
+      const result = await restoreFiles(b.files, [b.source], {
+        to: dir,
+        force: false,
+        checkOnly: (f) => f.path === 'environment.secrets.config',
+      });
+      expect(result.files.map((f) => [f.path, f.written])).toEqual([
+        ['environment.secrets.config', false],
+        ['srv/a', true],
+      ]);
+      expect(await readdir(dir)).toEqual(['srv']);
+      const bad = backupOf({ 'environment.secrets.config': 'TOKEN=x\n' });
+      bad.files[0]!.sha256 = 'f'.repeat(64);
+      await expect(
+        restoreFiles(bad.files, [bad.source], { to: dir, force: false, checkOnly: () => true }),
+      ).rejects.toThrow(/bytes hash to/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -1,0 +1,103 @@
+import { constants } from 'node:fs';
+import { type FileHandle, open, unlink } from 'node:fs/promises';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { decryptStream, type Keyring, PermanentFailure } from '@fleet-backup/core';
+import { Sha256Verifier } from '@fleet-backup/storage';
+import { type AttributeContext, applyFileAttributes } from './attributes.ts';
+import { destinationError } from './destination-error.ts';
+import { inDir } from './dir-tree.ts';
+import type { RestoreFile } from './model.ts';
+import { placeEntry, tempName } from './place.ts';
+
+/** A copy served bytes whose sha256 or size is not the recorded one: the copy itself is bad. */
+export class RestoreMismatch extends PermanentFailure {}
+
+/** Never follows a symlink, never reuses an existing file: a new inode, or an error. */
+const CREATE = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
+
+export interface FileWrite {
+  file: RestoreFile;
+  /** The directory the file lands in, opened without following symlinks. */
+  dir: FileHandle;
+  name: Buffer;
+  display: string;
+  force: boolean;
+  keyring: Keyring;
+  /** Null: no attributes to apply (a backup taken before they were recorded, or a drill). */
+  attrs: AttributeContext | null;
+  onWritten?: (bytes: number) => void;
+}
+
+/**
+ * Writes one file to a short temporary name in its final directory, and renames it into place
+ * only once every check passed: the GCM tag of an encrypted file (checked at its end, after its
+ * plaintext has streamed out), the plaintext's sha256 and size, then its attributes.
+ */
+export async function writeRestoredFile(w: FileWrite, openInput: () => Promise<Readable>): Promise<void> {
+  const { out, temp } = await createTemp(w.dir.fd).catch((err: unknown) => {
+    throw destinationError(err, 'create a file beside', w.display);
+  });
+  try {
+    let written = 0;
+    await verifiedBytes(w.file, openInput, w.keyring, async (source) => {
+      for await (const chunk of source) {
+        await out.write(chunk).catch((err: unknown) => {
+          throw destinationError(err, 'write', w.display);
+        });
+        written += chunk.length;
+        w.onWritten?.(written);
+      }
+    });
+    await out.sync().catch((err: unknown) => {
+      throw destinationError(err, 'write', w.display);
+    });
+    if (w.attrs && w.file.attrs)
+      await applyFileAttributes(out, `/proc/self/fd/${w.dir.fd}/${temp}`, w.display, w.file.attrs, w.attrs);
+    await out.close();
+    await placeEntry(w.dir.fd, temp, w.name, { force: w.force, display: w.display });
+  } catch (err) {
+    await out.close().catch(() => {});
+    await unlink(inDir(w.dir.fd, temp)).catch(() => {});
+    throw err;
+  }
+}
+
+/** Reads, decrypts and checks a file as a restore would, writing nothing (a drill's generated items). */
+export async function checkRestoredFile(
+  file: RestoreFile,
+  openInput: () => Promise<Readable>,
+  keyring: Keyring,
+): Promise<void> {
+  await verifiedBytes(file, openInput, keyring, async (source) => {
+    for await (const _ of source);
+  });
+}
+
+async function verifiedBytes(
+  file: RestoreFile,
+  openInput: () => Promise<Readable>,
+  keyring: Keyring,
+  sink: (source: AsyncIterable<Buffer>) => Promise<void>,
+): Promise<void> {
+  const verifier = new Sha256Verifier(
+    file.sha256,
+    (actual) => new RestoreMismatch(`${file.path}: bytes hash to ${actual}, expected ${file.sha256}`),
+    file.size,
+  );
+  const input = await openInput();
+  if (file.encrypted) await pipeline(input, decryptStream(keyring, file.path), verifier, sink);
+  else await pipeline(input, verifier, sink);
+}
+
+async function createTemp(dirFd: number): Promise<{ out: FileHandle; temp: string }> {
+  for (let attempt = 0; ; attempt++) {
+    const temp = tempName();
+    try {
+      return { out: await open(inDir(dirFd, temp), CREATE, 0o600), temp };
+    } catch (err) {
+      // A leftover of an earlier run under the same random name: draw another.
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || attempt >= 3) throw err;
+    }
+  }
+}
