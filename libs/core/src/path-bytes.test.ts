@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { displayBytes, rawUnlessUtf8 } from './path-bytes.ts';
+import { displayBytes, rawUnlessPlain } from './path-bytes.ts';
 
 describe('displayBytes', () => {
   it('shows valid UTF-8 as itself, multi-byte characters included', () => {
@@ -15,8 +15,16 @@ describe('displayBytes', () => {
     expect(displayBytes(Buffer.from([0xed, 0xa0, 0x80]))).toBe('\\xed\\xa0\\x80');
   });
 
-  it('keeps the raw bytes only when they are not valid UTF-8', () => {
-    expect(rawUnlessUtf8(Buffer.from('plain ✓'))).toBeNull();
-    expect(rawUnlessUtf8(Buffer.from([0x61, 0xff]))).toEqual(Buffer.from([0x61, 0xff]));
+  it('shows ASCII control characters as \\xHH too', () => {
+    expect(displayBytes(Buffer.from('a\nb\tc\x7f'))).toBe('a\\x0ab\\x09c\\x7f');
+  });
+
+  it('keeps the raw bytes unless the plain string recreates the name exactly', () => {
+    expect(rawUnlessPlain(Buffer.from('plain ✓ é'))).toBeNull();
+    expect(rawUnlessPlain(Buffer.from([0x61, 0xff]))).toEqual(Buffer.from([0x61, 0xff]));
+    expect(rawUnlessPlain(Buffer.from('a\nb'))).toEqual(Buffer.from('a\nb'));
+    // "é" as e + combining acute (NFD): a host may also hold the NFC spelling beside it.
+    const nfd = Buffer.from('e\u0301');
+    expect(rawUnlessPlain(nfd)).toEqual(nfd);
   });
 });

@@ -5,7 +5,7 @@ import {
   judge,
   metadataPath,
   PermanentFailure,
-  rawUnlessUtf8,
+  rawUnlessPlain,
   type TreeNode,
   type WalkMode,
 } from '@fleet-backup/core';
@@ -52,7 +52,7 @@ export function logicalRoot(p: string): Logical {
 
 function child(parent: Logical, name: Buffer): Logical {
   const shown = displayBytes(name);
-  const raw = parent.raw || rawUnlessUtf8(name) !== null;
+  const raw = parent.raw || rawUnlessPlain(name) !== null;
   const sep = parent.text.endsWith('/') ? '' : '/';
   return {
     text: `${parent.text}${sep}${shown}`,
@@ -204,7 +204,7 @@ async function addSymlink(w: DirWalk, dir: VerifiedDir, name: Buffer, info: BigI
     type: 'symlink',
     target: displayBytes(target),
     pathBytes: metadataBytes(logical),
-    targetBytes: rawUnlessUtf8(target),
+    targetBytes: rawUnlessPlain(target),
     // No xattrs: Linux keeps user attributes off symlinks, and a restore could not set others.
     attrs: attributesOf(info, w.names, undefined),
   });
