@@ -203,6 +203,17 @@ export class CopyChecks {
     return r.rows;
   }
 
+  /** Kept backups whose pipeline has ended, of one host or all, newest first: what `verify` reads. */
+  async keptBackups(host: string | null): Promise<{ id: string; host: string; key: string }[]> {
+    const r = await this.pool.query<{ id: string; host: string; key: string }>(
+      `SELECT b.id, b.host, b.key FROM backups b
+       WHERE ($1::text IS NULL OR b.host = $1) AND b.status <> 'running' AND ${SQL_KEPT}
+       ORDER BY b.host, b.created_at DESC, b.key DESC`,
+      [host],
+    );
+    return r.rows;
+  }
+
   /** Kept backups whose copy on the target is corrupt: what a repair verifies again once healed. */
   async corruptCopies(target: string): Promise<{ backupId: string; host: string }[]> {
     const r = await this.pool.query<{ backupId: string; host: string }>(

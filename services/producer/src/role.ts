@@ -5,6 +5,7 @@ import {
   reconcileDailySchedulers,
   reconcileDrillSchedulers,
   reconcileLifecycleSchedulers,
+  reconcileRecheckSchedulers,
   syncConfiguredHosts,
 } from '@fleet-backup/runtime';
 import { checkBoardLogin } from './board-auth.ts';
@@ -22,7 +23,7 @@ export interface Producer {
 /**
  * The producer: registers configured hosts, serves the API and Bull Board, and every minute
  * re-enqueues the next stage of unfinished backups, so work lost from Redis is rebuilt from Postgres,
- * and keeps one daily and one restore-drill scheduler per host.
+ * and keeps one daily and one restore-drill scheduler per host, and the re-check schedulers.
  */
 export async function startProducer(rt: Runtime, opts: { token: string | null }): Promise<Producer> {
   // Before anything else: a producer that cannot start its board must not half-start.
@@ -49,6 +50,11 @@ export async function startProducer(rt: Runtime, opts: { token: string | null })
     {
       failed: 'reconciling drill schedulers failed; will try again',
       run: () => reconcileDrillSchedulers(rt),
+    },
+    // The rolling re-read of every copy: one scheduler per target (pool) and per host (its agent).
+    {
+      failed: 'reconciling re-check schedulers failed; will try again',
+      run: () => reconcileRecheckSchedulers(rt),
     },
   ];
   const sweep = async () => {

@@ -1,0 +1,28 @@
+import type { JobName } from '@fleet-backup/queue';
+import type { Runtime } from '../runtime.ts';
+
+export type JobOutcome = { state: 'completed' } | { state: 'failed'; reason: string } | { state: 'timeout' };
+
+/**
+ * Waits for a job added with `rt.queues.add` to finish, polling its state: how a command waits
+ * for work only an agent can do (reading a host's local copy). A job still waiting or retrying
+ * when the time is up is left queued: its agent runs it when it comes back.
+ */
+export async function waitForJob(
+  rt: Runtime,
+  name: JobName,
+  data: Parameters<Runtime['queues']['add']>[1],
+  jobId: string,
+  timeoutMs: number,
+): Promise<JobOutcome> {
+  const queue = rt.queues.queue(rt.queues.queueFor(name, data));
+  const deadline = performance.now() + timeoutMs;
+  for (;;) {
+    const job = await queue.getJob(jobId);
+    const state = job ? await job.getState() : 'unknown';
+    if (state === 'completed') return { state };
+    if (state === 'failed') return { state, reason: job?.failedReason ?? 'failed' };
+    if (performance.now() > deadline) return { state: 'timeout' };
+    await new Promise((r) => setTimeout(r, 300));
+  }
+}
