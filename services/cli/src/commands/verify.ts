@@ -64,7 +64,10 @@ export function registerVerifyCommand(program: Command): void {
 }
 
 function printOutcomes(outcomes: CopyOutcome[]): void {
-  if (!outcomes.length) return console.log('no copies to read');
+  if (!outcomes.length) {
+    console.log('no copies to read');
+    return;
+  }
   console.log(
     table(
       ['BACKUP', 'COPY', 'RESULT', 'DETAIL'],
