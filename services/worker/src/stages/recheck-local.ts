@@ -173,8 +173,11 @@ async function healLocal(
   const { rt } = env;
   const healed: { path: string; from: string }[] = [];
   const findings = new RotFindings(rt.pool, rt.clock);
+  const checks = new CopyChecks(rt.pool, rt.clock);
   for (const { file } of bad) {
-    for (const name of healSources(detail)) {
+    const marked = new Set<string>();
+    for (const c of detail.copies) if ((await checks.badAmong(c.target, [file.sha256])).size) marked.add(c.target);
+    for (const name of healSources(detail, (t) => marked.has(t))) {
       try {
         await fetchLocalFile(env.backupRoot, file, rt.targets.get(name), opts.signal);
         healed.push({ path: file.path, from: name });
