@@ -4,3 +4,4 @@ export * from './metadata-file.ts';
 export * from './plan.ts';
 export { type RecheckResult, recheckTargetCopy } from './recheck/target-copy.ts';
 export * from './roles.ts';
+export { recheckTarget } from './stages/recheck.ts';
