@@ -176,7 +176,8 @@ async function healLocal(
   const checks = new CopyChecks(rt.pool, rt.clock);
   for (const { file } of bad) {
     const marked = new Set<string>();
-    for (const c of detail.copies) if ((await checks.badAmong(c.target, [file.sha256])).size) marked.add(c.target);
+    for (const c of detail.copies)
+      if ((await checks.badAmong(c.target, [file.sha256])).size) marked.add(c.target);
     for (const name of healSources(detail, (t) => marked.has(t))) {
       try {
         await fetchLocalFile(env.backupRoot, file, rt.targets.get(name), opts.signal);
