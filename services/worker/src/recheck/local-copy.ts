@@ -71,16 +71,19 @@ async function localProblem(at: string, file: LocalFile, signal?: AbortSignal): 
   }
 }
 
+const SOURCE_RANK: Record<string, number> = { verified: 0, replicated: 2, corrupt: 4 };
+
 /**
  * The backup's copies on targets a bad local file can be fetched again from: verified copies
- * first, then corrupt ones whose blob for this file is not the bad part (a copy is corrupt as a
- * whole when any of its files is); within each, other disks first (cheapest to read), then
- * offsite. Every byte fetched is checked against the recorded sha256, so trying is safe.
+ * first, then ones written but not verified yet, then corrupt ones whose blob for this file is
+ * not the bad part (a copy is corrupt as a whole when any of its files is); within each, other
+ * disks first (cheapest to read), then offsite. Every byte fetched is checked against the
+ * recorded sha256, so trying any of them is safe.
  */
 export function healSources(detail: BackupDetail, badHere: (target: string) => boolean): string[] {
-  const rank = (status: string, offsite: boolean) => (status === 'verified' ? 0 : 2) + Number(offsite);
+  const rank = (status: string, offsite: boolean) => (SOURCE_RANK[status] ?? 9) + Number(offsite);
   return detail.copies
-    .filter((c) => c.target !== LOCAL_COPY && (c.status === 'verified' || c.status === 'corrupt'))
+    .filter((c) => c.target !== LOCAL_COPY && c.status in SOURCE_RANK)
     .filter((c) => !badHere(c.target))
     .sort((a, b) => rank(a.status, a.offsite) - rank(b.status, b.offsite) || a.target.localeCompare(b.target))
     .map((c) => c.target);
