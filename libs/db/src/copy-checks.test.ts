@@ -4,6 +4,7 @@ import { type Isolated, isolate, serviceUrls } from '@fleet-backup/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CopyChecks, recheckCoverage, sliceBounds } from './copy-checks.ts';
 import { LocalChecks } from './local-checks.ts';
+import { reportQueries } from './report-queries.ts';
 
 const services = await serviceUrls();
 const DAY = 86_400_000;
@@ -104,6 +105,45 @@ describe.skipIf(!services)('rolling re-read slices', () => {
     expect(await checks.badAmong('fs1', [sha(1001)])).toEqual(new Set());
     expect(await checks.goodElsewhere(sha(1001), 'other')).toEqual(['fs1']);
     expect(await checks.goodElsewhere(sha(1003), 'other')).toEqual([]);
+  });
+
+  it('counts a copy as verified lately once the rolling re-check has read all of it, not only by verified_at', async () => {
+    await env.pool.query("INSERT INTO hosts (id, first_seen) VALUES ('h2', now())");
+    const id = randomUUID();
+    const old = new Date(clock.now().getTime() - 40 * DAY);
+    await env.pool.query(
+      `INSERT INTO backups (id, host, kind, key, status, created_at, request, targets, entry, updated_at)
+       VALUES ($1, 'h2', 'manual', '20260101_0000_old', 'verified', $2, '{}', '{s3x}', '{}', $2)`,
+      [id, old],
+    );
+    await env.pool.query(
+      `INSERT INTO backup_files (backup_id, path, stored_path, class, size, sha256, hashed_at)
+       VALUES ($1, 'x', 'x.bak', 'general', 5, $2, $3), ($1, 'y', 'y.bak', 'general', 6, $4, $3)`,
+      [id, sha(3001), old, sha(3002)],
+    );
+    await env.pool.query(
+      `INSERT INTO backup_copies (backup_id, target, kind, offsite, status, verified_at)
+       VALUES ($1, 'local', 'local', false, 'verified', $2), ($1, 's3x', 's3', true, 'verified', $2)`,
+      [id, old],
+    );
+    await env.pool.query(
+      "INSERT INTO target_blobs (target, sha256, size, stored_at) VALUES ('s3x', $1, 5, $3), ('s3x', $2, 6, $3)",
+      [sha(3001), sha(3002), old],
+    );
+    const stale = async () =>
+      (await reportQueries.needingVerification(env.pool, new Date(clock.now().getTime() - 30 * DAY))).some(
+        (b) => b.id === id,
+      );
+    expect(await stale()).toBe(true);
+    // The local copy read back in full, the target's blobs too, but not its manifest yet: still stale.
+    await new LocalChecks(env.pool, clock).filesGood(id, ['x', 'y']);
+    await checks.blobsGood('s3x', [sha(3001), sha(3002)]);
+    expect(await stale()).toBe(true);
+    await checks.copyChecked(id, 's3x');
+    expect(await stale()).toBe(false);
+    // A blob read bad since makes the copy stale again.
+    await checks.blobBad('s3x', { sha256: sha(3002), size: 6 }, 'blob missing');
+    expect(await stale()).toBe(true);
   });
 
   it("slices a host's local copies of kept backups only, by bytes, oldest read first", async () => {

@@ -1,4 +1,4 @@
-import type { Clock } from '@fleet-backup/core';
+import { type Clock, LOCAL_COPY } from '@fleet-backup/core';
 import { SQL_KEPT } from './lifecycle-sql.ts';
 import type { Pool, Queryable } from './pool.ts';
 
@@ -224,6 +224,21 @@ export class CopyChecks {
     return r.rows;
   }
 }
+
+/**
+ * SQL condition on a copy row `c` of backup `b`: read back in full, and good, since the timestamp
+ * parameter: every file of the local copy (the hash stage counts), or every blob of a target copy
+ * and its manifest. The rolling re-check reads copies a slice at a time, so this, not
+ * `verified_at`, says when a copy was last proven whole.
+ */
+export const copyReadSinceSql = (param: string) => `(CASE WHEN c.target = '${LOCAL_COPY}'
+  THEN NOT EXISTS (SELECT 1 FROM backup_files f WHERE f.backup_id = b.id
+                     AND COALESCE(f.local_checked_at, f.hashed_at, '-infinity') < ${param})
+  ELSE COALESCE(c.checked_at, c.verified_at, '-infinity') >= ${param}
+   AND NOT EXISTS (SELECT 1 FROM backup_files f
+                   LEFT JOIN target_blobs t ON t.target = c.target AND t.sha256 = f.blob_sha256
+                   WHERE f.backup_id = b.id AND (t.checked_at IS NULL OR t.checked_at < ${param} OR t.bad_at IS NOT NULL))
+  END)`;
 
 /** One copy kind's stored bytes, and how many of them were read back since a date. */
 export interface CopyCoverage {

@@ -102,7 +102,7 @@ export async function buildReport(rt: Runtime): Promise<Report> {
       why:
         b.status !== 'verified'
           ? `status ${b.status}`
-          : `a copy last verified before ${staleBefore.toISOString()} (older than ${cfg.reverifyAfterDays} days)`,
+          : `a copy not read back in full since ${staleBefore.toISOString()} (older than ${cfg.reverifyAfterDays} days)`,
     })),
     waitingForChange: (await reportQueries.waitingForChange(rt.pool)).map((b) => ({
       ...item(b),
