@@ -105,7 +105,7 @@ export function registerServeCommands(program: Command): void {
   program
     .command('worker')
     .description(
-      'a pool worker (verify, daily triggers, pre-change intake, restore drills, expire, gc); run as many as you like',
+      'a pool worker (verify, daily triggers, pre-change intake, restore drills, expire, gc, re-check and repair of targets); run as many as you like',
     )
     .option('--concurrency <n>', 'jobs at once', (v) => Number.parseInt(v, 10), 4)
     .action(async (opts: { concurrency: number }) => {

@@ -41,6 +41,8 @@ export async function repair(rt: Runtime, data: JobData<'repair'>, ctx: JobConte
   let replaced = 0;
   for (const blob of await checks.badBlobs(target.name)) {
     ctx.signal.throwIfAborted();
+    // A blob no kept backup holds any more is garbage collection's, not worth healing.
+    if ((await checks.holding(target.name, blob.sha256)).length === 0) continue;
     const outcome = await replaceFromTargets(rt, target, blob, ctx);
     if (outcome === 'replaced') replaced++;
     if (outcome !== 'no-source') continue;
