@@ -168,7 +168,7 @@ async function localOutcome(rt: Runtime, job: LocalJob, timeoutMs: number): Prom
     result === 'healed'
       ? 'fetched again from a verified copy and read good'
       : result === 'corrupt'
-        ? `no verified copy on a target could heal it; run a new backup of host ${b.host}`
+        ? `no copy on a target could heal it; run a new backup of host ${b.host}`
         : null;
   return { ...base, result, problems: found, healed, note };
 }

@@ -1,6 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { isKept, LOCAL_COPY } from '@fleet-backup/core';
-import { CopyChecks, LocalChecks, type LocalFile, type RotFinder, RotFindings } from '@fleet-backup/db';
+import {
+  type BackupDetail,
+  CopyChecks,
+  LocalChecks,
+  type LocalFile,
+  type RotFinder,
+  RotFindings,
+} from '@fleet-backup/db';
 import type { JobContext, JobData } from '@fleet-backup/queue';
 import type { Logger } from 'pino';
 import { type AgentEnv, assertOwnHost } from '../agent-env.ts';
@@ -160,13 +167,13 @@ async function settleLocal(
 }
 
 /**
- * Fetches each bad file again from the backup's verified target copies, nearest first. A target
- * whose own bytes turn out bad is marked so (and a repair of it queued); one that cannot be read
- * (down, or credentials that may only write) is skipped. What no copy could heal stays corrupt.
+ * Fetches each bad file again from the backup's target copies, nearest first (healSources). A
+ * target whose own bytes turn out bad is marked so (and a repair of it queued); one that cannot be
+ * read (down, or credentials that may only write) is skipped. What no copy heals stays corrupt.
  */
 async function healLocal(
   env: AgentEnv,
-  detail: Parameters<typeof healSources>[0],
+  detail: BackupDetail,
   bad: LocalRead['bad'],
   opts: CheckOptions,
 ): Promise<{ path: string; from: string }[]> {
@@ -186,10 +193,7 @@ async function healLocal(
         break;
       } catch (err) {
         opts.log.warn({ err, file: file.path, from: name }, 'could not fetch the file again from this copy');
-        if (
-          sourceBytesBad(err) &&
-          (await new CopyChecks(rt.pool, rt.clock).blobBad(name, file, String(err)))
-        ) {
+        if (sourceBytesBad(err) && (await checks.blobBad(name, file, String(err)))) {
           await rt.queues.add('repair', { target: name });
         }
       }
@@ -199,7 +203,7 @@ async function healLocal(
   if (unhealed.length) {
     opts.log.error(
       { backupId: detail.backup.id, files: unhealed.map((b) => b.file.path).slice(0, 10) },
-      `no verified copy on a target could heal these local files; run a new backup of host ${env.host}`,
+      `no copy on a target could heal these local files; run a new backup of host ${env.host}`,
     );
   }
   return healed;
