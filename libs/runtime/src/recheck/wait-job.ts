@@ -1,21 +1,19 @@
-import type { JobName } from '@fleet-backup/queue';
 import type { Runtime } from '../runtime.ts';
 
 export type JobOutcome = { state: 'completed' } | { state: 'failed'; reason: string } | { state: 'timeout' };
 
 /**
- * Waits for a job added with `rt.queues.add` to finish, polling its state: how a command waits
- * for work only an agent can do (reading a host's local copy). A job still waiting or retrying
- * when the time is up is left queued: its agent runs it when it comes back.
+ * Waits for a job on a queue to finish, polling its state: how a command waits for work only an
+ * agent can do (reading a host's local copy). A job still waiting or retrying when the time is up
+ * is left queued: its agent runs it when it comes back.
  */
 export async function waitForJob(
   rt: Runtime,
-  name: JobName,
-  data: Parameters<Runtime['queues']['add']>[1],
+  queueName: string,
   jobId: string,
   timeoutMs: number,
 ): Promise<JobOutcome> {
-  const queue = rt.queues.queue(rt.queues.queueFor(name, data));
+  const queue = rt.queues.queue(queueName);
   const deadline = performance.now() + timeoutMs;
   for (;;) {
     const job = await queue.getJob(jobId);

@@ -142,7 +142,7 @@ export async function verifyBackups(
 async function localOutcome(rt: Runtime, job: LocalJob, timeoutMs: number): Promise<CopyOutcome> {
   const { chosen: b } = job;
   const base = { backupId: b.id, host: b.host, key: b.key, copy: LOCAL_COPY, problems: [], healed: [] };
-  const done = await waitForJob(rt, 'verify-local', job.data, job.jobId, timeoutMs);
+  const done = await waitForJob(rt, rt.queues.queueFor('verify-local', job.data), job.jobId, timeoutMs);
   if (done.state === 'timeout') {
     const note = `no agent for host ${b.host} ran the check within ${Math.round(timeoutMs / 1000)} s (is \`fleet-backup agent --host ${b.host}\` running?); it stays queued`;
     return { ...base, result: 'not checked', note };
