@@ -10,6 +10,7 @@ import type { Runtime } from '@fleet-backup/runtime';
 import { blobKey, manifestKey, type StorageTarget } from '@fleet-backup/storage';
 import type { Logger } from 'pino';
 import { type CopyProblem, checkBlob } from './blob-read.ts';
+import { markHoldersCorrupt } from './holders.ts';
 import { checkManifest, type ManifestCheck } from './manifest-check.ts';
 import { type Settled, settleCopy } from './settle.ts';
 
@@ -90,6 +91,8 @@ export async function recordTargetRead(
       problem,
       foundBy: by,
     });
+    // The other backups holding this blob on the target are spoiled too (this one the caller settles).
+    await markHoldersCorrupt(rt, target, { blob, problem }, by, backupId);
   }
   const manifestProblem = read.manifest.problems[0];
   if (manifestProblem) {

@@ -1,10 +1,10 @@
-import { CopyChecks, type CopyHolding, RotFindings, type StoredBlob } from '@fleet-backup/db';
+import { CopyChecks, RotFindings } from '@fleet-backup/db';
 import type { JobContext, JobData } from '@fleet-backup/queue';
 import type { Runtime } from '@fleet-backup/runtime';
-import { blobKey, manifestKey, type StorageTarget } from '@fleet-backup/storage';
+import { manifestKey, type StorageTarget } from '@fleet-backup/storage';
 import { checkBlob } from '../recheck/blob-read.ts';
+import { markCorrupt, markHoldersCorrupt } from '../recheck/holders.ts';
 import { checkManifest } from '../recheck/manifest-check.ts';
-import { settleCopy } from '../recheck/settle.ts';
 import { recheckTargetCopy } from '../recheck/target-copy.ts';
 
 /** verify-copy (pool): reads one target copy back in full and settles it (queued after a repair). */
@@ -41,7 +41,7 @@ export async function recheckTarget(rt: Runtime, data: JobData<'recheck'>, ctx: 
     }
     bad++;
     if (await checks.blobBad(target.name, blob, problem)) news = true;
-    await blobFoundBad(rt, target.name, blob, problem);
+    await markHoldersCorrupt(rt, target.name, { blob, problem }, 'recheck');
   }
   await checks.blobsGood(target.name, good);
   const manifests = await checks.manifestSlice(target.name, window);
@@ -66,30 +66,6 @@ export async function recheckTarget(rt: Runtime, data: JobData<'recheck'>, ctx: 
   else ctx.log.info(summary, 'rolling re-read found nothing wrong');
 }
 
-/** Every kept backup holding the blob on this target: a finding, and its verified copy turned corrupt. */
-async function blobFoundBad(rt: Runtime, target: string, blob: StoredBlob, problem: string): Promise<void> {
-  const findings = new RotFindings(rt.pool, rt.clock);
-  const holders = await new CopyChecks(rt.pool, rt.clock).holding(target, blob.sha256);
-  for (const h of holders) {
-    await findings.record({
-      copy: target,
-      host: h.host,
-      backupId: h.backupId,
-      object: blobKey(blob.sha256),
-      problem,
-      foundBy: 'recheck',
-    });
-    if (h.status === 'verified') {
-      await markCorrupt(
-        rt,
-        h,
-        target,
-        h.paths.map((path) => ({ path, problem })),
-      );
-    }
-  }
-}
-
 /** Re-reads one verified copy's manifest; false (and the copy corrupt) when it reads bad. */
 async function manifestReadsGood(rt: Runtime, target: StorageTarget, backupId: string): Promise<boolean> {
   const checks = new CopyChecks(rt.pool, rt.clock);
@@ -111,23 +87,6 @@ async function manifestReadsGood(rt: Runtime, target: StorageTarget, backupId: s
     problem: first.problem,
     foundBy: 'recheck',
   });
-  await markCorrupt(rt, { backupId, host, key, status: 'verified', paths: [] }, target.name, check.problems);
+  await markCorrupt(rt, { backupId }, target.name, check.problems, 'recheck');
   return false;
-}
-
-async function markCorrupt(
-  rt: Runtime,
-  holder: CopyHolding,
-  target: string,
-  problems: { path: string; problem: string }[],
-): Promise<void> {
-  const settled = await settleCopy(rt, {
-    backupId: holder.backupId,
-    copy: target,
-    problems,
-    detail: { by: 'recheck' },
-  });
-  if (settled && settled.status !== settled.previous) {
-    await rt.queues.add('refresh-metadata', { host: settled.host, backupId: holder.backupId });
-  }
 }
