@@ -86,6 +86,44 @@ describe.skipIf(!services)('restore drills', () => {
     const shown = JSON.parse((await stack.cli(['show', id, '--json'])).stdout) as { files: ShownFile[] };
     return { id, key, files: shown.files };
   };
+  /** Today's daily of the host's sources (one per host per day, as the fleet takes them). */
+  const daily = async () => {
+    await freshen();
+    const run = await stack.cli([
+      'backup',
+      '--host',
+      HOST,
+      '--kind',
+      'daily',
+      '--path',
+      source,
+      '--json',
+      '--wait',
+    ]);
+    expect(run.code, run.stderr).toBe(0);
+    const { id, key } = JSON.parse(run.stdout) as { id: string; key: string };
+    const shown = JSON.parse((await stack.cli(['show', id, '--json'])).stdout) as { files: ShownFile[] };
+    return { id, key, files: shown.files };
+  };
+  const findings = async (copy: string, foundBy: string) =>
+    (
+      await rt.pool.query<{
+        object: string;
+        healed_at: Date | null;
+        healed_from: string | null;
+        backup_id: string;
+      }>(
+        'SELECT object, healed_at, healed_from, backup_id FROM rot_findings WHERE copy = $1 AND found_by = $2',
+        [copy, foundBy],
+      )
+    ).rows;
+  const copyStatus = async (id: string, target: string) =>
+    (
+      JSON.parse((await stack.cli(['show', id, '--json'])).stdout).copies as {
+        target: string;
+        status: string;
+      }[]
+    ).find((c) => c.target === target)?.status;
   // Throws when the directory is missing: the drills must have used it.
   const scratchEntries = () => readdir(scratchRoot);
 
@@ -123,8 +161,8 @@ describe.skipIf(!services)('restore drills', () => {
     expect(text.stdout).toMatch(new RegExp(`${HOST} +never +never +never drilled`));
   });
 
-  it('passes on a good verified backup from an offsite copy, records it, and leaves no scratch directory', async () => {
-    const good = await backup('drill-good');
+  it("passes on the host's newest verified daily from an offsite copy, records it, and leaves no scratch directory", async () => {
+    const good = await daily();
     const run = await stack.cli(['drill', '--host', HOST, '--json']);
     expect(run.code, run.stderr).toBe(0);
     const drill = JSON.parse(run.stdout) as DrillJson;
@@ -173,12 +211,17 @@ describe.skipIf(!services)('restore drills', () => {
       ),
     );
     expect(await scratchEntries()).toEqual([]);
-    // The copy served bad bytes: it is corrupt now, exactly as if verify had found it.
-    const shown = JSON.parse((await stack.cli(['show', drill.backupId!, '--json'])).stdout);
-    expect(shown.status).toBe('unverified');
-    const s3 = shown.copies.find((c: { target: string }) => c.target === 's3');
-    expect(s3).toMatchObject({ status: 'corrupt', detail: { drill: drill.id } });
-    expect(s3.detail.problems[0]).toEqual({ path: yaml.path, problem: drill.reason });
+    // The copy served bad bytes: it was marked corrupt exactly as if verify had found it, the blob
+    // marked bad, and a repair queued, which puts good bytes back and verifies the copy again.
+    const found = (await findings('s3', 'drill')).filter((f) => f.backup_id === drill.backupId);
+    expect(found).toEqual([expect.objectContaining({ object: blobKey(yaml.sha256) })]);
+    await waitFor(async () => (await copyStatus(drill.backupId!, 's3')) === 'verified', {
+      timeoutMs: 60_000,
+      what: 'the repair to heal the s3 copy',
+    });
+    expect(
+      (await findings('s3', 'drill')).find((f) => f.backup_id === drill.backupId)?.healed_at,
+    ).toBeTruthy();
 
     const section = await reportNoRecentDrill();
     expect(section.hosts).toEqual([
@@ -211,6 +254,60 @@ describe.skipIf(!services)('restore drills', () => {
     expect((await drillsJson()).length).toBe(before);
   });
 
+  it('takes the newest verified daily by default, not a newer manual backup; another kind only when asked', async () => {
+    const { key: manualKey } = await backup('drill-newer-manual');
+    const byDefault = JSON.parse((await stack.cli(['drill', '--host', HOST, '--json'])).stdout) as DrillJson;
+    expect(byDefault.backupKey).toMatch(/^\d{8}$/);
+    const manual = await stack.cli(['drill', '--host', HOST, '--kind', 'manual', '--json']);
+    expect(manual.code, manual.stderr).toBe(0);
+    expect((JSON.parse(manual.stdout) as DrillJson).backupKey).toBe(manualKey);
+    const none = await stack.cli(['drill', '--host', HOST, '--kind', 'pre_change']);
+    expect(none.code).toBe(1);
+    expect(none.stderr).toContain(`host ${HOST} has no verified pre_change backup to drill`);
+    expect((await stack.cli(['drill', '--host', HOST, '--kind', 'weekly'])).code).toBe(2);
+    expect((await stack.cli(['drill', '--host', HOST, '--kind', 'manual', '--backup', manualKey])).code).toBe(
+      2,
+    );
+  });
+
+  it('calls a checksum error from the GCS server corruption: the copy is marked corrupt, then healed', async () => {
+    const { key, files } = await backup('drill-gcs-checksum');
+    const yaml = files.find((f) => f.path.endsWith('etc/app.yaml'))!;
+    // The emulator serves the stored crc32c; the client checks the bytes against it and fails.
+    await flipByte(emu.gcs.objectPath(emu.bucket, `fleet/${blobKey(yaml.sha256)}`));
+    const run = await stack.cli(['drill', '--host', HOST, '--backup', key, '--from', 'gcs', '--json']);
+    expect(run.code).toBe(1);
+    const drill = JSON.parse(run.stdout) as DrillJson;
+    expect(drill.reason).toMatch(new RegExp(`^${yaml.path} from copy gcs: .*(corrupt|sha256 mismatch)`));
+    expect((await findings('gcs', 'drill')).filter((f) => f.backup_id === drill.backupId)).toEqual([
+      expect.objectContaining({ object: blobKey(yaml.sha256) }),
+    ]);
+    await waitFor(async () => (await copyStatus(drill.backupId!, 'gcs')) === 'verified', {
+      timeoutMs: 60_000,
+      what: 'the repair to heal the gcs copy',
+    });
+  });
+
+  it("has the host's agent read the drilled backup's local copy too, and heal it", async () => {
+    const { id, key, files } = await backup('drill-local');
+    const notes = files.find((f) => f.path.endsWith('notes.txt'))!;
+    const shown = JSON.parse((await stack.cli(['show', id, '--json'])).stdout) as {
+      files: { path: string; stored: string }[];
+    };
+    const stored = shown.files.find((f) => f.path === notes.path)!.stored;
+    await flipByte(path.join(stack.backupRoot, key, stored));
+    const run = await stack.cli(['drill', '--host', HOST, '--backup', key]);
+    // The drill restores from a target copy, which is intact.
+    expect(run.code, run.stderr).toBe(0);
+    const local = await waitFor(
+      async () =>
+        (await findings('local', 'drill')).find((f) => f.object === `${key}/${stored}` && f.healed_at),
+      { timeoutMs: 60_000, what: 'the agent to find and heal the local file' },
+    );
+    expect(local.healed_from).toBe('second');
+    expect(await copyStatus(id, 'local')).toBe('verified');
+  });
+
   it('keeps one drill scheduler per host across producer starts, and the pool worker runs it as scheduled', async () => {
     await stack.start(['producer']);
     const schedulers = await new JobSchedulers(rt.queues).list(POOL_QUEUE, 'drill.');
@@ -236,7 +333,7 @@ describe.skipIf(!services)('restore drills', () => {
       async () => (await store.list({ host: HOST })).find((r) => r.trigger === 'scheduled' && r.ok !== null),
       { timeoutMs: 60_000, what: 'the scheduled drill to finish' },
     );
-    // The newest verified backup, from the first verified offsite copy (gcs is intact).
+    // The newest verified daily, from the first verified offsite copy (gcs is intact).
     expect(scheduled).toMatchObject({ ok: true, target: 'gcs', files: 3, reason: null });
     expect(await scratchEntries()).toEqual([]);
   });

@@ -163,6 +163,8 @@ describe.skipIf(!services)('fleet-backup expire, retire, gc and report', () => {
         'not321',
         'overdueHosts',
         'readyForCleanup',
+        'recheck',
+        'rot',
         'sensitiveSkipped',
         'sharpDrops',
         'storage',

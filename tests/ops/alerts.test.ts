@@ -116,6 +116,7 @@ describe('Prometheus alert rules', () => {
         'FleetBackupFailedJobsPilingUp',
         'FleetBackupNot321',
         'FleetBackupPreChangePending',
+        'FleetBackupRotFound',
         'FleetBackupStorageGrowthAbnormal',
         'FleetBackupVerificationFailed',
       ].sort(),

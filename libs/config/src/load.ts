@@ -18,6 +18,7 @@ const dailyEnvSchema = configFileSchema.pick({
   dailyRetentionDays: true,
 });
 const drillEnvSchema = configFileSchema.pick({ drillCron: true, drillMaxAgeDays: true });
+const recheckEnvSchema = configFileSchema.pick({ recheckWindowDays: true, recheckCron: true });
 
 export interface Config extends ConfigFile {
   redisUrl: string;
@@ -79,6 +80,7 @@ export function loadConfig(env: Env = process.env): Config {
     ...file,
     ...dailyOverrides(env, file),
     ...drillOverrides(env, file),
+    ...recheckOverrides(env, file),
     secretPatterns: listVar(env, 'SECRET_PATTERNS') ?? file.secretPatterns,
     encryption: loadKeyring(env),
     redisUrl: env.REDIS_URL || 'redis://127.0.0.1:6379',
@@ -128,6 +130,16 @@ function drillOverrides(env: Env, file: ConfigFile): Partial<ConfigFile> {
     drillMaxAgeDays: intVar(env, 'DRILL_MAX_AGE_DAYS', file.drillMaxAgeDays),
   });
   if (!parsed.success) throw new BadInputError(`drill settings: ${describeIssues(parsed.error)}`);
+  return parsed.data;
+}
+
+/** The rolling re-read's window and time of day from the environment, which win over the config file. */
+function recheckOverrides(env: Env, file: ConfigFile): Partial<ConfigFile> {
+  const parsed = recheckEnvSchema.safeParse({
+    recheckWindowDays: intVar(env, 'RECHECK_WINDOW_DAYS', file.recheckWindowDays),
+    recheckCron: env.RECHECK_CRON || file.recheckCron,
+  });
+  if (!parsed.success) throw new BadInputError(`re-check settings: ${describeIssues(parsed.error)}`);
   return parsed.data;
 }
 

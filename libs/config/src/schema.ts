@@ -112,6 +112,16 @@ export const configFileSchema = z.strictObject({
   drillMaxAgeDays: z.number().int().min(1).max(3650).default(14),
   /** The copy drills restore from (a target name or kind); null: a verified offsite copy. */
   drillFrom: z.string().min(1).nullable().default(null),
+  /**
+   * Every stored copy (local ones included) is read back again within this many days, a slice
+   * each day; `RECHECK_WINDOW_DAYS` overrides.
+   */
+  recheckWindowDays: z.number().int().min(1).max(3650).default(30),
+  /**
+   * When each day's slice is read: a five-field cron pattern (targets in UTC on the pool, local
+   * copies in each host's zone, shifted by its jitter); `RECHECK_CRON` overrides.
+   */
+  recheckCron: cronPattern('0 5 * * *').default('0 5 * * *'),
   /** Expiry, blob gc and report settings (libs/config/src/lifecycle.ts). */
   lifecycle: lifecycleSchema.prefault({}),
 });

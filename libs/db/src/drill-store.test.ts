@@ -88,14 +88,12 @@ describe.skipIf(!services)('DrillStore', () => {
     expect((await drills.get(recent))?.ok).toBeNull();
   });
 
-  it('finds the newest verified backup that is kept, and a backup by key', async () => {
+  it('finds the newest verified backup that is kept', async () => {
     await addBackup('h2', '20260401', 'verified', at(-3000));
     const newest = await addBackup('h2', '20260402', 'verified', at(-2000));
     await addBackup('h2', '20260403', 'unverified', at(-1000));
     await addBackup('h2', '20260404', 'verified', at(-500), 'expiring');
     expect(await drills.newestVerifiedBackup('h2')).toBe(newest);
     expect(await drills.newestVerifiedBackup('nobody')).toBeNull();
-    expect(await drills.backupIdByKey('h2', '20260402')).toBe(newest);
-    expect(await drills.backupIdByKey('h1', '20260402')).toBeNull();
   });
 });

@@ -92,23 +92,17 @@ export class DrillStore {
     );
   }
 
-  /** The host's newest verified backup that is not being removed: what a scheduled drill restores. */
-  async newestVerifiedBackup(host: string): Promise<string | null> {
+  /**
+   * The host's newest verified backup of a kind (null: any kind) that is not being removed: what
+   * a drill restores unless told which (by default a daily, the backup the fleet relies on).
+   */
+  async newestVerifiedBackup(host: string, kind: string | null = null): Promise<string | null> {
     const r = await this.pool.query<{ id: string }>(
       `SELECT id FROM backups WHERE host = $1 AND status = 'verified'
-         AND ${keptSql('backups')}
+         AND ($2::text IS NULL OR kind = $2) AND ${keptSql('backups')}
        ORDER BY created_at DESC, key DESC LIMIT 1`,
-      [host],
+      [host, kind],
     );
-    return r.rows[0]?.id ?? null;
-  }
-
-  /** A backup of the host by its key (`YYYYMMDD`, `YYYYMMDD_HHMM_description`). */
-  async backupIdByKey(host: string, key: string): Promise<string | null> {
-    const r = await this.pool.query<{ id: string }>('SELECT id FROM backups WHERE host = $1 AND key = $2', [
-      host,
-      key,
-    ]);
     return r.rows[0]?.id ?? null;
   }
 

@@ -1,4 +1,5 @@
 import type { BackupKind, BackupStatus } from '@fleet-backup/core';
+import { copyReadSinceSql } from './copy-checks.ts';
 import { keptSql, SQL_KEPT } from './lifecycle-sql.ts';
 import type { Queryable } from './pool.ts';
 
@@ -70,7 +71,8 @@ export const reportQueries = {
     return backups(
       q,
       `WHERE ${SQL_KEPT} AND b.status NOT IN ('running', 'incomplete') AND (b.status <> 'verified' OR EXISTS (
-         SELECT 1 FROM backup_copies c WHERE c.backup_id = b.id AND (c.verified_at IS NULL OR c.verified_at < $1)))
+         SELECT 1 FROM backup_copies c WHERE c.backup_id = b.id
+           AND (c.verified_at IS NULL OR (c.verified_at < $1 AND NOT ${copyReadSinceSql('$1')}))))
        ORDER BY b.created_at, b.host, b.key`,
       [before],
     );

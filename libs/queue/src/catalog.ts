@@ -146,6 +146,76 @@ export const jobCatalog = {
     backoffMs: 5 * 60_000,
     timeoutMs: 12 * HOUR,
   }),
+  // — rot: re-reading and healing copies after verification (add entries here) —
+  /**
+   * Reads one target copy of a backup back in full, as verify does, and sets the copy verified or
+   * corrupt (a corrupt copy that reads good again is verified again). Queued after a repair. No
+   * job id: it must run after every repair, and reading twice is harmless.
+   */
+  'verify-copy': define({
+    queue: 'pool',
+    schema: z.strictObject({ backupId, host: hostIdSchema, target }),
+    attempts: 5,
+    backoffMs: 30_000,
+    timeoutMs: 12 * HOUR,
+  }),
+  /**
+   * The agent reads one backup's local copy back in full; a file that reads bad marks the copy
+   * corrupt and is fetched again from a verified target copy, then the copy is read again.
+   * `checkId` lets `fleet-backup verify` find this run's result in the copy's detail.
+   */
+  'verify-local': define({
+    queue: 'host',
+    schema: z.strictObject({
+      backupId,
+      host: hostIdSchema,
+      checkId: z.uuid().optional(),
+      by: z.enum(['verify', 'recheck', 'drill', 'cli']).default('cli'),
+    }),
+    attempts: 3,
+    backoffMs: 30_000,
+    timeoutMs: 12 * HOUR,
+  }),
+  /**
+   * Today's slice of the rolling re-read of one target: about 1/RECHECK_WINDOW_DAYS of its blobs
+   * and manifests, oldest read first (scheduler `recheck.<target>`). What reads bad is marked, its
+   * copies become corrupt, and a repair is queued.
+   */
+  recheck: define({
+    queue: 'pool',
+    schema: z.strictObject({ target }),
+    attempts: 3,
+    backoffMs: 10 * 60_000,
+    timeoutMs: 12 * HOUR,
+  }),
+  /** The same for a host's local copies, on its agent (scheduler `recheck-local` on its queue). */
+  'recheck-local': define({
+    queue: 'host',
+    schema: z.strictObject({ host: hostIdSchema }),
+    attempts: 3,
+    backoffMs: 10 * 60_000,
+    timeoutMs: 12 * HOUR,
+  }),
+  /**
+   * Replaces the blobs marked bad on a target with good bytes from another target (else asks the
+   * agents holding them locally: repair-from-local), rewrites corrupt manifests, then reads the
+   * target's corrupt copies again. Repairs of one target run one at a time.
+   */
+  repair: define({
+    queue: 'pool',
+    schema: z.strictObject({ target }),
+    attempts: 5,
+    backoffMs: 60_000,
+    timeoutMs: 12 * HOUR,
+  }),
+  /** The agent uploads again, from its verified local copies, the blobs marked bad on a target. */
+  'repair-from-local': define({
+    queue: 'host',
+    schema: z.strictObject({ host: hostIdSchema, target }),
+    attempts: 5,
+    backoffMs: 60_000,
+    timeoutMs: 12 * HOUR,
+  }),
 } as const;
 
 export type JobCatalog = typeof jobCatalog;

@@ -10,6 +10,7 @@ export * from './memory-governor.ts';
 export * from './metrics/index.ts';
 export * from './pipeline.ts';
 export * from './pre-change.ts';
+export * from './recheck/index.ts';
 export * from './reconcile.ts';
 export * from './requests.ts';
 export * from './resolve-backup.ts';

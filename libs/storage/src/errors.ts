@@ -51,3 +51,11 @@ export class TransientError extends StorageError {
     super(message, { ...opts, transient: true });
   }
 }
+
+/**
+ * The object's bytes fail the target's own integrity check on read (they no longer match the
+ * crc32c, md5 or sha256 the server stored with them): the stored object is corrupt. Unlike a
+ * transient error, reading it again will not help; unlike an unreachable target, this proves
+ * the copy bad.
+ */
+export class CorruptObjectError extends PermanentError {}

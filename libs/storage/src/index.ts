@@ -1,5 +1,12 @@
 export { canonicalJson } from './canonical-json.ts';
-export { IntegrityError, NotFoundError, PermanentError, StorageError, TransientError } from './errors.ts';
+export {
+  CorruptObjectError,
+  IntegrityError,
+  NotFoundError,
+  PermanentError,
+  StorageError,
+  TransientError,
+} from './errors.ts';
 export { createFsTargetFromUrl, FsTarget, type FsTargetOptions } from './fs-target.ts';
 export { hashStream, SHA256_HEX, Sha256Verifier } from './integrity.ts';
 export {

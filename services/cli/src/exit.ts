@@ -6,7 +6,8 @@ export const EXIT_CODES = [
   {
     name: 'failed',
     code: 1,
-    meaning: 'failed: a backup failed, ended unverified or incomplete, or timed out; a restore did not match',
+    meaning:
+      'failed: a backup failed, ended unverified or incomplete, or timed out; a restore did not match; verify found a copy bad or could not read it',
   },
   {
     name: 'usage',

@@ -12,6 +12,7 @@ import { registerPlanCommand } from './commands/plan.ts';
 import { registerRestoreCommands } from './commands/restore.ts';
 import { registerServeCommands } from './commands/serve.ts';
 import { registerTokenCommands } from './commands/tokens.ts';
+import { registerVerifyCommand } from './commands/verify.ts';
 import { EXIT, reportError } from './exit.ts';
 import { addHelp, rewriteHelpCommand } from './help.ts';
 
@@ -27,6 +28,7 @@ export function buildProgram(): Command {
   registerHostCommands(program);
   registerRestoreCommands(program);
   registerDrillCommands(program);
+  registerVerifyCommand(program);
   registerLifecycleCommands(program);
   registerForgetCommand(program);
   registerChangeCommands(program);

@@ -6,6 +6,7 @@ import {
   reconcileDailySchedulers,
   reconcileDrillSchedulers,
   reconcileLifecycleSchedulers,
+  reconcileRecheckSchedulers,
   syncConfiguredHosts,
 } from '@fleet-backup/runtime';
 import { checkBoardLogin } from './board-auth.ts';
@@ -23,7 +24,8 @@ export interface Producer {
  * minute; RECONCILE_INTERVAL_MS) re-enqueues the next stage of unfinished backups, so work lost
  * from Redis is rebuilt from Postgres, records the jobs Redis failed without Postgres knowing,
  * finishes interrupted forgets, and keeps every job scheduler: one daily and one restore drill per
- * host, and the lifecycle ones (expire, gc, gc-scan).
+ * host, the lifecycle ones (expire, gc, gc-scan), and the re-check ones (one per target, one
+ * per host).
  */
 export async function startProducer(rt: Runtime, opts: { token: string | null }): Promise<Producer> {
   // Before anything else: a producer that cannot start its board must not half-start.
@@ -59,6 +61,11 @@ export async function startProducer(rt: Runtime, opts: { token: string | null })
     {
       failed: 'finishing forgotten backups failed; will try again',
       run: () => finishForgets(rt),
+    },
+    // The rolling re-read of every copy: one scheduler per target (pool) and per host (its agent).
+    {
+      failed: 'reconciling re-check schedulers failed; will try again',
+      run: () => reconcileRecheckSchedulers(rt),
     },
   ];
   let sweeping = false;

@@ -11,6 +11,9 @@ import { expireLocal } from './stages/expire-local.ts';
 import { hash } from './stages/hash.ts';
 import { expireJob, gcJob } from './stages/lifecycle-jobs.ts';
 import { preChange } from './stages/pre-change.ts';
+import { recheckTarget, verifyCopy } from './stages/recheck.ts';
+import { recheckLocal, verifyLocal } from './stages/recheck-local.ts';
+import { repair, repairFromLocal } from './stages/repair.ts';
 import { replicate } from './stages/replicate.ts';
 import { snapshot } from './stages/snapshot.ts';
 import { verify } from './stages/verify.ts';
@@ -48,6 +51,10 @@ export async function startAgent(rt: Runtime, host: string, backupRoot: string):
         await writeHostMetadataFile(rt.pool, host, backupRoot);
       },
       'expire-local': (data, ctx) => expireLocal(env, data, ctx),
+      // Rot: the local copy re-read (in full, or today's slice) and healed; blobs sent again.
+      'verify-local': (data, ctx) => verifyLocal(env, data, ctx),
+      'recheck-local': (data, ctx) => recheckLocal(env, data, ctx),
+      'repair-from-local': (data, ctx) => repairFromLocal(env, data, ctx),
     },
     onFailure: (report) => recordFailure(rt, report),
     onStageEvent: rt.metrics.observeStage,
@@ -78,6 +85,10 @@ export async function startPoolWorker(rt: Runtime, concurrency = 4): Promise<Rol
       drill: (data, ctx) => drill(rt, data, ctx),
       expire: (data, ctx) => expireJob(rt, data, ctx),
       gc: (data, ctx) => gcJob(rt, data, ctx),
+      // Rot: target copies re-read (in full, or today's slice) and repaired.
+      'verify-copy': (data, ctx) => verifyCopy(rt, data, ctx),
+      recheck: (data, ctx) => recheckTarget(rt, data, ctx),
+      repair: (data, ctx) => repair(rt, data, ctx),
     },
     onFailure: (report) => recordFailure(rt, report),
     onStageEvent: rt.metrics.observeStage,

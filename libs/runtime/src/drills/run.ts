@@ -3,6 +3,7 @@ import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import {
+  type BackupKind,
   BadInputError,
   COPIED_PLAIN_NOTE,
   DecryptionFailure,
@@ -12,7 +13,7 @@ import {
 } from '@fleet-backup/core';
 import { type BackupDetail, type DrillRun, DrillStore, type DrillTrigger } from '@fleet-backup/db';
 import { jobCatalog } from '@fleet-backup/queue';
-import { IntegrityError, NotFoundError } from '@fleet-backup/storage';
+import { CorruptObjectError, IntegrityError, NotFoundError } from '@fleet-backup/storage';
 import { resolveBackup } from '../resolve-backup.ts';
 import {
   type CopySource,
@@ -22,13 +23,19 @@ import {
   targetSource,
 } from '../restore.ts';
 import type { Runtime } from '../runtime.ts';
+import { checkLocalCopyToo, markCopyCorrupt } from './bad-copy.ts';
 import { chooseDrillCopy, DrillFailure, restoreFailureReason } from './choose.ts';
 import { isSqliteFile, sqliteIntegrityProblem } from './sqlite-check.ts';
 
 export interface DrillRequest {
   host: string;
-  /** A backup id or key of the host; default: its newest verified backup. */
+  /** A backup id or key of the host; default: its newest verified backup of `kind`. */
   backup?: string;
+  /**
+   * Which kind of backup to take when none is named: default `daily`, the backup the fleet
+   * relies on every day, not whatever was taken last (a tiny manual or pre-change backup).
+   */
+  kind?: BackupKind;
   /** The copy to restore from (a target name or kind); default: config `drillFrom`, else offsite. */
   from?: string;
   trigger: DrillTrigger;
@@ -96,6 +103,7 @@ export async function runDrill(rt: Runtime, req: DrillRequest): Promise<DrillRep
   req.onProgress?.({ step: 'finished', ok: reason === null, reason });
   const run = await store.get(id);
   if (!run) throw new Error(`drill ${id} was recorded but cannot be read back`);
+  if (run.backupId) await checkLocalCopyToo(rt, req.host, run.backupId);
   const fields = { drill: id, host: req.host, backup: run.backupKey, copy: run.target, reason };
   if (reason) rt.log.warn(fields, 'restore drill failed');
   else rt.log.info(fields, 'restore drill passed');
@@ -116,7 +124,7 @@ async function restoreAndCheck(
   drill: { id: string; store: DrillStore; scratch: string; named: BackupDetail | null },
   found: Findings,
 ): Promise<void> {
-  const detail = drill.named ?? (await newestVerified(rt, req.host));
+  const detail = drill.named ?? (await newestVerified(rt, req.host, req.kind ?? 'daily'));
   const copy = chooseDrillCopy(detail.backup.key, detail.copies, req.from ?? rt.config.drillFrom);
   await drill.store.chose(drill.id, {
     backupId: detail.backup.id,
@@ -188,32 +196,12 @@ async function restoreFromOneCopy(
 function servedBadBytes(error: Error): boolean {
   return (
     error instanceof IntegrityError ||
+    // The server's own checksum of the object (GCS crc32c, S3 checksums) failed on read.
+    error instanceof CorruptObjectError ||
     error instanceof NotFoundError ||
     error instanceof DecryptionFailure ||
     error instanceof RestoreMismatch
   );
-}
-
-/**
- * A copy that failed a drill on its bytes is corrupt, exactly as if verify had found it: it stops
- * counting towards 3-2-1, the backup is no longer verified, and the host's backup_metadata.json
- * says so. Nothing re-replicates it by itself; `report` and the not-3-2-1 alert bring it to a person.
- */
-async function markCopyCorrupt(
-  rt: Runtime,
-  found: { backupId: string; target: string; path: string; problem: string; drillId: string },
-): Promise<void> {
-  const { backups } = rt;
-  const { backupId } = found;
-  const backup = await backups.transaction(async (tx) => {
-    await backups.lock(backupId, tx);
-    await backups.setCopy(tx, backupId, found.target, 'corrupt', {
-      drill: found.drillId,
-      problems: [{ path: found.path, problem: found.problem }],
-    });
-    return backups.refresh(backupId, tx);
-  });
-  await rt.queues.add('refresh-metadata', { host: backup.host, backupId });
 }
 
 /**
@@ -249,9 +237,14 @@ async function checkDatabases(
   return { databases: databases.length, unchecked };
 }
 
-async function newestVerified(rt: Runtime, host: string): Promise<BackupDetail> {
-  const id = await new DrillStore(rt.pool).newestVerifiedBackup(host);
-  if (!id) throw new DrillFailure(`host ${host} has no verified backup to drill`);
+async function newestVerified(rt: Runtime, host: string, kind: BackupKind): Promise<BackupDetail> {
+  const id = await new DrillStore(rt.pool).newestVerifiedBackup(host, kind);
+  if (!id) {
+    throw new DrillFailure(
+      `host ${host} has no verified ${kind} backup to drill (a drill takes the newest verified ${kind}); ` +
+        'name one with --backup ID, or another kind with --kind',
+    );
+  }
   return rt.backups.detail(id);
 }
 

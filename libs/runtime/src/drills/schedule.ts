@@ -31,9 +31,14 @@ const MINUTES_PER_DAY = 24 * 60;
  * ("Sunday" stays Sunday). Any other pattern is used as written.
  */
 export function drillSchedule(host: string, policy: DrillPolicy): DrillSchedule {
+  return jitteredSchedule(drillSchedulerId(host), host, policy);
+}
+
+/** The same shift for any per-host scheduler (the local copies' rolling re-read uses it too). */
+export function jitteredSchedule(id: string, host: string, policy: DrillPolicy): DrillSchedule {
   const fields = policy.cron.trim().split(/\s+/);
   const [minute, hour, ...days] = fields;
-  const base = { id: drillSchedulerId(host), timeZone: policy.timeZone };
+  const base = { id, timeZone: policy.timeZone };
   if (fields.length !== 5 || !/^\d+$/.test(minute ?? '') || !/^\d+$/.test(hour ?? '')) {
     return { ...base, pattern: fields.join(' ') };
   }

@@ -10,6 +10,12 @@ import { listAll } from '@fleet-backup/storage';
 import { type DrillOverdueHost, hostsWithoutRecentDrill } from '../drills/overdue.ts';
 import { wantsDaily } from '../host-schedulers.ts';
 import { describeHosts } from '../hosts-view.ts';
+import {
+  buildRecheckCoverage,
+  buildRotSummary,
+  type RecheckCoverage,
+  type RotSummary,
+} from '../recheck/coverage.ts';
 import type { Runtime } from '../runtime.ts';
 import { lifecycleStore } from './removal.ts';
 
@@ -50,6 +56,10 @@ export interface Report {
    * first (at most 100 rows; `total` counts them all).
    */
   sensitiveSkipped: { total: number; items: (ReportItem & { path: string })[] };
+  /** How much of each copy's stored bytes was read back within the last re-check window. */
+  recheck: RecheckCoverage;
+  /** Rot found within the last re-check window, healed or not. */
+  rot: RotSummary;
   /** Marked to expire or retire and not finished: what each still waits for. */
   ending: {
     id: string;
@@ -92,7 +102,7 @@ export async function buildReport(rt: Runtime): Promise<Report> {
       why:
         b.status !== 'verified'
           ? `status ${b.status}`
-          : `a copy last verified before ${staleBefore.toISOString()} (older than ${cfg.reverifyAfterDays} days)`,
+          : `a copy not read back in full since ${staleBefore.toISOString()} (older than ${cfg.reverifyAfterDays} days)`,
     })),
     waitingForChange: (await reportQueries.waitingForChange(rt.pool)).map((b) => ({
       ...item(b),
@@ -112,6 +122,8 @@ export async function buildReport(rt: Runtime): Promise<Report> {
       b.sharpDrop ? [{ ...item(b), drop: b.sharpDrop }] : [],
     ),
     sensitiveSkipped: await sensitiveSkipped(rt),
+    recheck: await buildRecheckCoverage(rt),
+    rot: await buildRotSummary(rt),
     ending: (await store.ending()).map(({ backup, removals }) => ({
       id: backup.id,
       host: backup.host,

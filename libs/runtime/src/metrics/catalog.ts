@@ -180,6 +180,20 @@ export const METRICS = {
     ['host'],
     'When the newest finished restore drill of each host ended',
   ),
+  recheckCoverage: spec(
+    'fleet_backup_recheck_coverage_ratio',
+    'gauge',
+    'fleet',
+    ['copy'],
+    "Fraction of each copy's stored bytes read back within the last re-check window (RECHECK_WINDOW_DAYS); copy local: every host's local copies",
+  ),
+  rotFound: spec(
+    'fleet_backup_rot_found_24h',
+    'gauge',
+    'fleet',
+    ['copy'],
+    'Objects found corrupt or missing on each copy within the last 24 hours, healed since or not (a failing disk or bucket shows here even when healing is quick)',
+  ),
 } as const satisfies Record<string, MetricSpec>;
 
 /** Every series name the code exports (histograms also export _bucket, _sum and _count). */

@@ -7,6 +7,7 @@ import { type FleetSnapshot, readFleetSnapshot } from './fleet-queries.ts';
 import { withTimeout } from './probes.ts';
 import { fromSpec } from './process-metrics.ts';
 import { type QueueCounts, readQueueCounts } from './queue-counts.ts';
+import { type RotSnapshot, readRotSnapshot } from './rot-metrics.ts';
 
 // All gauges of one scrape read one snapshot; a scrape answers even when a read hangs.
 const SNAPSHOT_TTL_MS = 5_000;
@@ -44,6 +45,10 @@ export function enableFleetMetrics(rt: Runtime): void {
   });
   registerQueueGauges(metrics.registry, queues);
   registerFleetGauges(metrics.registry, fleet);
+  registerRotGauges(
+    metrics.registry,
+    guarded('rot', () => readRotSnapshot(rt)),
+  );
 }
 
 type Read<T> = () => Promise<T | null>;
@@ -115,5 +120,18 @@ function registerFleetGauges(registry: Registry, read: Read<FleetSnapshot>): voi
   );
   computed(registry, METRICS.drillLastTimestamp, read, (s) =>
     s.drills.map((d) => ({ labels: { host: d.host }, value: seconds(d.finished) })),
+  );
+}
+
+/** fleet_backup_recheck_coverage_ratio and fleet_backup_rot_found_24h, per copy. */
+function registerRotGauges(registry: Registry, read: Read<RotSnapshot>): void {
+  computed(registry, METRICS.recheckCoverage, read, (s) =>
+    s.coverage.map((c) => ({
+      labels: { copy: c.copy },
+      value: c.bytes === 0 ? 1 : c.checkedBytes / c.bytes,
+    })),
+  );
+  computed(registry, METRICS.rotFound, read, (s) =>
+    s.found.map((f) => ({ labels: { copy: f.copy }, value: f.found })),
   );
 }

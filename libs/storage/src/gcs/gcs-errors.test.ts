@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { NotFoundError, PermanentError, TransientError } from '../errors.ts';
+import { CorruptObjectError, NotFoundError, PermanentError, TransientError } from '../errors.ts';
 import { mapGcsError } from './gcs-errors.ts';
 
 const ctx = { target: 'gcs', key: 'a/b', bucket: 'bkt', location: 'gs://bkt/p at http://h', op: 'get' };
@@ -18,10 +18,17 @@ describe('mapGcsError', () => {
     [{ status: 503 }, TransientError],
     [{ response: { status: 404 } }, NotFoundError],
     [{ code: 'ECONNREFUSED' }, TransientError],
-    [{ code: 'CONTENT_DOWNLOAD_MISMATCH' }, PermanentError],
+    [{ code: 'CONTENT_DOWNLOAD_MISMATCH' }, CorruptObjectError],
     [{ code: 'FILE_NO_UPLOAD' }, TransientError],
   ])('%o → %o', (fields, type) => {
     expect(mapGcsError(Object.assign(new Error('boom'), fields), ctx)).toBeInstanceOf(type);
+  });
+
+  it('calls a download that fails its stored crc32c corruption, not unreachability', () => {
+    const err = mapGcsError(Object.assign(new Error('mismatch'), { code: 'CONTENT_DOWNLOAD_MISMATCH' }), ctx);
+    expect(err).toBeInstanceOf(CorruptObjectError);
+    expect(err.transient).toBe(false);
+    expect(err.message).toMatch(/object is corrupt; restore it from another copy/);
   });
 
   it('sees network codes through fetch causes', () => {

@@ -1,6 +1,6 @@
 import { type CloudErrorContext, errorBuilders } from '../cloud/error-context.ts';
 import { errorField, networkCode, numberField, stringField } from '../cloud/net-errors.ts';
-import { NotFoundError, PermanentError, StorageError } from '../errors.ts';
+import { CorruptObjectError, NotFoundError, StorageError } from '../errors.ts';
 
 /** Where a failed GCS call was aimed, for messages an operator can act on (never credentials). */
 export type GcsErrorContext = CloudErrorContext;
@@ -39,7 +39,7 @@ export function mapGcsError(err: unknown, ctx: GcsErrorContext): StorageError {
   }
   if (code === 'CONTENT_DOWNLOAD_MISMATCH') {
     // TLS rules out damage in transit, so the stored bytes no longer match their crc32c.
-    return new PermanentError(
+    return new CorruptObjectError(
       `${what} failed: the bytes read do not match the stored crc32c, so the object is corrupt; restore it from another copy`,
       opts,
     );

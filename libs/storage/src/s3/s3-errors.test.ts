@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { NotFoundError, PermanentError, TransientError } from '../errors.ts';
+import { CorruptObjectError, NotFoundError, PermanentError, TransientError } from '../errors.ts';
 import { mapS3Error } from './s3-errors.ts';
 
 const ctx = {
@@ -43,6 +43,17 @@ describe('mapS3Error', () => {
     expect(mapS3Error(Object.assign(new Error('x'), { code: 'ECONNRESET' }), ctx)).toBeInstanceOf(
       TransientError,
     );
+  });
+
+  it('calls a download that fails the checksum stored with the object corruption', () => {
+    const err = mapS3Error(
+      new Error(
+        'Checksum mismatch: expected "a" but received "b" in response header "x-amz-checksum-sha256".',
+      ),
+      ctx,
+    );
+    expect(err).toBeInstanceOf(CorruptObjectError);
+    expect(err.message).toMatch(/get a\/b on s3:\/\/bkt\/p at http:\/\/h:9000 failed: .* object is corrupt/);
   });
 
   it('names the bucket and endpoint for a missing bucket, and keeps the key and cause', () => {

@@ -1,6 +1,6 @@
 import { bucketMissing, type CloudErrorContext, errorBuilders } from '../cloud/error-context.ts';
 import { errorField, networkCode, numberField, stringField } from '../cloud/net-errors.ts';
-import { NotFoundError, StorageError } from '../errors.ts';
+import { CorruptObjectError, NotFoundError, StorageError } from '../errors.ts';
 
 /** Where a failed S3 call was aimed, for messages an operator can act on (never credentials). */
 export type S3ErrorContext = CloudErrorContext;
@@ -35,7 +35,7 @@ export function mapS3Error(err: unknown, ctx: S3ErrorContext): StorageError {
   if (err instanceof StorageError) return err;
   const code = codeOf(err);
   const status = statusOf(err);
-  const { permanent, transient } = errorBuilders(ctx, err, code ?? status);
+  const { opts, what, permanent, transient } = errorBuilders(ctx, err, code ?? status);
 
   if (code === 'NoSuchBucket') return bucketMissing(ctx, err);
   if ((code !== undefined && NOT_FOUND.has(code)) || status === 404) {
@@ -65,6 +65,14 @@ export function mapS3Error(err: unknown, ctx: S3ErrorContext): StorageError {
   if (code === 'InvalidRange' || status === 416)
     return permanent('the byte range is past the end of the object');
   if (code === 'RequestTimeTooSkewed') return permanent('this host clock is too far off; sync it (NTP)');
+  if (/^Checksum mismatch/.test(stringField(err, 'message') ?? '')) {
+    // The SDK's check of a download against the checksum S3 stored with the object (over TLS,
+    // not damage in transit): the stored bytes no longer match it.
+    return new CorruptObjectError(
+      `${what} failed: the bytes read do not match the checksum stored with the object, so the object is corrupt; restore it from another copy`,
+      opts,
+    );
+  }
   if (code !== undefined && CORRUPT_IN_TRANSIT.has(code))
     return transient('the bytes were damaged in transit');
   if (code !== undefined && THROTTLED.has(code)) return transient(`the endpoint is busy (${code})`);

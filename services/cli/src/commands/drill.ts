@@ -1,3 +1,4 @@
+import { BACKUP_KINDS, type BackupKind } from '@fleet-backup/core';
 import { type DrillRun, DrillStore } from '@fleet-backup/db';
 import { runDrill } from '@fleet-backup/runtime';
 import type { Command } from 'commander';
@@ -11,6 +12,7 @@ import { drillProgress } from './drill-progress.ts';
 interface DrillOptions {
   host: string;
   backup?: string;
+  kind?: string;
   from?: string;
   json?: boolean;
 }
@@ -22,9 +24,10 @@ export function registerDrillCommands(program: Command): void {
       'run a restore drill now: restore a backup from one copy into a scratch directory, check every sha256 and every SQLite database, record the result, delete the scratch directory',
     )
     .requiredOption('--host <id>', 'the host whose backup to drill')
+    .option('--backup <id|key>', "a backup id or key of the host (default: the host's newest verified daily)")
     .option(
-      '--backup <id|key>',
-      "a backup id or key of the host (default: the host's newest verified backup)",
+      '--kind <kind>',
+      'without --backup: the newest verified backup of this kind (daily, pre_change, manual)',
     )
     .option(
       '--from <copy>',
@@ -38,10 +41,12 @@ export function registerDrillCommands(program: Command): void {
         '\n\nExamples:\n  fleet-backup drill --host web-01\n  fleet-backup drill --host web-01 --backup 20260301 --from offsite-s3 --json',
     )
     .action(async (opts: DrillOptions) => {
+      const kind = drillKind(opts);
       await withRuntime(async (rt) => {
         const { run, databases, uncheckedDatabases } = await runDrill(rt, {
           host: opts.host,
           backup: opts.backup,
+          kind,
           from: opts.from,
           trigger: 'manual',
           onProgress: drillProgress({ json: opts.json }),
@@ -107,6 +112,20 @@ export function registerDrillCommands(program: Command): void {
         { migrate: false },
       );
     });
+}
+
+/** --kind, checked: a drill picks a pre-change or manual backup only when asked to. */
+function drillKind(opts: DrillOptions): BackupKind | undefined {
+  if (opts.kind === undefined) return undefined;
+  if (opts.backup)
+    throw new CliError(
+      '--kind picks the newest backup of a kind; --backup names one: give one of them',
+      EXIT.usage,
+    );
+  const kind = BACKUP_KINDS.find((k) => k === opts.kind);
+  if (!kind)
+    throw new CliError(`--kind must be one of ${BACKUP_KINDS.join(', ')}, got ${opts.kind}`, EXIT.usage);
+  return kind;
 }
 
 function runJson(r: DrillRun) {

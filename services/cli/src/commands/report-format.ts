@@ -87,6 +87,30 @@ export function formatReport(r: Report): string {
       r.sensitiveSkipped.items.map((b) => [b.host, b.kind, b.key, b.path]),
     ),
     section(
+      `copies read back within the last ${r.recheck.windowDays} days (rolling re-check)`,
+      ['COPY', 'BYTES', 'READ BACK', 'FRACTION'],
+      r.recheck.copies.map((c) => [
+        c.copy,
+        String(c.bytes),
+        String(c.checkedBytes),
+        `${(c.fraction * 100).toFixed(1)}%`,
+      ]),
+    ),
+    section(
+      `rot found within the last ${r.rot.windowDays} days (fleet-backup verify; a corrupt copy is healed from a good one)`,
+      ['FOUND', 'COPY', 'HOST', 'OBJECT', 'BY', 'HEALED', 'FROM', 'PROBLEM'],
+      r.rot.recent.map((f) => [
+        f.foundAt,
+        f.copy,
+        f.host,
+        f.object,
+        f.foundBy,
+        f.healedAt ?? 'no',
+        f.healedFrom ?? '',
+        f.problem,
+      ]),
+    ),
+    section(
       'expiring or retiring, not finished',
       ['HOST', 'KEY', 'STATE', 'SINCE', 'STILL TO REMOVE'],
       r.ending.map((b) => [b.host, b.key, b.lifecycle, b.since ?? '', b.pending.join(', ')]),

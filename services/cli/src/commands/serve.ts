@@ -106,7 +106,7 @@ export function registerServeCommands(program: Command): void {
   program
     .command('worker')
     .description(
-      'a pool worker (verify, daily triggers, pre-change intake, restore drills, expire, gc); run as many as you like',
+      'a pool worker (verify, daily triggers, pre-change intake, restore drills, expire, gc, re-check and repair of targets); run as many as you like',
     )
     .option('--concurrency <n>', 'jobs at once', wholeNumber, 4)
     .action(async (opts: { concurrency: number }) => {

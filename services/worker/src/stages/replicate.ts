@@ -1,9 +1,12 @@
 import { createReadStream } from 'node:fs';
 import path from 'node:path';
-import { storedBlob } from '@fleet-backup/db';
+import { LOCAL_COPY } from '@fleet-backup/core';
+import { CopyChecks, storedBlob } from '@fleet-backup/db';
 import type { JobContext, JobData } from '@fleet-backup/queue';
 import { hasBlob, putBlobIfAbsent, type StorageTarget, writeManifest } from '@fleet-backup/storage';
 import { type AgentEnv, assertOwnHost, backupDir } from '../agent-env.ts';
+import { manifestBytes, sha256Hex } from '../recheck/manifest-check.ts';
+import { replaceBadBlob } from '../recheck/replace-blob.ts';
 import { buildManifest } from './manifest.ts';
 
 const PARALLEL_UPLOADS = 4;
@@ -11,7 +14,10 @@ const PARALLEL_UPLOADS = 4;
 /**
  * replicate: streams the backup's files to one target as content-addressed blobs, skipping blobs
  * the target already holds (known from Postgres, confirmed by a head request), then writes the
- * backup's manifest. One job per target, so a target that is down holds back no other.
+ * backup's manifest and keeps its sha256. One job per target, so a target that is down holds back
+ * no other. A blob the target is known to hold bad (a re-read or verify found it corrupt or
+ * missing) is never trusted: it is replaced from this local copy, and the other backups whose copy
+ * it made corrupt are read again.
  */
 export async function replicate(env: AgentEnv, data: JobData<'replicate'>, ctx: JobContext): Promise<void> {
   const { backups, blobs } = env.rt;
@@ -34,8 +40,26 @@ export async function replicate(env: AgentEnv, data: JobData<'replicate'>, ctx: 
     ];
     let uploaded = 0;
     let bytesUploaded = 0;
+    const checks = new CopyChecks(env.rt.pool, env.rt.clock);
+    const bad = await checks.badAmong(
+      target.name,
+      unique.map((u) => u.sha256),
+    );
+    const healed: string[] = [];
     await forEachLimited(unique, PARALLEL_UPLOADS, async (file) => {
       ctx.signal.throwIfAborted();
+      if (bad.has(file.sha256)) {
+        const open = async () =>
+          createReadStream(path.join(dir, file.storedPath), { highWaterMark: 1 << 20 });
+        if (
+          (await replaceBadBlob(env.rt, target, file, { name: LOCAL_COPY, open }, ctx.signal)) === 'replaced'
+        ) {
+          healed.push(file.sha256);
+          uploaded++;
+          bytesUploaded += file.size;
+          return;
+        }
+      }
       if (await alreadyThere(env, target, file)) return;
       const put = await putBlobIfAbsent(target, file.sha256, file.size, () =>
         createReadStream(path.join(dir, file.storedPath), { highWaterMark: 1 << 20 }),
@@ -47,6 +71,8 @@ export async function replicate(env: AgentEnv, data: JobData<'replicate'>, ctx: 
       }
     });
     await writeManifest(target, buildManifest(detail));
+    // Kept so every later read checks the whole manifest, byte for byte, against what was written.
+    await checks.recordManifest(backup.id, target.name, sha256Hex(manifestBytes(detail, target.name)));
     await backups.transaction(async (tx) => {
       await backups.lock(backup.id, tx);
       // A late or repeated delivery must not undo verify's verdict on this copy: verify will not run
@@ -62,8 +88,20 @@ export async function replicate(env: AgentEnv, data: JobData<'replicate'>, ctx: 
     });
     ctx.log.info({ target: target.name, blobs: unique.length, uploaded, bytesUploaded }, 'replicated');
     env.rt.metrics.bytesUploaded.inc({ target: target.name }, bytesUploaded);
+    await reverifyHealed(env, target.name, healed);
   }
   await env.rt.advance(backup.id);
+}
+
+/** The other backups whose copy on the target was corrupt because of a blob just replaced: read them again. */
+async function reverifyHealed(env: AgentEnv, target: string, healed: string[]): Promise<void> {
+  const checks = new CopyChecks(env.rt.pool, env.rt.clock);
+  const again = new Map<string, string>();
+  for (const sha of healed) {
+    for (const h of await checks.holding(target, sha))
+      if (h.status === 'corrupt') again.set(h.backupId, h.host);
+  }
+  for (const [backupId, host] of again) await env.rt.queues.add('verify-copy', { backupId, host, target });
 }
 
 async function alreadyThere(

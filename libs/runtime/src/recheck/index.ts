@@ -1,0 +1,3 @@
+export * from './coverage.ts';
+export * from './schedulers.ts';
+export * from './wait-job.ts';

@@ -1,0 +1,99 @@
+import { createHash } from 'node:crypto';
+import { type BackupDetail, type FileRow, storedBlob } from '@fleet-backup/db';
+import {
+  type Manifest,
+  manifestKey,
+  NotFoundError,
+  parseManifest,
+  readObject,
+  StorageError,
+  type StorageTarget,
+  serializeManifest,
+} from '@fleet-backup/storage';
+import { buildManifest } from '../stages/manifest.ts';
+import type { CopyProblem } from './blob-read.ts';
+
+export const sha256Hex = (bytes: Buffer): string => createHash('sha256').update(bytes).digest('hex');
+
+/** The manifest bytes the catalog writes for a backup (replicate writes exactly these). */
+export function manifestBytes(detail: BackupDetail, target: string): Buffer {
+  const key = manifestKey(detail.backup.host, detail.backup.key);
+  return serializeManifest(buildManifest(detail), { target, key });
+}
+
+export interface ManifestCheck {
+  problems: CopyProblem[];
+  /** sha256 of the bytes read; null when there were none to read. */
+  sha256: string | null;
+}
+
+/**
+ * Reads a target copy's manifest and checks all of it, byte for byte: against the sha256 the
+ * catalog kept when it was written, or (for a copy written before that was kept) against the
+ * bytes the catalog would write now. Then, to name what differs, entry by entry against the
+ * metadata. A target that cannot be reached throws.
+ */
+export async function checkManifest(
+  target: StorageTarget,
+  detail: BackupDetail,
+  recordedSha: string | null,
+): Promise<ManifestCheck> {
+  const key = manifestKey(detail.backup.host, detail.backup.key);
+  let bytes: Buffer;
+  try {
+    bytes = await readObject(target, key);
+  } catch (err) {
+    if (err instanceof NotFoundError)
+      return { problems: [{ path: key, problem: 'manifest missing' }], sha256: null };
+    if (err instanceof StorageError && !err.transient)
+      return { problems: [{ path: key, problem: `manifest unreadable: ${err.message}` }], sha256: null };
+    throw err;
+  }
+  const sha256 = sha256Hex(bytes);
+  const problems: CopyProblem[] = [];
+  const expected = recordedSha ?? sha256Hex(manifestBytes(detail, target.name));
+  if (sha256 !== expected) {
+    problems.push({
+      path: key,
+      problem: recordedSha
+        ? `manifest bytes differ from those written (sha256 ${sha256}, recorded ${recordedSha})`
+        : `manifest differs from what the catalog would write (sha256 ${sha256}, expected ${expected})`,
+    });
+  }
+  problems.push(...entryProblems(target, detail, bytes, key));
+  return { problems, sha256 };
+}
+
+/** Entry by entry: which files the manifest lists differently from the metadata. */
+function entryProblems(
+  target: StorageTarget,
+  { files }: BackupDetail,
+  bytes: Buffer,
+  key: string,
+): CopyProblem[] {
+  let manifest: Manifest;
+  try {
+    manifest = parseManifest(bytes, { target: target.name, key });
+  } catch (err) {
+    return [{ path: key, problem: `manifest unreadable: ${(err as Error).message}` }];
+  }
+  const problems: CopyProblem[] = [];
+  for (const f of files) {
+    const m = manifest.files[f.storedPath];
+    if (!m || m.sha256 !== f.sha256 || m.size !== f.size || m.path !== f.path || !sameEncryption(m, f)) {
+      problems.push({ path: f.path, problem: 'manifest entry missing or different from the metadata' });
+    }
+  }
+  if (Object.keys(manifest.files).length !== files.length) {
+    problems.push({ path: key, problem: 'manifest lists a different number of files' });
+  }
+  return problems;
+}
+
+/** The manifest names the same ciphertext blob and key as the metadata, or neither does. */
+function sameEncryption(m: Manifest['files'][string], f: FileRow): boolean {
+  const e = f.encrypted;
+  if (!e) return m.keyId === undefined;
+  const blob = storedBlob(f);
+  return m.storedSha256 === blob.sha256 && m.storedSize === blob.size && m.keyId === e.keyId;
+}

@@ -1,0 +1,53 @@
+import { type CopyStatus, isKept } from '@fleet-backup/core';
+import type { Runtime } from '@fleet-backup/runtime';
+import type { CopyProblem } from './blob-read.ts';
+
+export interface CopyVerdict {
+  backupId: string;
+  /** 'local' or a target name. */
+  copy: string;
+  problems: CopyProblem[];
+  /** Stored with the copy (checked files and bytes, who checked, what was healed). */
+  detail: Record<string, unknown>;
+  /** The pipeline's verify stage: finish it in the same transaction (it runs whatever the lifecycle). */
+  finishStage?: boolean;
+}
+
+export interface Settled {
+  host: string;
+  status: CopyStatus;
+  previous: CopyStatus;
+}
+
+/**
+ * Sets a copy verified (no problems) or corrupt, and recomputes the backup's status, 3-2-1 and
+ * seed entry in the same transaction (BackupStore.refresh). A corrupt copy that reads good again
+ * goes back to verified. A backup marked to expire or retire is left alone (null): its copies are
+ * being removed, and a re-read must not count them again.
+ */
+export async function settleCopy(rt: Runtime, v: CopyVerdict): Promise<Settled | null> {
+  const { backups } = rt;
+  const status: CopyStatus = v.problems.length ? 'corrupt' : 'verified';
+  return backups.transaction(async (tx) => {
+    const backup = await backups.lock(v.backupId, tx);
+    if (!v.finishStage && !isKept(backup.lifecycle)) return null;
+    const row = await tx.query<{ status: CopyStatus }>(
+      'SELECT status FROM backup_copies WHERE backup_id = $1 AND target = $2',
+      [v.backupId, v.copy],
+    );
+    const previous = row.rows[0]?.status;
+    if (!previous) return null;
+    await backups.setCopy(tx, v.backupId, v.copy, status, {
+      ...v.detail,
+      problems: v.problems.slice(0, 100),
+    });
+    if (v.finishStage) await backups.finishStage(tx, v.backupId, 'verify', v.copy);
+    else await backups.refresh(v.backupId, tx);
+    await tx.query('UPDATE backup_copies SET checked_at = $3 WHERE backup_id = $1 AND target = $2', [
+      v.backupId,
+      v.copy,
+      rt.clock.now(),
+    ]);
+    return { host: backup.host, status, previous };
+  });
+}

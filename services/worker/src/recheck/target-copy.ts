@@ -1,0 +1,165 @@
+import {
+  type BackupDetail,
+  CopyChecks,
+  type RotFinder,
+  RotFindings,
+  type StoredBlob,
+  storedBlob,
+} from '@fleet-backup/db';
+import type { Runtime } from '@fleet-backup/runtime';
+import { blobKey, manifestKey, type StorageTarget } from '@fleet-backup/storage';
+import type { Logger } from 'pino';
+import { type CopyProblem, checkBlob } from './blob-read.ts';
+import { markHoldersCorrupt } from './holders.ts';
+import { checkManifest, type ManifestCheck } from './manifest-check.ts';
+import { type Settled, settleCopy } from './settle.ts';
+
+/** What reading one target copy back in full found. */
+export interface TargetRead {
+  problems: CopyProblem[];
+  /** Blobs that read bad, with the backup's files they hold. */
+  bad: { blob: StoredBlob; problem: string; paths: string[] }[];
+  /** sha256 of each blob that read good. */
+  good: string[];
+  manifest: ManifestCheck;
+  checkedFiles: number;
+  checkedBytes: number;
+}
+
+/** Reads a backup's copy on one target: the whole manifest, and every blob once. */
+export async function readTargetCopy(
+  rt: Runtime,
+  detail: BackupDetail,
+  target: StorageTarget,
+  signal?: AbortSignal,
+): Promise<TargetRead> {
+  const recorded = await new CopyChecks(rt.pool, rt.clock).manifestSha(detail.backup.id, target.name);
+  const manifest = await checkManifest(target, detail, recorded);
+  const blobs = new Map<string, { blob: StoredBlob; paths: string[] }>();
+  for (const f of detail.files) {
+    // The blob is what was stored: for an encrypted file, its ciphertext (no key is needed here).
+    const blob = storedBlob(f);
+    const seen = blobs.get(blob.sha256);
+    if (seen) seen.paths.push(f.path);
+    else blobs.set(blob.sha256, { blob, paths: [f.path] });
+  }
+  const read: TargetRead = {
+    problems: [...manifest.problems],
+    bad: [],
+    good: [],
+    manifest,
+    checkedFiles: detail.files.length,
+    checkedBytes: detail.files.reduce((n, f) => n + f.size, 0),
+  };
+  for (const { blob, paths } of blobs.values()) {
+    signal?.throwIfAborted();
+    const problem = await checkBlob(target, blob, signal);
+    if (!problem) {
+      read.good.push(blob.sha256);
+      continue;
+    }
+    read.bad.push({ blob, problem, paths });
+    for (const path of paths) read.problems.push({ path, problem });
+  }
+  return read;
+}
+
+/**
+ * Records what a read found: each blob's read time or bad mark, the manifest's hash (kept from
+ * now on when none was), and a rot finding per bad object. True when something bad was not
+ * known before, so a repair is worth asking for.
+ */
+export async function recordTargetRead(
+  rt: Runtime,
+  detail: BackupDetail,
+  target: string,
+  read: TargetRead,
+  by: RotFinder,
+): Promise<boolean> {
+  const checks = new CopyChecks(rt.pool, rt.clock);
+  const findings = new RotFindings(rt.pool, rt.clock);
+  const { id: backupId, host, key } = detail.backup;
+  await checks.blobsGood(target, read.good);
+  let news = false;
+  for (const { blob, problem } of read.bad) {
+    if (await checks.blobBad(target, blob, problem)) news = true;
+    await findings.record({
+      copy: target,
+      host,
+      backupId,
+      object: blobKey(blob.sha256),
+      problem,
+      foundBy: by,
+    });
+    // The other backups holding this blob on the target are spoiled too (this one the caller settles).
+    await markHoldersCorrupt(rt, target, { blob, problem }, by, backupId);
+  }
+  const manifestProblem = read.manifest.problems[0];
+  if (manifestProblem) {
+    news = true;
+    const object = manifestKey(host, key);
+    await findings.record({
+      copy: target,
+      host,
+      backupId,
+      object,
+      problem: manifestProblem.problem,
+      foundBy: by,
+    });
+  } else if (read.manifest.sha256 && !(await checks.manifestSha(backupId, target))) {
+    await checks.recordManifest(backupId, target, read.manifest.sha256);
+  }
+  return news;
+}
+
+export interface RecheckOptions {
+  by: RotFinder;
+  log: Logger;
+  signal?: AbortSignal;
+  /** Queue a repair of the target when something newly bad is found (not from a repair itself). */
+  repair: boolean;
+  /** The pipeline's verify stage, which finishes in the same transaction. */
+  finishStage?: boolean;
+}
+
+export interface RecheckResult {
+  settled: Settled | null;
+  problems: CopyProblem[];
+  checkedBytes: number;
+}
+
+/**
+ * Reads a backup's copy on one target back in full and settles it: verified, or corrupt with its
+ * problems, the backup's status and 3-2-1 recomputed, the host's backup_metadata.json refreshed
+ * when that changed, and a repair queued for what is newly found bad.
+ */
+export async function recheckTargetCopy(
+  rt: Runtime,
+  backupId: string,
+  targetName: string,
+  opts: RecheckOptions,
+): Promise<RecheckResult> {
+  const target = rt.targets.get(targetName);
+  const detail = await rt.backups.detail(backupId);
+  const read = await readTargetCopy(rt, detail, target, opts.signal);
+  const news = await recordTargetRead(rt, detail, target.name, read, opts.by);
+  const settled = await settleCopy(rt, {
+    backupId,
+    copy: target.name,
+    problems: read.problems,
+    detail: { checkedFiles: read.checkedFiles, checkedBytes: read.checkedBytes, by: opts.by },
+    finishStage: opts.finishStage ?? false,
+  });
+  rt.metrics.bytesVerified.inc({ target: target.name }, read.checkedBytes);
+  const fields = { target: target.name, backupId, key: detail.backup.key, by: opts.by };
+  if (read.problems.length)
+    opts.log.error({ ...fields, problems: read.problems.slice(0, 10) }, 'copy is corrupt');
+  else opts.log.info(fields, settled?.previous === 'corrupt' ? 'copy verified again' : 'copy verified');
+  // The verify stage asks for the refresh itself, whatever happened (a redelivery too).
+  if (settled && settled.status !== settled.previous && !opts.finishStage) {
+    await rt.queues.add('refresh-metadata', { host: settled.host, backupId });
+  }
+  if (settled?.status === 'corrupt' && news && opts.repair)
+    await rt.queues.add('repair', { target: target.name });
+  return { settled, problems: read.problems, checkedBytes: read.checkedBytes };
+}

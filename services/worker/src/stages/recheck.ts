@@ -1,0 +1,92 @@
+import { CopyChecks, RotFindings } from '@fleet-backup/db';
+import type { JobContext, JobData } from '@fleet-backup/queue';
+import type { Runtime } from '@fleet-backup/runtime';
+import { manifestKey, type StorageTarget } from '@fleet-backup/storage';
+import { checkBlob } from '../recheck/blob-read.ts';
+import { markCorrupt, markHoldersCorrupt } from '../recheck/holders.ts';
+import { checkManifest } from '../recheck/manifest-check.ts';
+import { recheckTargetCopy } from '../recheck/target-copy.ts';
+
+/** verify-copy (pool): reads one target copy back in full and settles it (queued after a repair). */
+export async function verifyCopy(rt: Runtime, data: JobData<'verify-copy'>, ctx: JobContext): Promise<void> {
+  await recheckTargetCopy(rt, data.backupId, data.target, {
+    by: 'verify',
+    log: ctx.log,
+    signal: ctx.signal,
+    repair: true,
+  });
+}
+
+/**
+ * recheck (pool): today's slice of the rolling re-read of one target: about 1/RECHECK_WINDOW_DAYS
+ * of its blobs (by bytes) and of its verified copies' manifests (by count), oldest read first. A
+ * blob that reads bad is marked (replicate then never trusts it), every kept backup holding it
+ * loses its verified copy there, and a repair of the target is queued.
+ */
+export async function recheckTarget(rt: Runtime, data: JobData<'recheck'>, ctx: JobContext): Promise<void> {
+  const target = rt.targets.get(data.target);
+  const checks = new CopyChecks(rt.pool, rt.clock);
+  const window = rt.config.recheckWindowDays;
+  let news = false;
+  const blobs = await checks.blobSlice(target.name, window);
+  const good: string[] = [];
+  let bad = 0;
+  for (const blob of blobs) {
+    ctx.signal.throwIfAborted();
+    const problem = await checkBlob(target, blob, ctx.signal);
+    if (!problem) {
+      good.push(blob.sha256);
+      if (good.length >= 500) await checks.blobsGood(target.name, good.splice(0));
+      continue;
+    }
+    bad++;
+    if (await checks.blobBad(target.name, blob, problem)) news = true;
+    await markHoldersCorrupt(rt, target.name, { blob, problem }, 'recheck');
+  }
+  await checks.blobsGood(target.name, good);
+  const manifests = await checks.manifestSlice(target.name, window);
+  let badManifests = 0;
+  for (const due of manifests) {
+    ctx.signal.throwIfAborted();
+    if (!(await manifestReadsGood(rt, target, due.backupId))) badManifests++;
+  }
+  if (news || badManifests) await rt.queues.add('repair', { target: target.name });
+  rt.metrics.bytesVerified.inc(
+    { target: target.name },
+    blobs.reduce((n, b) => n + b.size, 0),
+  );
+  const summary = {
+    target: target.name,
+    blobs: blobs.length,
+    bad,
+    manifests: manifests.length,
+    badManifests,
+  };
+  if (bad || badManifests) ctx.log.error(summary, 'rolling re-read found rot; a repair is queued');
+  else ctx.log.info(summary, 'rolling re-read found nothing wrong');
+}
+
+/** Re-reads one verified copy's manifest; false (and the copy corrupt) when it reads bad. */
+async function manifestReadsGood(rt: Runtime, target: StorageTarget, backupId: string): Promise<boolean> {
+  const checks = new CopyChecks(rt.pool, rt.clock);
+  const detail = await rt.backups.detail(backupId);
+  const recorded = await checks.manifestSha(backupId, target.name);
+  const check = await checkManifest(target, detail, recorded);
+  const first = check.problems[0];
+  if (!first) {
+    await checks.copyChecked(backupId, target.name);
+    if (check.sha256 && !recorded) await checks.recordManifest(backupId, target.name, check.sha256);
+    return true;
+  }
+  const { host, key } = detail.backup;
+  await new RotFindings(rt.pool, rt.clock).record({
+    copy: target.name,
+    host,
+    backupId,
+    object: manifestKey(host, key),
+    problem: first.problem,
+    foundBy: 'recheck',
+  });
+  await markCorrupt(rt, { backupId }, target.name, check.problems, 'recheck');
+  return false;
+}

@@ -1,0 +1,220 @@
+import { open } from 'node:fs/promises';
+import { Readable } from 'node:stream';
+import { LOCAL_COPY } from '@fleet-backup/core';
+import {
+  type BackupDetail,
+  CopyChecks,
+  LocalChecks,
+  RotFindings,
+  type StoredBlob,
+  storedBlob,
+} from '@fleet-backup/db';
+import type { JobContext, JobData } from '@fleet-backup/queue';
+import type { Runtime } from '@fleet-backup/runtime';
+import {
+  blobKey,
+  IntegrityError,
+  manifestKey,
+  readObject,
+  StorageError,
+  type StorageTarget,
+} from '@fleet-backup/storage';
+import { type AgentEnv, assertOwnHost } from '../agent-env.ts';
+import { localPath } from '../recheck/local-copy.ts';
+import { checkManifest, manifestBytes, sha256Hex } from '../recheck/manifest-check.ts';
+import { type BlobSource, replaceBadBlob, sourceBytesBad } from '../recheck/replace-blob.ts';
+import { recheckTargetCopy } from '../recheck/target-copy.ts';
+
+/**
+ * repair (pool): heals one target. Each blob marked bad is replaced with the bytes of another
+ * target whose last read of it was good; what no target holds good is asked of the agents that
+ * hold it in a verified local copy (repair-from-local). Corrupt manifests are written again.
+ * Then every corrupt copy on the target with no blob left marked bad is read again in full, and
+ * goes back to verified when it reads good.
+ */
+export async function repair(rt: Runtime, data: JobData<'repair'>, ctx: JobContext): Promise<void> {
+  const target = rt.targets.get(data.target);
+  const checks = new CopyChecks(rt.pool, rt.clock);
+  const local = new LocalChecks(rt.pool, rt.clock);
+  const agents = new Set<string>();
+  const lost: string[] = [];
+  let replaced = 0;
+  for (const blob of await checks.badBlobs(target.name)) {
+    ctx.signal.throwIfAborted();
+    // A blob no kept backup holds any more is garbage collection's, not worth healing.
+    if ((await checks.holding(target.name, blob.sha256)).length === 0) continue;
+    const outcome = await replaceFromTargets(rt, target, blob, ctx);
+    if (outcome === 'replaced') replaced++;
+    if (outcome !== 'no-source') continue;
+    const host = (await local.hostsHolding(blob.sha256))[0];
+    if (host) agents.add(host);
+    else lost.push(blob.sha256);
+  }
+  for (const host of agents) await rt.queues.add('repair-from-local', { host, target: target.name });
+  const manifests = await rewriteBadManifests(rt, target, ctx);
+  const reverified = await reverifyCorrupt(rt, target, ctx);
+  const summary = { target: target.name, replaced, fromAgents: [...agents], manifests, reverified };
+  if (lost.length) {
+    ctx.log.error(
+      { ...summary, blobs: lost.slice(0, 20) },
+      `no good copy holds these blobs any more: the backups holding them stay corrupt on ${target.name}; run new backups of their hosts`,
+    );
+  } else ctx.log.info(summary, 'repair done');
+}
+
+/** Tries each other target that last read the blob good; 'no-source' when none could serve it. */
+async function replaceFromTargets(
+  rt: Runtime,
+  target: StorageTarget,
+  blob: StoredBlob,
+  ctx: JobContext,
+): Promise<'replaced' | 'not-bad' | 'no-source'> {
+  const checks = new CopyChecks(rt.pool, rt.clock);
+  const configured = new Set(rt.targets.names());
+  for (const name of await checks.goodElsewhere(blob.sha256, target.name)) {
+    if (!configured.has(name)) continue;
+    const source = rt.targets.get(name);
+    const from: BlobSource = { name, open: () => source.get(blobKey(blob.sha256), undefined, ctx.signal) };
+    try {
+      return await replaceBadBlob(rt, target, blob, from, ctx.signal);
+    } catch (err) {
+      rethrowIfDestination(err, target);
+      ctx.log.warn({ err, blob: blob.sha256, from: name }, 'could not copy the blob from this target');
+      if (sourceBytesBad(err) && (await checks.blobBad(name, blob, String(err)))) {
+        await rt.queues.add('repair', { target: name });
+      }
+    }
+  }
+  return 'no-source';
+}
+
+/**
+ * A failure of the target being repaired (down, access denied) fails the job, to be retried; a
+ * failure of the source only moves on to the next one. Bad bytes always come from the source:
+ * the destination's put refused them (IntegrityError).
+ */
+function rethrowIfDestination(err: unknown, target: StorageTarget): void {
+  if (err instanceof IntegrityError) return;
+  if (err instanceof StorageError && err.target === target.name) throw err;
+}
+
+/**
+ * Writes the manifest of each corrupt copy on the target again when it reads bad: the bytes the
+ * catalog writes, or, when the catalog kept another sha256 (written by an older version), the
+ * bytes of another target's copy that hash to it. Delete, then put: manifests are write-once.
+ */
+async function rewriteBadManifests(rt: Runtime, target: StorageTarget, ctx: JobContext): Promise<number> {
+  const checks = new CopyChecks(rt.pool, rt.clock);
+  let rewritten = 0;
+  for (const { backupId } of await checks.corruptCopies(target.name)) {
+    ctx.signal.throwIfAborted();
+    const detail = await rt.backups.detail(backupId);
+    const recorded = await checks.manifestSha(backupId, target.name);
+    if ((await checkManifest(target, detail, recorded)).problems.length === 0) continue;
+    const good = await goodManifestBytes(rt, detail, target.name, recorded);
+    if (!good) {
+      ctx.log.error(
+        { backupId },
+        'no good bytes for this manifest: the catalog changed since it was written',
+      );
+      continue;
+    }
+    const key = manifestKey(detail.backup.host, detail.backup.key);
+    await target.delete(key);
+    await target.put(key, Readable.from([good.bytes]), { sha256: good.sha256, size: good.bytes.length });
+    if (!recorded) await checks.recordManifest(backupId, target.name, good.sha256);
+    await new RotFindings(rt.pool, rt.clock).healed(target.name, '', key, good.from);
+    rewritten++;
+  }
+  return rewritten;
+}
+
+async function goodManifestBytes(
+  rt: Runtime,
+  detail: BackupDetail,
+  target: string,
+  recorded: string | null,
+): Promise<{ bytes: Buffer; sha256: string; from: string } | null> {
+  const rebuilt = manifestBytes(detail, target);
+  const sha256 = sha256Hex(rebuilt);
+  if (!recorded || recorded === sha256) return { bytes: rebuilt, sha256, from: 'catalog' };
+  const key = manifestKey(detail.backup.host, detail.backup.key);
+  for (const c of detail.copies) {
+    if (c.target === target || c.target === LOCAL_COPY || c.status !== 'verified') continue;
+    const bytes = await readObject(rt.targets.get(c.target), key).catch(() => null);
+    if (bytes && sha256Hex(bytes) === recorded) return { bytes, sha256: recorded, from: c.target };
+  }
+  return null;
+}
+
+/** Reads again, in full, each corrupt copy on the target none of whose blobs is still marked bad. */
+async function reverifyCorrupt(rt: Runtime, target: StorageTarget, ctx: JobContext): Promise<number> {
+  const checks = new CopyChecks(rt.pool, rt.clock);
+  let n = 0;
+  for (const { backupId } of await checks.corruptCopies(target.name)) {
+    const detail = await rt.backups.detail(backupId);
+    const shas = [...new Set(detail.files.map((f) => storedBlob(f).sha256))];
+    if ((await checks.badAmong(target.name, shas)).size > 0) continue;
+    // No repair from here: what still reads bad after a repair waits for a person or a new backup.
+    await recheckTargetCopy(rt, backupId, target.name, {
+      by: 'verify',
+      log: ctx.log,
+      signal: ctx.signal,
+      repair: false,
+    });
+    n++;
+  }
+  return n;
+}
+
+/**
+ * repair-from-local (agent): uploads again, from this host's verified local copies, the blobs
+ * marked bad on a target that no other target held good, then queues a full read of each copy
+ * on that target they heal. A local file whose bytes are bad too (the put refuses them) gets
+ * its local copy checked and healed.
+ */
+export async function repairFromLocal(
+  env: AgentEnv,
+  data: JobData<'repair-from-local'>,
+  ctx: JobContext,
+): Promise<void> {
+  const { rt } = env;
+  const target = rt.targets.get(data.target);
+  const checks = new CopyChecks(rt.pool, rt.clock);
+  const local = new LocalChecks(rt.pool, rt.clock);
+  const healed: string[] = [];
+  for (const blob of await checks.badBlobs(target.name)) {
+    ctx.signal.throwIfAborted();
+    const holder = await local.verifiedHolder(env.host, blob.sha256);
+    if (!holder) continue;
+    assertOwnHost(env, await rt.backups.require(holder.backupId));
+    const from: BlobSource = {
+      name: LOCAL_COPY,
+      // Opened before the put, so a missing file fails here and not as the target's upload error.
+      open: async () =>
+        (await open(localPath(env.backupRoot, holder), 'r')).createReadStream({ highWaterMark: 1 << 20 }),
+    };
+    try {
+      if ((await replaceBadBlob(rt, target, blob, from, ctx.signal)) === 'replaced') healed.push(blob.sha256);
+    } catch (err) {
+      rethrowIfDestination(err, target);
+      ctx.log.warn(
+        { err, blob: blob.sha256, file: holder.path },
+        'the local file does not hold good bytes either',
+      );
+      await rt.queues.add('verify-local', { backupId: holder.backupId, host: env.host, by: 'verify' });
+    }
+  }
+  const again = new Set<string>();
+  for (const sha of healed) {
+    for (const h of await checks.holding(target.name, sha)) if (h.status === 'corrupt') again.add(h.backupId);
+  }
+  for (const backupId of again) {
+    const { host } = await rt.backups.require(backupId);
+    await rt.queues.add('verify-copy', { backupId, host, target: target.name });
+  }
+  ctx.log.info(
+    { target: target.name, healed: healed.length, reverify: again.size },
+    'blobs uploaded again from the local copy',
+  );
+}

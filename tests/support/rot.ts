@@ -1,0 +1,92 @@
+import { randomBytes } from 'node:crypto';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { blobKey, manifestKey } from '@fleet-backup/storage';
+import { waitFor } from './cli.ts';
+import { type Emulators, flipByte } from './emulators.ts';
+import type { Stack } from './stack.ts';
+
+/** `show --json`, as the rot tests read it. */
+export interface ShownBackup {
+  id: string;
+  host: string;
+  key: string;
+  status: string;
+  compliance: { ok: boolean; summary: string };
+  copies: { target: string; status: string; detail: Record<string, unknown> }[];
+  files: { path: string; stored: string; sha256: string; encrypted?: { stored_sha256: string } }[];
+}
+
+export async function show(stack: Stack, id: string): Promise<ShownBackup> {
+  const run = await stack.cli(['show', id, '--json']);
+  if (run.code !== 0) throw new Error(`show ${id} failed: ${run.stderr}`);
+  return JSON.parse(run.stdout) as ShownBackup;
+}
+
+export const copyStates = (b: ShownBackup) => Object.fromEntries(b.copies.map((c) => [c.target, c.status]));
+
+/** Waits until every copy of the backup is verified and the backup is too (healing takes a few jobs). */
+export async function waitVerified(stack: Stack, id: string, timeoutMs = 120_000): Promise<ShownBackup> {
+  let last: ShownBackup | undefined;
+  return waitFor(
+    async () => {
+      last = await show(stack, id);
+      return last.status === 'verified' && last.copies.every((c) => c.status === 'verified') ? last : null;
+    },
+    {
+      timeoutMs,
+      intervalMs: 500,
+      what: `backup ${id} to be verified again`,
+      detail: () => JSON.stringify(last?.copies),
+    },
+  );
+}
+
+/** A source directory of plain files and one sensitive file (encrypted on the agent), all unique bytes. */
+export async function rotSource(root: string, label: string): Promise<string> {
+  const dir = path.join(root, `src-${label}`);
+  await mkdir(dir, { recursive: true });
+  for (const name of ['a', 'b', 'c', 'd']) {
+    await writeFile(path.join(dir, `${name}.txt`), `${label} ${name} ${randomBytes(2048).toString('hex')}\n`);
+  }
+  await writeFile(path.join(dir, 'server.key'), `${label} key ${randomBytes(512).toString('hex')}\n`);
+  return dir;
+}
+
+/** The stored file of a backup whose source path ends with `name`. */
+export function fileOf(b: ShownBackup, name: string): ShownBackup['files'][number] {
+  const f = b.files.find((x) => x.path.endsWith(`/${name}`));
+  if (!f) throw new Error(`backup ${b.key} has no file ${name}`);
+  return f;
+}
+
+/** sha256 of the bytes a copy stores for a file (the ciphertext of an encrypted one). */
+export const storedSha = (f: ShownBackup['files'][number]) => f.encrypted?.stored_sha256 ?? f.sha256;
+
+/** Where each copy kind keeps a file's bytes on this machine. */
+export function copyPaths(stack: Stack, emu: Emulators, b: ShownBackup) {
+  return {
+    local: (name: string) => path.join(stack.backupRoot, b.key, fileOf(b, name).stored),
+    second: (name: string) => path.join(stack.secondDir, blobKey(storedSha(fileOf(b, name)))),
+    s3: (name: string) => emu.s3.objectPath(emu.bucket, `fleet/${blobKey(storedSha(fileOf(b, name)))}`),
+    gcs: (name: string) => emu.gcs.objectPath(emu.bucket, `fleet/${blobKey(storedSha(fileOf(b, name)))}`),
+    secondManifest: () => path.join(stack.secondDir, manifestKey(b.host, b.key)),
+  };
+}
+
+export { flipByte };
+
+/**
+ * Changes one letter of the seed entry inside a manifest file, keeping it valid JSON of the same
+ * size: what a byte flip there looks like to a reader that only parses the file list.
+ */
+export async function flipInManifestEntry(file: string): Promise<void> {
+  const text = await readFile(file, 'utf8');
+  const entry = text.indexOf('"entry"');
+  const at = text.indexOf('"purpose": "', entry) + '"purpose": "'.length + 1;
+  if (entry < 0 || at <= entry) throw new Error(`no entry purpose in ${file}`);
+  const ch = text[at] ?? 'x';
+  const flipped = ch === ch.toUpperCase() ? ch.toLowerCase() : ch.toUpperCase();
+  if (flipped === ch) throw new Error(`cannot flip ${JSON.stringify(ch)} in ${file}`);
+  await writeFile(file, text.slice(0, at) + flipped + text.slice(at + 1));
+}
