@@ -1,0 +1,270 @@
+/**
+ * A fault-injecting HTTP proxy for the S3 and GCS emulators (both speak plain HTTP on localhost).
+ * Point a target's `endpoint` at `proxy.endpoint` instead of the emulator's, and each request is,
+ * by a seeded draw, passed through or given one fault:
+ *
+ * - `http500`, `http503`: answered by the proxy with that status and an S3 (XML) or GCS (JSON)
+ *   error body; the upstream never sees the request.
+ * - `dropBeforeForward`: the connection is reset before anything is forwarded.
+ * - `dropAfterAnswer`: forwarded, so the upstream acts on it (an upload is stored), then the
+ *   connection is reset after the response headers and half of its body (or before any of it
+ *   when the body is shorter than 2 bytes).
+ * - `delay`: forwarded after a pause of `delayMs` (1–3 s by default).
+ *
+ * `outage('refuse')` resets every connection and request; `outage('blackhole')` accepts them and
+ * never answers (held requests are reset when the outage ends). `counts` says what happened.
+ * The same seed gives the same sequence of decisions; which request meets which decision still
+ * depends on the order requests arrive in.
+ */
+import { createServer, request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+
+export const FAULT_KINDS = ['http500', 'http503', 'dropBeforeForward', 'dropAfterAnswer', 'delay'] as const;
+export type FaultKind = (typeof FAULT_KINDS)[number];
+export type OutageMode = 'refuse' | 'blackhole';
+
+export interface FaultProxyOptions {
+  /** Where requests go, e.g. the emulator's `http://127.0.0.1:PORT`. */
+  upstream: string;
+  /** Seeds the fault script. Default 1. */
+  seed?: number;
+  /** Share of requests that get a fault, 0 to 1. Default 0: a transparent proxy. */
+  rate?: number;
+  /** The faults drawn from, each equally likely. Default: all of FAULT_KINDS. */
+  faults?: readonly FaultKind[];
+  /** Pause of a `delay` fault in ms, [min, max]. Default [1000, 3000]. */
+  delayMs?: readonly [number, number];
+  /** 0 (the default) picks a free port. */
+  port?: number;
+}
+
+export type FaultCounts = Record<FaultKind | 'requests' | 'passed' | 'refused' | 'blackholed', number>;
+
+export interface FaultProxy {
+  /** `http://127.0.0.1:PORT`: use it as the target's endpoint. */
+  readonly endpoint: string;
+  readonly port: number;
+  /** Requests seen, passed through untouched, and faults injected by kind. */
+  readonly counts: Readonly<FaultCounts>;
+  /** Changes the fault rate or kinds from the next request on (rate 0 stops faults). */
+  configure(next: { rate?: number; faults?: readonly FaultKind[] }): void;
+  /** Starts (`refuse` or `blackhole`) or ends (`null`) a full outage. */
+  outage(mode: OutageMode | null): void;
+  /** Every fault injected so far, outages included. */
+  faultsInjected(): number;
+  stop(): Promise<void>;
+}
+
+/** mulberry32: a small, well-mixed seeded PRNG, so a run's fault script is reproducible. */
+function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** An error body in the dialect of whichever API the request was for. */
+function errorBody(req: IncomingMessage, status: number): { type: string; body: string } {
+  const gcs = /^\/(upload\/)?storage\/v1\//.test(req.url ?? '') || (req.url ?? '').startsWith('/batch/');
+  if (gcs) {
+    const message = status === 503 ? 'Service Unavailable (injected)' : 'Internal Error (injected)';
+    return { type: 'application/json', body: JSON.stringify({ error: { code: status, message } }) };
+  }
+  const code = status === 503 ? 'SlowDown' : 'InternalError';
+  return {
+    type: 'application/xml',
+    body: `<?xml version="1.0" encoding="UTF-8"?><Error><Code>${code}</Code><Message>injected</Message></Error>`,
+  };
+}
+
+/** Whether a response carries a body at all (HEAD, 204 and 304 never do, whatever their length says). */
+function hasBody(req: IncomingMessage, up: IncomingMessage): true | 'no body' {
+  const status = up.statusCode ?? 0;
+  return req.method === 'HEAD' || status === 204 || status === 304 ? 'no body' : true;
+}
+
+/** A hard drop, as a crashed server or a broken network path gives (RST, not a polite FIN). */
+function reset(socket: Socket): void {
+  if (socket.destroyed) return;
+  try {
+    socket.resetAndDestroy();
+  } catch {
+    socket.destroy();
+  }
+}
+
+/** Starts the proxy in this process. */
+export async function startFaultProxy(opts: FaultProxyOptions): Promise<FaultProxy> {
+  const upstream = new URL(opts.upstream);
+  const random = seededRandom(opts.seed ?? 1);
+  let rate = opts.rate ?? 0;
+  let faults: readonly FaultKind[] = opts.faults ?? FAULT_KINDS;
+  const [delayMin, delayMax] = opts.delayMs ?? [1000, 3000];
+  let outage: OutageMode | null = null;
+  const held = new Set<Socket>();
+  const sockets = new Set<Socket>();
+  const counts: FaultCounts = {
+    requests: 0,
+    passed: 0,
+    refused: 0,
+    blackholed: 0,
+    ...(Object.fromEntries(FAULT_KINDS.map((k) => [k, 0])) as Record<FaultKind, number>),
+  };
+
+  /** Draws this request's fault (or none), always consuming the same number of draws. */
+  const draw = (): { fault: FaultKind | null; delay: number } => {
+    const hit = random() < rate;
+    const pick = random();
+    const delay = delayMin + random() * (delayMax - delayMin);
+    const fault = hit && faults.length > 0 ? (faults[Math.floor(pick * faults.length)] ?? null) : null;
+    return { fault, delay };
+  };
+
+  const forward = (req: IncomingMessage, res: ServerResponse, dropAfterAnswer: boolean): void => {
+    const upstreamReq = httpRequest({
+      host: upstream.hostname,
+      port: upstream.port,
+      method: req.method,
+      path: req.url,
+      // Host stays the proxy's, so the GCS emulator's resumable session URLs come back through it.
+      headers: req.headers,
+      agent: false,
+    });
+    upstreamReq.on('error', () => reset(req.socket));
+    res.on('close', () => upstreamReq.destroy());
+    upstreamReq.on('response', (up) => relay(up, res, dropAfterAnswer && hasBody(req, up)));
+    req.pipe(upstreamReq);
+    req.on('error', () => upstreamReq.destroy());
+  };
+
+  const relay = (up: IncomingMessage, res: ServerResponse, cutBody: boolean | 'no body'): void => {
+    const socket = res.socket;
+    if (socket === null) return;
+    up.on('error', () => reset(socket));
+    if (!cutBody) {
+      res.writeHead(up.statusCode ?? 502, up.headers);
+      up.pipe(res);
+      return;
+    }
+    const length = Number(up.headers['content-length'] ?? 0);
+    if (cutBody === 'no body' || !(length >= 2)) {
+      // Nothing (or 1 byte) to cut in half: drop before the answer, after the upstream acted.
+      up.resume();
+      reset(socket);
+      return;
+    }
+    res.writeHead(up.statusCode ?? 502, up.headers);
+    let left = Math.floor(length / 2);
+    up.on('data', (chunk: Buffer) => {
+      if (left <= 0) return;
+      const part = chunk.subarray(0, left);
+      left -= part.length;
+      res.write(part);
+      if (left <= 0) {
+        up.destroy();
+        // Let the partial body reach the client, then cut the connection.
+        setImmediate(() => reset(socket));
+      }
+    });
+    up.on('end', () => reset(socket));
+  };
+
+  const server = createServer((req, res) => {
+    counts.requests++;
+    if (outage === 'refuse') {
+      counts.refused++;
+      reset(req.socket);
+      return;
+    }
+    if (outage === 'blackhole') {
+      counts.blackholed++;
+      held.add(req.socket);
+      return;
+    }
+    const { fault, delay } = draw();
+    if (fault === null) {
+      counts.passed++;
+      forward(req, res, false);
+      return;
+    }
+    counts[fault]++;
+    switch (fault) {
+      case 'http500':
+      case 'http503': {
+        const status = fault === 'http500' ? 500 : 503;
+        const { type, body } = errorBody(req, status);
+        req.resume();
+        res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body) });
+        res.end(body);
+        return;
+      }
+      case 'dropBeforeForward':
+        reset(req.socket);
+        return;
+      case 'dropAfterAnswer':
+        forward(req, res, true);
+        return;
+      case 'delay': {
+        const timer = setTimeout(() => forward(req, res, false), delay);
+        req.socket.once('close', () => clearTimeout(timer));
+        return;
+      }
+    }
+  });
+  // Large uploads through a slow machine must not be cut by Node's own request timeouts.
+  server.requestTimeout = 0;
+  server.headersTimeout = 0;
+  server.on('connection', (socket) => {
+    sockets.add(socket);
+    socket.on('close', () => {
+      sockets.delete(socket);
+      held.delete(socket);
+    });
+    socket.on('error', () => undefined);
+    if (outage === 'refuse') {
+      counts.refused++;
+      reset(socket);
+    }
+  });
+  server.on('clientError', (_err, socket) => socket.destroy());
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port ?? 0, '127.0.0.1', () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const port = (server.address() as AddressInfo).port;
+  let stopped: Promise<void> | undefined;
+
+  return {
+    endpoint: `http://127.0.0.1:${port}`,
+    port,
+    counts,
+    configure(next) {
+      if (next.rate !== undefined) rate = next.rate;
+      if (next.faults !== undefined) faults = next.faults;
+    },
+    outage(mode) {
+      outage = mode;
+      if (mode === null) {
+        for (const socket of held) reset(socket);
+        held.clear();
+      }
+    },
+    faultsInjected() {
+      return counts.requests - counts.passed;
+    },
+    stop() {
+      stopped ??= new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        for (const socket of sockets) socket.destroy();
+      });
+      return stopped;
+    },
+  };
+}
