@@ -67,7 +67,14 @@ export async function openRuntime(config: Config, opts: RuntimeOptions): Promise
     blobs: new BlobIndex(pool, clock),
     redis,
     queues,
-    targets: new Targets(config.targets),
+    targets: new Targets(config.targets, {
+      retry: { deadlineMs: config.targetRetryDeadlineMs },
+      onRetry: (e) =>
+        log.warn(
+          { target: e.target, op: e.op, key: e.key, attempt: e.attempt, delayMs: e.delayMs, err: e.error },
+          'target operation failed, retrying',
+        ),
+    }),
     metrics: new ProcessMetrics({ redis, pool }),
     async advance(backupId) {
       for (const job of nextJobs(await backups.detail(backupId))) await queues.add(job.name, job.data);

@@ -45,6 +45,24 @@ export interface GcsTargetOptions {
 }
 
 const MiB = 1 << 20;
+
+/**
+ * Downloads go through a client of their own, set up to keep a failing download to itself:
+ * - No client retries. retry-request destroys a download's request stream when it retries, and
+ *   teeny-request then pipes the next response into that destroyed stream from inside a promise
+ *   callback: an uncaught ERR_STREAM_UNABLE_TO_PIPE that ends the process (seen with 503s).
+ *   RetryingTarget retries a failed read instead, or resumes it at the byte it stopped.
+ * - No shared keep-alive agent (`forever: false`). On any download error the client destroys the
+ *   agent of the request, and with `forever` that is one agent for every GCS request of the
+ *   process, so one reader stopping early reset every other download and upload in flight.
+ */
+/** What a request interceptor returns (the client's own type, not exported by the package). */
+type DecorateRequestOptions = ReturnType<NonNullable<StorageOptions['interceptors_']>[number]['request']>;
+
+const DOWNLOAD_CLIENT_OPTIONS: Pick<StorageOptions, 'retryOptions' | 'interceptors_'> = {
+  retryOptions: { autoRetry: false, maxRetries: 0 },
+  interceptors_: [{ request: (reqOpts) => ({ ...reqOpts, forever: false }) as DecorateRequestOptions }],
+};
 const CHUNK_UNIT = 256 * 1024;
 const MAX_LIST = 1000;
 
@@ -87,14 +105,9 @@ export class GcsTarget implements StorageTarget {
       ...storageOpts,
       retryOptions: { autoRetry: retries > 0, maxRetries: retries },
     }).bucket(opts.bucket);
-    // The client's retry layer (retry-request) destroys a download's request stream when it
-    // retries, and teeny-request then pipes the next response into that destroyed stream from
-    // inside a promise callback: an uncaught ERR_STREAM_UNABLE_TO_PIPE that kills the process
-    // (seen with 503s). Downloads therefore go through a client that never retries; a failed read
-    // is retried, or resumed at the byte it stopped, by RetryingTarget.
     this.readBucket = new Storage({
       ...storageOpts,
-      retryOptions: { autoRetry: false, maxRetries: 0 },
+      ...DOWNLOAD_CLIENT_OPTIONS,
     }).bucket(opts.bucket);
   }
 

@@ -123,7 +123,9 @@ export function registerRestoreCommands(program: Command): void {
 async function restoreFromBucket(opts: RestoreOptions): Promise<void> {
   if (!opts.host || !opts.backup) throw new BadInputError('--target needs --host and --backup');
   const config = loadConfig();
-  const target = new Targets(config.targets).get(opts.target!);
+  const target = new Targets(config.targets, { retry: { deadlineMs: config.targetRetryDeadlineMs } }).get(
+    opts.target!,
+  );
   const manifest = await readManifest(target, opts.host, opts.backup);
   const files = Object.entries(manifest.files).map(([storedPath, f]) => fromManifest(storedPath, f));
   const attempt = { host: opts.host, key: opts.backup, backupId: null, files: pick(files, opts.file) };
