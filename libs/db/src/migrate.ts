@@ -1,4 +1,5 @@
 import { readdir, readFile } from 'node:fs/promises';
+import { withAdvisoryLock } from './checkout.ts';
 import type { Pool } from './pool.ts';
 
 // Resolved through the package name, so it holds from the sources and from the production bundle.
@@ -6,13 +7,15 @@ const MIGRATIONS_DIR = new URL('./', import.meta.resolve('@fleet-backup/db/migra
 // Any fixed number; serialises concurrent `migrate` runs from several processes starting at once.
 const MIGRATION_LOCK = 7_241_905_113;
 
-/** Applies pending migrations in order, each in its own transaction; safe to run from many processes. */
+/**
+ * Applies pending migrations in order, each in its own transaction; safe to run from many processes.
+ * A connection lost midway rejects with ConnectionLostError; the migration it was in rolled back,
+ * and the next run applies it.
+ */
 export async function migrate(pool: Pool): Promise<string[]> {
   const files = (await readdir(MIGRATIONS_DIR)).filter((f) => f.endsWith('.sql')).sort();
-  const client = await pool.connect();
-  const applied: string[] = [];
-  try {
-    await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);
+  return withAdvisoryLock(pool, MIGRATION_LOCK, 'migrations', async (client) => {
+    const applied: string[] = [];
     await client.query(
       'CREATE TABLE IF NOT EXISTS schema_migrations (name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())',
     );
@@ -27,16 +30,13 @@ export async function migrate(pool: Pool): Promise<string[]> {
         await client.query('INSERT INTO schema_migrations (name) VALUES ($1)', [file]);
         await client.query('COMMIT');
       } catch (err) {
-        await client.query('ROLLBACK');
+        await client.query('ROLLBACK').catch(() => {});
         throw new Error(`migration ${file} failed: ${(err as Error).message}`, { cause: err });
       }
       applied.push(file);
     }
-  } finally {
-    await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK]).catch(() => {});
-    client.release();
-  }
-  return applied;
+    return applied;
+  });
 }
 
 /** True when every migration file has been applied (for readiness checks). */

@@ -3,8 +3,8 @@ import { PermanentFailure } from '@fleet-backup/core';
 import type { TargetRef } from '@fleet-backup/db';
 import {
   createTarget,
-  RetryingTarget,
   type RetryEvent,
+  RetryingTarget,
   type RetryPolicy,
   type StorageTarget,
 } from '@fleet-backup/storage';
