@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { type Isolated, isolate, serviceUrls } from '@fleet-backup/testkit';
-import pg from 'pg';
+import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConnectionLostError, withAdvisoryLock } from './checkout.ts';
 import { migrate } from './migrate.ts';
