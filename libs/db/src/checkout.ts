@@ -75,6 +75,28 @@ export function withAdvisoryLock<T>(
   });
 }
 
+/** SQLSTATEs of a session ended from outside: admin shutdown (pg_terminate_backend), crash, restart. */
+const SESSION_ENDED = new Set(['57P01', '57P02', '57P03']);
+
+/**
+ * True when err says the connection to Postgres was lost (rather than that the statement was
+ * wrong): worth running the same work again on a new connection.
+ */
+export function isConnectionLoss(err: unknown): boolean {
+  for (let e: unknown = err, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
+    if (e instanceof ConnectionLostError) return true;
+    const code = (e as { code?: unknown }).code;
+    if (
+      typeof code === 'string' &&
+      (SESSION_ENDED.has(code) || code.startsWith('08') || code === 'ECONNRESET')
+    ) {
+      return true;
+    }
+    if (/Connection terminated|not queryable|ECONNREFUSED/.test(e.message)) return true;
+  }
+  return false;
+}
+
 function toError(err: unknown): Error {
   return err instanceof Error ? err : new Error(String(err));
 }

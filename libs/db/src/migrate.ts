@@ -1,5 +1,5 @@
 import { readdir, readFile } from 'node:fs/promises';
-import { withAdvisoryLock } from './checkout.ts';
+import { isConnectionLoss, withAdvisoryLock } from './checkout.ts';
 import type { Pool } from './pool.ts';
 
 // Resolved through the package name, so it holds from the sources and from the production bundle.
@@ -7,12 +7,35 @@ const MIGRATIONS_DIR = new URL('./', import.meta.resolve('@fleet-backup/db/migra
 // Any fixed number; serialises concurrent `migrate` runs from several processes starting at once.
 const MIGRATION_LOCK = 7_241_905_113;
 
+export interface MigrateOptions {
+  /** How many runs in all while the connection keeps being lost (a failover, pg_terminate_backend). Default 6. */
+  attempts?: number;
+  /** Wait before the first run again, doubling each time. Default 1000 ms. */
+  backoffMs?: number;
+  /** Told before each run again, with the error that cut the previous one short. */
+  onRetry?: (err: Error, attempt: number) => void;
+}
+
 /**
  * Applies pending migrations in order, each in its own transaction; safe to run from many processes.
- * A connection lost midway rejects with ConnectionLostError; the migration it was in rolled back,
- * and the next run applies it.
+ * A connection lost midway rolls back the migration it was in, and the run starts over on a new
+ * connection after a backoff (1, 2, 4… s), so a role starting during a failover waits instead of
+ * exiting; any other failure, or the last attempt's, rejects.
  */
-export async function migrate(pool: Pool): Promise<string[]> {
+export async function migrate(pool: Pool, opts: MigrateOptions = {}): Promise<string[]> {
+  const attempts = opts.attempts ?? 6;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await migrateOnce(pool);
+    } catch (err) {
+      if (attempt >= attempts || !isConnectionLoss(err)) throw err;
+      opts.onRetry?.(err as Error, attempt);
+      await new Promise((resolve) => setTimeout(resolve, (opts.backoffMs ?? 1000) * 2 ** (attempt - 1)));
+    }
+  }
+}
+
+async function migrateOnce(pool: Pool): Promise<string[]> {
   const files = (await readdir(MIGRATIONS_DIR)).filter((f) => f.endsWith('.sql')).sort();
   return withAdvisoryLock(pool, MIGRATION_LOCK, 'migrations', async (client) => {
     const applied: string[] = [];

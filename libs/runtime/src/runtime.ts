@@ -51,7 +51,12 @@ export async function openRuntime(config: Config, opts: RuntimeOptions): Promise
   const log = opts.log ?? createLogger(config.logLevel, opts.name, { secrets: secretValues(config) });
   if (opts.migrate) await ensureDatabase(config.databaseUrl);
   const pool = createPool(config.databaseUrl);
-  if (opts.migrate) await migrate(pool);
+  if (opts.migrate) {
+    await migrate(pool, {
+      onRetry: (err, attempt) =>
+        log.warn({ err, attempt }, 'migrations cut off by a lost connection, retrying'),
+    });
+  }
   const redis = createRedis(config.redisUrl);
   // Not awaited: a producer starts (and reports not ready) while Redis is still down.
   if (opts.checkRedis) void checkRedisSettings(redis, log);
