@@ -64,7 +64,7 @@ describe.skipIf(!services)('flaky-targets: 22% faults, then an outage, then calm
       gcsProxy.outage(null);
       for (const proxy of [s3Proxy, gcsProxy]) proxy.configure({ rate: 0 });
       const calm = performance.now();
-      await waitAllVerified(stack, ids, RECOVERY_LIMIT_MS);
+      await waitAllVerified(stack, ids, RECOVERY_LIMIT_MS, () => watch.crashes().join('\n'));
       const recovered = performance.now() - calm;
       const faults = s3Proxy.faultsInjected() + gcsProxy.faultsInjected();
       const crashes = watch.crashes();
@@ -115,7 +115,7 @@ describe.skipIf(!services)('flaky-targets on GCS alone: one fault type at a time
         const started = performance.now();
         const ids = await requestBackups(stack, HOST, await makeSources(stack, `gcs-${kind}`, 2));
         try {
-          await waitAllVerified(stack, ids, 4 * MINUTE);
+          await waitAllVerified(stack, ids, 4 * MINUTE, () => watch.crashes().join('\n'));
         } finally {
           gcsProxy.configure({ rate: 0 });
         }

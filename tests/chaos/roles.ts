@@ -1,3 +1,4 @@
+import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { manualBackup, type RoleProcess, waitFor } from '../support/cli.ts';
 import type { Stack } from '../support/stack.ts';
@@ -28,13 +29,25 @@ export function watchRoles(roles: RoleProcess[]): { crashes(): string[] } {
   };
 }
 
-/** `count` sources of a few small files each, every one with its own bytes (so each backup uploads blobs). */
-export async function makeSources(stack: Stack, label: string, count: number): Promise<string[]> {
+/**
+ * `count` sources of a few small files each (plus `extraFiles` tiny ones, for backups that take
+ * longer), every one with its own bytes, so each backup uploads blobs of its own.
+ */
+export async function makeSources(
+  stack: Stack,
+  label: string,
+  count: number,
+  extraFiles = 0,
+): Promise<string[]> {
   const sources: string[] = [];
   for (let i = 0; i < count; i++) {
     const source = path.join(stack.iso.dir, `${label}-src-${i}`);
     await makeTree(source, { largeBytes: 64 * 1024 });
     await writeLarge(path.join(source, 'unique.bin'), 300 * 1024 + i, `${label}-${i}`);
+    await mkdir(path.join(source, 'many'), { recursive: true });
+    for (let f = 0; f < extraFiles; f++) {
+      await writeFile(path.join(source, 'many', `f${f}.txt`), `${label} ${i} ${f}\n`);
+    }
     sources.push(source);
   }
   return sources;
@@ -61,7 +74,12 @@ export async function statuses(stack: Stack, ids: string[]): Promise<Map<string,
 }
 
 /** Waits until every backup is verified; fails at once when one failed for good. */
-export async function waitAllVerified(stack: Stack, ids: string[], timeoutMs: number): Promise<void> {
+export async function waitAllVerified(
+  stack: Stack,
+  ids: string[],
+  timeoutMs: number,
+  more: () => string = () => '',
+): Promise<void> {
   let last = '';
   await waitFor(
     async () => {
@@ -75,7 +93,7 @@ export async function waitAllVerified(stack: Stack, ids: string[], timeoutMs: nu
       timeoutMs,
       intervalMs: 1000,
       what: `${ids.length} backups to be verified`,
-      detail: () => `statuses: ${last}`,
+      detail: () => `statuses: ${last}\n${more()}`,
     },
   );
 }
