@@ -1,9 +1,9 @@
 /**
  * A flaky target must not crash anything. A real stack (producer, pool worker and agent as
  * processes) backs up through the fault proxy in front of the S3 and GCS emulators, plus the fs
- * target: first ~22% of requests fail in every way the proxy knows, then one target is down for
- * FLAKY_OUTAGE_SECONDS (90 by default, the real case; fewer only to iterate locally), then the
- * faults stop. Every backup must end verified within 3 minutes of that, with no role exited and
+ * target: ~22% of requests fail in every way the proxy knows, and GCS is down for
+ * FLAKY_OUTAGE_SECONDS (90 by default, the real case; fewer only to iterate locally) while half
+ * the backups are in flight, then the faults stop. Every backup must end verified within 3 minutes of that, with no role exited and
  * none reporting an uncaught error. Then the same on GCS alone, one fault type at a time.
  */
 import { serviceUrls } from '@fleet-backup/testkit';
@@ -17,6 +17,7 @@ const services = await serviceUrls();
 const HOST = 'flaky-host';
 const OUTAGE_SECONDS = Number(process.env.FLAKY_OUTAGE_SECONDS ?? 90);
 const RECOVERY_LIMIT_MS = 180_000;
+const FAULTS_FIRST_MS = 40_000;
 const MINUTE = 60_000;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -56,11 +57,17 @@ describe.skipIf(!services)('flaky-targets: 22% faults, then an outage, then calm
     `verifies 8 backups within 3 minutes after the faults stop, with no role crash`,
     async () => {
       const watch = watchRoles(stack.roles);
-      const ids = await requestBackups(stack, HOST, await makeSources(stack, 'flaky', 8));
-      // Faults of every kind while the backups run.
-      await sleep(MINUTE);
+      const sources = await makeSources(stack, 'flaky', 8);
+      // Half the backups run through faults of every kind; the other half start as GCS goes
+      // down, so the outage meets replicate and verify jobs in flight: refused connections
+      // first, then a black hole whose held requests are reset when it ends.
+      const ids = await requestBackups(stack, HOST, sources.slice(0, 4));
+      await sleep(FAULTS_FIRST_MS);
       gcsProxy.outage('refuse');
-      await sleep(OUTAGE_SECONDS * 1000);
+      ids.push(...(await requestBackups(stack, HOST, sources.slice(4))));
+      await sleep((OUTAGE_SECONDS * 1000) / 2);
+      gcsProxy.outage('blackhole');
+      await sleep((OUTAGE_SECONDS * 1000) / 2);
       gcsProxy.outage(null);
       for (const proxy of [s3Proxy, gcsProxy]) proxy.configure({ rate: 0 });
       const calm = performance.now();
@@ -80,8 +87,9 @@ describe.skipIf(!services)('flaky-targets: 22% faults, then an outage, then calm
       for (const kind of FAULT_KINDS)
         expect(s3Proxy.counts[kind] + gcsProxy.counts[kind], kind).toBeGreaterThan(0);
       expect(gcsProxy.counts.refused).toBeGreaterThan(0);
+      expect(gcsProxy.counts.blackholed).toBeGreaterThan(0);
     },
-    MINUTE + OUTAGE_SECONDS * 1000 + RECOVERY_LIMIT_MS + 2 * MINUTE,
+    FAULTS_FIRST_MS + OUTAGE_SECONDS * 1000 + RECOVERY_LIMIT_MS + 2 * MINUTE,
   );
 });
 

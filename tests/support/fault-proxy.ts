@@ -97,124 +97,131 @@ function reset(socket: Socket): void {
   }
 }
 
-/** Starts the proxy in this process. */
-export async function startFaultProxy(opts: FaultProxyOptions): Promise<FaultProxy> {
-  const upstream = new URL(opts.upstream);
-  const random = seededRandom(opts.seed ?? 1);
-  let rate = opts.rate ?? 0;
-  let faults: readonly FaultKind[] = opts.faults ?? FAULT_KINDS;
-  const [delayMin, delayMax] = opts.delayMs ?? [1000, 3000];
-  let outage: OutageMode | null = null;
-  const held = new Set<Socket>();
-  const sockets = new Set<Socket>();
-  const counts: FaultCounts = {
+/** Sends the request on to the upstream and its answer back (cut short when `cut`). */
+function forward(upstream: URL, req: IncomingMessage, res: ServerResponse, cut: boolean): void {
+  const upstreamReq = httpRequest({
+    host: upstream.hostname,
+    port: upstream.port,
+    method: req.method,
+    path: req.url,
+    // Host stays the proxy's, so the GCS emulator's resumable session URLs come back through it.
+    headers: req.headers,
+    agent: false,
+  });
+  upstreamReq.on('error', () => reset(req.socket));
+  res.on('close', () => upstreamReq.destroy());
+  upstreamReq.on('response', (up) => relay(up, res, cut && hasBody(req, up)));
+  req.pipe(upstreamReq);
+  req.on('error', () => upstreamReq.destroy());
+}
+
+/** Relays the upstream's answer; `cutBody` resets the connection halfway through its body instead. */
+function relay(up: IncomingMessage, res: ServerResponse, cutBody: boolean | 'no body'): void {
+  const socket = res.socket;
+  if (socket === null) return;
+  up.on('error', () => reset(socket));
+  if (!cutBody) {
+    res.writeHead(up.statusCode ?? 502, up.headers);
+    up.pipe(res);
+    return;
+  }
+  const length = Number(up.headers['content-length'] ?? 0);
+  if (cutBody === 'no body' || !(length >= 2)) {
+    // Nothing (or 1 byte) to cut in half: drop before the answer, after the upstream acted.
+    up.resume();
+    reset(socket);
+    return;
+  }
+  res.writeHead(up.statusCode ?? 502, up.headers);
+  let left = Math.floor(length / 2);
+  up.on('data', (chunk: Buffer) => {
+    if (left <= 0) return;
+    const part = chunk.subarray(0, left);
+    left -= part.length;
+    res.write(part);
+    if (left <= 0) {
+      up.destroy();
+      // Let the partial body reach the client, then cut the connection.
+      setImmediate(() => reset(socket));
+    }
+  });
+  up.on('end', () => reset(socket));
+}
+
+/** Answers with an error status of the proxy's own; the upstream never sees the request. */
+function answerError(req: IncomingMessage, res: ServerResponse, status: number): void {
+  const { type, body } = errorBody(req, status);
+  req.resume();
+  res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body) });
+  res.end(body);
+}
+
+/** The fault script and what it did: decides each request's fate. */
+class FaultScript {
+  rate: number;
+  faults: readonly FaultKind[];
+  outage: OutageMode | null = null;
+  /** Sockets of black-holed requests, reset when the outage ends. */
+  readonly held = new Set<Socket>();
+  readonly counts: FaultCounts = {
     requests: 0,
     passed: 0,
     refused: 0,
     blackholed: 0,
     ...(Object.fromEntries(FAULT_KINDS.map((k) => [k, 0])) as Record<FaultKind, number>),
   };
+  private readonly upstream: URL;
+  private readonly random: () => number;
+  private readonly delay: readonly [number, number];
 
-  /** Draws this request's fault (or none), always consuming the same number of draws. */
-  const draw = (): { fault: FaultKind | null; delay: number } => {
-    const hit = random() < rate;
-    const pick = random();
-    const delay = delayMin + random() * (delayMax - delayMin);
-    const fault = hit && faults.length > 0 ? (faults[Math.floor(pick * faults.length)] ?? null) : null;
-    return { fault, delay };
-  };
+  constructor(opts: FaultProxyOptions) {
+    this.upstream = new URL(opts.upstream);
+    this.random = seededRandom(opts.seed ?? 1);
+    this.rate = opts.rate ?? 0;
+    this.faults = opts.faults ?? FAULT_KINDS;
+    this.delay = opts.delayMs ?? [1000, 3000];
+  }
 
-  const forward = (req: IncomingMessage, res: ServerResponse, dropAfterAnswer: boolean): void => {
-    const upstreamReq = httpRequest({
-      host: upstream.hostname,
-      port: upstream.port,
-      method: req.method,
-      path: req.url,
-      // Host stays the proxy's, so the GCS emulator's resumable session URLs come back through it.
-      headers: req.headers,
-      agent: false,
-    });
-    upstreamReq.on('error', () => reset(req.socket));
-    res.on('close', () => upstreamReq.destroy());
-    upstreamReq.on('response', (up) => relay(up, res, dropAfterAnswer && hasBody(req, up)));
-    req.pipe(upstreamReq);
-    req.on('error', () => upstreamReq.destroy());
-  };
+  /** This request's fault (or none); always the same number of draws, so the script stays aligned. */
+  private draw(): { fault: FaultKind | null; delayMs: number } {
+    const hit = this.random() < this.rate;
+    const pick = this.random();
+    const delayMs = this.delay[0] + this.random() * (this.delay[1] - this.delay[0]);
+    const fault = hit ? (this.faults[Math.floor(pick * this.faults.length)] ?? null) : null;
+    return { fault, delayMs };
+  }
 
-  const relay = (up: IncomingMessage, res: ServerResponse, cutBody: boolean | 'no body'): void => {
-    const socket = res.socket;
-    if (socket === null) return;
-    up.on('error', () => reset(socket));
-    if (!cutBody) {
-      res.writeHead(up.statusCode ?? 502, up.headers);
-      up.pipe(res);
-      return;
-    }
-    const length = Number(up.headers['content-length'] ?? 0);
-    if (cutBody === 'no body' || !(length >= 2)) {
-      // Nothing (or 1 byte) to cut in half: drop before the answer, after the upstream acted.
-      up.resume();
-      reset(socket);
-      return;
-    }
-    res.writeHead(up.statusCode ?? 502, up.headers);
-    let left = Math.floor(length / 2);
-    up.on('data', (chunk: Buffer) => {
-      if (left <= 0) return;
-      const part = chunk.subarray(0, left);
-      left -= part.length;
-      res.write(part);
-      if (left <= 0) {
-        up.destroy();
-        // Let the partial body reach the client, then cut the connection.
-        setImmediate(() => reset(socket));
-      }
-    });
-    up.on('end', () => reset(socket));
-  };
-
-  const server = createServer((req, res) => {
-    counts.requests++;
-    if (outage === 'refuse') {
-      counts.refused++;
+  handle(req: IncomingMessage, res: ServerResponse): void {
+    this.counts.requests++;
+    if (this.outage === 'refuse') {
+      this.counts.refused++;
       reset(req.socket);
       return;
     }
-    if (outage === 'blackhole') {
-      counts.blackholed++;
-      held.add(req.socket);
+    if (this.outage === 'blackhole') {
+      this.counts.blackholed++;
+      this.held.add(req.socket);
       return;
     }
-    const { fault, delay } = draw();
-    if (fault === null) {
-      counts.passed++;
-      forward(req, res, false);
-      return;
+    const { fault, delayMs } = this.draw();
+    this.counts[fault ?? 'passed']++;
+    if (fault === null) forward(this.upstream, req, res, false);
+    else if (fault === 'http500' || fault === 'http503')
+      answerError(req, res, fault === 'http500' ? 500 : 503);
+    else if (fault === 'dropBeforeForward') reset(req.socket);
+    else if (fault === 'dropAfterAnswer') forward(this.upstream, req, res, true);
+    else {
+      const timer = setTimeout(() => forward(this.upstream, req, res, false), delayMs);
+      req.socket.once('close', () => clearTimeout(timer));
     }
-    counts[fault]++;
-    switch (fault) {
-      case 'http500':
-      case 'http503': {
-        const status = fault === 'http500' ? 500 : 503;
-        const { type, body } = errorBody(req, status);
-        req.resume();
-        res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body) });
-        res.end(body);
-        return;
-      }
-      case 'dropBeforeForward':
-        reset(req.socket);
-        return;
-      case 'dropAfterAnswer':
-        forward(req, res, true);
-        return;
-      case 'delay': {
-        const timer = setTimeout(() => forward(req, res, false), delay);
-        req.socket.once('close', () => clearTimeout(timer));
-        return;
-      }
-    }
-  });
+  }
+}
+
+/** Starts the proxy in this process. */
+export async function startFaultProxy(opts: FaultProxyOptions): Promise<FaultProxy> {
+  const script = new FaultScript(opts);
+  const sockets = new Set<Socket>();
+  const server = createServer((req, res) => script.handle(req, res));
   // Large uploads through a slow machine must not be cut by Node's own request timeouts.
   server.requestTimeout = 0;
   server.headersTimeout = 0;
@@ -222,11 +229,11 @@ export async function startFaultProxy(opts: FaultProxyOptions): Promise<FaultPro
     sockets.add(socket);
     socket.on('close', () => {
       sockets.delete(socket);
-      held.delete(socket);
+      script.held.delete(socket);
     });
     socket.on('error', () => undefined);
-    if (outage === 'refuse') {
-      counts.refused++;
+    if (script.outage === 'refuse') {
+      script.counts.refused++;
       reset(socket);
     }
   });
@@ -240,25 +247,25 @@ export async function startFaultProxy(opts: FaultProxyOptions): Promise<FaultPro
   });
   const port = (server.address() as AddressInfo).port;
   let stopped: Promise<void> | undefined;
-
   return {
     endpoint: `http://127.0.0.1:${port}`,
     port,
-    counts,
+    counts: script.counts,
     configure(next) {
-      if (next.rate !== undefined) rate = next.rate;
-      if (next.faults !== undefined) faults = next.faults;
+      if (next.rate !== undefined) script.rate = next.rate;
+      if (next.faults !== undefined) script.faults = next.faults;
     },
     outage(mode) {
-      outage = mode;
-      if (mode === null) {
-        for (const socket of held) reset(socket);
-        held.clear();
-      }
+      script.outage = mode;
+      if (mode !== null) return;
+      for (const socket of script.held) reset(socket);
+      script.held.clear();
     },
-    faultsInjected() {
-      return counts.requests - counts.passed;
-    },
+    faultsInjected: () =>
+      FAULT_KINDS.reduce(
+        (n, kind) => n + script.counts[kind],
+        script.counts.refused + script.counts.blackholed,
+      ),
     stop() {
       stopped ??= new Promise<void>((resolve) => {
         server.close(() => resolve());

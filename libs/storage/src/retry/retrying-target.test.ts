@@ -6,7 +6,6 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { NotFoundError, PermanentError, StorageError, TransientError } from '../errors.ts';
 import { FsTarget } from '../fs-target.ts';
 import type { ByteRange, StorageTarget } from '../target.ts';
-import { describeConformance } from '../testing/conformance.ts';
 import { bufferBody, patternBytes, readAll, sha256Hex } from '../testing/data.ts';
 import { type Fault, FaultyTarget, type FaultyTargetOptions } from '../testing/faulty-target.ts';
 import { RetriesExhaustedError, type RetryEvent } from './retry-policy.ts';
@@ -286,35 +285,3 @@ describe('RetryingTarget through a seeded mix of faults', () => {
     expect(await run(42)).toEqual(first);
   });
 });
-
-// The wrapper is a StorageTarget like any other: it passes the same suite, also with faults
-// injected into everything but puts of plain streams (which it cannot retry).
-describeConformance('RetryingTarget over FsTarget', async () => {
-  const dir = await mkdtemp(join(tmpdir(), 'fleet-retrying-conformance-'));
-  return {
-    target: new RetryingTarget(new FsTarget({ name: 'plain', root: dir }), { policy: FAST }),
-    cleanup: () => rm(dir, { recursive: true, force: true }),
-  };
-});
-
-describeConformance(
-  'RetryingTarget over a FaultyTarget (seeded faults on get, head, list, delete)',
-  async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'fleet-retrying-faulty-'));
-    const faults: Fault[] = [
-      transient,
-      { type: 'shortBody', bytes: 1000 },
-      { type: 'failMidway', bytes: 70_000 },
-    ];
-    const faulty = new FaultyTarget(new FsTarget({ name: 'faulty', root: dir }), {
-      random: { seed: 7, rate: 0.2, faults, ops: ['get', 'head', 'list', 'delete'] },
-    });
-    return {
-      target: new RetryingTarget(faulty, { policy: FAST }),
-      cleanup: async () => {
-        expect(faulty.injected.length).toBeGreaterThan(10);
-        await rm(dir, { recursive: true, force: true });
-      },
-    };
-  },
-);
