@@ -62,7 +62,7 @@ describe.skipIf(!services)('a target goes down, and later Postgres is lost', () 
         const s = await show(backup.id);
         const byTarget = Object.fromEntries(s.copies.map((c) => [c.target, c.status]));
         // The reason shows once the replicate job gave up: RetryingTarget first retries within
-        // the job for TARGET_RETRY_DEADLINE_SECONDS.
+        // the job for TARGET_RETRY_SECONDS.
         return byTarget.local === 'verified' &&
           byTarget.second === 'verified' &&
           /copy gcs is pending: \S+/.test(s.compliance.summary)
