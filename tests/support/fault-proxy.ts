@@ -211,8 +211,13 @@ class FaultScript {
     else if (fault === 'dropBeforeForward') reset(req.socket);
     else if (fault === 'dropAfterAnswer') forward(this.upstream, req, res, true);
     else {
-      const timer = setTimeout(() => forward(this.upstream, req, res, false), delayMs);
-      req.socket.once('close', () => clearTimeout(timer));
+      // Keep-alive sockets carry many requests: remove the listener once it is not needed.
+      const onClose = () => clearTimeout(timer);
+      const timer = setTimeout(() => {
+        req.socket.off('close', onClose);
+        forward(this.upstream, req, res, false);
+      }, delayMs);
+      req.socket.once('close', onClose);
     }
   }
 }

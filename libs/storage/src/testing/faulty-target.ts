@@ -61,6 +61,7 @@ export function seededRandom(seed: number): () => number {
   };
 }
 
+/** Wraps `base`, injecting the faults its options script (see the file comment). */
 export class FaultyTarget implements StorageTarget {
   readonly name: string;
   readonly kind: TargetKind;
