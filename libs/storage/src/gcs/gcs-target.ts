@@ -45,6 +45,11 @@ export interface GcsTargetOptions {
 }
 
 const MiB = 1 << 20;
+const CHUNK_UNIT = 256 * 1024;
+const MAX_LIST = 1000;
+
+/** What a request interceptor returns (the client's own type, not exported by the package). */
+type DecorateRequestOptions = ReturnType<NonNullable<StorageOptions['interceptors_']>[number]['request']>;
 
 /**
  * Downloads go through a client of their own, set up to keep a failing download to itself:
@@ -54,17 +59,12 @@ const MiB = 1 << 20;
  *   RetryingTarget retries a failed read instead, or resumes it at the byte it stopped.
  * - No shared keep-alive agent (`forever: false`). On any download error the client destroys the
  *   agent of the request, and with `forever` that is one agent for every GCS request of the
- *   process, so one reader stopping early reset every other download and upload in flight.
+ *   process, so one reader stopping early reset every other download, head and listing in flight.
  */
-/** What a request interceptor returns (the client's own type, not exported by the package). */
-type DecorateRequestOptions = ReturnType<NonNullable<StorageOptions['interceptors_']>[number]['request']>;
-
 const DOWNLOAD_CLIENT_OPTIONS: Pick<StorageOptions, 'retryOptions' | 'interceptors_'> = {
   retryOptions: { autoRetry: false, maxRetries: 0 },
   interceptors_: [{ request: (reqOpts) => ({ ...reqOpts, forever: false }) as DecorateRequestOptions }],
 };
-const CHUNK_UNIT = 256 * 1024;
-const MAX_LIST = 1000;
 
 /** A target in a Google Cloud Storage bucket. */
 export class GcsTarget implements StorageTarget {
