@@ -61,9 +61,10 @@ describe.skipIf(!services)('a target goes down, and later Postgres is lost', () 
       async () => {
         const s = await show(backup.id);
         const byTarget = Object.fromEntries(s.copies.map((c) => [c.target, c.status]));
+        // The reason shows once the replicate job gave up: RetryingTarget first retries within
+        // the job for TARGET_RETRY_SECONDS.
         return byTarget.local === 'verified' &&
           byTarget.second === 'verified' &&
-          // The replicate's failure is recorded on its own clock, possibly after second verified.
           /copy gcs is pending: \S+/.test(s.compliance.summary)
           ? s
           : null;

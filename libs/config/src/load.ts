@@ -55,6 +55,11 @@ export interface Config extends ConfigFile {
   devMode: boolean;
   /** Verified offsite copies a backup needs, besides its hashed local copy, to be `safe` (SAFE_OFFSITE_COPIES). */
   safeOffsiteCopies: number;
+  /**
+   * How long a target operation may keep failing transiently, retried with backoff inside the job,
+   * before the job fails and BullMQ retries it (TARGET_RETRY_SECONDS).
+   */
+  targetRetryDeadlineMs: number;
   /** Parent of the drills' scratch directories (DRILL_SCRATCH_DIR; default DATA_DIR/drills). */
   drillScratchDir: string;
   /**
@@ -106,6 +111,7 @@ export function loadConfig(env: Env = process.env): Config {
     boardViewerPassword: env.BOARD_VIEWER_PASSWORD || null,
     devMode: flagVar(env, 'FLEET_BACKUP_DEV'),
     safeOffsiteCopies: intVar(env, 'SAFE_OFFSITE_COPIES', 1),
+    targetRetryDeadlineMs: intVar(env, 'TARGET_RETRY_SECONDS', 30) * 1000,
     dropThresholdPercent: dropThreshold(env, file),
     configFile,
   };

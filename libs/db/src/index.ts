@@ -2,6 +2,7 @@ export * from './backup-store.ts';
 export * from './blob-index.ts';
 export * from './blob-refs.ts';
 export * from './change-store.ts';
+export * from './checkout.ts';
 export * from './completeness-queries.ts';
 export * from './copy-checks.ts';
 export * from './drill-store.ts';

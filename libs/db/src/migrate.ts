@@ -1,4 +1,5 @@
 import { readdir, readFile } from 'node:fs/promises';
+import { isConnectionLoss, withAdvisoryLock } from './checkout.ts';
 import type { Pool } from './pool.ts';
 
 // Resolved through the package name, so it holds from the sources and from the production bundle.
@@ -6,13 +7,38 @@ const MIGRATIONS_DIR = new URL('./', import.meta.resolve('@fleet-backup/db/migra
 // Any fixed number; serialises concurrent `migrate` runs from several processes starting at once.
 const MIGRATION_LOCK = 7_241_905_113;
 
-/** Applies pending migrations in order, each in its own transaction; safe to run from many processes. */
-export async function migrate(pool: Pool): Promise<string[]> {
+export interface MigrateOptions {
+  /** How many runs in all while the connection keeps being lost (a failover, pg_terminate_backend). Default 6. */
+  attempts?: number;
+  /** Wait before the first run again, doubling each time. Default 1000 ms. */
+  backoffMs?: number;
+  /** Told before each run again, with the error that cut the previous one short. */
+  onRetry?: (err: Error, attempt: number) => void;
+}
+
+/**
+ * Applies pending migrations in order, each in its own transaction; safe to run from many processes.
+ * A connection lost midway rolls back the migration it was in, and the run starts over on a new
+ * connection after a backoff (1, 2, 4… s), so a role starting during a failover waits instead of
+ * exiting; any other failure, or the last attempt's, rejects.
+ */
+export async function migrate(pool: Pool, opts: MigrateOptions = {}): Promise<string[]> {
+  const attempts = opts.attempts ?? 6;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await migrateOnce(pool);
+    } catch (err) {
+      if (attempt >= attempts || !isConnectionLoss(err)) throw err;
+      opts.onRetry?.(err as Error, attempt);
+      await new Promise((resolve) => setTimeout(resolve, (opts.backoffMs ?? 1000) * 2 ** (attempt - 1)));
+    }
+  }
+}
+
+async function migrateOnce(pool: Pool): Promise<string[]> {
   const files = (await readdir(MIGRATIONS_DIR)).filter((f) => f.endsWith('.sql')).sort();
-  const client = await pool.connect();
-  const applied: string[] = [];
-  try {
-    await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);
+  return withAdvisoryLock(pool, MIGRATION_LOCK, 'migrations', async (client) => {
+    const applied: string[] = [];
     await client.query(
       'CREATE TABLE IF NOT EXISTS schema_migrations (name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())',
     );
@@ -27,16 +53,13 @@ export async function migrate(pool: Pool): Promise<string[]> {
         await client.query('INSERT INTO schema_migrations (name) VALUES ($1)', [file]);
         await client.query('COMMIT');
       } catch (err) {
-        await client.query('ROLLBACK');
+        await client.query('ROLLBACK').catch(() => {});
         throw new Error(`migration ${file} failed: ${(err as Error).message}`, { cause: err });
       }
       applied.push(file);
     }
-  } finally {
-    await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK]).catch(() => {});
-    client.release();
-  }
-  return applied;
+    return applied;
+  });
 }
 
 /** True when every migration file has been applied (for readiness checks). */

@@ -1,5 +1,6 @@
 import os from 'node:os';
 import pg from 'pg';
+import { withClient } from './checkout.ts';
 
 export type Pool = pg.Pool;
 /** A pool or a client inside a transaction: every store method accepts either. */
@@ -38,6 +39,8 @@ export async function ensureDatabase(databaseUrl: string): Promise<void> {
     throw new Error(`database name ${JSON.stringify(name)} is not supported`);
   url.pathname = '/postgres';
   const admin = new pg.Client({ connectionString: url.toString() });
+  // Its connection dying between queries must reject the next query, not end the process.
+  admin.on('error', () => {});
   await admin.connect();
   try {
     const found = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
@@ -51,18 +54,20 @@ export async function ensureDatabase(databaseUrl: string): Promise<void> {
   }
 }
 
-/** Runs fn in a transaction, committing on success and rolling back on any error. */
+/**
+ * Runs fn in a transaction, committing on success and rolling back on any error. A connection lost
+ * meanwhile rejects with ConnectionLostError (see withClient) instead of ending the process.
+ */
 export async function withTransaction<T>(pool: pg.Pool, fn: (tx: pg.PoolClient) => Promise<T>): Promise<T> {
-  const client = await pool.connect();
-  try {
+  return withClient(pool, 'a transaction', async (client) => {
     await client.query('BEGIN');
-    const result = await fn(client);
-    await client.query('COMMIT');
-    return result;
-  } catch (err) {
-    await client.query('ROLLBACK').catch(() => {});
-    throw err;
-  } finally {
-    client.release();
-  }
+    try {
+      const result = await fn(client);
+      await client.query('COMMIT');
+      return result;
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => {});
+      throw err;
+    }
+  });
 }

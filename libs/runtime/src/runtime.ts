@@ -51,7 +51,12 @@ export async function openRuntime(config: Config, opts: RuntimeOptions): Promise
   const log = opts.log ?? createLogger(config.logLevel, opts.name, { secrets: secretValues(config) });
   if (opts.migrate) await ensureDatabase(config.databaseUrl);
   const pool = createPool(config.databaseUrl);
-  if (opts.migrate) await migrate(pool);
+  if (opts.migrate) {
+    await migrate(pool, {
+      onRetry: (err, attempt) =>
+        log.warn({ err, attempt }, 'migrations cut off by a lost connection, retrying'),
+    });
+  }
   const redis = createRedis(config.redisUrl);
   // Not awaited: a producer starts (and reports not ready) while Redis is still down.
   if (opts.checkRedis) void checkRedisSettings(redis, log);
@@ -67,7 +72,14 @@ export async function openRuntime(config: Config, opts: RuntimeOptions): Promise
     blobs: new BlobIndex(pool, clock),
     redis,
     queues,
-    targets: new Targets(config.targets),
+    targets: new Targets(config.targets, {
+      retry: { deadlineMs: config.targetRetryDeadlineMs },
+      onRetry: (e) =>
+        log.warn(
+          { target: e.target, op: e.op, key: e.key, attempt: e.attempt, delayMs: e.delayMs, err: e.error },
+          'target operation failed, retrying',
+        ),
+    }),
     metrics: new ProcessMetrics({ redis, pool }),
     async advance(backupId) {
       for (const job of nextJobs(await backups.detail(backupId))) await queues.add(job.name, job.data);

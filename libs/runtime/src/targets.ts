@@ -1,15 +1,34 @@
 import type { TargetConfig } from '@fleet-backup/config';
 import { PermanentFailure } from '@fleet-backup/core';
 import type { TargetRef } from '@fleet-backup/db';
-import { createTarget, type StorageTarget } from '@fleet-backup/storage';
+import {
+  createTarget,
+  type RetryEvent,
+  RetryingTarget,
+  type RetryPolicy,
+  type StorageTarget,
+} from '@fleet-backup/storage';
 
-/** The configured storage targets, by name, created lazily so a bad one fails only the jobs that use it. */
+export interface TargetsOptions {
+  /** Overrides of the retry policy every target is wrapped in (DEFAULT_RETRY_POLICY otherwise). */
+  retry?: Partial<RetryPolicy>;
+  /** Told before each retry of a target operation (a log line); must not throw. */
+  onRetry?: (event: RetryEvent) => void;
+}
+
+/**
+ * The configured storage targets, by name, created lazily so a bad one fails only the jobs that use
+ * it. Each is wrapped in a RetryingTarget, so a transient failure (a 503, a reset) is retried where
+ * it happened instead of failing the whole replicate, verify, restore or drill job.
+ */
 export class Targets {
   private readonly configs: TargetConfig[];
+  private readonly opts: TargetsOptions;
   private readonly made = new Map<string, StorageTarget>();
 
-  constructor(configs: TargetConfig[]) {
+  constructor(configs: TargetConfig[], opts: TargetsOptions = {}) {
     this.configs = configs;
+    this.opts = opts;
   }
 
   /** The target, or a PermanentFailure saying it is not configured here. */
@@ -23,7 +42,10 @@ export class Targets {
         { target: name },
       );
     }
-    const target = createTarget(config);
+    const target = new RetryingTarget(createTarget(config), {
+      ...(this.opts.retry ? { policy: this.opts.retry } : {}),
+      ...(this.opts.onRetry ? { onRetry: this.opts.onRetry } : {}),
+    });
     this.made.set(name, target);
     return target;
   }

@@ -10,8 +10,17 @@ import { errnoCode, type FsErrorContext, mapFsError } from './fs-errors.ts';
 import { decodeCursor, listFsPage, MAX_LIST_LIMIT } from './fs-list.ts';
 import { SHA256_HEX, Sha256Verifier } from './integrity.ts';
 import { assertValidKey, assertValidPrefix } from './keys.ts';
+import { usingBody } from './put-body.ts';
 import { resolveRange } from './range.ts';
-import type { ByteRange, ListOptions, ListPage, ObjectInfo, PutOptions, StorageTarget } from './target.ts';
+import type {
+  ByteRange,
+  ListOptions,
+  ListPage,
+  ObjectInfo,
+  PutBody,
+  PutOptions,
+  StorageTarget,
+} from './target.ts';
 import type { TargetFactoryInput } from './target-spec.ts';
 
 /** Temp files live under the root so the final rename stays on one filesystem (and is atomic). */
@@ -79,22 +88,24 @@ export class FsTarget implements StorageTarget {
       : { target: this.name, key, path, op, reading };
   }
 
-  async put(key: string, body: Readable, opts: PutOptions): Promise<void> {
-    const path = this.pathOf(key);
-    if (!SHA256_HEX.test(opts.sha256)) {
-      throw new PermanentError(`expected sha256 for ${key} is not 64 lowercase hex digits: ${opts.sha256}`, {
-        target: this.name,
-        key,
-      });
-    }
-    const tmp = join(await this.ensureTmpDir(key), `${randomUUID()}.part`);
-    try {
-      await this.writeVerified(key, tmp, body, opts);
-      await this.moveIntoPlace(key, tmp, path);
-    } catch (err) {
-      await rm(tmp, { force: true }).catch(() => undefined);
-      throw err;
-    }
+  async put(key: string, body: PutBody, opts: PutOptions): Promise<void> {
+    await usingBody(body, async (stream) => {
+      const path = this.pathOf(key);
+      if (!SHA256_HEX.test(opts.sha256)) {
+        throw new PermanentError(
+          `expected sha256 for ${key} is not 64 lowercase hex digits: ${opts.sha256}`,
+          { target: this.name, key },
+        );
+      }
+      const tmp = join(await this.ensureTmpDir(key), `${randomUUID()}.part`);
+      try {
+        await this.writeVerified(key, tmp, stream, opts);
+        await this.moveIntoPlace(key, tmp, path);
+      } catch (err) {
+        await rm(tmp, { force: true }).catch(() => undefined);
+        throw err;
+      }
+    });
   }
 
   /**
@@ -187,6 +198,7 @@ export class FsTarget implements StorageTarget {
 
   async get(key: string, range?: ByteRange, signal?: AbortSignal): Promise<Readable> {
     const path = this.pathOf(key);
+    signal?.throwIfAborted();
     // Open first so a missing key fails here, as NotFoundError, rather than later inside the stream.
     let fh: FileHandle;
     try {

@@ -43,6 +43,7 @@ export {
   parseManifest,
   serializeManifest,
 } from './manifest.ts';
+export { openBody, usingBody } from './put-body.ts';
 export { assertValidRange, resolveRange } from './range.ts';
 export {
   assertValidTargetName,
@@ -54,11 +55,22 @@ export {
   TARGET_NAME,
 } from './registry.ts';
 export { hasBlob, listAll, putBlobIfAbsent, readManifest, readObject, writeManifest } from './repository.ts';
+export {
+  DEFAULT_RETRY_POLICY,
+  isRetryable,
+  RetriesExhaustedError,
+  type RetryClock,
+  type RetryEvent,
+  type RetryPolicy,
+  realRetryClock,
+} from './retry/retry-policy.ts';
+export { RetryingTarget, type RetryingTargetOptions } from './retry/retrying-target.ts';
 export type {
   ByteRange,
   ListOptions,
   ListPage,
   ObjectInfo,
+  PutBody,
   PutOptions,
   StorageTarget,
   TargetKind,

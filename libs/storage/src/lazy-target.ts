@@ -4,6 +4,7 @@ import type {
   ListOptions,
   ListPage,
   ObjectInfo,
+  PutBody,
   PutOptions,
   StorageTarget,
   TargetKind,
@@ -43,7 +44,7 @@ export class LazyTarget implements StorageTarget {
     return this.real;
   }
 
-  async put(key: string, body: Readable, opts: PutOptions): Promise<void> {
+  async put(key: string, body: PutBody, opts: PutOptions): Promise<void> {
     return (await this.target()).put(key, body, opts);
   }
   async get(key: string, range?: ByteRange, signal?: AbortSignal): Promise<Readable> {

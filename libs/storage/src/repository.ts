@@ -60,8 +60,9 @@ export async function hasBlob(target: StorageTarget, sha256: string, size: numbe
 
 /**
  * Uploads a blob unless it is already there, so a job that runs twice transfers the bytes once.
- * `open` is only called when an upload is needed. An existing object with another size is never
- * overwritten: that is corruption for an operator to look at, reported as PermanentError.
+ * `open` is only called when an upload is needed, and again for each retried attempt. An existing
+ * object with another size is never overwritten: that is corruption for an operator to look at,
+ * reported as PermanentError.
  */
 export async function putBlobIfAbsent(
   target: StorageTarget,
@@ -75,7 +76,8 @@ export async function putBlobIfAbsent(
     assertBlobMatches(target, existing, sha256, size);
     return { uploaded: false };
   }
-  await target.put(key, open(), { sha256, size });
+  // The factory, not one stream: a retrying target opens the bytes again for another attempt.
+  await target.put(key, open, { sha256, size });
   return { uploaded: true };
 }
 
@@ -102,7 +104,7 @@ export async function writeManifest(
     );
   }
   const sha256 = createHash('sha256').update(bytes).digest('hex');
-  await target.put(key, Readable.from([bytes]), { sha256, size: bytes.length });
+  await target.put(key, () => Readable.from([bytes]), { sha256, size: bytes.length });
   return { written: true };
 }
 

@@ -1,5 +1,11 @@
 import type { Readable } from 'node:stream';
 
+/**
+ * What a put reads: a stream, which can be read once, or a function that opens the bytes afresh
+ * each time it is called (a file), which lets a retrying wrapper try the put again.
+ */
+export type PutBody = Readable | (() => Readable);
+
 /** The kinds of storage a copy can live on; 3-2-1 counts distinct kinds. */
 export type TargetKind = 'fs' | 's3' | 'gcs';
 
@@ -46,8 +52,11 @@ export interface StorageTarget {
   readonly offsite: boolean;
   /** Human-readable location for messages, with no secrets (e.g. `s3://bucket/prefix at http://…`). */
   readonly location: string;
-  /** Stores the stream under key, atomically: readers see the whole object or none. */
-  put(key: string, body: Readable, opts: PutOptions): Promise<void>;
+  /**
+   * Stores the body under key, atomically: readers see the whole object or none. The put consumes
+   * or destroys the stream it reads, whether it succeeds or fails.
+   */
+  put(key: string, body: PutBody, opts: PutOptions): Promise<void>;
   /** Throws NotFoundError when absent. */
   get(key: string, range?: ByteRange, signal?: AbortSignal): Promise<Readable>;
   /** Throws NotFoundError when absent. */

@@ -1,5 +1,5 @@
 import { LOCAL_COPY, type RetentionFacts, type RetentionPolicy, retentionVerdicts } from '@fleet-backup/core';
-import { bytesFreed, type EndingBackup } from '@fleet-backup/db';
+import { bytesFreed, type EndingBackup, withAdvisoryLock } from '@fleet-backup/db';
 import type { Runtime } from '../runtime.ts';
 import {
   advanceRemoval,
@@ -57,15 +57,16 @@ interface Plan {
  */
 export async function runExpire(rt: Runtime, opts: ExpireOptions = {}): Promise<ExpireReport> {
   if (opts.dryRun) return (await plan(rt)).report;
-  const lock = await rt.pool.connect();
-  try {
-    await lock.query('SELECT pg_advisory_lock($1)', [EXPIRE_LOCK]);
+  // The lock lives as long as its connection: when that is lost, `lost` stops the run between
+  // steps and the run rejects (ConnectionLostError), to be retried, rather than go on unlocked.
+  return withAdvisoryLock(rt.pool, EXPIRE_LOCK, 'the expire run (its lock)', async (_lock, lost) => {
     const { report, now, byHost } = await plan(rt);
     report.dryRun = false;
     const store = lifecycleStore(rt);
     let marked = 0;
     const ids: string[] = [];
     for (const item of report.backups) {
+      lost.throwIfAborted();
       if (item.action === 'finish') {
         ids.push(item.id);
         continue;
@@ -80,21 +81,17 @@ export async function runExpire(rt: Runtime, opts: ExpireOptions = {}): Promise<
     }
     report.backups = report.backups.filter((b) => ids.includes(b.id));
     rt.log.info({ marked, unfinished: ids.length - marked }, 'expire: backups marked');
-    for (const item of report.backups) await advanceRemoval(rt, item);
+    for (const item of report.backups) {
+      lost.throwIfAborted();
+      await advanceRemoval(rt, item);
+    }
     if (opts.waitMs) await waitUntilEnded(rt, ids, opts.waitMs);
     for (const id of ids) report.results.push(await removalProgress(rt, id));
     report.errors = report.results.flatMap((r) =>
       r.pending.filter((p) => p.error).map((p) => `${r.host}/${r.key} on ${p.copy}: ${p.error}`),
     );
     return report;
-  } finally {
-    const unlocked = await lock.query('SELECT pg_advisory_unlock($1)', [EXPIRE_LOCK]).then(
-      () => true,
-      () => false,
-    );
-    // A connection that could not unlock is dropped, which releases the lock in Postgres.
-    lock.release(!unlocked);
-  }
+  });
 }
 
 /** What a run at the runtime's `now` removes, with the bytes it frees, without changing anything. */

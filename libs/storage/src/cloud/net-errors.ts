@@ -1,5 +1,5 @@
 import type { Readable } from 'node:stream';
-import { PassThrough } from 'node:stream';
+import { finished, PassThrough } from 'node:stream';
 
 /**
  * Connection-level failure codes, from Node sockets, undici (fetch) and node-fetch. All are worth
@@ -65,10 +65,15 @@ export { field as errorField };
 /**
  * Re-emits a download stream's errors as storage errors, so a reader that fails halfway (a reset
  * connection, a checksum mismatch) raises the same typed errors as a request that fails at once.
+ * A source that closes before its end without an error (a dropped connection some HTTP layers
+ * report that way) fails the output too, rather than leaving the reader waiting forever.
  */
 export function translateStreamErrors(source: Readable, map: (err: unknown) => Error): Readable {
-  const out = new PassThrough();
-  source.on('error', (err) => out.destroy(map(err)));
+  const out = new PassThrough({ highWaterMark: 1 << 20 });
+  // finished() listens for 'error' for the source's whole life, so no error of it goes unheard.
+  finished(source, (err) => {
+    if (err) out.destroy(map(err));
+  });
   // A consumer that stops early must not leave the download running.
   out.on('close', () => {
     if (!source.destroyed) source.destroy();

@@ -1,15 +1,30 @@
 import type { Readable } from 'node:stream';
 import { numberField } from '../cloud/net-errors.ts';
 
+/** The reason an aborted signal carries, as an Error. */
+function abortReason(signal: AbortSignal): Error {
+  const reason: unknown = signal.reason;
+  return reason instanceof Error ? reason : new DOMException('This operation was aborted', 'AbortError');
+}
+
 /**
  * @google-cloud/storage only sends a download request once its stream is read, and reports a 404
  * as a stream error. This starts the request and waits for a successful response or that error,
  * so `get` can throw NotFoundError itself instead of handing back a stream that fails later.
  * The stream stays paused: no byte is lost before the caller starts reading.
+ *
+ * The stream must not be destroyed before its response has arrived: the client then pipes the
+ * response into the destroyed stream from inside a promise callback, which throws
+ * ERR_STREAM_UNABLE_TO_PIPE where nothing can catch it and ends the process. So an abort rejects
+ * at once but destroys the stream only after the response (or the request's own error) came.
  */
 export function awaitDownloadResponse(stream: Readable, signal?: AbortSignal): Promise<void> {
+  // Errors after this wait are reported by whoever reads the stream (translateStreamErrors); this
+  // listener only keeps one emitted while nobody listens (an abandoned download) from being fatal.
+  stream.on('error', () => undefined);
   return new Promise((resolve, reject) => {
-    const cleanup = () => {
+    let abandoned = false;
+    const stopWaiting = () => {
       stream.off('response', onResponse);
       stream.off('error', onError);
       signal?.removeEventListener('abort', onAbort);
@@ -18,19 +33,24 @@ export function awaitDownloadResponse(stream: Readable, signal?: AbortSignal): P
       const status = numberField(res, 'statusCode') ?? numberField(res, 'status');
       // A failed response is followed by an 'error' carrying the body's message; wait for that.
       if (status !== undefined && status >= 300) return;
-      cleanup();
-      resolve();
+      stopWaiting();
+      // The client sets up its own pipe right after this event: destroy only once that is done.
+      if (abandoned) setImmediate(() => stream.destroy());
+      else resolve();
     };
     const onError = (err: unknown) => {
-      cleanup();
-      reject(err);
+      stopWaiting();
+      if (!abandoned) reject(err);
     };
     const onAbort = () => {
-      stream.destroy(signal?.reason instanceof Error ? signal.reason : new Error('aborted'));
+      abandoned = true;
+      signal?.removeEventListener('abort', onAbort);
+      if (signal) reject(abortReason(signal));
     };
     stream.on('response', onResponse);
     stream.on('error', onError);
-    signal?.addEventListener('abort', onAbort, { once: true });
+    if (signal?.aborted) onAbort();
+    else signal?.addEventListener('abort', onAbort, { once: true });
     // read(0) makes the stream call _read, which is what triggers the request.
     stream.read(0);
   });

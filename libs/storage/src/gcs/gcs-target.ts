@@ -7,8 +7,17 @@ import { displayEndpoint, ObjectKeys } from '../cloud/object-keys.ts';
 import { verifiedBody } from '../cloud/verified-body.ts';
 import { NotFoundError, PermanentError, type StorageError } from '../errors.ts';
 import { assertValidKey, assertValidPrefix } from '../keys.ts';
+import { usingBody } from '../put-body.ts';
 import { assertValidRange } from '../range.ts';
-import type { ByteRange, ListOptions, ListPage, ObjectInfo, PutOptions, StorageTarget } from '../target.ts';
+import type {
+  ByteRange,
+  ListOptions,
+  ListPage,
+  ObjectInfo,
+  PutBody,
+  PutOptions,
+  StorageTarget,
+} from '../target.ts';
 import { type GcsErrorContext, mapGcsError } from './gcs-errors.ts';
 import { awaitDownloadResponse } from './gcs-read.ts';
 
@@ -27,13 +36,35 @@ export interface GcsTargetOptions {
   offsite?: boolean;
   /** Resumable upload chunk size, a multiple of 256 KiB; one chunk is buffered per put. Default 8 MiB. */
   chunkSize?: number;
-  /** Client-level retries per request (0 = none; retrying is a wrapper's job). Default 3. */
+  /**
+   * Client-level retries per request (0 = none). Default 1: RetryingTarget, which every configured
+   * target is wrapped in, does the patient retrying. Downloads never use the client's retries
+   * (see `readBucket`).
+   */
   retries?: number;
 }
 
 const MiB = 1 << 20;
 const CHUNK_UNIT = 256 * 1024;
 const MAX_LIST = 1000;
+
+/** What a request interceptor returns (the client's own type, not exported by the package). */
+type DecorateRequestOptions = ReturnType<NonNullable<StorageOptions['interceptors_']>[number]['request']>;
+
+/**
+ * Downloads go through a client of their own, set up to keep a failing download to itself:
+ * - No client retries. retry-request destroys a download's request stream when it retries, and
+ *   teeny-request then pipes the next response into that destroyed stream from inside a promise
+ *   callback: an uncaught ERR_STREAM_UNABLE_TO_PIPE that ends the process (seen with 503s).
+ *   RetryingTarget retries a failed read instead, or resumes it at the byte it stopped.
+ * - No shared keep-alive agent (`forever: false`). On any download error the client destroys the
+ *   agent of the request, and with `forever` that is one agent for every GCS request of the
+ *   process, so one reader stopping early reset every other download, head and listing in flight.
+ */
+const DOWNLOAD_CLIENT_OPTIONS: Pick<StorageOptions, 'retryOptions' | 'interceptors_'> = {
+  retryOptions: { autoRetry: false, maxRetries: 0 },
+  interceptors_: [{ request: (reqOpts) => ({ ...reqOpts, forever: false }) as DecorateRequestOptions }],
+};
 
 /** A target in a Google Cloud Storage bucket. */
 export class GcsTarget implements StorageTarget {
@@ -44,6 +75,7 @@ export class GcsTarget implements StorageTarget {
   readonly bucketName: string;
   private readonly keys: ObjectKeys;
   private readonly bucket: Bucket;
+  private readonly readBucket: Bucket;
   private readonly chunkSize: number;
   private bucketSeen = false;
 
@@ -60,9 +92,8 @@ export class GcsTarget implements StorageTarget {
     }
     const endpoint = opts.apiEndpoint ? displayEndpoint(opts.apiEndpoint) : 'https://storage.googleapis.com';
     this.location = `gs://${opts.bucket}/${this.keys.prefix} at ${endpoint}`;
-    const retries = opts.retries ?? 3;
+    const retries = opts.retries ?? 1;
     const storageOpts: StorageOptions = {
-      retryOptions: { autoRetry: retries > 0, maxRetries: retries },
       // A black-holed endpoint must fail (and back off) rather than hold an agent.
       timeout: 120_000,
       ...(opts.apiEndpoint ? { apiEndpoint: opts.apiEndpoint } : {}),
@@ -70,7 +101,14 @@ export class GcsTarget implements StorageTarget {
       ...(opts.keyFilename ? { keyFilename: opts.keyFilename } : {}),
       ...(opts.authWithCustomEndpoint ? { useAuthWithCustomEndpoint: true } : {}),
     };
-    this.bucket = new Storage(storageOpts).bucket(opts.bucket);
+    this.bucket = new Storage({
+      ...storageOpts,
+      retryOptions: { autoRetry: retries > 0, maxRetries: retries },
+    }).bucket(opts.bucket);
+    this.readBucket = new Storage({
+      ...storageOpts,
+      ...DOWNLOAD_CLIENT_OPTIONS,
+    }).bucket(opts.bucket);
   }
 
   private ctx(op: string, key?: string): GcsErrorContext {
@@ -92,7 +130,11 @@ export class GcsTarget implements StorageTarget {
    * Not write-once: content-addressed blobs may be re-put with the same bytes. A write-once put
    * would add `preconditionOpts: { ifGenerationMatch: 0 }` (GCS answers 412 when the object exists).
    */
-  async put(key: string, body: Readable, opts: PutOptions): Promise<void> {
+  async put(key: string, body: PutBody, opts: PutOptions): Promise<void> {
+    await usingBody(body, (stream) => this.upload(key, stream, opts));
+  }
+
+  private async upload(key: string, body: Readable, opts: PutOptions): Promise<void> {
     assertValidKey(key, this.name);
     const { verifier, mismatch } = verifiedBody(this.name, key, opts);
     const file = this.bucket.file(this.keys.full(key));
@@ -128,7 +170,8 @@ export class GcsTarget implements StorageTarget {
   async get(key: string, range?: ByteRange, signal?: AbortSignal): Promise<Readable> {
     assertValidKey(key, this.name);
     if (range) assertValidRange(range, { target: this.name, key });
-    const file = this.bucket.file(this.keys.full(key));
+    signal?.throwIfAborted();
+    const file = this.readBucket.file(this.keys.full(key));
     // Whole reads are checked against the stored crc32c; the client cannot check a range.
     const stream = file.createReadStream(
       range
@@ -136,9 +179,10 @@ export class GcsTarget implements StorageTarget {
         : { validation: 'crc32c' },
     );
     try {
+      // Destroys the stream itself, and only once that is safe.
       await awaitDownloadResponse(stream, signal);
     } catch (err) {
-      stream.destroy();
+      if (signal?.aborted) throw err;
       throw await this.notFoundOrBucket(err, 'get', key);
     }
     const out = translateStreamErrors(stream, (err) => this.err(err, 'get', key));

@@ -11,8 +11,17 @@ import { translateStreamErrors } from '../cloud/net-errors.ts';
 import { displayEndpoint, ObjectKeys } from '../cloud/object-keys.ts';
 import { NotFoundError, PermanentError, type StorageError } from '../errors.ts';
 import { assertValidKey, assertValidPrefix } from '../keys.ts';
+import { usingBody } from '../put-body.ts';
 import { assertValidRange } from '../range.ts';
-import type { ByteRange, ListOptions, ListPage, ObjectInfo, PutOptions, StorageTarget } from '../target.ts';
+import type {
+  ByteRange,
+  ListOptions,
+  ListPage,
+  ObjectInfo,
+  PutBody,
+  PutOptions,
+  StorageTarget,
+} from '../target.ts';
 import { sha256HexFromS3 } from './part-digests.ts';
 import { mapS3Error } from './s3-errors.ts';
 import { uploadVerified } from './s3-upload.ts';
@@ -47,7 +56,10 @@ export interface S3TargetOptions {
   partSize?: number;
   /** Parts uploaded in parallel. Default 4. */
   queueSize?: number;
-  /** SDK attempts per request (1 = no SDK retries; retrying is a wrapper's job). Default 3. */
+  /**
+   * SDK attempts per request (1 = no SDK retries). Default 2: RetryingTarget, which every
+   * configured target is wrapped in, does the patient retrying with backoff and a deadline.
+   */
   maxAttempts?: number;
 }
 
@@ -99,9 +111,16 @@ export class S3Target implements StorageTarget {
       // CRC32, which servers without checksum support store as part of the object.
       requestChecksumCalculation: when,
       responseChecksumValidation: when,
-      maxAttempts: opts.maxAttempts ?? 3,
-      // A black-holed endpoint must fail (and back off) rather than hold an agent: no data for 2 minutes ends a request.
-      requestHandler: { connectionTimeout: 10_000, requestTimeout: 120_000 },
+      maxAttempts: opts.maxAttempts ?? 2,
+      // A black-holed endpoint must fail (and back off) rather than hold an agent: no answer, or no
+      // data, for 2 minutes ends a request. Without throwOnRequestTimeout the SDK only logs a warning
+      // and waits forever, and only socketTimeout covers a response body that stops flowing.
+      requestHandler: {
+        connectionTimeout: 10_000,
+        requestTimeout: 120_000,
+        throwOnRequestTimeout: true,
+        socketTimeout: 120_000,
+      },
     });
   }
 
@@ -117,20 +136,22 @@ export class S3Target implements StorageTarget {
    * A crash can still strand uploaded parts: give the bucket a lifecycle rule with
    * AbortIncompleteMultipartUpload (e.g. after 1 day) so they do not accrue storage forever.
    */
-  async put(key: string, body: Readable, opts: PutOptions): Promise<void> {
-    assertValidKey(key, this.name);
-    await uploadVerified({
-      client: this.client,
-      target: this.name,
-      key,
-      bucket: this.bucket,
-      objectKey: this.keys.full(key),
-      body,
-      opts,
-      checksums: this.checksums,
-      partSize: partSizeFor(this.partSize, opts.size),
-      queueSize: this.queueSize,
-      mapError: (err) => this.err(err, 'put', key),
+  async put(key: string, body: PutBody, opts: PutOptions): Promise<void> {
+    await usingBody(body, async (stream) => {
+      assertValidKey(key, this.name);
+      await uploadVerified({
+        client: this.client,
+        target: this.name,
+        key,
+        bucket: this.bucket,
+        objectKey: this.keys.full(key),
+        body: stream,
+        opts,
+        checksums: this.checksums,
+        partSize: partSizeFor(this.partSize, opts.size),
+        queueSize: this.queueSize,
+        mapError: (err) => this.err(err, 'put', key),
+      });
     });
   }
 

@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NotFoundError, PermanentError } from '../errors.ts';
 import { hashStream } from '../integrity.ts';
 import type { StorageTarget } from '../target.ts';
+import { registerCancellationChecks } from './cancellation-checks.ts';
 import {
   bufferBody,
   MiB,
@@ -22,6 +23,7 @@ import { collectPages, expectListing, listingKeys, putListingKeys } from './list
 
 // Helpers adapter-specific tests can reuse.
 export { bufferBody, MiB, patternBytes, patternSlice, patternStream, readAll, sha256Hex } from './data.ts';
+export { type Fault, type FaultOp, FaultyTarget, type FaultyTargetOptions } from './faulty-target.ts';
 
 export interface ConformanceContext {
   target: StorageTarget;
@@ -225,6 +227,8 @@ export function describeConformance(
       },
       SLOW,
     );
+
+    registerCancellationChecks(target, run);
 
     it(
       `streams an object of ${largeBytes} bytes past the multipart threshold`,

@@ -145,7 +145,9 @@ export function registerRestoreCommands(program: Command): void {
 async function restoreFromBucket(opts: RestoreOptions): Promise<void> {
   if (!opts.host || !opts.backup) throw new BadInputError('--target needs --host and --backup');
   const config = loadConfig();
-  const target = new Targets(config.targets).get(opts.target!);
+  const target = new Targets(config.targets, { retry: { deadlineMs: config.targetRetryDeadlineMs } }).get(
+    opts.target!,
+  );
   const manifest = await readManifest(target, opts.host, opts.backup);
   const where = `manifest ${opts.host}/${opts.backup} on target ${target.name}`;
   const attempt = {

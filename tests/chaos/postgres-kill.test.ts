@@ -1,0 +1,107 @@
+/**
+ * Postgres backends terminated while backups run (a failover, pg_terminate_backend): a lost
+ * connection fails the job it was serving, the job is retried, and no role process crashes.
+ * The test holds the expire and migration locks for a while, so that an expire run in the pool
+ * worker and the migrations of a worker starting up are waiting on them when their connections
+ * are terminated.
+ */
+import { createRedis, JobQueues } from '@fleet-backup/queue';
+import { serviceUrls } from '@fleet-backup/testkit';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RoleProcess, waitFor } from '../support/cli.ts';
+import { createStack, type Stack } from '../support/stack.ts';
+import { makeSources, requestBackups, waitAllVerified, watchRoles } from './roles.ts';
+
+const services = await serviceUrls();
+const HOST = 'pgkill-host';
+// The session locks of libs/runtime/src/lifecycle/expire.ts and libs/db/src/migrate.ts.
+const EXPIRE_LOCK = 7_241_905_115;
+const MIGRATION_LOCK = 7_241_905_113;
+const KILL_EVERY_MS = 1500;
+const KILL_FOR_MS = 30_000;
+const HOLD_LOCKS_MS = 8000;
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe.skipIf(!services)('postgres-kill: backends terminated while backups run', () => {
+  let stack: Stack;
+  let killer: pg.Client;
+  let queues: JobQueues;
+  let redis: ReturnType<typeof createRedis>;
+
+  beforeAll(async () => {
+    stack = await createStack(services!, 'pgkill');
+    await stack.start(['producer']);
+    await stack.start(['worker']);
+    await stack.start(['agent', '--host', HOST]);
+    killer = new pg.Client({ connectionString: stack.iso.databaseUrl });
+    killer.on('error', () => {});
+    await killer.connect();
+    redis = createRedis(stack.iso.redisUrl);
+    queues = new JobQueues(redis, stack.iso.queuePrefix);
+  }, 120_000);
+  afterAll(async () => {
+    await killer?.end().catch(() => {});
+    await queues?.close();
+    redis?.disconnect();
+    await stack?.stop();
+  });
+
+  /** Terminates every backend of the test database but the killer's own; returns how many. */
+  async function terminateAll(): Promise<number> {
+    const r = await killer.query(
+      'SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()',
+    );
+    return r.rowCount ?? 0;
+  }
+
+  it('no role crashes, and every backup ends verified', async () => {
+    const ids = await requestBackups(stack, HOST, await makeSources(stack, 'pgkill', 6, 300));
+    await killer.query('SELECT pg_advisory_lock($1), pg_advisory_lock($2)', [EXPIRE_LOCK, MIGRATION_LOCK]);
+    await queues.add('expire', {});
+    // A worker starting now: its migrations wait on the lock the killer holds, and are cut off.
+    const latecomer = new RoleProcess(['worker'], stack.env);
+    stack.roles.push(latecomer);
+    const watch = watchRoles(stack.roles);
+    const started = performance.now();
+    let terminated = 0;
+    let locksHeld = true;
+    while (performance.now() - started < KILL_FOR_MS) {
+      await sleep(KILL_EVERY_MS);
+      terminated += await terminateAll();
+      if (locksHeld && performance.now() - started > HOLD_LOCKS_MS) {
+        await killer.query('SELECT pg_advisory_unlock_all()');
+        locksHeld = false;
+      }
+    }
+    const calm = performance.now();
+    await waitAllVerified(stack, ids, 240_000, () => watch.crashes().join('\n'));
+    const recovered = Math.round((performance.now() - calm) / 1000);
+    await latecomer.waitForLog(/"msg":"worker ready"/, 120_000);
+    const workerLogs = () =>
+      stack.roles
+        .filter((r) => r.name === 'worker')
+        .map((r) => r.log)
+        .join('\n');
+    // The expire run was cut off: its job failed with the lost connection, and its retry finished.
+    await waitFor(() => /"stage":"expire"[^\n]*"event":"done"/.test(workerLogs()), {
+      timeoutMs: 180_000,
+      what: 'the expire job to finish after its retry',
+      detail: () => workerLogs().slice(-3000),
+    });
+    const expireCutOff = /"stage":"expire"[^\n]*"event":"retrying"/.test(workerLogs());
+    const migrationCutOff = latecomer.log.includes('migrations cut off by a lost connection');
+    const crashes = watch.crashes();
+    console.log(
+      `postgres-kill: ${ids.length}/${ids.length} verified ${recovered} s after kills stopped, ` +
+        `${crashes.length} role crashes, ${terminated} backends terminated ` +
+        `(expire run cut off: ${expireCutOff}, migration cut off: ${migrationCutOff})`,
+    );
+    expect(crashes).toEqual([]);
+    expect(stack.roles.every((r) => r.alive)).toBe(true);
+    expect(terminated).toBeGreaterThan(10);
+    expect(expireCutOff).toBe(true);
+    expect(migrationCutOff).toBe(true);
+  }, 600_000);
+});
