@@ -58,7 +58,7 @@ describe.skipIf(!services)('chaos: roles SIGKILLed at random during backups', ()
     config.hosts = {};
     for (const h of HOSTS) {
       const src = path.join(stack.iso.dir, 'src', h);
-      await writeLarge(path.join(src, 'data.img'), 24 * 1024 * 1024, h);
+      await writeLarge(path.join(src, 'data.img'), 48 * 1024 * 1024, h);
       await writeLarge(path.join(src, 'small', 'a.bin'), 300 * 1024, `${h}-a`);
       await writeFile(path.join(src, 'app.conf'), `host=${h}\n`);
       config.hosts[h] = { sources: [{ path: src }] };
@@ -105,7 +105,9 @@ describe.skipIf(!services)('chaos: roles SIGKILLed at random during backups', ()
     for (let k = 0; k < KILLS; k++) {
       const h = HOSTS[Math.floor(random() * HOSTS.length)]!;
       ids.push(await request(manualBackup(h, `round ${k}`, [sourceOf(h)])));
-      await sleep(random() * 1500);
+      // Soon enough that the backup just asked for is still in flight (a few MiB take about a
+      // second end to end now), late enough to land anywhere in its first stages.
+      await sleep(random() * 500);
       const name = victims[k]!;
       const inFlight = await stack.iso.pool.query("SELECT 1 FROM backups WHERE status = 'running' LIMIT 1");
       await roles.get(name)!.kill();

@@ -1,6 +1,6 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { JobQueues, JobSchedulers, POOL_QUEUE } from '@fleet-backup/queue';
+import { hostQueueName, JobQueues, JobSchedulers, POOL_QUEUE } from '@fleet-backup/queue';
 import { serviceUrls } from '@fleet-backup/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { manualBackup, waitFor } from '../support/cli.ts';
@@ -18,12 +18,16 @@ const EXPECTED_SCHEDULERS = [
   'lifecycle.expire',
   'lifecycle.gc',
   'lifecycle.gc-scan',
+  // The rolling re-read of the one target, the fs target `second` (each host's is on its queue).
+  'recheck.second',
+  ...HOSTS.map((h) => `${h}:recheck-local`),
 ].sort();
 
 /**
  * Redis loses everything (FLUSHALL) while backups are in flight, on a private Redis the test
  * starts. Postgres is the source of truth: every backup still ends verified, and every job
- * scheduler (daily and drill per host, expire, gc, gc-scan) is back within a sweep.
+ * scheduler (daily, drill and re-check per host, expire, gc, gc-scan, re-check per target) is back
+ * within a sweep.
  */
 describe.skipIf(!services)('chaos: FLUSHALL mid-run', () => {
   let redis: RedisServer;
@@ -58,7 +62,14 @@ describe.skipIf(!services)('chaos: FLUSHALL mid-run', () => {
     await redis?.stop();
   });
 
-  const schedulers = async () => (await new JobSchedulers(queues).list(POOL_QUEUE)).map((s) => s.id).sort();
+  /** The pool's schedulers, and each host's re-check scheduler as `<host>:<id>`. */
+  const schedulers = async () => {
+    const list = new JobSchedulers(queues);
+    const perHost = await Promise.all(
+      HOSTS.map(async (h) => (await list.list(hostQueueName(h))).map((s) => `${h}:${s.id}`)),
+    );
+    return [...(await list.list(POOL_QUEUE)).map((s) => s.id), ...perHost.flat()].sort();
+  };
 
   it('every backup in flight still ends verified, and every scheduler is back', async () => {
     await waitFor(async () => (await schedulers()).length === EXPECTED_SCHEDULERS.length, {

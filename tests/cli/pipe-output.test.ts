@@ -145,7 +145,7 @@ describe.skipIf(!services)('output is never cut when stdout is a pipe (issue 10)
     const out = path.join(iso.dir, 'missing.json');
     const notFound = await piped(['show', '00000000-0000-4000-8000-000000000000', '--json'], out, env);
     expect(notFound.code).toBe(3);
-    expect(notFound.stderr).toMatch(/backup 00000000-0000-4000-8000-000000000000 does not exist/);
+    expect(notFound.stderr).toMatch(/no backup 00000000-0000-4000-8000-000000000000/);
     expect(notFound.bytes.length).toBe(0);
     // --check on an unverified backup: the whole document, then exit 4.
     const unsafe = await piped(['show', bigId, '--json', '--check'], out, env);

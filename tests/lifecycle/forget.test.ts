@@ -61,7 +61,7 @@ describe.skipIf(!services)('fleet-backup forget', () => {
     await stack?.stop();
   });
 
-  it('makes an unverified backup (a copy found corrupt) and a verified one sharing a blob', async () => {
+  it('makes an unverified backup (its copies found corrupt, none left to heal from) and a verified one sharing a blob', async () => {
     // No pool worker yet: the copy is replicated, then damaged before verify reads it.
     ids.A = await request(manualBackup(HOST, 'bad copy', [path.join(src, 'a')]));
     await waitFor(
@@ -77,8 +77,23 @@ describe.skipIf(!services)('fleet-backup forget', () => {
     const blob = blobFile(sha('only in the forgotten backup\n'));
     await chmod(blob, 0o644);
     await writeFile(blob, 'only in the forgotten backup, rotten\n');
+    // The local copy rots too, so no good copy is left to heal the target's from (issue 10's repair).
+    const local = path.join(stack.backupRoot, ids.A.key, src.slice(1), 'a', 'only-a.txt.bak');
+    await chmod(local, 0o644);
+    await writeFile(local, 'only in the forgotten backup, rotten\n');
     await stack.start(['worker']);
     expect(await waitForStatus(stack, ids.A.id, ['verified', 'unverified', 'failed'])).toBe('unverified');
+    // The repair tries the local copy, finds it rotten too, and says so.
+    await waitFor(
+      async () =>
+        (
+          await stack.iso.pool.query(
+            "SELECT 1 FROM backup_copies WHERE backup_id = $1 AND target = 'local' AND status = 'corrupt'",
+            [ids.A!.id],
+          )
+        ).rowCount === 1,
+      { timeoutMs: 60_000, what: "backup A's local copy to be found corrupt" },
+    );
     ids.B = await request(manualBackup(HOST, 'good', [path.join(src, 'b')], '--wait'));
     expect(await waitForStatus(stack, ids.B.id, ['verified', 'unverified', 'failed'])).toBe('verified');
   });
@@ -135,7 +150,7 @@ describe.skipIf(!services)('fleet-backup forget', () => {
     expect(audit).toMatchObject({ forgotten_by: 'ana', reason: 'its copy rotted' });
     expect(audit.forgotten_at.getTime()).toBeGreaterThanOrEqual(audit.requested_at.getTime());
     expect(audit.detail.copies).toEqual([
-      { target: 'local', status: 'verified' },
+      { target: 'local', status: 'corrupt' },
       { target: 'second', status: 'corrupt' },
     ]);
     expect((await stack.cli(['show', id])).code).toBe(3);

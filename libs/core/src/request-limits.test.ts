@@ -25,7 +25,14 @@ describe('request limits and characters (issue 10: bad input)', () => {
     expect(refusal({ ...base, change_ticket: 'CHG-\ud800' })).toMatch(
       /^change_ticket: .*lone UTF-16 surrogate/,
     );
-    const manual = { host: 'h', kind: 'manual', paths: ['/srv'], purpose: 'p', creator: 'al\tice' };
+    const manual = {
+      host: 'h',
+      kind: 'manual',
+      paths: ['/srv'],
+      purpose: 'p',
+      retention: 'permanent',
+      creator: 'al\tice',
+    };
     expect(describeIssues(backupRequestSchema.safeParse(manual).error!)).toMatch(/^creator: .*U\+0009/);
     // Notes may span lines, but carry no other control character.
     expect(backupRequestSchema.safeParse({ ...manual, creator: 'alice', notes: 'a\n\tb' }).success).toBe(

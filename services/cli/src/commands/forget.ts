@@ -2,6 +2,7 @@ import { type ForgetProgress, forgetBackup } from '@fleet-backup/runtime';
 import type { Command } from 'commander';
 import { CliError, EXIT, printJson } from '../exit.ts';
 import { withRuntime } from '../open.ts';
+import { wholeNumber } from '../options.ts';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -14,13 +15,6 @@ interface ForgetCliOptions {
   json?: boolean;
 }
 
-const seconds = (v: string) => {
-  const n = Number(v);
-  if (!Number.isFinite(n) || n < 0)
-    throw new CliError(`--timeout must be a number of seconds, got ${v}`, EXIT.usage);
-  return n;
-};
-
 /** `forget`: remove a failed or mistaken backup for good, audited. */
 export function registerForgetCommand(program: Command): void {
   program
@@ -32,7 +26,7 @@ export function registerForgetCommand(program: Command): void {
     .requiredOption('--by <name>', 'who forgets it (recorded and logged)')
     .requiredOption('--reason <text>', 'why (recorded and logged)')
     .option('--force', 'also a verified backup, one still running, or a pre_change whose change is pending')
-    .option('--timeout <s>', "seconds to wait for the host's agent to remove the local copy", seconds, 30)
+    .option('--timeout <s>', "seconds to wait for the host's agent to remove the local copy", wholeNumber, 30)
     .option('--json', 'print JSON')
     .addHelpText(
       'after',

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { CliError, EXIT, printJson } from '../exit.ts';
 import { withRuntime } from '../open.ts';
+import { wholeNumber } from '../options.ts';
 import { statusCell } from '../style.ts';
 import { table } from '../table.ts';
 import { type CopyOutcome, checkTargetName, selectBackups, verifyBackups } from './verify-run.ts';
@@ -27,7 +28,7 @@ export function registerVerifyCommand(program: Command): void {
     .option(
       '--timeout <seconds>',
       'how long to wait for the agents that read the local copies',
-      (v) => Number.parseInt(v, 10),
+      wholeNumber,
       600,
     )
     .option('--json', 'print one JSON array, an entry per copy read')
@@ -38,8 +39,6 @@ export function registerVerifyCommand(program: Command): void {
         '\n\nExamples:\n  fleet-backup verify 6f1c…\n  fleet-backup verify 20260301 --host web-01 --target s3\n  fleet-backup verify --all --json',
     )
     .action(async (id: string | undefined, opts: VerifyOptions) => {
-      if (!Number.isInteger(opts.timeout) || opts.timeout < 0)
-        throw new CliError('--timeout must be a number of seconds', EXIT.usage);
       await withRuntime(async (rt) => {
         checkTargetName(rt, opts.target);
         const chosen = await selectBackups(rt, { id, host: opts.host, all: opts.all });
