@@ -1,3 +1,4 @@
+import { seededRandom } from '@fleet-backup/storage/testing/faulty';
 /**
  * Deterministic random inputs for the fuzzers: a seeded generator, and values crafted to break
  * parsers and databases (NUL and other control characters, lone surrogates, huge and deep
@@ -13,16 +14,9 @@ export interface Random {
   chance(p: number): boolean;
 }
 
-/** mulberry32: small, fast and the same sequence for the same seed on every machine. */
+/** A seeded source of choices: the same sequence for the same seed on every machine. */
 export function random(seed: number): Random {
-  let a = seed >>> 0;
-  const next = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const next = seededRandom(seed);
   const int = (n: number) => Math.floor(next() * n);
   return { next, int, pick: (items) => items[int(items.length)]!, chance: (p) => next() < p };
 }

@@ -1,6 +1,7 @@
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { hostQueueName, POOL_QUEUE, STALLED_TOO_OFTEN } from '@fleet-backup/queue';
+import { seededRandom } from '@fleet-backup/storage/testing/faulty';
 import { serviceUrls } from '@fleet-backup/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { manualBackup, type RoleProcess } from '../support/cli.ts';
@@ -15,18 +16,6 @@ const KILLS = 10;
 // Reproducible: CHAOS_SEED=<n> replays a run (every verdict line prints its seed).
 const SEED = Number(process.env.CHAOS_SEED ?? Math.floor(Math.random() * 2 ** 31));
 
-/** mulberry32: a small seeded PRNG, so a failing run can be replayed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 type RoleName = 'producer' | 'worker' | `agent ${string}`;
 
 /**
@@ -40,7 +29,7 @@ type RoleName = 'producer' | 'worker' | `agent ${string}`;
 describe.skipIf(!services)('chaos: roles SIGKILLed at random during backups', () => {
   let stack: Stack;
   let probe: QueueProbe;
-  const random = prng(SEED);
+  const random = seededRandom(SEED);
   const roles = new Map<RoleName, RoleProcess>();
   const args: Record<RoleName, string[]> = { producer: ['producer'], worker: ['worker'] };
   for (const h of HOSTS) args[`agent ${h}`] = ['agent', '--host', h];

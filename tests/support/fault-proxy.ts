@@ -18,6 +18,7 @@
  */
 import { createServer, request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { seededRandom } from '@fleet-backup/storage/testing/faulty';
 
 export const FAULT_KINDS = ['http500', 'http503', 'dropBeforeForward', 'dropAfterAnswer', 'delay'] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
@@ -53,18 +54,6 @@ export interface FaultProxy {
   /** Every fault injected so far, outages included. */
   faultsInjected(): number;
   stop(): Promise<void>;
-}
-
-/** mulberry32: a small, well-mixed seeded PRNG, so a run's fault script is reproducible. */
-function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** An error body in the dialect of whichever API the request was for. */
