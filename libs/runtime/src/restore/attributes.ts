@@ -43,17 +43,14 @@ export async function applyFileAttributes(
 }
 
 /** A directory's attributes through its open descriptor; applied after everything inside it is written. */
-export async function applyDirAttributes(
+export function applyDirAttributes(
   handle: FileHandle,
   display: string,
   attrs: FileAttributes,
   ctx: AttributeContext,
 ): Promise<void> {
-  if (ctx.owner) await giveOwner(attrs, display, ctx, (uid, gid) => handle.chown(uid, gid));
-  await setXattrs(`/proc/self/fd/${handle.fd}/.`, display, attrs, ctx);
-  await handle.chmod(attrs.mode);
-  const t = utimesSeconds(attrs.mtimeNs);
-  await handle.utimes(t, t);
+  // `<magic link>/.` is the directory itself: its xattrs are set without naming it by path.
+  return applyFileAttributes(handle, `/proc/self/fd/${handle.fd}/.`, display, attrs, ctx);
 }
 
 /** A symlink's own attributes (lchown, lutimes: the link, never what it points to). It has no mode of its own on Linux.
