@@ -76,6 +76,21 @@ describe.skipIf(!services)('clients held outside the pool survive a lost connect
     }
   });
 
+  it('survives a checked-out client losing its connection before its holder listens', async () => {
+    const pool = createPool(env.databaseUrl, 2);
+    try {
+      const client = await pool.connect();
+      const pid = (await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
+      // Nothing listens on the client now, as in the moment between connect and the holder's listener.
+      await terminate(env.pool, pid);
+      await expect(client.query('SELECT 1')).rejects.toThrow(/not queryable|terminat/);
+      client.release(true);
+      expect((await pool.query('SELECT 1 AS one')).rows[0]?.one).toBe(1);
+    } finally {
+      await pool.end();
+    }
+  });
+
   it('runs migrations again when terminated backends cut them off, until they finish', async () => {
     const url = new URL(withDefaultUser(env.databaseUrl));
     const name = `fbt_migrate_kill_${randomBytes(4).toString('hex')}`;

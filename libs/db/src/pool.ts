@@ -28,6 +28,11 @@ export function createPool(databaseUrl: string, max = 10): pg.Pool {
   });
   // An idle client losing its connection (Postgres restart) must not crash the process; the pool replaces it.
   pool.on('error', () => {});
+  // Nor may a checked-out one before its holder listens: the pool drops its own listener when it
+  // hands a client out, and a backend ended right after the client connected can say so within the
+  // same read, before `await pool.connect()` returns. The holder's next query fails instead
+  // ("not queryable"), and withClient still hears the event through its own listener.
+  pool.on('connect', (client) => client.on('error', () => {}));
   return pool;
 }
 
