@@ -46,8 +46,11 @@ export class RoleProcess {
     this.exited = new Promise((resolve) => this.child.on('exit', (code) => resolve(code)));
   }
 
-  /** Resolves once the log contains the text (e.g. a readiness line). */
-  async waitForLog(pattern: RegExp | string, timeoutMs = 30_000): Promise<void> {
+  /**
+   * Resolves once the log contains the text (e.g. a readiness line). A minute: a role's start
+   * (node, migrations, Bull Board) took over 30 s on this shared machine under a load of 26.
+   */
+  async waitForLog(pattern: RegExp | string, timeoutMs = 60_000): Promise<void> {
     await waitFor(() => (typeof pattern === 'string' ? this.log.includes(pattern) : pattern.test(this.log)), {
       timeoutMs,
       what: `${this.name} to log ${pattern}`,
