@@ -1,7 +1,7 @@
 import { loadConfig } from '@fleet-backup/config';
 import { LOCAL_COPY, ManualClock, preChangeEntrySchema } from '@fleet-backup/core';
 import { ChangeStore } from '@fleet-backup/db';
-import { hostQueueName } from '@fleet-backup/queue';
+import { hostQueueName, urgentQueueName } from '@fleet-backup/queue';
 import { openRuntime, type Runtime } from '@fleet-backup/runtime';
 import { type Isolated, isolate, serviceUrls } from '@fleet-backup/testkit';
 import type { FastifyInstance } from 'fastify';
@@ -64,7 +64,8 @@ describe.skipIf(!services)('pre-change API: intake, safe, change verified or fai
     });
     const second = await post('/v1/pre-change', body('CHG-1b'));
     expect(second.json().key).toBe('20260601_0930_before-schema-v2-2');
-    const jobs = await rt.queues.queue(hostQueueName('db-01')).getJobs(['waiting']);
+    const jobs = await rt.queues.queue(urgentQueueName('db-01')).getJobs(['waiting']);
+    expect(await rt.queues.queue(hostQueueName('db-01')).count()).toBe(0);
     expect(jobs.map((j) => j.id).sort()).toEqual(
       [`${first.json().id}.snapshot`, `${second.json().id}.snapshot`].sort(),
     );

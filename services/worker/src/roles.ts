@@ -1,6 +1,13 @@
 import type { HostConfig } from '@fleet-backup/config';
 import { PermanentFailure, type StageName } from '@fleet-backup/core';
-import { type FailureReport, hostQueueName, POOL_QUEUE, StageWorker } from '@fleet-backup/queue';
+import {
+  type FailureReport,
+  type Handlers,
+  hostQueueName,
+  POOL_QUEUE,
+  StageWorker,
+  urgentQueueName,
+} from '@fleet-backup/queue';
 import { agentRegistration, type Runtime } from '@fleet-backup/runtime';
 import type { AgentEnv } from './agent-env.ts';
 import { sweepStaging } from './capture/system-state.ts';
@@ -19,6 +26,8 @@ import { snapshot } from './stages/snapshot.ts';
 import { verify } from './stages/verify.ts';
 
 const HEARTBEAT_MS = 60_000;
+/** Pre-changes of one host run one at a time: they are small, and each must start at once. */
+const URGENT_CONCURRENCY = 1;
 
 /** Something that runs until closed. */
 export interface Role {
@@ -26,8 +35,12 @@ export interface Role {
 }
 
 /**
- * The host agent: the only consumer of host.<id>, so the only process that reads that host's
- * files and backup root. Registers the host and keeps its last-seen time fresh.
+ * The host agent: the only consumer of host.<id> and urgent.<id>, so the only process that reads
+ * that host's files and backup root. Registers the host and keeps its last-seen time fresh.
+ * Two lanes: host.<id> runs dailies, manuals and upkeep with `agentConcurrency`; urgent.<id> runs
+ * the stages of pre_change backups with a concurrency of its own (1), so a deploy starts within
+ * seconds even while a daily of hours holds the other lane. Memory: each lane's jobs bound their
+ * own buffers, so the agent's peak is that of agentConcurrency + 1 jobs.
  */
 export async function startAgent(rt: Runtime, host: string, backupRoot: string): Promise<Role> {
   const hostConfig: HostConfig = rt.config.hosts[host] ?? { sources: [], labels: {} };
@@ -36,17 +49,27 @@ export async function startAgent(rt: Runtime, host: string, backupRoot: string):
   await rt.hosts.register(host, agentRegistration(rt.config, host));
   const heartbeat = setInterval(() => void rt.hosts.touch(host).catch(() => {}), HEARTBEAT_MS);
   heartbeat.unref();
-  const worker = new StageWorker({
-    queue: hostQueueName(host),
-    connection: rt.redis,
-    prefix: rt.config.queuePrefix,
-    log: rt.log.child({ role: 'agent', host }),
-    concurrency: rt.config.agentConcurrency,
-    lockDurationMs: rt.config.lockDurationMs,
-    handlers: {
-      snapshot: (data, ctx) => snapshot(env, data, ctx),
-      hash: (data, ctx) => hash(env, data, ctx),
-      replicate: (data, ctx) => replicate(env, data, ctx),
+  const stages: Handlers = {
+    snapshot: (data, ctx) => snapshot(env, data, ctx),
+    hash: (data, ctx) => hash(env, data, ctx),
+    replicate: (data, ctx) => replicate(env, data, ctx),
+  };
+  const log = rt.log.child({ role: 'agent', host });
+  const lane = (queue: string, concurrency: number, handlers: Handlers) =>
+    new StageWorker({
+      queue,
+      connection: rt.redis,
+      prefix: rt.config.queuePrefix,
+      log,
+      concurrency,
+      lockDurationMs: rt.config.lockDurationMs,
+      handlers,
+      onFailure: (report) => recordFailure(rt, report),
+      onStageEvent: rt.metrics.observeStage,
+    });
+  const workers = [
+    lane(hostQueueName(host), rt.config.agentConcurrency, {
+      ...stages,
       'refresh-metadata': async () => {
         await writeHostMetadataFile(rt.pool, host, backupRoot);
       },
@@ -55,16 +78,18 @@ export async function startAgent(rt: Runtime, host: string, backupRoot: string):
       'verify-local': (data, ctx) => verifyLocal(env, data, ctx),
       'recheck-local': (data, ctx) => recheckLocal(env, data, ctx),
       'repair-from-local': (data, ctx) => repairFromLocal(env, data, ctx),
-    },
-    onFailure: (report) => recordFailure(rt, report),
-    onStageEvent: rt.metrics.observeStage,
-  });
-  await worker.waitUntilReady();
-  rt.log.info({ host, queue: hostQueueName(host), backupRoot }, 'agent ready');
+    }),
+    lane(urgentQueueName(host), URGENT_CONCURRENCY, stages),
+  ];
+  await Promise.all(workers.map((w) => w.waitUntilReady()));
+  rt.log.info(
+    { host, queue: hostQueueName(host), urgentQueue: urgentQueueName(host), backupRoot },
+    'agent ready',
+  );
   return {
     async close() {
       clearInterval(heartbeat);
-      await worker.close();
+      await Promise.all(workers.map((w) => w.close()));
     },
   };
 }
