@@ -1,5 +1,4 @@
 import type { HostConfig } from '@fleet-backup/config';
-import { PermanentFailure, type StageName } from '@fleet-backup/core';
 import {
   type FailureReport,
   type Handlers,
@@ -8,7 +7,7 @@ import {
   StageWorker,
   urgentQueueName,
 } from '@fleet-backup/queue';
-import { agentRegistration, type Runtime } from '@fleet-backup/runtime';
+import { agentRegistration, type Runtime, recordStageFailure } from '@fleet-backup/runtime';
 import type { AgentEnv } from './agent-env.ts';
 import { sweepStaging } from './capture/system-state.ts';
 import { writeHostMetadataFile } from './metadata-file.ts';
@@ -64,7 +63,7 @@ export async function startAgent(rt: Runtime, host: string, backupRoot: string):
       concurrency,
       lockDurationMs: rt.config.lockDurationMs,
       handlers,
-      onFailure: (report) => recordFailure(rt, report),
+      onFailure: (report) => recordStageFailure(rt.backups, report),
       onStageEvent: rt.metrics.observeStage,
     });
   const workers = [
@@ -115,35 +114,10 @@ export async function startPoolWorker(rt: Runtime, concurrency = 4): Promise<Rol
       recheck: (data, ctx) => recheckTarget(rt, data, ctx),
       repair: (data, ctx) => repair(rt, data, ctx),
     },
-    onFailure: (report) => recordFailure(rt, report),
+    onFailure: (report) => recordStageFailure(rt.backups, report),
     onStageEvent: rt.metrics.observeStage,
   });
   await worker.waitUntilReady();
   rt.log.info({ queue: POOL_QUEUE, concurrency }, 'worker ready');
   return { close: () => worker.close() };
-}
-
-const STAGE_JOBS: Record<string, StageName> = {
-  snapshot: 'snapshot',
-  hash: 'hash',
-  replicate: 'replicate',
-  verify: 'verify',
-};
-
-/**
- * Writes a stage's failure to Postgres, so `show` and the API say what went wrong and where. When
- * Postgres cannot be reached this throws, and the stage worker logs "could not record the
- * failure"; a final failure lost so is recorded later by the producer's reconciler, from the job
- * BullMQ keeps in failed.
- */
-async function recordFailure(rt: Runtime, { name, data, error, final }: FailureReport): Promise<void> {
-  const stage = STAGE_JOBS[name];
-  const { backupId, target } = (data ?? {}) as { backupId?: unknown; target?: unknown };
-  if (!stage || typeof backupId !== 'string') return;
-  // A backup forgotten meanwhile (or a malformed id) has nothing to record on.
-  const exists = await rt.backups.get(backupId);
-  if (!exists) return;
-  const message =
-    error instanceof PermanentFailure || final ? error.message : `${error.message} (will retry)`;
-  await rt.backups.failStage(backupId, stage, typeof target === 'string' ? target : '', message, final);
 }
