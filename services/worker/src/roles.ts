@@ -1,6 +1,5 @@
 import type { HostConfig } from '@fleet-backup/config';
 import {
-  type FailureReport,
   type Handlers,
   hostQueueName,
   POOL_QUEUE,
