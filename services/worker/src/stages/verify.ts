@@ -42,7 +42,8 @@ export function verifyStage(rt: Runtime): StageSpec<JobData<'verify'>, Read, Set
     async afterCommit({ target, read, news }, settled, { backup, log }) {
       rt.metrics.bytesVerified.inc({ target }, read.checkedBytes);
       const fields = { target, backupId: backup.id, key: backup.key, by: 'verify' };
-      if (read.problems.length) log.error({ ...fields, problems: read.problems.slice(0, 10) }, 'copy is corrupt');
+      if (read.problems.length)
+        log.error({ ...fields, problems: read.problems.slice(0, 10) }, 'copy is corrupt');
       else log.info(fields, settled?.previous === 'corrupt' ? 'copy verified again' : 'copy verified');
       if (settled?.status === 'corrupt' && news) await rt.queues.add('repair', { target });
     },
