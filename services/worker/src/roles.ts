@@ -1,11 +1,5 @@
 import type { HostConfig } from '@fleet-backup/config';
-import {
-  type Handlers,
-  hostQueueName,
-  POOL_QUEUE,
-  StageWorker,
-  urgentQueueName,
-} from '@fleet-backup/queue';
+import { type Handlers, hostQueueName, POOL_QUEUE, StageWorker, urgentQueueName } from '@fleet-backup/queue';
 import { agentRegistration, type Runtime, recordStageFailure } from '@fleet-backup/runtime';
 import type { AgentEnv } from './agent-env.ts';
 import { sweepStaging } from './capture/system-state.ts';
