@@ -11,7 +11,7 @@ import { makeTree } from '../support/tree.ts';
 
 const services = await serviceUrls();
 const HOST = 'lane-host';
-const SMALL_FILES = 2_000;
+const SMALL_FILES = 1_000;
 /** Issue 11, P6: a pre-change's snapshot starts within this long, whatever its host's daily is doing. */
 const START_WITHIN_MS = 5_000;
 
