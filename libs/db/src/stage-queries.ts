@@ -1,5 +1,6 @@
 import {
   type BackupKind,
+  type BackupRequest,
   type BackupStatus,
   type Compliance,
   type CopyStatus,
@@ -29,9 +30,23 @@ export interface PipelineState {
   stages: StageRow[];
 }
 
-/** A backup's state as `backup --wait` shows it while polling: no file row is read. */
+/** The seed entry's fields about a pre_change's change, as far as they are set. */
+export interface EntryHead {
+  status?: string;
+  retention?: string;
+  verified_by?: string | null;
+  verified_date?: string | null;
+}
+
+/** A backup's state as `backup --wait` and the API's `/state` show it while polling: no file row is read. */
 export interface BackupProgress {
-  backup: PipelineBackup & { missing: string[]; compliance: Compliance };
+  backup: PipelineBackup & {
+    missing: string[];
+    compliance: Compliance;
+    request: BackupRequest;
+    /** The seed entry's fields about the change, without its file map. */
+    entry: EntryHead;
+  };
   stages: StageRow[];
   copies: CopyRow[];
 }
@@ -41,6 +56,9 @@ const STAGES_JSON = `COALESCE((SELECT json_agg(s ORDER BY array_position(ARRAY['
 const COPIES_JSON = `COALESCE((SELECT json_agg(c ORDER BY c.target <> $2, c.target)
   FROM backup_copies c WHERE c.backup_id = b.id), '[]'::json) AS copies`;
 const CORE = 'b.id, b.host, b.kind, b.key, b.status, b.lifecycle, b.targets';
+// Named keys only: the entry may embed every file.
+const ENTRY_HEAD = `jsonb_strip_nulls(jsonb_build_object('status', b.entry->'status', 'retention', b.entry->'retention',
+  'verified_by', b.entry->'verified_by', 'verified_date', b.entry->'verified_date')) AS entry`;
 
 type Raw = Record<string, unknown>;
 
@@ -59,7 +77,8 @@ export async function pipelineState(q: Queryable, id: string): Promise<PipelineS
 export async function backupProgress(q: Queryable, id: string): Promise<BackupProgress | null> {
   if (!UUID.test(id)) return null;
   const r = await q.query(
-    `SELECT ${CORE}, b.missing, b.compliance, ${STAGES_JSON}, ${COPIES_JSON} FROM backups b WHERE b.id = $1`,
+    `SELECT ${CORE}, b.missing, b.compliance, b.request, ${ENTRY_HEAD}, ${STAGES_JSON}, ${COPIES_JSON}
+     FROM backups b WHERE b.id = $1`,
     [id, LOCAL_COPY],
   );
   const row = r.rows[0] as Raw | undefined;
@@ -69,6 +88,8 @@ export async function backupProgress(q: Queryable, id: string): Promise<BackupPr
       ...toPipelineBackup(row),
       missing: (row.missing as string[] | null) ?? [],
       compliance: row.compliance as Compliance,
+      request: row.request as BackupRequest,
+      entry: row.entry as EntryHead,
     },
     stages: (row.stages as Raw[]).map(jsonStage),
     copies: (row.copies as Raw[]).map(jsonCopy),
