@@ -4,6 +4,7 @@ import { hostQueueName, urgentQueueName } from '@fleet-backup/queue';
 import { type Isolated, isolate, serviceUrls } from '@fleet-backup/testkit';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { reconcile } from './reconcile.ts';
 import { openRuntime, type Runtime } from './runtime.ts';
 import { recordStageFailure, runStage, type StageSpec } from './stage-runner.ts';
 
@@ -210,5 +211,14 @@ describe.skipIf(!services)('runStage: one stage protocol', () => {
       data: { backupId: backup.id, host: HOST, lane: 'urgent' },
     });
     expect(await rt.queues.queue(hostQueueName(HOST)).getJob(`${backup.id}.snapshot`)).toBeUndefined();
+  });
+
+  it('rebuilds a lost pre-change job on the urgent lane, reading stages only', async () => {
+    const backup = await newBackup('pre_change');
+    const sql = await queriesDuring(rt.pool, () => reconcile(rt));
+    expect(sql.join('\n')).not.toMatch(/backup_files/);
+    expect(await rt.queues.queue(urgentQueueName(HOST)).getJob(`${backup.id}.snapshot`)).toBeDefined();
+    // Found where it was put: a second pass adds nothing.
+    expect((await reconcile(rt)).enqueued).toBe(0);
   });
 });
