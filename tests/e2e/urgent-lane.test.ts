@@ -130,6 +130,11 @@ describe.skipIf(!services)('pre-change requests come first: the agent’s urgent
       detail: () => agent.log.slice(-2000),
     });
     expect(await status(pre)).toBe('verified');
+    // The host's backup_metadata.json already lists it: written from the urgent lane too.
+    const key = (await pool.query<{ key: string }>('SELECT key FROM backups WHERE id = $1', [pre])).rows[0]!
+      .key;
+    const doc = JSON.parse(await readFile(path.join(stack.backupRoot, 'backup_metadata.json'), 'utf8'));
+    expect(doc.pre_change[key]).toMatchObject({ change_ticket: 'CHG-LANE-1' });
     expect((await stages(daily)).get('snapshot')?.status).toBe('running');
     expect(await status(daily)).toBe('running');
 

@@ -65,7 +65,7 @@ export const jobCatalog = {
   }),
   'refresh-metadata': define({
     queue: 'host',
-    schema: z.strictObject({ host: hostIdSchema, backupId }),
+    schema: z.strictObject({ host: hostIdSchema, backupId, lane }),
     attempts: 5,
     backoffMs: 2_000,
     timeoutMs: HOUR,

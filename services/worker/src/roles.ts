@@ -30,7 +30,7 @@ export interface Role {
  * The host agent: the only consumer of host.<id> and urgent.<id>, so the only process that reads
  * that host's files and backup root. Registers the host and keeps its last-seen time fresh.
  * Two lanes: host.<id> runs dailies, manuals and upkeep with `agentConcurrency`; urgent.<id> runs
- * the stages of pre_change backups with a concurrency of its own (1), so a deploy starts within
+ * the stages (and metadata refreshes) of pre_change backups with a concurrency of its own (1), so a deploy starts within
  * seconds even while a daily of hours holds the other lane. Memory: each lane's jobs bound their
  * own buffers, so the agent's peak is that of agentConcurrency + 1 jobs.
  */
@@ -45,6 +45,10 @@ export async function startAgent(rt: Runtime, host: string, backupRoot: string):
     snapshot: (data, ctx) => snapshot(env, data, ctx),
     hash: (data, ctx) => hash(env, data, ctx),
     replicate: (data, ctx) => replicate(env, data, ctx),
+    // Writes are serialised in-process (metadata-file.ts), so both lanes may ask at once.
+    'refresh-metadata': async () => {
+      await writeHostMetadataFile(rt.pool, host, backupRoot);
+    },
   };
   const log = rt.log.child({ role: 'agent', host });
   const lane = (queue: string, concurrency: number, handlers: Handlers) =>
@@ -62,9 +66,6 @@ export async function startAgent(rt: Runtime, host: string, backupRoot: string):
   const workers = [
     lane(hostQueueName(host), rt.config.agentConcurrency, {
       ...stages,
-      'refresh-metadata': async () => {
-        await writeHostMetadataFile(rt.pool, host, backupRoot);
-      },
       'expire-local': (data, ctx) => expireLocal(env, data, ctx),
       // Rot: the local copy re-read (in full, or today's slice) and healed; blobs sent again.
       'verify-local': (data, ctx) => verifyLocal(env, data, ctx),

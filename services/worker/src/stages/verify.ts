@@ -47,9 +47,11 @@ export function verifyStage(rt: Runtime): StageSpec<JobData<'verify'>, Read, Set
       else log.info(fields, settled?.previous === 'corrupt' ? 'copy verified again' : 'copy verified');
       if (settled?.status === 'corrupt' && news) await rt.queues.add('repair', { target });
     },
-    // The host's backup_metadata.json lives on its agent; ask it to refresh, on every delivery.
-    async next(_backup, input) {
-      await rt.queues.add('refresh-metadata', { host: input.host, backupId: input.backupId });
+    // The host's backup_metadata.json lives on its agent; ask it to refresh, on every delivery
+    // (a pre-change's on the urgent lane, so the file says `verified` without waiting for a daily).
+    async next(backup, input) {
+      const lane = backup.kind === 'pre_change' ? { lane: 'urgent' as const } : {};
+      await rt.queues.add('refresh-metadata', { host: input.host, backupId: input.backupId, ...lane });
     },
   };
 }
