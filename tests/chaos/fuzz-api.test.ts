@@ -2,7 +2,7 @@ import { createLogger, loadConfig } from '@fleet-backup/config';
 import { unprintable } from '@fleet-backup/core';
 import { TokenStore } from '@fleet-backup/db';
 import { buildServer } from '@fleet-backup/producer';
-import { hostQueueName, POOL_QUEUE } from '@fleet-backup/queue';
+import { hostQueueNames, POOL_QUEUE } from '@fleet-backup/queue';
 import { openRuntime, type Runtime, verifyChange } from '@fleet-backup/runtime';
 import { type Isolated, isolate, serviceUrls } from '@fleet-backup/testkit';
 import type { FastifyInstance, InjectOptions } from 'fastify';
@@ -118,7 +118,7 @@ describe.skipIf(!services)('fuzz: every API route, every scope (issue 10)', () =
   async function footprint(): Promise<{ backups: number; jobs: number }> {
     const rows = await rt.pool.query<{ n: string }>('SELECT count(*) AS n FROM backups');
     let jobs = 0;
-    for (const name of [POOL_QUEUE, hostQueueName(HOST)]) {
+    for (const name of [POOL_QUEUE, ...hostQueueNames(HOST)]) {
       const counts = await rt.queues.queue(name).getJobCounts();
       jobs += Object.values(counts).reduce((a, b) => a + b, 0);
     }

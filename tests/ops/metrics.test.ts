@@ -143,6 +143,8 @@ describe.skipIf(!services)('metrics after a real backup through producer, worker
     expect(sample(m, 'fleet_backup_jobs', { queue: 'pool', state: 'completed' })).toBeGreaterThanOrEqual(2);
     expect(sample(m, 'fleet_backup_jobs', { queue: `host.${HOST}`, state: 'failed' })).toBe(0);
     expect(sample(m, 'fleet_backup_queue_depth', { queue: `host.${HOST}` })).toBe(0);
+    // The agent's urgent lane (pre-changes) is counted beside its normal one.
+    expect(sample(m, 'fleet_backup_queue_depth', { queue: `urgent.${HOST}` })).toBe(0);
     expect(sample(m, 'fleet_backup_redis_up')).toBe(1);
     expect(sample(m, 'fleet_backup_postgres_up')).toBe(1);
     // Standard process series come along.

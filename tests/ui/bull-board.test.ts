@@ -162,7 +162,8 @@ function jobCard(page: Page, jobId: string) {
 /** Finds the host's queue the way an operator would with 200 of them: the sidebar filter, then Failed. */
 async function openFailedJob(page: Page, jobId: string) {
   await page.getByPlaceholder('Filter queues').fill(HOST);
-  await page.getByRole('link', { name: HOST, exact: true }).click();
+  // The host's normal lane (its urgent lane, `urgent.<host>`, shows under "urgent" with the same leaf name).
+  await page.locator(`a[href$="/queue/${QUEUE}"]`).first().click();
   await page.waitForURL(`**/queue/${QUEUE}`);
   await page.locator(`a[href$="/queue/${QUEUE}?status=failed"]:has(span[data-text="FAILED"])`).click();
   const card = jobCard(page, jobId);

@@ -1,5 +1,6 @@
 import { BackupNotSafeError, FleetBackupApiError, WaitTimeoutError } from './errors.ts';
 import type {
+  BackupState,
   BackupView,
   ChangeFailed,
   ChangeVerified,
@@ -24,7 +25,7 @@ export interface WaitOptions {
   intervalMs?: number;
   signal?: AbortSignal;
   /** Called with every state seen, e.g. to log progress. */
-  onPoll?: (backup: BackupView) => void;
+  onPoll?: (backup: BackupState) => void;
 }
 
 /**
@@ -53,8 +54,13 @@ export class FleetBackupClient {
     return this.request<BackupView>('GET', `/v1/backups/${encodeURIComponent(id)}`);
   }
 
+  /** The backup's status, stages, copies and `safe`: what a wait polls, cheap whatever its size. */
+  getBackupState(id: string): Promise<BackupState> {
+    return this.request<BackupState>('GET', `/v1/backups/${encodeURIComponent(id)}/state`);
+  }
+
   /**
-   * Polls until the backup is safe and returns it. Throws BackupNotSafeError as soon as it
+   * Polls until the backup is safe and returns it (its full view, read once at the end). Throws BackupNotSafeError as soon as it
    * failed or can no longer become safe, WaitTimeoutError when the time is up, and at once on
    * 400/401/403. A 404 and transient errors (network, 5xx, 429) are polled through: a backup
    * asked for through the queue appears only once a worker has taken the job.
@@ -62,14 +68,14 @@ export class FleetBackupClient {
   async waitUntilSafe(id: string, opts: WaitOptions = {}): Promise<BackupView> {
     const timeoutMs = opts.timeoutMs ?? 3_600_000;
     const deadline = Date.now() + timeoutMs;
-    let last: BackupView | null = null;
+    let last: BackupState | null = null;
     let lastError: unknown = null;
     for (;;) {
       opts.signal?.throwIfAborted();
       try {
-        last = await this.getBackup(id);
+        last = await this.getBackupState(id);
         opts.onPoll?.(last);
-        if (last.safe) return last;
+        if (last.safe) return await this.getBackup(id);
         if (!last.safety.possible) throw new BackupNotSafeError(last);
       } catch (err) {
         if (!pollable(err)) throw err;

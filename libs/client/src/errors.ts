@@ -1,4 +1,4 @@
-import type { BackupView } from './types.ts';
+import type { BackupState } from './types.ts';
 
 /** The API answered with an error status; `code` and `message` are the server's. */
 export class FleetBackupApiError extends Error {
@@ -14,8 +14,8 @@ export class FleetBackupApiError extends Error {
 
 /** The backup failed, or can otherwise never become safe without an operator: do not start the change. */
 export class BackupNotSafeError extends Error {
-  readonly backup: BackupView;
-  constructor(backup: BackupView) {
+  readonly backup: BackupState;
+  constructor(backup: BackupState) {
     super(
       `backup ${backup.id} (${backup.host}/${backup.key}) is ${backup.status} and will not become safe: ${backup.safety.reason}`,
     );
@@ -26,8 +26,8 @@ export class BackupNotSafeError extends Error {
 
 /** waitUntilSafe ran out of time; `backup` is the last state seen (null if it never appeared). */
 export class WaitTimeoutError extends Error {
-  readonly backup: BackupView | null;
-  constructor(id: string, timeoutMs: number, backup: BackupView | null, lastError: unknown) {
+  readonly backup: BackupState | null;
+  constructor(id: string, timeoutMs: number, backup: BackupState | null, lastError: unknown) {
     const state = backup
       ? `still not safe: ${backup.safety.reason}`
       : `not found${lastError instanceof Error ? ` (${lastError.message})` : ''}`;

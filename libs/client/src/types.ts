@@ -96,6 +96,15 @@ export interface BackupView {
   metadata: Record<string, unknown>;
 }
 
+/**
+ * What `waitUntilSafe` polls (`GET /v1/backups/:id/state`): the backup's status, stages, copies
+ * and safety, without its seed entry, so a poll costs the same whatever the number of files.
+ */
+export type BackupState = Pick<
+  BackupView,
+  'id' | 'host' | 'kind' | 'key' | 'status' | 'copies' | 'stages' | 'missing' | 'safe' | 'safety' | 'change'
+>;
+
 export interface ChangeBackupView {
   id: string;
   host: string;

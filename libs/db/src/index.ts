@@ -22,4 +22,5 @@ export * from './retention.ts';
 export * from './rot-findings.ts';
 export * from './rows.ts';
 export * from './sensitive-queries.ts';
+export * from './stage-queries.ts';
 export * from './token-store.ts';

@@ -3,9 +3,17 @@ import { z } from 'zod';
 
 const backupId = z.uuid();
 const target = z.string().regex(/^[a-z0-9][a-z0-9-]{0,31}$/);
+/**
+ * Present on the stage jobs of a pre_change backup: they go to the agent's urgent lane
+ * (urgent.<host>) instead of host.<host>. The job id ignores it, so one stage has one id.
+ */
+const lane = z.literal('urgent').optional();
 
 export interface JobDefinition<S extends z.ZodType> {
-  /** 'host' jobs go to the queue of data.host; 'pool' jobs to the shared pool queue. */
+  /**
+   * 'host' jobs go to the queue of data.host (its urgent lane when data.lane is 'urgent');
+   * 'pool' jobs to the shared pool queue.
+   */
   queue: 'host' | 'pool';
   schema: S;
   /**
@@ -33,7 +41,7 @@ const HOUR = 3_600_000;
 export const jobCatalog = {
   snapshot: define({
     queue: 'host',
-    schema: z.strictObject({ backupId, host: hostIdSchema }),
+    schema: z.strictObject({ backupId, host: hostIdSchema, lane }),
     jobId: (d) => `${d.backupId}.snapshot`,
     attempts: 5,
     backoffMs: 5_000,
@@ -41,7 +49,7 @@ export const jobCatalog = {
   }),
   hash: define({
     queue: 'host',
-    schema: z.strictObject({ backupId, host: hostIdSchema }),
+    schema: z.strictObject({ backupId, host: hostIdSchema, lane }),
     jobId: (d) => `${d.backupId}.hash`,
     attempts: 5,
     backoffMs: 5_000,
@@ -49,7 +57,7 @@ export const jobCatalog = {
   }),
   replicate: define({
     queue: 'host',
-    schema: z.strictObject({ backupId, host: hostIdSchema, target }),
+    schema: z.strictObject({ backupId, host: hostIdSchema, target, lane }),
     jobId: (d) => `${d.backupId}.replicate.${d.target}`,
     attempts: 8,
     backoffMs: 10_000,
@@ -57,7 +65,7 @@ export const jobCatalog = {
   }),
   'refresh-metadata': define({
     queue: 'host',
-    schema: z.strictObject({ host: hostIdSchema, backupId }),
+    schema: z.strictObject({ host: hostIdSchema, backupId, lane }),
     attempts: 5,
     backoffMs: 2_000,
     timeoutMs: HOUR,

@@ -2,7 +2,7 @@ import { BadInputError, describeIssues, hostIdSchema } from '@fleet-backup/core'
 import { type JobsOptions, Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { type JobData, type JobName, jobCatalog } from './catalog.ts';
-import { hostQueueName, POOL_QUEUE } from './names.ts';
+import { hostQueueName, POOL_QUEUE, urgentQueueName } from './names.ts';
 
 const DAY_S = 86_400;
 
@@ -36,11 +36,13 @@ export class JobQueues {
     this.prefix = prefix;
   }
 
-  /** The queue a job goes to: its host's queue, or the pool queue. */
+  /** The queue a job goes to: its host's queue (or that host's urgent lane), or the pool queue. */
   queueFor<N extends JobName>(name: N, data: JobData<N>): string {
     const def = jobCatalog[name];
     if (def.queue === 'pool') return POOL_QUEUE;
-    return hostQueueName(hostIdSchema.parse((data as { host: string }).host));
+    const { host, lane } = data as { host: string; lane?: unknown };
+    const id = hostIdSchema.parse(host);
+    return lane === 'urgent' ? urgentQueueName(id) : hostQueueName(id);
   }
 
   /** Validates and adds a job; with a deterministic id, adding it twice is a no-op. */

@@ -12,6 +12,8 @@ export interface JobContext {
   /** Fires on timeout, on cancellation and when the process shuts down; pass it to streams. */
   signal: AbortSignal;
   log: Logger;
+  /** Stores where the job stands on the job itself (Bull Board shows it); callers throttle. */
+  progress?: (value: { done: number; total: number }) => Promise<void>;
 }
 
 export type Handler<N extends JobName> = (data: JobData<N>, ctx: JobContext) => Promise<void>;
@@ -121,6 +123,7 @@ export class StageWorker {
         maxAttempts,
         signal,
         log,
+        progress: (value) => job.updateProgress(value),
       });
       log.info({ event: 'done', durationMs: emit('done') }, 'stage done');
     } catch (raw) {

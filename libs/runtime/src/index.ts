@@ -18,5 +18,6 @@ export * from './restore.ts';
 export * from './restore-sources.ts';
 export * from './runtime.ts';
 export * from './safety-view.ts';
+export * from './stage-runner.ts';
 export * from './targets.ts';
 export * from './views.ts';

@@ -1,6 +1,6 @@
 import { STAGES, type StageName } from '@fleet-backup/core';
-import { backupsWithOpenStages } from '@fleet-backup/db';
-import { inspectJob, type JobInspection, replaceFinishedJob } from '@fleet-backup/queue';
+import { backupsWithOpenStages, pipelineState } from '@fleet-backup/db';
+import { inspectJob, isHostQueue, type JobInspection, replaceFinishedJob } from '@fleet-backup/queue';
 import { nextJobs, type PlannedJob } from './pipeline.ts';
 import type { Runtime } from './runtime.ts';
 
@@ -30,7 +30,11 @@ export async function reconcile(rt: Runtime): Promise<ReconcileReport> {
   for (const id of await backupsWithOpenStages(rt.pool)) {
     report.backups++;
     try {
-      for (const job of nextJobs(await rt.backups.detail(id))) await reconcileJob(rt, job, report);
+      // Stages only: a sweep over every open backup must not load their file rows.
+      const state = await pipelineState(rt.pool, id);
+      // Forgotten since it was listed: nothing left to carry on.
+      if (!state) continue;
+      for (const job of nextJobs(state)) await reconcileJob(rt, job, report);
     } catch (err) {
       // One backup's trouble (forgotten meanwhile, a Redis hiccup) must not hold back the others.
       errors.push({ backupId: id, err });
@@ -101,7 +105,7 @@ async function recordEndedJob(rt: Runtime, planned: PlannedJob, job: JobInspecti
 /** The stage error an operator reads in `show`, the API and `backup --wait`: what, why, and what to do. */
 export function endedJobMessage(planned: PlannedJob, job: JobInspection): string {
   const data = planned.data as { host: string };
-  const runner = job.queue.startsWith('host.') ? `the agent of host ${data.host}` : 'the pool worker';
+  const runner = isHostQueue(job.queue) ? `the agent of host ${data.host}` : 'the pool worker';
   const retry = `then retry job ${job.id} on queue ${job.queue} in Bull Board to carry the backup on`;
   if (job.stalled) {
     return (

@@ -1,5 +1,5 @@
 import { type Config, createLogger, type Logger, secretValues } from '@fleet-backup/config';
-import { type Clock, systemClock } from '@fleet-backup/core';
+import { type Clock, NotFoundFailure, systemClock } from '@fleet-backup/core';
 import {
   BackupStore,
   BlobIndex,
@@ -8,6 +8,7 @@ import {
   HostStore,
   migrate,
   type Pool,
+  pipelineState,
 } from '@fleet-backup/db';
 import { checkRedisSettings, createRedis, JobQueues } from '@fleet-backup/queue';
 import type { Redis } from 'ioredis';
@@ -29,7 +30,7 @@ export interface Runtime {
   targets: Targets;
   /** This process's Prometheus registry and the series its jobs feed. */
   metrics: ProcessMetrics;
-  /** Enqueues whatever the backup needs next (idempotent). */
+  /** Enqueues whatever the backup needs next (idempotent); reads its stages, never its files. */
   advance(backupId: string): Promise<void>;
   close(): Promise<void>;
 }
@@ -82,7 +83,9 @@ export async function openRuntime(config: Config, opts: RuntimeOptions): Promise
     }),
     metrics: new ProcessMetrics({ redis, pool }),
     async advance(backupId) {
-      for (const job of nextJobs(await backups.detail(backupId))) await queues.add(job.name, job.data);
+      const state = await pipelineState(pool, backupId);
+      if (!state) throw new NotFoundFailure(`backup ${backupId} does not exist`, { backupId });
+      for (const job of nextJobs(state)) await queues.add(job.name, job.data);
     },
     async close() {
       await queues.close();

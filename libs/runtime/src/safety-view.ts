@@ -1,12 +1,18 @@
 import { backupSafety, type SafetyRule } from '@fleet-backup/core';
-import type { BackupDetail } from '@fleet-backup/db';
+import type { BackupRow, CopyRow } from '@fleet-backup/db';
+
+/** What safety is judged from: the backup's row (its entry read for the change only) and its copies. */
+export interface SafetySubject {
+  backup: Pick<BackupRow, 'status' | 'lifecycle' | 'missing' | 'kind' | 'request'> & { entry: unknown };
+  copies: CopyRow[];
+}
 
 /**
  * What a service waiting on a backup needs beside `describeBackup`: whether it is safe to start
  * the change (`safe`), why or why not, whether it can still become safe, and for a pre_change
  * the state of its change as the seed records it.
  */
-export function describeSafety(d: BackupDetail, rule: SafetyRule) {
+export function describeSafety(d: SafetySubject, rule: SafetyRule) {
   const { status, lifecycle, missing } = d.backup;
   const s = backupSafety({ status, lifecycle, missing, copies: d.copies }, rule);
   const entry = d.backup.entry as {

@@ -1,4 +1,4 @@
-import type { BackupDetail } from '@fleet-backup/db';
+import type { BackupDetail, CopyRow, StageRow } from '@fleet-backup/db';
 
 /** The JSON shape of one backup, shared by the API and `show --json`. */
 export function describeBackup(d: BackupDetail) {
@@ -20,23 +20,8 @@ export function describeBackup(d: BackupDetail) {
     },
     request: backup.request,
     compliance: backup.compliance,
-    stages: d.stages.map((s) => ({
-      stage: s.stage,
-      target: s.target || null,
-      status: s.status,
-      attempts: s.attempts,
-      error: s.error,
-      started: s.startedAt?.toISOString() ?? null,
-      finished: s.finishedAt?.toISOString() ?? null,
-    })),
-    copies: d.copies.map((c) => ({
-      target: c.target,
-      kind: c.kind,
-      offsite: c.offsite,
-      status: c.status,
-      verified: c.verifiedAt?.toISOString() ?? null,
-      detail: c.detail,
-    })),
+    stages: d.stages.map(stageView),
+    copies: d.copies.map(copyView),
     files: d.files.map((f) => ({
       path: f.path,
       stored: f.storedPath,
@@ -59,5 +44,30 @@ export function describeBackup(d: BackupDetail) {
     missing: backup.missing,
     sharp_drop: backup.sharpDrop,
     metadata: backup.entry,
+  };
+}
+
+/** A stage as the API and `show --json` name its fields. */
+export function stageView(s: StageRow) {
+  return {
+    stage: s.stage,
+    target: s.target || null,
+    status: s.status,
+    attempts: s.attempts,
+    error: s.error,
+    started: s.startedAt?.toISOString() ?? null,
+    finished: s.finishedAt?.toISOString() ?? null,
+  };
+}
+
+/** A copy as the API and `show --json` name its fields. */
+export function copyView(c: CopyRow) {
+  return {
+    target: c.target,
+    kind: c.kind,
+    offsite: c.offsite,
+    status: c.status,
+    verified: c.verifiedAt?.toISOString() ?? null,
+    detail: c.detail,
   };
 }

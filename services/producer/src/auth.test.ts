@@ -1,7 +1,7 @@
 import { Writable } from 'node:stream';
 import { loadConfig } from '@fleet-backup/config';
 import { TokenStore } from '@fleet-backup/db';
-import { hostQueueName } from '@fleet-backup/queue';
+import { hostQueueNames, urgentQueueName } from '@fleet-backup/queue';
 import { openRuntime, type Runtime } from '@fleet-backup/runtime';
 import { type Isolated, isolate, serviceUrls } from '@fleet-backup/testkit';
 import type { FastifyInstance } from 'fastify';
@@ -34,9 +34,13 @@ describe.skipIf(!services)('API authentication and scopes', () => {
   const basic = (token: string) => ({
     authorization: `Basic ${Buffer.from(`x:${token}`).toString('base64')}`,
   });
-  const queued = async () =>
-    (await rt.queues.queue(hostQueueName('db-01')).count()) +
-    (await rt.queues.queue(hostQueueName('web-01')).count());
+  // Both lanes of both agents: a pre-change's stages go to the urgent one.
+  const queued = async () => {
+    let n = 0;
+    for (const name of [...hostQueueNames('db-01'), ...hostQueueNames('web-01')])
+      n += await rt.queues.queue(name).count();
+    return n;
+  };
   const backups = async () => Number((await rt.pool.query('SELECT count(*) AS n FROM backups')).rows[0].n);
 
   beforeAll(async () => {
@@ -173,7 +177,7 @@ describe.skipIf(!services)('API authentication and scopes', () => {
       payload: preChange,
     });
     expect(ok.statusCode).toBe(202);
-    expect(await rt.queues.queue(hostQueueName('db-01')).count()).toBe(1);
+    expect(await rt.queues.queue(urgentQueueName('db-01')).count()).toBe(1);
     expect(
       (await guarded.inject({ url: `/v1/backups/${ok.json().id}`, headers: bearer(secrets.deployer) }))
         .statusCode,

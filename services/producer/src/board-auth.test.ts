@@ -115,7 +115,7 @@ describe.skipIf(!services)('Bull Board behind its login', () => {
         .json()
         .queues.map((q: { name: string }) => q.name)
         .sort(),
-    ).toEqual(['host.web-01', 'pool']);
+    ).toEqual(['host.web-01', 'pool', 'urgent.web-01']);
     expect(queues.json().queues.every((q: { readOnlyMode: boolean }) => !q.readOnlyMode)).toBe(true);
     // Past the gate: the board itself answers (no such job), and the action is on record.
     const retry = await board.inject({ method: 'PUT', url: RETRY, headers: basic('admin', ADMIN_PASSWORD) });

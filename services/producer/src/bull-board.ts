@@ -2,7 +2,7 @@ import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { FastifyAdapter } from '@bull-board/fastify';
 import { unprintable } from '@fleet-backup/core';
-import { hostQueueName, POOL_QUEUE } from '@fleet-backup/queue';
+import { hostQueueName, POOL_QUEUE, urgentQueueName } from '@fleet-backup/queue';
 import type { Runtime } from '@fleet-backup/runtime';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { BoardGate, BoardHook } from './board-auth.ts';
@@ -11,10 +11,11 @@ export const BOARD_PATH = '/admin/queues';
 /** The read-only board, where a viewer opening BOARD_PATH is sent. */
 export const READ_ONLY_BOARD_PATH = `${BOARD_PATH}/read-only`;
 
-/** A queue on the board, with the host it belongs to (null for the pool queue). */
+/** A queue on the board, with the host it belongs to (null for the pool queue) and its lane. */
 interface BoardQueue {
   queue: ReturnType<Runtime['queues']['queue']>;
   host: string | null;
+  urgent?: boolean;
 }
 
 /** How stale the board's queue list may be when someone looks: a new host shows on the next poll. */
@@ -39,7 +40,10 @@ export async function mountBullBoard(
     const hosts = (await rt.hosts.list()).map((h) => h.id);
     const queues: BoardQueue[] = [
       { queue: rt.queues.queue(POOL_QUEUE), host: null },
-      ...hosts.map((host) => ({ queue: rt.queues.queue(hostQueueName(host)), host })),
+      ...hosts.flatMap((host) => [
+        { queue: rt.queues.queue(hostQueueName(host)), host },
+        { queue: rt.queues.queue(urgentQueueName(host)), host, urgent: true },
+      ]),
     ];
     for (const setQueues of boards) setQueues(queues);
   };
@@ -148,20 +152,26 @@ function decodes(value: string): boolean {
 }
 
 /**
- * How a queue shows on the board. Queue names are `host.<id>` and `pool`; the "." delimiter
- * groups every host queue under "host" (a host id with dots nests one level per dot). The
+ * How a queue shows on the board. Queue names are `host.<id>`, `urgent.<id>` and `pool`; the "."
+ * delimiter groups every host queue under "host" and every urgent lane under "urgent" (a host id
+ * with dots nests one level per dot). The
  * read-only adapters make the board itself refuse writes (405), beneath the gate's 403.
  */
-function queueAdapter({ queue, host }: BoardQueue, readOnlyMode: boolean): BullMQAdapter {
+function queueAdapter({ queue, host, urgent }: BoardQueue, readOnlyMode: boolean): BullMQAdapter {
   return new BullMQAdapter(queue, {
     readOnlyMode,
     delimiter: '.',
-    displayName: host === null ? 'pool (all workers)' : `host ${host}`,
-    description:
-      host === null
-        ? 'Stages any pool worker runs: verify, daily triggers, pre-change intake, restore drills, expire, gc.'
-        : `Stages run by the agent of host ${host}: snapshot, hash, replicate, refresh-metadata, expire-local.`,
+    displayName: host === null ? 'pool (all workers)' : urgent ? `host ${host} (urgent)` : `host ${host}`,
+    description: describeQueue(host, urgent),
   });
+}
+
+function describeQueue(host: string | null, urgent: boolean | undefined): string {
+  if (host === null)
+    return 'Stages any pool worker runs: verify, daily triggers, pre-change intake, restore drills, expire, gc.';
+  if (urgent)
+    return `The urgent lane of host ${host}'s agent: snapshot, hash and replicate of pre-change backups, one at a time, never behind a daily.`;
+  return `Stages run by the agent of host ${host}: snapshot, hash, replicate, refresh-metadata, expire-local.`;
 }
 
 function environmentBadge(m: BoardMount): { label: string; color: string } {

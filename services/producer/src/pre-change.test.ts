@@ -1,11 +1,11 @@
 import { loadConfig } from '@fleet-backup/config';
 import { LOCAL_COPY, ManualClock, preChangeEntrySchema } from '@fleet-backup/core';
 import { ChangeStore } from '@fleet-backup/db';
-import { hostQueueName } from '@fleet-backup/queue';
+import { hostQueueName, urgentQueueName } from '@fleet-backup/queue';
 import { openRuntime, type Runtime } from '@fleet-backup/runtime';
 import { type Isolated, isolate, serviceUrls } from '@fleet-backup/testkit';
 import type { FastifyInstance } from 'fastify';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { buildServer } from './server.ts';
 
 const services = await serviceUrls();
@@ -64,7 +64,8 @@ describe.skipIf(!services)('pre-change API: intake, safe, change verified or fai
     });
     const second = await post('/v1/pre-change', body('CHG-1b'));
     expect(second.json().key).toBe('20260601_0930_before-schema-v2-2');
-    const jobs = await rt.queues.queue(hostQueueName('db-01')).getJobs(['waiting']);
+    const jobs = await rt.queues.queue(urgentQueueName('db-01')).getJobs(['waiting']);
+    expect(await rt.queues.queue(hostQueueName('db-01')).count()).toBe(0);
     expect(jobs.map((j) => j.id).sort()).toEqual(
       [`${first.json().id}.snapshot`, `${second.json().id}.snapshot`].sort(),
     );
@@ -119,6 +120,50 @@ describe.skipIf(!services)('pre-change API: intake, safe, change verified or fai
       'verified',
       'verified',
     ]);
+  });
+
+  it('answers /v1/backups/:id/state as the full view has it, from queries that read no file row', async () => {
+    const { id } = (await post('/v1/pre-change', body('CHG-6'))).json();
+    const files = Array.from({ length: 20 }, (_, i) => ({
+      path: `srv/db/f${i}.bak`,
+      storedPath: `srv/db/f${i}.bak`,
+      cls: 'general' as const,
+      size: i,
+      sha256: i.toString(16).padStart(64, '0'),
+      hasWal: null,
+    }));
+    await rt.backups.transaction(async (tx) => {
+      await rt.backups.saveSnapshot(tx, id, files, []);
+      await rt.backups.setCopy(tx, id, LOCAL_COPY, 'verified', {});
+      await rt.backups.refresh(id, tx);
+    });
+    const full = await get(id);
+    expect(Object.keys(full.metadata.files)).toHaveLength(20);
+    const spy = vi.spyOn(rt.pool, 'query');
+    const res = await app.inject({ url: `/v1/backups/${id}/state`, headers });
+    const sql = spy.mock.calls.map(([q]) => String(typeof q === 'string' ? q : (q as { text: string }).text));
+    spy.mockRestore();
+    expect(res.statusCode).toBe(200);
+    const { id: _id, host, kind, key, status, missing, stages, copies, safe, safety, change } = full;
+    expect(res.json()).toEqual({
+      id,
+      host,
+      kind,
+      key,
+      status,
+      missing,
+      stages,
+      copies,
+      safe,
+      safety,
+      change,
+    });
+    expect(sql.join('\n')).not.toMatch(/backup_files/);
+    const missingBackup = await app.inject({
+      url: '/v1/backups/00000000-0000-4000-8000-000000000000/state',
+      headers,
+    });
+    expect(missingBackup.statusCode).toBe(404);
   });
 
   it('records a verified change in the seed entry with who and when (the injected clock)', async () => {

@@ -15,6 +15,24 @@ export interface HiddenEntries {
   reason: string;
 }
 
+/**
+ * Refuses (403) a pre_change token a backup that names a path outside its prefixes: it could not
+ * have asked for it. Other tokens pass.
+ */
+export function assertPathsInScope(
+  principal: Principal,
+  backup: Pick<BackupDetail['backup'], 'id' | 'host' | 'key' | 'request'>,
+): void {
+  if (principal.scope !== 'pre_change') return;
+  const outside = backup.request.paths.filter((p) => !principal.pathPrefixes.some((pre) => isInside(p, pre)));
+  if (outside.length) {
+    throw new OutOfScopeError(
+      `token ${principal.name} may not read ${backup.host}/${backup.key}: it backs up ${outside.join(', ')}, outside the token's path prefixes (${principal.pathPrefixes.join(', ')})`,
+      { backupId: backup.id, paths: outside },
+    );
+  }
+}
+
 /** Symlink hops followed before giving up, as the kernel's ELOOP does. */
 const MAX_HOPS = 40;
 
@@ -34,13 +52,7 @@ export function scopedView<V extends PathBearingView>(
   if (principal.scope !== 'pre_change') return view;
   const { backup } = detail;
   const within = (absolute: string) => principal.pathPrefixes.some((p) => isInside(absolute, p));
-  const outside = backup.request.paths.filter((p) => !within(p));
-  if (outside.length) {
-    throw new OutOfScopeError(
-      `token ${principal.name} may not read ${backup.host}/${backup.key}: it backs up ${outside.join(', ')}, outside the token's path prefixes (${principal.pathPrefixes.join(', ')})`,
-      { backupId: backup.id, paths: outside },
-    );
-  }
+  assertPathsInScope(principal, backup);
   const links = new Map(detail.nodes.filter((n) => n.type === 'symlink').map((n) => [n.path, n]));
   // Entry paths in files and the seed entry are relative (no leading "/"); skipped paths are absolute.
   const visible = (relative: string) => {

@@ -1,7 +1,6 @@
 import type { HostConfig } from '@fleet-backup/config';
-import { PermanentFailure, type StageName } from '@fleet-backup/core';
-import { type FailureReport, hostQueueName, POOL_QUEUE, StageWorker } from '@fleet-backup/queue';
-import { agentRegistration, type Runtime } from '@fleet-backup/runtime';
+import { type Handlers, hostQueueName, POOL_QUEUE, StageWorker, urgentQueueName } from '@fleet-backup/queue';
+import { agentRegistration, type Runtime, recordStageFailure } from '@fleet-backup/runtime';
 import type { AgentEnv } from './agent-env.ts';
 import { sweepStaging } from './capture/system-state.ts';
 import { writeHostMetadataFile } from './metadata-file.ts';
@@ -19,6 +18,8 @@ import { snapshot } from './stages/snapshot.ts';
 import { verify } from './stages/verify.ts';
 
 const HEARTBEAT_MS = 60_000;
+/** Pre-changes of one host run one at a time: they are small, and each must start at once. */
+const URGENT_CONCURRENCY = 1;
 
 /** Something that runs until closed. */
 export interface Role {
@@ -26,8 +27,12 @@ export interface Role {
 }
 
 /**
- * The host agent: the only consumer of host.<id>, so the only process that reads that host's
- * files and backup root. Registers the host and keeps its last-seen time fresh.
+ * The host agent: the only consumer of host.<id> and urgent.<id>, so the only process that reads
+ * that host's files and backup root. Registers the host and keeps its last-seen time fresh.
+ * Two lanes: host.<id> runs dailies, manuals and upkeep with `agentConcurrency`; urgent.<id> runs
+ * the stages (and metadata refreshes) of pre_change backups with a concurrency of its own (1), so a deploy starts within
+ * seconds even while a daily of hours holds the other lane. Memory: each lane's jobs bound their
+ * own buffers, so the agent's peak is that of agentConcurrency + 1 jobs.
  */
 export async function startAgent(rt: Runtime, host: string, backupRoot: string): Promise<Role> {
   const hostConfig: HostConfig = rt.config.hosts[host] ?? { sources: [], labels: {} };
@@ -36,35 +41,48 @@ export async function startAgent(rt: Runtime, host: string, backupRoot: string):
   await rt.hosts.register(host, agentRegistration(rt.config, host));
   const heartbeat = setInterval(() => void rt.hosts.touch(host).catch(() => {}), HEARTBEAT_MS);
   heartbeat.unref();
-  const worker = new StageWorker({
-    queue: hostQueueName(host),
-    connection: rt.redis,
-    prefix: rt.config.queuePrefix,
-    log: rt.log.child({ role: 'agent', host }),
-    concurrency: rt.config.agentConcurrency,
-    lockDurationMs: rt.config.lockDurationMs,
-    handlers: {
-      snapshot: (data, ctx) => snapshot(env, data, ctx),
-      hash: (data, ctx) => hash(env, data, ctx),
-      replicate: (data, ctx) => replicate(env, data, ctx),
-      'refresh-metadata': async () => {
-        await writeHostMetadataFile(rt.pool, host, backupRoot);
-      },
+  const stages: Handlers = {
+    snapshot: (data, ctx) => snapshot(env, data, ctx),
+    hash: (data, ctx) => hash(env, data, ctx),
+    replicate: (data, ctx) => replicate(env, data, ctx),
+    // Writes are serialised in-process (metadata-file.ts), so both lanes may ask at once.
+    'refresh-metadata': async () => {
+      await writeHostMetadataFile(rt.pool, host, backupRoot);
+    },
+  };
+  const log = rt.log.child({ role: 'agent', host });
+  const lane = (queue: string, concurrency: number, handlers: Handlers) =>
+    new StageWorker({
+      queue,
+      connection: rt.redis,
+      prefix: rt.config.queuePrefix,
+      log,
+      concurrency,
+      lockDurationMs: rt.config.lockDurationMs,
+      handlers,
+      onFailure: (report) => recordStageFailure(rt.backups, report),
+      onStageEvent: rt.metrics.observeStage,
+    });
+  const workers = [
+    lane(hostQueueName(host), rt.config.agentConcurrency, {
+      ...stages,
       'expire-local': (data, ctx) => expireLocal(env, data, ctx),
       // Rot: the local copy re-read (in full, or today's slice) and healed; blobs sent again.
       'verify-local': (data, ctx) => verifyLocal(env, data, ctx),
       'recheck-local': (data, ctx) => recheckLocal(env, data, ctx),
       'repair-from-local': (data, ctx) => repairFromLocal(env, data, ctx),
-    },
-    onFailure: (report) => recordFailure(rt, report),
-    onStageEvent: rt.metrics.observeStage,
-  });
-  await worker.waitUntilReady();
-  rt.log.info({ host, queue: hostQueueName(host), backupRoot }, 'agent ready');
+    }),
+    lane(urgentQueueName(host), URGENT_CONCURRENCY, stages),
+  ];
+  await Promise.all(workers.map((w) => w.waitUntilReady()));
+  rt.log.info(
+    { host, queue: hostQueueName(host), urgentQueue: urgentQueueName(host), backupRoot },
+    'agent ready',
+  );
   return {
     async close() {
       clearInterval(heartbeat);
-      await worker.close();
+      await Promise.all(workers.map((w) => w.close()));
     },
   };
 }
@@ -90,35 +108,10 @@ export async function startPoolWorker(rt: Runtime, concurrency = 4): Promise<Rol
       recheck: (data, ctx) => recheckTarget(rt, data, ctx),
       repair: (data, ctx) => repair(rt, data, ctx),
     },
-    onFailure: (report) => recordFailure(rt, report),
+    onFailure: (report) => recordStageFailure(rt.backups, report),
     onStageEvent: rt.metrics.observeStage,
   });
   await worker.waitUntilReady();
   rt.log.info({ queue: POOL_QUEUE, concurrency }, 'worker ready');
   return { close: () => worker.close() };
-}
-
-const STAGE_JOBS: Record<string, StageName> = {
-  snapshot: 'snapshot',
-  hash: 'hash',
-  replicate: 'replicate',
-  verify: 'verify',
-};
-
-/**
- * Writes a stage's failure to Postgres, so `show` and the API say what went wrong and where. When
- * Postgres cannot be reached this throws, and the stage worker logs "could not record the
- * failure"; a final failure lost so is recorded later by the producer's reconciler, from the job
- * BullMQ keeps in failed.
- */
-async function recordFailure(rt: Runtime, { name, data, error, final }: FailureReport): Promise<void> {
-  const stage = STAGE_JOBS[name];
-  const { backupId, target } = (data ?? {}) as { backupId?: unknown; target?: unknown };
-  if (!stage || typeof backupId !== 'string') return;
-  // A backup forgotten meanwhile (or a malformed id) has nothing to record on.
-  const exists = await rt.backups.get(backupId);
-  if (!exists) return;
-  const message =
-    error instanceof PermanentFailure || final ? error.message : `${error.message} (will retry)`;
-  await rt.backups.failStage(backupId, stage, typeof target === 'string' ? target : '', message, final);
 }

@@ -1,4 +1,4 @@
-import { hostQueueName, POOL_QUEUE } from '@fleet-backup/queue';
+import { hostQueueNames, POOL_QUEUE } from '@fleet-backup/queue';
 import { Gauge, type Registry } from 'prom-client';
 import type { Runtime } from '../runtime.ts';
 import { cachedFor } from './cached.ts';
@@ -41,7 +41,7 @@ export function enableFleetMetrics(rt: Runtime): void {
       (hs) => hs.map((h) => h.id),
       () => knownHosts,
     );
-    return readQueueCounts(rt.queues, [POOL_QUEUE, ...knownHosts.map(hostQueueName)]);
+    return readQueueCounts(rt.queues, [POOL_QUEUE, ...knownHosts.flatMap(hostQueueNames)]);
   });
   registerQueueGauges(metrics.registry, queues);
   registerFleetGauges(metrics.registry, fleet);

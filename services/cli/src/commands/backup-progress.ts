@@ -1,12 +1,18 @@
-import type { BackupDetail } from '@fleet-backup/db';
+import type { BackupProgress } from '@fleet-backup/db';
 import type { ProgressState } from '../progress.ts';
+
+/** A backup's recorded files and their bytes, read once its snapshot is done. */
+export interface FileTotals {
+  files: number;
+  bytes: number;
+}
 
 /**
  * Where a backup stands, from the rows `backup --wait` polls: its pipeline steps (snapshot,
  * hash, then replicate and verify per target) and its copies. Files and bytes are known only
  * once the snapshot recorded them; until then they are left out rather than guessed.
  */
-export function backupState(d: BackupDetail): ProgressState {
+export function backupState(d: BackupProgress, totals: FileTotals | null = null): ProgressState {
   const done = d.stages.filter((s) => s.status === 'done').length;
   const state: ProgressState = {
     unit: 'steps',
@@ -16,15 +22,15 @@ export function backupState(d: BackupDetail): ProgressState {
     copies: { done: d.copies.filter((c) => c.status === 'verified').length, total: d.copies.length },
     failed: d.backup.status === 'failed',
   };
-  if (d.files.length) {
-    state.files = { done: d.files.length, total: d.files.length };
-    state.size = d.files.reduce((n, f) => n + f.size, 0);
+  if (totals?.files) {
+    state.files = { done: totals.files, total: totals.files };
+    state.size = totals.bytes;
   }
   return state;
 }
 
 /** `replicate s3, gcs running`, `waiting for hash`, or the status once the backup ended. */
-function stageText(d: BackupDetail): string {
+function stageText(d: BackupProgress): string {
   if (d.backup.status !== 'running') return d.backup.status;
   const running = d.stages.filter((s) => s.status === 'running');
   const next = d.stages.find((s) => s.status === 'pending');

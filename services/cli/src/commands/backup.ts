@@ -1,11 +1,12 @@
-import type { BackupDetail } from '@fleet-backup/db';
+import { NotFoundFailure } from '@fleet-backup/core';
+import { type BackupProgress, backupProgress, fileTotals } from '@fleet-backup/db';
 import { type Runtime, requestBackup } from '@fleet-backup/runtime';
 import type { Command } from 'commander';
 import { CliError, EXIT, printJson } from '../exit.ts';
 import { withRuntime } from '../open.ts';
 import { collect, wholeNumber } from '../options.ts';
 import { startProgress } from '../progress.ts';
-import { backupState } from './backup-progress.ts';
+import { backupState, type FileTotals } from './backup-progress.ts';
 
 interface BackupOptions {
   host: string;
@@ -68,8 +69,8 @@ export function registerBackupCommand(program: Command): void {
           return;
         }
         const progress = startProgress(`backup ${backup.key}`, { json: opts.json });
-        const detail = await waitForEnd(rt, backup.id, opts.timeout, (d) =>
-          progress.update(backupState(d)),
+        const detail = await waitForEnd(rt, backup.id, opts.timeout, (d, totals) =>
+          progress.update(backupState(d, totals)),
         ).finally(() => progress.finish());
         const { status, compliance } = detail.backup;
         if (opts.json)
@@ -93,18 +94,28 @@ export function registerBackupCommand(program: Command): void {
     });
 }
 
-/** Polls Postgres (the source of truth) until the backup has verified, failed or ended unverified. */
+/**
+ * Polls Postgres (the source of truth) until the backup has verified, failed or ended unverified.
+ * Each poll is one query over the backup's row, stages and copies, never its files (a backup of
+ * 100,000 files costs the same to watch as one of ten); the file count shown is read once, when
+ * the snapshot has recorded them.
+ */
 async function waitForEnd(
   rt: Runtime,
   id: string,
   timeoutSeconds: number | undefined,
-  onPoll: (d: BackupDetail) => void,
-): Promise<BackupDetail> {
+  onPoll: (d: BackupProgress, totals: FileTotals | null) => void,
+): Promise<BackupProgress> {
   const deadline = timeoutSeconds ? Date.now() + timeoutSeconds * 1000 : Number.POSITIVE_INFINITY;
+  let totals: FileTotals | null = null;
   for (;;) {
-    const detail = await rt.backups.detail(id);
-    onPoll(detail);
-    if (detail.backup.status !== 'running') return detail;
+    const progress = await backupProgress(rt.pool, id);
+    if (!progress) throw new NotFoundFailure(`backup ${id} does not exist (forgotten while waiting?)`);
+    if (!totals && progress.stages.some((s) => s.stage === 'snapshot' && s.status === 'done')) {
+      totals = await fileTotals(rt.pool, id);
+    }
+    onPoll(progress, totals);
+    if (progress.backup.status !== 'running') return progress;
     if (Date.now() > deadline)
       throw new CliError(`backup ${id} still running after ${timeoutSeconds}s`, EXIT.failed);
     await new Promise((r) => setTimeout(r, 500));
@@ -112,7 +123,7 @@ async function waitForEnd(
 }
 
 /** What went wrong, in one line: missing required files, failed stages with their errors, then corrupt copies. */
-export function reason(d: BackupDetail): string {
+export function reason(d: BackupProgress): string {
   const failed = d.stages.filter((s) => s.status === 'failed' || (s.error && s.status !== 'done'));
   const corrupt = d.copies.filter((c) => c.status === 'corrupt');
   const { missing } = d.backup;

@@ -1,11 +1,12 @@
-import { assertHostInScope, backupRequestSchema } from '@fleet-backup/core';
+import { assertHostInScope, backupRequestSchema, NotFoundFailure } from '@fleet-backup/core';
+import { backupProgress } from '@fleet-backup/db';
 import type { Runtime } from '@fleet-backup/runtime';
-import { describeBackup, describeSafety, requestBackup } from '@fleet-backup/runtime';
+import { copyView, describeBackup, describeSafety, requestBackup, stageView } from '@fleet-backup/runtime';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { backupIdParams, countParam, hostQuery } from '../params.ts';
 import { route } from '../route.ts';
-import { scopedView } from '../scoped-view.ts';
+import { assertPathsInScope, scopedView } from '../scoped-view.ts';
 
 const listQuery = z.strictObject({
   host: hostQuery,
@@ -52,6 +53,32 @@ export async function backupRoutes(app: FastifyInstance, rt: Runtime): Promise<v
         ...describeSafety(detail, { offsiteCopies: rt.config.safeOffsiteCopies }),
       };
       return scopedView(principal, detail, view);
+    },
+  );
+
+  // What a waiting service polls: status, stages, copies and `safe`, from one query that reads no
+  // file row (GET /v1/backups/:id carries the seed entry, file map and all).
+  route(
+    app,
+    { method: 'GET', url: '/v1/backups/:id/state', scopes: ['read', 'pre_change'], params: backupIdParams },
+    async ({ params }, req) => {
+      const state = await backupProgress(rt.pool, params.id);
+      if (!state) throw new NotFoundFailure(`backup ${params.id} does not exist`, { backupId: params.id });
+      const principal = req.principal!;
+      assertHostInScope(principal, state.backup.host);
+      assertPathsInScope(principal, state.backup);
+      const { backup } = state;
+      return {
+        id: backup.id,
+        host: backup.host,
+        kind: backup.kind,
+        key: backup.key,
+        status: backup.status,
+        missing: backup.missing,
+        stages: state.stages.map(stageView),
+        copies: state.copies.map(copyView),
+        ...describeSafety(state, { offsiteCopies: rt.config.safeOffsiteCopies }),
+      };
     },
   );
 }

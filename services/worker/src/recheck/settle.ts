@@ -1,4 +1,5 @@
 import { type CopyStatus, isKept } from '@fleet-backup/core';
+import type { Queryable } from '@fleet-backup/db';
 import type { Runtime } from '@fleet-backup/runtime';
 import type { CopyProblem } from './blob-read.ts';
 
@@ -9,7 +10,7 @@ export interface CopyVerdict {
   problems: CopyProblem[];
   /** Stored with the copy (checked files and bytes, who checked, what was healed). */
   detail: Record<string, unknown>;
-  /** The pipeline's verify stage: finish it in the same transaction (it runs whatever the lifecycle). */
+  /** The pipeline's verify stage: finished in the same transaction (it runs whatever the lifecycle). */
   finishStage?: boolean;
 }
 
@@ -26,28 +27,37 @@ export interface Settled {
  * being removed, and a re-read must not count them again.
  */
 export async function settleCopy(rt: Runtime, v: CopyVerdict): Promise<Settled | null> {
+  return rt.backups.transaction(async (tx) => {
+    const settled = await settleCopyIn(rt, tx, v);
+    if (settled && v.finishStage) await rt.backups.finishStage(tx, v.backupId, 'verify', v.copy);
+    return settled;
+  });
+}
+
+/**
+ * settleCopy's writes inside the caller's transaction. With `finishStage` the caller (the verify
+ * stage's runner) ends the stage in tx, which recomputes the backup; otherwise this does.
+ */
+export async function settleCopyIn(rt: Runtime, tx: Queryable, v: CopyVerdict): Promise<Settled | null> {
   const { backups } = rt;
   const status: CopyStatus = v.problems.length ? 'corrupt' : 'verified';
-  return backups.transaction(async (tx) => {
-    const backup = await backups.lock(v.backupId, tx);
-    if (!v.finishStage && !isKept(backup.lifecycle)) return null;
-    const row = await tx.query<{ status: CopyStatus }>(
-      'SELECT status FROM backup_copies WHERE backup_id = $1 AND target = $2',
-      [v.backupId, v.copy],
-    );
-    const previous = row.rows[0]?.status;
-    if (!previous) return null;
-    await backups.setCopy(tx, v.backupId, v.copy, status, {
-      ...v.detail,
-      problems: v.problems.slice(0, 100),
-    });
-    if (v.finishStage) await backups.finishStage(tx, v.backupId, 'verify', v.copy);
-    else await backups.refresh(v.backupId, tx);
-    await tx.query('UPDATE backup_copies SET checked_at = $3 WHERE backup_id = $1 AND target = $2', [
-      v.backupId,
-      v.copy,
-      rt.clock.now(),
-    ]);
-    return { host: backup.host, status, previous };
+  const backup = await backups.lock(v.backupId, tx);
+  if (!v.finishStage && !isKept(backup.lifecycle)) return null;
+  const row = await tx.query<{ status: CopyStatus }>(
+    'SELECT status FROM backup_copies WHERE backup_id = $1 AND target = $2',
+    [v.backupId, v.copy],
+  );
+  const previous = row.rows[0]?.status;
+  if (!previous) return null;
+  await backups.setCopy(tx, v.backupId, v.copy, status, {
+    ...v.detail,
+    problems: v.problems.slice(0, 100),
   });
+  if (!v.finishStage) await backups.refresh(v.backupId, tx);
+  await tx.query('UPDATE backup_copies SET checked_at = $3 WHERE backup_id = $1 AND target = $2', [
+    v.backupId,
+    v.copy,
+    rt.clock.now(),
+  ]);
+  return { host: backup.host, status, previous };
 }

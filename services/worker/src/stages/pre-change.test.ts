@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { loadConfig } from '@fleet-backup/config';
-import { hostQueueName, POOL_QUEUE } from '@fleet-backup/queue';
+import { hostQueueName, POOL_QUEUE, urgentQueueName } from '@fleet-backup/queue';
 import { openRuntime, type Runtime } from '@fleet-backup/runtime';
 import { type Isolated, isolate, serviceUrls } from '@fleet-backup/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -59,10 +59,11 @@ describe.skipIf(!services)('pre-change jobs on the pool queue', () => {
     expect(backup).toMatchObject({ host: 'db-01', kind: 'pre_change', request: { ticket: 'CHG-Q1' } });
     expect(backup.key).toMatch(/^\d{8}_\d{4}_queued-before-migration$/);
     const snapshot = await until(
-      () => rt.queues.queue(hostQueueName('db-01')).getJob(`${id}.snapshot`),
-      'the snapshot job',
+      () => rt.queues.queue(urgentQueueName('db-01')).getJob(`${id}.snapshot`),
+      'the snapshot job on the urgent lane',
     );
-    expect(snapshot.data).toEqual({ backupId: id, host: 'db-01' });
+    expect(snapshot.data).toEqual({ backupId: id, host: 'db-01', lane: 'urgent' });
+    expect(await rt.queues.queue(hostQueueName('db-01')).getJob(`${id}.snapshot`)).toBeUndefined();
     const count = await rt.pool.query('SELECT count(*)::int AS n FROM backups WHERE id = $1', [id]);
     expect(count.rows[0].n).toBe(1);
   });

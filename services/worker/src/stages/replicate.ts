@@ -3,6 +3,7 @@ import path from 'node:path';
 import { LOCAL_COPY } from '@fleet-backup/core';
 import { CopyChecks, storedBlob } from '@fleet-backup/db';
 import type { JobContext, JobData } from '@fleet-backup/queue';
+import { runStage, type StagePorts, type StageSpec } from '@fleet-backup/runtime';
 import { hasBlob, putBlobIfAbsent, type StorageTarget, writeManifest } from '@fleet-backup/storage';
 import { type AgentEnv, assertOwnHost, backupDir } from '../agent-env.ts';
 import { manifestBytes, sha256Hex } from '../recheck/manifest-check.ts';
@@ -20,40 +21,75 @@ const PARALLEL_UPLOADS = 4;
  * it made corrupt are read again.
  */
 export async function replicate(env: AgentEnv, data: JobData<'replicate'>, ctx: JobContext): Promise<void> {
+  await runStage(env.rt, replicateStage(env), data, ctx);
+}
+
+/** What one replicate sent: its blobs, how many of them and their bytes went up, and the bad ones it replaced. */
+interface Sent {
+  target: string;
+  blobs: number;
+  uploaded: number;
+  bytesUploaded: number;
+  healed: string[];
+}
+
+/** The replicate stage's parts; the target is the only storage it writes to. */
+export function replicateStage(env: AgentEnv): StageSpec<JobData<'replicate'>, Sent> {
+  const { backups } = env.rt;
+  return {
+    stage: 'replicate',
+    accept: (backup) => assertOwnHost(env, backup),
+    work: (input, ports) => sendCopy(env, env.rt.targets.get(input.target), ports),
+    async commit(tx, sent, { backup }) {
+      // A late or repeated delivery must not undo verify's verdict on this copy: verify will not run
+      // again, so a verified copy would stay "replicated" and the backup unverified for good.
+      if ((await backups.stage(backup.id, 'verify', sent.target, tx))?.status !== 'done') {
+        const { blobs, uploaded, bytesUploaded } = sent;
+        await backups.setCopy(tx, backup.id, sent.target, 'replicated', { blobs, uploaded, bytesUploaded });
+      }
+    },
+    async afterCommit(sent, _committed, { log }) {
+      const { target, blobs, uploaded, bytesUploaded } = sent;
+      log.info({ target, blobs, uploaded, bytesUploaded }, 'replicated');
+      env.rt.metrics.bytesUploaded.inc({ target }, bytesUploaded);
+      await reverifyHealed(env, target, sent.healed);
+    },
+  };
+}
+
+/** Uploads the backup's blobs the target lacks (or holds bad), then its manifest. */
+async function sendCopy(env: AgentEnv, target: StorageTarget, ports: StagePorts): Promise<Sent> {
   const { backups, blobs } = env.rt;
-  const backup = await backups.require(data.backupId);
-  assertOwnHost(env, backup);
-  if ((await backups.startStage(backup.id, 'replicate', data.target)) === 'started') {
-    const target = env.rt.targets.get(data.target);
-    const detail = await backups.detail(backup.id);
-    const dir = backupDir(env, backup);
-    // Blobs are what is stored: an encrypted file's ciphertext, under its own sha256. A fresh IV per
-    // encryption means a secret never deduplicates against another copy of itself; secrets are
-    // small, and the alternative (a deterministic IV) would break GCM.
-    const unique = [
-      ...new Map(
-        detail.files.map((f) => {
-          const blob = storedBlob(f);
-          return [blob.sha256, { ...blob, storedPath: f.storedPath }];
-        }),
-      ).values(),
-    ];
-    let uploaded = 0;
-    let bytesUploaded = 0;
-    const checks = new CopyChecks(env.rt.pool, env.rt.clock);
-    const bad = await checks.badAmong(
-      target.name,
-      unique.map((u) => u.sha256),
-    );
-    const healed: string[] = [];
-    await forEachLimited(unique, PARALLEL_UPLOADS, async (file) => {
-      ctx.signal.throwIfAborted();
+  const { backup, signal } = ports;
+  const detail = await backups.detail(backup.id);
+  const dir = backupDir(env, backup);
+  // Blobs are what is stored: an encrypted file's ciphertext, under its own sha256. A fresh IV per
+  // encryption means a secret never deduplicates against another copy of itself; secrets are
+  // small, and the alternative (a deterministic IV) would break GCM.
+  const unique = [
+    ...new Map(
+      detail.files.map((f) => {
+        const blob = storedBlob(f);
+        return [blob.sha256, { ...blob, storedPath: f.storedPath }];
+      }),
+    ).values(),
+  ];
+  let uploaded = 0;
+  let bytesUploaded = 0;
+  let done = 0;
+  const checks = new CopyChecks(env.rt.pool, env.rt.clock);
+  const bad = await checks.badAmong(
+    target.name,
+    unique.map((u) => u.sha256),
+  );
+  const healed: string[] = [];
+  await forEachLimited(unique, PARALLEL_UPLOADS, async (file) => {
+    signal.throwIfAborted();
+    try {
       if (bad.has(file.sha256)) {
         const open = async () =>
           createReadStream(path.join(dir, file.storedPath), { highWaterMark: 1 << 20 });
-        if (
-          (await replaceBadBlob(env.rt, target, file, { name: LOCAL_COPY, open }, ctx.signal)) === 'replaced'
-        ) {
+        if ((await replaceBadBlob(env.rt, target, file, { name: LOCAL_COPY, open }, signal)) === 'replaced') {
           healed.push(file.sha256);
           uploaded++;
           bytesUploaded += file.size;
@@ -69,28 +105,14 @@ export async function replicate(env: AgentEnv, data: JobData<'replicate'>, ctx: 
         uploaded++;
         bytesUploaded += file.size;
       }
-    });
-    await writeManifest(target, buildManifest(detail));
-    // Kept so every later read checks the whole manifest, byte for byte, against what was written.
-    await checks.recordManifest(backup.id, target.name, sha256Hex(manifestBytes(detail, target.name)));
-    await backups.transaction(async (tx) => {
-      await backups.lock(backup.id, tx);
-      // A late or repeated delivery must not undo verify's verdict on this copy: verify will not run
-      // again, so a verified copy would stay "replicated" and the backup unverified for good.
-      if ((await backups.stage(backup.id, 'verify', target.name, tx))?.status !== 'done') {
-        await backups.setCopy(tx, backup.id, target.name, 'replicated', {
-          blobs: unique.length,
-          uploaded,
-          bytesUploaded,
-        });
-      }
-      await backups.finishStage(tx, backup.id, 'replicate', target.name);
-    });
-    ctx.log.info({ target: target.name, blobs: unique.length, uploaded, bytesUploaded }, 'replicated');
-    env.rt.metrics.bytesUploaded.inc({ target: target.name }, bytesUploaded);
-    await reverifyHealed(env, target.name, healed);
-  }
-  await env.rt.advance(backup.id);
+    } finally {
+      ports.progress(++done, unique.length);
+    }
+  });
+  await writeManifest(target, buildManifest(detail));
+  // Kept so every later read checks the whole manifest, byte for byte, against what was written.
+  await checks.recordManifest(backup.id, target.name, sha256Hex(manifestBytes(detail, target.name)));
+  return { target: target.name, blobs: unique.length, uploaded, bytesUploaded, healed };
 }
 
 /** The other backups whose copy on the target was corrupt because of a blob just replaced: read them again. */

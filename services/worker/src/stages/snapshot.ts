@@ -4,6 +4,7 @@ import path from 'node:path';
 import { PermanentFailure, retentionAfterSnapshot, type TreeNode } from '@fleet-backup/core';
 import { type BackupRow, type FileRow, upgradeRetention } from '@fleet-backup/db';
 import type { JobContext, JobData } from '@fleet-backup/queue';
+import { runStage, type StageSpec } from '@fleet-backup/runtime';
 import { type AgentEnv, allowedRoots, assertOwnHost, backupDir } from '../agent-env.ts';
 import { captureSystemState } from '../capture/system-state.ts';
 import { skipReason } from '../capture/take-or-skip.ts';
@@ -19,6 +20,9 @@ import { type Completeness, checkCompleteness, logCompleteness } from './complet
 import { warnSensitiveSkipped } from './sensitive.ts';
 import { type CopyContext, type SnapshotRow, snapshotFile } from './snapshot-file.ts';
 
+/** What the data work needs of its job: the signal and the logger (the stage's ports). */
+type WorkContext = Pick<JobContext, 'signal' | 'log'>;
+
 /** What one snapshot took: file rows, directory and symlink nodes, and what it skipped (with notes). */
 interface Taken {
   files: SnapshotRow[];
@@ -33,46 +37,52 @@ interface Taken {
  * A rerun (retry, or after a crash) starts over from the source and converges on the same state.
  */
 export async function snapshot(env: AgentEnv, data: JobData<'snapshot'>, ctx: JobContext): Promise<void> {
+  await runStage(env.rt, snapshotStage(env), data, ctx);
+}
+
+/** The snapshot stage's parts; the protocol around them is runStage's. */
+export function snapshotStage(
+  env: AgentEnv,
+): StageSpec<JobData<'snapshot'>, Taken | null, Completeness | null> {
   const { backups } = env.rt;
-  const backup = await backups.require(data.backupId);
-  assertOwnHost(env, backup);
-  if ((await backups.startStage(backup.id, 'snapshot')) === 'started') {
-    // A late delivery after hash vouched for the files must leave them alone, on disk and in rows.
-    const hashed = (await backups.stage(backup.id, 'hash'))?.status === 'done';
-    const taken = hashed ? null : await takeSnapshot(env, backup, ctx);
-    const found = await backups.transaction(async (tx): Promise<Completeness | null> => {
-      await backups.lock(backup.id, tx);
-      let completeness: Completeness | null = null;
-      if (taken) {
-        await backups.saveSnapshot(tx, backup.id, taken.files, taken.skipped, taken.nodes);
-        // Known only now: a pre_change holding database files is kept permanently (the seed).
-        const retention = retentionAfterSnapshot(
-          backup.request,
-          taken.files.map((f) => f.cls),
-        );
-        if (retention) await upgradeRetention(tx, backup.id, retention);
-        completeness = await checkCompleteness(env, backup, taken.files, tx);
-        await backups.saveCompleteness(tx, backup.id, completeness);
-      }
-      await backups.finishStage(tx, backup.id, 'snapshot');
-      return completeness;
-    });
-    if (taken) {
-      const bytes = taken.files.reduce((n, f) => n + f.size, 0);
-      ctx.log.info(
-        { files: taken.files.length, nodes: taken.nodes.length, bytes, skipped: taken.skipped.length },
-        'snapshot written',
+  return {
+    stage: 'snapshot',
+    accept: (backup) => assertOwnHost(env, backup),
+    async work(_input, { backup, signal, log }) {
+      // A late delivery after hash vouched for the files must leave them alone, on disk and in rows.
+      const hashed = (await backups.stage(backup.id, 'hash'))?.status === 'done';
+      return hashed ? null : takeSnapshot(env, backup, { signal, log });
+    },
+    async commit(tx, taken, { backup }) {
+      if (!taken) return null;
+      await backups.saveSnapshot(tx, backup.id, taken.files, taken.skipped, taken.nodes);
+      // Known only now: a pre_change holding database files is kept permanently (the seed).
+      const retention = retentionAfterSnapshot(
+        backup.request,
+        taken.files.map((f) => f.cls),
       );
-      env.rt.metrics.bytesCopied.inc(bytes);
-    }
-    if (found) logCompleteness(ctx.log, found);
-    await writeHostMetadataFile(env.rt.pool, env.host, env.backupRoot);
-  }
-  await env.rt.advance(backup.id);
+      if (retention) await upgradeRetention(tx, backup.id, retention);
+      const completeness = await checkCompleteness(env, backup, taken.files, tx);
+      await backups.saveCompleteness(tx, backup.id, completeness);
+      return completeness;
+    },
+    async afterCommit(taken, found, { log }) {
+      if (taken) {
+        const bytes = taken.files.reduce((n, f) => n + f.size, 0);
+        log.info(
+          { files: taken.files.length, nodes: taken.nodes.length, bytes, skipped: taken.skipped.length },
+          'snapshot written',
+        );
+        env.rt.metrics.bytesCopied.inc(bytes);
+      }
+      if (found) logCompleteness(log, found);
+      await writeHostMetadataFile(env.rt.pool, env.host, env.backupRoot);
+    },
+  };
 }
 
 /** Walks the requested paths and copies every file taken into the backup directory. */
-async function takeSnapshot(env: AgentEnv, backup: BackupRow, ctx: JobContext): Promise<Taken> {
+async function takeSnapshot(env: AgentEnv, backup: BackupRow, ctx: WorkContext): Promise<Taken> {
   const dir = backupDir(env, backup);
   // Made first, so a snapshot that takes nothing (an empty source) still ends with its directory.
   await mkdir(dir, { recursive: true });
@@ -124,7 +134,7 @@ async function copyAll(
   found: FoundFile[],
   dir: string,
   copy: CopyContext,
-  ctx: JobContext,
+  ctx: WorkContext,
 ): Promise<SnapshotRow[]> {
   const files: SnapshotRow[] = [];
   const taken = new Map<string, string>();

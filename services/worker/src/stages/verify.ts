@@ -1,6 +1,7 @@
 import type { JobContext, JobData } from '@fleet-backup/queue';
-import type { Runtime } from '@fleet-backup/runtime';
-import { recheckTargetCopy } from '../recheck/target-copy.ts';
+import { type Runtime, runStage, type StageSpec } from '@fleet-backup/runtime';
+import { type Settled, settleCopyIn } from '../recheck/settle.ts';
+import { readTargetCopy, recordTargetRead, type TargetRead } from '../recheck/target-copy.ts';
 
 /**
  * verify (pool): reads the copy on one target back in full: the whole manifest, byte for byte
@@ -9,15 +10,48 @@ import { recheckTargetCopy } from '../recheck/target-copy.ts';
  * which the copy is read again; only a copy whose every byte matches counts as verified.
  */
 export async function verify(rt: Runtime, data: JobData<'verify'>, ctx: JobContext): Promise<void> {
-  if ((await rt.backups.startStage(data.backupId, 'verify', data.target)) === 'started') {
-    await recheckTargetCopy(rt, data.backupId, data.target, {
-      by: 'verify',
-      log: ctx.log,
-      signal: ctx.signal,
-      repair: true,
-      finishStage: true,
-    });
-  }
-  // The host's backup_metadata.json lives on its agent; ask it to refresh.
-  await rt.queues.add('refresh-metadata', { host: data.host, backupId: data.backupId });
+  await runStage(rt, verifyStage(rt), data, ctx);
+}
+
+/** What reading the copy found: the read itself, and whether it found bad objects not known before. */
+interface Read {
+  target: string;
+  read: TargetRead;
+  news: boolean;
+}
+
+/** The verify stage's parts: it only reads its target, and records the verdict. */
+export function verifyStage(rt: Runtime): StageSpec<JobData<'verify'>, Read, Settled | null> {
+  return {
+    stage: 'verify',
+    async work(input, { backup, signal }) {
+      const target = rt.targets.get(input.target);
+      const detail = await rt.backups.detail(backup.id);
+      const read = await readTargetCopy(rt, detail, target, signal);
+      const news = await recordTargetRead(rt, detail, target.name, read, 'verify');
+      return { target: target.name, read, news };
+    },
+    commit: (tx, { target, read }, { backup }) =>
+      settleCopyIn(rt, tx, {
+        backupId: backup.id,
+        copy: target,
+        problems: read.problems,
+        detail: { checkedFiles: read.checkedFiles, checkedBytes: read.checkedBytes, by: 'verify' },
+        finishStage: true,
+      }),
+    async afterCommit({ target, read, news }, settled, { backup, log }) {
+      rt.metrics.bytesVerified.inc({ target }, read.checkedBytes);
+      const fields = { target, backupId: backup.id, key: backup.key, by: 'verify' };
+      if (read.problems.length)
+        log.error({ ...fields, problems: read.problems.slice(0, 10) }, 'copy is corrupt');
+      else log.info(fields, settled?.previous === 'corrupt' ? 'copy verified again' : 'copy verified');
+      if (settled?.status === 'corrupt' && news) await rt.queues.add('repair', { target });
+    },
+    // The host's backup_metadata.json lives on its agent; ask it to refresh, on every delivery
+    // (a pre-change's on the urgent lane, so the file says `verified` without waiting for a daily).
+    async next(backup, input) {
+      const lane = backup.kind === 'pre_change' ? { lane: 'urgent' as const } : {};
+      await rt.queues.add('refresh-metadata', { host: input.host, backupId: input.backupId, ...lane });
+    },
+  };
 }
