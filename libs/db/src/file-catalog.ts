@@ -58,7 +58,9 @@ INSERT INTO file_versions (size, uid, gid, mtime_ns, stored_size, series_id, fir
 SELECT m.size, m.uid, m.gid, m.mtime_ns, m.stored_size, $1, $2, m.mode, m.class, m.has_wal,
        m.sha256, m.path, m.owner, m.grp, m.stored_path, m.stored_sha256, m.key_id, m.xattrs, m.path_bytes
 FROM m
-WHERE NOT EXISTS (SELECT 1 FROM file_versions v WHERE v.series_id = $1 AND v.last_seq IS NULL AND ${same('v', 'm')})`;
+WHERE NOT EXISTS (SELECT 1 FROM file_versions v WHERE v.series_id = $1 AND v.last_seq IS NULL AND ${same('v', 'm')})
+-- In path order, so the (series, path) index fills its pages instead of splitting them.
+ORDER BY m.path`;
 
 /**
  * Records a backup's complete file list as versions of its series: the backup takes a fresh
