@@ -1,13 +1,14 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, open, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { hostMetadataChunks, type Queryable, seedVersion, withReadSnapshot } from '@fleet-backup/db';
+import { getAttribute, setAttribute } from '@napi-rs/xattr';
 
 export const METADATA_FILE = 'backup_metadata.json';
-// Beside the document: the seed version it was written at, and the size and mtime it was left
-// with, so an unchanged host costs one query and two stats, and a file changed behind our back
-// is written again.
-const STATE_FILE = '.backup_metadata.state';
+// The seed version a document was written at travels with it, as an extended attribute set on the
+// temporary file before the rename: file and version can never disagree, and BACKUP_ROOT holds
+// nothing the seed does not name. Where xattrs are not supported the file is simply written again.
+const VERSION_XATTR = 'user.fleet-backup.seed-version';
 
 let chain: Promise<unknown> = Promise.resolve();
 
@@ -25,25 +26,19 @@ export function writeHostMetadataFile(q: Queryable, host: string, backupRoot: st
 
 async function writeIfChanged(q: Queryable, host: string, backupRoot: string): Promise<string> {
   const file = path.join(backupRoot, METADATA_FILE);
-  const stateFile = path.join(backupRoot, STATE_FILE);
   // One snapshot for the version and the document, so the recorded version is the written one's.
   await withReadSnapshot(q, async (rows, tx) => {
     const version = await seedVersion(tx, host);
-    const current = await stateOf(file, version);
-    if (current !== null && current === (await recordedState(stateFile))) return;
-    await writeTextAtomic(file, withNewline(hostMetadataChunks(rows, host)));
-    await writeFile(stateFile, (await stateOf(file, version)) ?? '');
+    if ((await writtenVersion(file)) === version) return;
+    await writeTextAtomic(file, withNewline(hostMetadataChunks(rows, host)), async (temp) => {
+      await setAttribute(temp, VERSION_XATTR, version).catch(() => {});
+    });
   });
   return file;
 }
 
-async function recordedState(stateFile: string): Promise<string | null> {
-  return readFile(stateFile, 'utf8').catch(() => null);
-}
-
-async function stateOf(file: string, version: string): Promise<string | null> {
-  const s = await stat(file).catch(() => null);
-  return s ? `${version} ${s.size} ${s.mtimeMs}` : null;
+async function writtenVersion(file: string): Promise<string | null> {
+  return (await getAttribute(file, VERSION_XATTR).catch(() => null))?.toString('utf8') ?? null;
 }
 
 async function* withNewline(chunks: AsyncIterable<string>): AsyncGenerator<string> {
@@ -55,7 +50,11 @@ async function* withNewline(chunks: AsyncIterable<string>): AsyncGenerator<strin
  * Writes the chunks to file via a temporary file, fsync and rename, so readers never see half a
  * document; one chunk in memory at a time.
  */
-export async function writeTextAtomic(file: string, chunks: AsyncIterable<string>): Promise<string> {
+export async function writeTextAtomic(
+  file: string,
+  chunks: AsyncIterable<string>,
+  beforeRename?: (temp: string) => Promise<void>,
+): Promise<string> {
   await mkdir(path.dirname(file), { recursive: true });
   const temp = `${file}.tmp-${randomBytes(4).toString('hex')}`;
   const handle = await open(temp, 'w', 0o644);
@@ -68,6 +67,7 @@ export async function writeTextAtomic(file: string, chunks: AsyncIterable<string
     throw err;
   }
   await handle.close();
+  await beforeRename?.(temp);
   await rename(temp, file);
   return file;
 }
