@@ -76,6 +76,11 @@ export async function saveFileList(tx: Queryable, backupId: string, files: Snaps
   );
   const { series, seq, old } = next.rows[0] as { series: number; seq: number; old: number | null };
   const attrs = files.map((f) => f.attrs ?? null);
+  // The planner takes unnest for 100 rows and would compare by nested loops, quadratic in the
+  // number of files; hash joins keep a 100,000-file save linear. Restored right after.
+  const was = await tx.query<{ was: string }>(
+    "SELECT current_setting('enable_nestloop') AS was, set_config('enable_nestloop', 'off', true)",
+  );
   await tx.query(SAVE_SQL, [
     series,
     seq,
@@ -91,6 +96,7 @@ export async function saveFileList(tx: Queryable, backupId: string, files: Snaps
     files.map((f) => f.pathBytes ?? null),
     ...attributeColumns(attrs),
   ]);
+  await tx.query("SELECT set_config('enable_nestloop', $1, true)", [was.rows[0]?.was ?? 'on']);
   if (old !== null) await tx.query('SELECT catalog_sweep($1, $2)', [series, old]);
 }
 
