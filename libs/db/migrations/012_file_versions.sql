@@ -79,6 +79,29 @@ CREATE INDEX file_versions_series_path ON file_versions (series_id, path);
 -- index keeps 4 bytes of hash per version instead of a 65-byte key.
 CREATE INDEX file_versions_blob ON file_versions USING hash (encode(COALESCE(stored_sha256, sha256), 'hex'));
 
+-- Directories and symlinks, versioned the same way (they were one backup_nodes row per backup).
+CREATE TABLE node_versions (
+  uid          bigint NOT NULL,
+  gid          bigint NOT NULL,
+  mtime_ns     bigint NOT NULL,
+  series_id    integer NOT NULL REFERENCES backup_series(id),
+  first_seq    integer NOT NULL,
+  last_seq     integer,
+  mode         integer NOT NULL CHECK (mode BETWEEN 0 AND 4095),
+  -- d: dir, l: symlink.
+  type         "char" NOT NULL CHECK (type IN ('d', 'l')),
+  path         text COLLATE "C" NOT NULL,
+  target       text,
+  owner        text,
+  grp          text,
+  xattrs       jsonb,
+  path_bytes   bytea,
+  target_bytes bytea,
+  CHECK (last_seq IS NULL OR last_seq >= first_seq),
+  CHECK ((type = 'l') = (target IS NOT NULL))
+);
+CREATE INDEX node_versions_series_path ON node_versions (series_id, path);
+
 CREATE FUNCTION catalog_class(c "char") RETURNS text LANGUAGE sql IMMUTABLE AS $$
   SELECT CASE c WHEN 'd' THEN 'database' WHEN 'c' THEN 'config' ELSE 'general' END
 $$;
@@ -96,7 +119,11 @@ CREATE FUNCTION catalog_sweep(p_series integer, p_seq integer) RETURNS void LANG
   DELETE FROM file_versions v
   WHERE v.series_id = p_series AND v.first_seq <= p_seq AND (v.last_seq IS NULL OR v.last_seq >= p_seq)
     AND NOT EXISTS (SELECT 1 FROM backups b WHERE b.series_id = p_series
-                      AND b.seq BETWEEN v.first_seq AND COALESCE(v.last_seq, 2147483647))
+                      AND b.seq BETWEEN v.first_seq AND COALESCE(v.last_seq, 2147483647));
+  DELETE FROM node_versions v
+  WHERE v.series_id = p_series AND v.first_seq <= p_seq AND (v.last_seq IS NULL OR v.last_seq >= p_seq)
+    AND NOT EXISTS (SELECT 1 FROM backups b WHERE b.series_id = p_series
+                      AND b.seq BETWEEN v.first_seq AND COALESCE(v.last_seq, 2147483647));
 $$;
 
 -- The backup's series (created when new), locked, and a fresh sequence number for the backup,
@@ -157,6 +184,7 @@ WITH saved AS (
   FROM backups b
   JOIN backup_series s ON s.host = b.host AND s.kind = b.kind AND s.paths_digest = catalog_paths_digest(b.request)
   WHERE EXISTS (SELECT 1 FROM backup_files f WHERE f.backup_id = b.id)
+     OR EXISTS (SELECT 1 FROM backup_nodes n WHERE n.backup_id = b.id)
      OR EXISTS (SELECT 1 FROM backup_stages st WHERE st.backup_id = b.id AND st.stage = 'snapshot' AND st.status = 'done')
 )
 UPDATE backups b SET series_id = saved.series_id, seq = saved.seq FROM saved WHERE saved.id = b.id;
@@ -202,6 +230,52 @@ SELECT DISTINCT ON (series_id, path, run)
        decode(stored_sha256, 'hex'), key_id, xattrs, path_bytes
 FROM spans
 ORDER BY series_id, path, run, seq;
+
+WITH rows AS (
+  SELECT b.series_id, b.seq, n.*,
+         lag(b.seq) OVER w AS prev_seq,
+         lag(ROW(n.type, n.target, n.path_bytes, n.target_bytes, n.mode, n.uid, n.gid, n.owner, n.grp, n.mtime_ns, n.xattrs)) OVER w
+           IS DISTINCT FROM
+           ROW(n.type, n.target, n.path_bytes, n.target_bytes, n.mode, n.uid, n.gid, n.owner, n.grp, n.mtime_ns, n.xattrs) AS changed
+  FROM backup_nodes n JOIN backups b ON b.id = n.backup_id
+  WHERE b.seq IS NOT NULL
+  WINDOW w AS (PARTITION BY b.series_id, n.path ORDER BY b.seq)
+), runs AS (
+  SELECT *, sum(CASE WHEN prev_seq IS NULL OR prev_seq <> seq - 1 OR changed THEN 1 ELSE 0 END)
+              OVER (PARTITION BY series_id, path ORDER BY seq) AS run
+  FROM rows
+), spans AS (
+  SELECT *, min(seq) OVER r AS first_s, max(seq) OVER r AS last_s FROM runs
+  WINDOW r AS (PARTITION BY series_id, path, run)
+)
+INSERT INTO node_versions (uid, gid, mtime_ns, series_id, first_seq, last_seq, mode, type, path, target, owner, grp,
+                           xattrs, path_bytes, target_bytes)
+SELECT DISTINCT ON (series_id, path, run)
+       uid, gid, mtime_ns::bigint, series_id, first_s,
+       CASE WHEN last_s = (SELECT last_seq FROM backup_series s WHERE s.id = spans.series_id) THEN NULL ELSE last_s END,
+       mode, CASE type WHEN 'dir' THEN 'd' ELSE 'l' END::"char", path, target, owner, grp, xattrs, path_bytes, target_bytes
+FROM spans
+ORDER BY series_id, path, run, seq;
+
+DROP TABLE backup_nodes;
+
+CREATE VIEW backup_nodes AS
+SELECT b.id AS backup_id,
+       v.path,
+       CASE v.type WHEN 'd' THEN 'dir' ELSE 'symlink' END AS type,
+       v.target,
+       v.path_bytes,
+       v.target_bytes,
+       v.mode,
+       v.uid,
+       v.gid,
+       v.owner,
+       v.grp,
+       v.mtime_ns::numeric(20, 0) AS mtime_ns,
+       v.xattrs
+FROM backups b
+JOIN node_versions v ON v.series_id = b.series_id
+ AND v.first_seq <= b.seq AND (v.last_seq IS NULL OR v.last_seq >= b.seq);
 
 -- The entry no longer embeds the files: the seed's file map is built when exported.
 UPDATE backups SET entry = entry - 'files';

@@ -15,7 +15,7 @@ import {
   type StageName,
 } from '@fleet-backup/core';
 import { holdBlobReferences } from './blob-refs.ts';
-import { attributeColumns, type SnapshotFile, saveFileList } from './file-catalog.ts';
+import { type SnapshotFile, saveFileList } from './file-catalog.ts';
 import { type Pool, type Queryable, withTransaction } from './pool.ts';
 import {
   type BackupDetail,
@@ -254,27 +254,7 @@ export class BackupStore {
   ): Promise<void> {
     await holdBlobReferences(tx);
     await tx.query('UPDATE backups SET skipped = $2 WHERE id = $1', [id, JSON.stringify(skipped)]);
-    await saveFileList(tx, id, files);
-    await tx.query('DELETE FROM backup_nodes WHERE backup_id = $1', [id]);
-    for (let i = 0; i < nodes.length; i += 500) {
-      const chunk = nodes.slice(i, i + 500);
-      await tx.query(
-        `INSERT INTO backup_nodes (backup_id, path, type, target, path_bytes, target_bytes,
-                                   mode, uid, gid, owner, grp, mtime_ns, xattrs)
-         SELECT $1::uuid, * FROM unnest($2::text[], $3::text[], $4::text[], $5::bytea[], $6::bytea[],
-                                        $7::int[], $8::bigint[], $9::bigint[], $10::text[], $11::text[],
-                                        $12::numeric[], $13::jsonb[])`,
-        [
-          id,
-          chunk.map((n) => n.path),
-          chunk.map((n) => n.type),
-          chunk.map((n) => n.target),
-          chunk.map((n) => n.pathBytes),
-          chunk.map((n) => n.targetBytes),
-          ...attributeColumns(chunk.map((n) => n.attrs)),
-        ],
-      );
-    }
+    await saveFileList(tx, id, files, nodes);
   }
 
   /** Records what the snapshot's completeness check found (libs/core/src/completeness.ts), in its transaction. */

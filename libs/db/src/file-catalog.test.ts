@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BackupStore } from './backup-store.ts';
 import type { SnapshotFile } from './file-catalog.ts';
 import { HostStore } from './host-store.ts';
+import type { NodeRow } from './rows.ts';
 
 const services = await serviceUrls();
 const DAY = 86_400_000;
@@ -63,8 +64,8 @@ describe.skipIf(!services)('file catalog: versions over a series of backups', ()
     });
     return backup.id;
   };
-  const save = (id: string, files: SnapshotFile[]) =>
-    store.transaction((tx) => store.saveSnapshot(tx, id, files, []));
+  const save = (id: string, files: SnapshotFile[], nodes: NodeRow[] = []) =>
+    store.transaction((tx) => store.saveSnapshot(tx, id, files, [], nodes));
   const listed = async (id: string) =>
     (
       await env.pool.query<{ path: string; sha256: string }>(
@@ -81,24 +82,46 @@ describe.skipIf(!services)('file catalog: versions over a series of backups', ()
       (
         await env.pool.query(
           `SELECT sum(pg_total_relation_size(c))::bigint AS n
-           FROM unnest(ARRAY['file_versions', 'backup_series', 'backup_nodes']::regclass[]) c`,
+           FROM unnest(ARRAY['file_versions', 'node_versions', 'backup_series']::regclass[]) c`,
         )
       ).rows[0].n,
     );
 
   it('grows with change: an unchanged re-run of 2,000 files adds ≤ 5% of the first backup, ≤ 300 bytes a version', async () => {
     const files = Array.from({ length: 2000 }, (_, i) => file(i));
+    // 43 directories, versioned like the files (node_versions), counted too.
+    const dirs = [
+      'srv',
+      'srv/app',
+      'srv/app/data',
+      ...Array.from({ length: 40 }, (_, i) => `srv/app/data/dir-${String(i).padStart(2, '0')}`),
+    ];
+    const nodes: NodeRow[] = dirs.map((d) => ({
+      path: d,
+      type: 'dir',
+      target: null,
+      pathBytes: null,
+      targetBytes: null,
+      attrs: {
+        mode: 0o755,
+        uid: 1000,
+        gid: 1000,
+        owner: 'app',
+        group: 'app',
+        mtimeNs: '1764979200000000000',
+      },
+    }));
     const empty = await catalogBytes();
     const first = await daily('app-01');
-    await save(first, files);
+    await save(first, files, nodes);
     const firstBytes = (await catalogBytes()) - empty;
-    const perVersion = firstBytes / 2000;
+    const perVersion = firstBytes / (2000 + nodes.length);
     expect(await versions()).toBe(2000);
     expect(perVersion).toBeLessThanOrEqual(300);
 
     const before = await catalogBytes();
     const second = await daily('app-01');
-    await save(second, files);
+    await save(second, files, nodes);
     const rerun = (await catalogBytes()) - before;
     expect(await versions()).toBe(2000);
     expect(rerun).toBeLessThanOrEqual(0.05 * firstBytes);
@@ -106,7 +129,7 @@ describe.skipIf(!services)('file catalog: versions over a series of backups', ()
     // 1% changed: 20 new versions, 20 closed; every list stays exact.
     const changed = files.map((f, i) => (i % 100 === 7 ? file(i, 'v2') : f));
     const third = await daily('app-01');
-    await save(third, changed);
+    await save(third, changed, nodes);
     expect(await versions()).toBe(2020);
     expect(await listed(first)).toEqual(expected(files));
     expect(await listed(second)).toEqual(expected(files));
@@ -231,5 +254,29 @@ describe.skipIf(!services)('file catalog: versions over a series of backups', ()
     expect((await store.detail(id)).files.every((f) => f.hashedAt?.getTime() === clock.now().getTime())).toBe(
       true,
     );
+  });
+
+  it('serialises concurrent saves and deletes of one series: every list stays exact', async () => {
+    await new HostStore(env.pool, clock).touch('busy-01');
+    const ids: string[] = [];
+    for (let i = 0; i < 6; i++) ids.push(await daily('busy-01'));
+    const lists = ids.map((_, i) =>
+      Array.from({ length: 200 }, (_, n) => file(n, n % 7 === i ? `b${i}` : 'v1')),
+    );
+    const doomed = ids[5] as string;
+    await save(doomed, lists[5] as SnapshotFile[]);
+    await Promise.all([
+      ...ids.slice(0, 5).map((id, i) => save(id, lists[i] as SnapshotFile[])),
+      env.pool.query('DELETE FROM backups WHERE id = $1', [doomed]),
+    ]);
+    for (const [i, id] of ids.slice(0, 5).entries())
+      expect(await listed(id)).toEqual(expected(lists[i] as SnapshotFile[]));
+    // No version is left that no backup covers.
+    const orphans = await env.pool.query(
+      `SELECT count(*)::int AS n FROM file_versions v JOIN backup_series s ON s.id = v.series_id
+       WHERE s.host = 'busy-01' AND NOT EXISTS (SELECT 1 FROM backups b WHERE b.series_id = v.series_id
+         AND b.seq BETWEEN v.first_seq AND COALESCE(v.last_seq, 2147483647))`,
+    );
+    expect(orphans.rows[0].n).toBe(0);
   });
 });

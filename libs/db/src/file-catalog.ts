@@ -1,6 +1,6 @@
 import type { FileAttributes } from '@fleet-backup/core';
 import type { Queryable } from './pool.ts';
-import type { FileRow } from './rows.ts';
+import type { FileRow, NodeRow } from './rows.ts';
 
 /** A file as a snapshot records it (hashed_at is the backup's, set by the hash stage). */
 export type SnapshotFile = Omit<FileRow, 'hashedAt'>;
@@ -62,14 +62,58 @@ WHERE NOT EXISTS (SELECT 1 FROM file_versions v WHERE v.series_id = $1 AND v.las
 -- In path order, so the (series, path) index fills its pages instead of splitting them.
 ORDER BY m.path`;
 
+const NODE_CONTENT = [
+  'type',
+  'target',
+  'path_bytes',
+  'target_bytes',
+  'mode',
+  'uid',
+  'gid',
+  'owner',
+  'grp',
+  'mtime_ns',
+  'xattrs',
+];
+const sameNode = (a: string, b: string) =>
+  `${a}.path = ${b}.path AND (${NODE_CONTENT.map((c) => `${a}.${c}`).join(', ')}) IS NOT DISTINCT FROM (${NODE_CONTENT.map((c) => `${b}.${c}`).join(', ')})`;
+
+/** The same for directories and symlinks (node_versions). */
+const SAVE_NODES_SQL = `
+WITH n AS (
+  SELECT * FROM unnest($3::text[], $4::text[], $5::text[], $6::bytea[], $7::bytea[],
+                       $8::int[], $9::bigint[], $10::bigint[], $11::text[], $12::text[], $13::bigint[], $14::jsonb[])
+    AS n(path, type, target, path_bytes, target_bytes, mode, uid, gid, owner, grp, mtime_ns, xattrs)
+), m AS (
+  SELECT n.path COLLATE "C" AS path, CASE n.type WHEN 'dir' THEN 'd' ELSE 'l' END::"char" AS type, n.target,
+         n.path_bytes, n.target_bytes, n.mode, n.uid, n.gid, n.owner, n.grp, n.mtime_ns, n.xattrs
+  FROM n
+), closed AS (
+  UPDATE node_versions v SET last_seq = $2::int - 1
+  WHERE v.series_id = $1 AND v.last_seq IS NULL AND NOT EXISTS (SELECT 1 FROM m WHERE ${sameNode('v', 'm')})
+  RETURNING 1
+)
+INSERT INTO node_versions (uid, gid, mtime_ns, series_id, first_seq, mode, type, path, target, owner, grp, xattrs,
+                           path_bytes, target_bytes)
+SELECT m.uid, m.gid, m.mtime_ns, $1, $2, m.mode, m.type, m.path, m.target, m.owner, m.grp, m.xattrs,
+       m.path_bytes, m.target_bytes
+FROM m
+WHERE NOT EXISTS (SELECT 1 FROM node_versions v WHERE v.series_id = $1 AND v.last_seq IS NULL AND ${sameNode('v', 'm')})
+ORDER BY m.path`;
+
 /**
- * Records a backup's complete file list as versions of its series: the backup takes a fresh
+ * Records a backup's complete file list (and its directories and symlinks) as versions of its series: the backup takes a fresh
  * sequence number (a first save, a retry or a late save alike), unchanged files write nothing, and
  * versions only its previous number held (a retry) are removed. Call inside the snapshot's
  * transaction, after holdBlobReferences; the series stays locked until commit, so saves of one
  * series commit in the order of their numbers.
  */
-export async function saveFileList(tx: Queryable, backupId: string, files: SnapshotFile[]): Promise<void> {
+export async function saveFileList(
+  tx: Queryable,
+  backupId: string,
+  files: SnapshotFile[],
+  nodes: NodeRow[] = [],
+): Promise<void> {
   const next = await tx.query<{ series: number; seq: number; old: number | null }>(
     'SELECT o_series AS series, o_seq AS seq, o_old AS old FROM catalog_next_seq($1)',
     [backupId],
@@ -95,6 +139,16 @@ export async function saveFileList(tx: Queryable, backupId: string, files: Snaps
     files.map((f) => f.encrypted?.keyId ?? null),
     files.map((f) => f.pathBytes ?? null),
     ...attributeColumns(attrs),
+  ]);
+  await tx.query(SAVE_NODES_SQL, [
+    series,
+    seq,
+    nodes.map((n) => n.path),
+    nodes.map((n) => n.type),
+    nodes.map((n) => n.target),
+    nodes.map((n) => n.pathBytes),
+    nodes.map((n) => n.targetBytes),
+    ...attributeColumns(nodes.map((n) => n.attrs)),
   ]);
   await tx.query("SELECT set_config('enable_nestloop', $1, true)", [was.rows[0]?.was ?? 'on']);
   if (old !== null) await tx.query('SELECT catalog_sweep($1, $2)', [series, old]);

@@ -128,6 +128,20 @@ async function insertBackup(
     `INSERT INTO backup_stages (backup_id, stage, target, status) VALUES ($1, 'snapshot', '', $2), ($1, 'hash', '', $2)`,
     [id, b.saved === false ? 'pending' : 'done'],
   );
+  // Directories and a symlink; srv/app's mtime moves with the file list.
+  const nodes: [string, string, string | null, Buffer | null, string][] = [
+    ['srv', 'dir', null, null, '1764979200000000000'],
+    ['srv/app', 'dir', null, null, b.files.length % 2 ? '1764979300000000000' : '1764979200000000000'],
+    ['srv/link', 'symlink', '../etc/app.conf', null, '1764979200000000001'],
+    ['srv/odd link', 'symlink', 'bad\\xfe', Buffer.from('bad\xfe', 'latin1'), '1764979200000000002'],
+  ];
+  for (const [p, type, target, targetBytes, mtime] of b.saved === false ? [] : nodes) {
+    await q.query(
+      `INSERT INTO backup_nodes (backup_id, path, type, target, target_bytes, mode, uid, gid, owner, grp, mtime_ns, xattrs)
+       VALUES ($1, $2, $3, $4, $5, 493, 0, 0, 'root', 'root', $6, $7)`,
+      [id, p, type, target, targetBytes, mtime, p === 'srv' ? JSON.stringify({ 'user.a': 'Yg==' }) : null],
+    );
+  }
   for (const f of b.files) {
     await q.query(
       `INSERT INTO backup_files (backup_id, path, stored_path, class, size, sha256, has_wal, hashed_at,
@@ -185,6 +199,8 @@ async function fleetBefore(q: Queryable): Promise<string> {
   return `${JSON.stringify(out, null, 2)}\n`;
 }
 
+const NODE_COLUMNS = `backup_id, path, type, target, path_bytes, target_bytes, mode, uid, gid, owner, grp,
+  mtime_ns::text, xattrs`;
 const FILE_COLUMNS = `backup_id, path, stored_path, class, size, sha256, has_wal, hashed_at, stored_sha256, stored_size,
   key_id, blob_sha256, mode, uid, gid, owner, grp, mtime_ns::text, xattrs, path_bytes`;
 
@@ -196,6 +212,7 @@ describe.skipIf(!services)('migration 012: file versions, in place', () => {
   const before: Record<string, string> = {};
   let fleet = '';
   let rows: unknown[] = [];
+  let nodeRows: unknown[] = [];
   let checkedBefore: { path: string; local_checked_at: Date | null }[] = [];
   let fileRows = 0;
 
@@ -282,6 +299,8 @@ describe.skipIf(!services)('migration 012: file versions, in place', () => {
     fleet = await fleetBefore(pool);
     rows = (await pool.query(`SELECT ${FILE_COLUMNS} FROM backup_files ORDER BY backup_id, path`)).rows;
     fileRows = rows.length;
+    nodeRows = (await pool.query(`SELECT ${NODE_COLUMNS} FROM backup_nodes ORDER BY backup_id, path`)).rows;
+    expect(nodeRows.length).toBeGreaterThan(30);
     checkedBefore = (
       await pool.query('SELECT path, local_checked_at FROM backup_files WHERE local_checked_at IS NOT NULL')
     ).rows;
@@ -318,6 +337,9 @@ describe.skipIf(!services)('migration 012: file versions, in place', () => {
     const after = (await pool.query(`SELECT ${FILE_COLUMNS} FROM backup_files ORDER BY backup_id, path`))
       .rows;
     expect(after).toEqual(rows);
+    expect(
+      (await pool.query(`SELECT ${NODE_COLUMNS} FROM backup_nodes ORDER BY backup_id, path`)).rows,
+    ).toEqual(nodeRows);
     // web-01's five saved dailies held 69 rows: 12 files never changed, app.conf changed once,
     // `0` went away, new.txt came: 16 versions.
     const daily = await pool.query(
