@@ -7,7 +7,6 @@ import {
   type Clock,
   compliance321,
   deriveStatus,
-  type FileAttributes,
   isKept,
   LOCAL_COPY,
   type MetadataEntry,
@@ -16,6 +15,7 @@ import {
   type StageName,
 } from '@fleet-backup/core';
 import { holdBlobReferences } from './blob-refs.ts';
+import { type SnapshotFile, saveFileList } from './file-catalog.ts';
 import { type Pool, type Queryable, withTransaction } from './pool.ts';
 import {
   type BackupDetail,
@@ -30,6 +30,9 @@ import {
   toNode,
   toStage,
 } from './rows.ts';
+
+const STAGES_SQL =
+  "SELECT * FROM backup_stages WHERE backup_id = $1 ORDER BY array_position(ARRAY['snapshot','hash','replicate','verify','expire'], stage), target";
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -139,20 +142,19 @@ export class BackupStore {
   async detail(id: string, q: Queryable = this.pool): Promise<BackupDetail> {
     const backup = await this.require(id, q);
     // One after another: q may be a single transaction client, which runs one query at a time.
-    const stages = await q.query(
-      "SELECT * FROM backup_stages WHERE backup_id = $1 ORDER BY array_position(ARRAY['snapshot','hash','replicate','verify','expire'], stage), target",
-      [id],
-    );
+    const stages = await q.query(STAGES_SQL, [id]);
     const files = await q.query('SELECT * FROM backup_files WHERE backup_id = $1 ORDER BY path', [id]);
     const nodes = await q.query('SELECT * FROM backup_nodes WHERE backup_id = $1 ORDER BY path', [id]);
     const copies = await q.query(
       'SELECT * FROM backup_copies WHERE backup_id = $1 ORDER BY target <> $2, target',
       [id, LOCAL_COPY],
     );
+    const fileRows = files.rows.map(toFile);
     return {
-      backup,
+      // The stored entry leaves the files out; the seed's file map is built here, from the catalog.
+      backup: { ...backup, entry: { ...backup.entry, files: seedEntry(backup, fileRows, false).files } },
       stages: stages.rows.map(toStage),
-      files: files.rows.map(toFile),
+      files: fileRows,
       nodes: nodes.rows.map(toNode),
       copies: copies.rows.map(toCopy),
     };
@@ -239,63 +241,20 @@ export class BackupStore {
     });
   }
 
-  /** Replaces the backup's file list, directories and symlinks (and what it skipped) with a snapshot's result. */
+  /**
+   * Replaces the backup's file list, directories and symlinks (and what it skipped) with a
+   * snapshot's result. The file list goes in bulk as versions of the backup's series (file-catalog.ts).
+   */
   async saveSnapshot(
     tx: Queryable,
     id: string,
-    files: Omit<FileRow, 'hashedAt'>[],
+    files: SnapshotFile[],
     skipped: SkippedItem[],
     nodes: NodeRow[] = [],
   ): Promise<void> {
     await holdBlobReferences(tx);
     await tx.query('UPDATE backups SET skipped = $2 WHERE id = $1', [id, JSON.stringify(skipped)]);
-    await tx.query('DELETE FROM backup_files WHERE backup_id = $1', [id]);
-    await tx.query('DELETE FROM backup_nodes WHERE backup_id = $1', [id]);
-    for (let i = 0; i < files.length; i += 500) {
-      const chunk = files.slice(i, i + 500);
-      await tx.query(
-        `INSERT INTO backup_files (backup_id, path, stored_path, class, size, sha256, has_wal,
-                                   stored_sha256, stored_size, key_id, path_bytes,
-                                   mode, uid, gid, owner, grp, mtime_ns, xattrs)
-         SELECT $1::uuid, * FROM unnest($2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[], $7::boolean[],
-                                        $8::text[], $9::bigint[], $10::text[], $11::bytea[],
-                                        $12::int[], $13::bigint[], $14::bigint[], $15::text[], $16::text[],
-                                        $17::numeric[], $18::jsonb[])`,
-        [
-          id,
-          chunk.map((f) => f.path),
-          chunk.map((f) => f.storedPath),
-          chunk.map((f) => f.cls),
-          chunk.map((f) => f.size),
-          chunk.map((f) => f.sha256),
-          chunk.map((f) => f.hasWal),
-          chunk.map((f) => f.encrypted?.sha256 ?? null),
-          chunk.map((f) => f.encrypted?.size ?? null),
-          chunk.map((f) => f.encrypted?.keyId ?? null),
-          chunk.map((f) => f.pathBytes ?? null),
-          ...attributeColumns(chunk.map((f) => f.attrs ?? null)),
-        ],
-      );
-    }
-    for (let i = 0; i < nodes.length; i += 500) {
-      const chunk = nodes.slice(i, i + 500);
-      await tx.query(
-        `INSERT INTO backup_nodes (backup_id, path, type, target, path_bytes, target_bytes,
-                                   mode, uid, gid, owner, grp, mtime_ns, xattrs)
-         SELECT $1::uuid, * FROM unnest($2::text[], $3::text[], $4::text[], $5::bytea[], $6::bytea[],
-                                        $7::int[], $8::bigint[], $9::bigint[], $10::text[], $11::text[],
-                                        $12::numeric[], $13::jsonb[])`,
-        [
-          id,
-          chunk.map((n) => n.path),
-          chunk.map((n) => n.type),
-          chunk.map((n) => n.target),
-          chunk.map((n) => n.pathBytes),
-          chunk.map((n) => n.targetBytes),
-          ...attributeColumns(chunk.map((n) => n.attrs)),
-        ],
-      );
-    }
+    await saveFileList(tx, id, files, nodes);
   }
 
   /** Records what the snapshot's completeness check found (libs/core/src/completeness.ts), in its transaction. */
@@ -311,8 +270,9 @@ export class BackupStore {
     ]);
   }
 
+  /** The hash stage vouched for the backup's local copy (every file's hashed_at in the view). */
   async markHashed(tx: Queryable, id: string): Promise<void> {
-    await tx.query('UPDATE backup_files SET hashed_at = $2 WHERE backup_id = $1', [id, this.clock.now()]);
+    await tx.query('UPDATE backups SET hashed_at = $2 WHERE id = $1', [id, this.clock.now()]);
   }
 
   async setCopy(
@@ -337,11 +297,21 @@ export class BackupStore {
     return toBackup(r.rows[0]);
   }
 
-  /** Recomputes status and the seed-format entry from the child rows, in tx. */
+  /**
+   * Recomputes status and the seed-format entry from the stage and copy rows, in tx. The stored
+   * entry leaves the files out (they are the catalog's), so this reads no file row.
+   */
   async refresh(id: string, tx: Queryable): Promise<BackupRow> {
-    const { backup, stages, files, copies } = await this.detail(id, tx);
+    const backup = await this.require(id, tx);
+    const stages = (await tx.query(STAGES_SQL, [id])).rows.map(toStage);
+    const copies = (
+      await tx.query('SELECT * FROM backup_copies WHERE backup_id = $1 ORDER BY target <> $2, target', [
+        id,
+        LOCAL_COPY,
+      ])
+    ).rows.map(toCopy);
     const status = deriveStatus(stages, copies, backup.missing);
-    const entry = seedEntry(backup, files, status === 'verified');
+    const { files: _files, ...entry } = seedEntry(backup, [], status === 'verified');
     const copyStates = copies.map((c) => ({
       ...c,
       error: stages.find((s) => s.target === c.target && s.error && s.status !== 'done')?.error ?? null,
@@ -373,19 +343,6 @@ export function seedEntry(backup: BackupRow, files: FileRow[], verified: boolean
     changeVerifiedAt: backup.changeVerifiedAt,
     files,
   });
-}
-
-/** mode, uid, gid, owner, grp, mtime_ns and xattrs as parallel arrays for unnest (nulls where unknown). */
-function attributeColumns(attrs: (FileAttributes | null)[]): unknown[][] {
-  return [
-    attrs.map((a) => a?.mode ?? null),
-    attrs.map((a) => a?.uid ?? null),
-    attrs.map((a) => a?.gid ?? null),
-    attrs.map((a) => a?.owner ?? null),
-    attrs.map((a) => a?.group ?? null),
-    attrs.map((a) => a?.mtimeNs ?? null),
-    attrs.map((a) => (a?.xattrs ? JSON.stringify(a.xattrs) : null)),
-  ];
 }
 
 async function insertChildren(tx: Queryable, id: string, targets: TargetRef[]): Promise<void> {

@@ -3,14 +3,14 @@ import { notEndedSql, SQL_ENDED } from './lifecycle-sql.ts';
 import { type Pool, type Queryable, withTransaction } from './pool.ts';
 
 /**
- * Advisory lock between blob references and garbage collection. Whoever adds `backup_files` rows
+ * Advisory lock between blob references and garbage collection. Whoever adds file versions
  * holds it shared until commit (holdBlobReferences); gc holds it exclusively while it checks
  * references and deletes. So a reference is either committed before gc looks (gc sees it), or
  * waits until gc is done (and a replicate after that finds the blob gone and uploads it again).
  */
 export const BLOB_REFS_LOCK = 7_241_905_114;
 
-/** Call inside any transaction that inserts backup_files rows, before inserting them. */
+/** Call inside any transaction that adds file versions (backup_files rows), before adding them. */
 export async function holdBlobReferences(tx: Queryable): Promise<void> {
   await tx.query('SELECT pg_advisory_xact_lock_shared($1)', [BLOB_REFS_LOCK]);
 }

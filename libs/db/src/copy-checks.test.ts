@@ -157,9 +157,17 @@ describe.skipIf(!services)('rolling re-read slices', () => {
       );
       for (let i = 0; i < 10; i++) {
         await env.pool.query(
-          `INSERT INTO backup_files (backup_id, path, stored_path, class, size, sha256, hashed_at)
-           VALUES ($1, $2, $3, 'general', 100, $4, $5)`,
-          [id, `f${i}`, `f${i}.bak`, sha(2000 + i), new Date(clock.now().getTime() - i * 3_600_000)],
+          // hashed_at is the backup's (one hash stage); each file was last read back at its own time.
+          `INSERT INTO backup_files (backup_id, path, stored_path, class, size, sha256, hashed_at, local_checked_at)
+           VALUES ($1, $2, $3, 'general', 100, $4, $5, $6)`,
+          [
+            id,
+            `f${i}`,
+            `f${i}.bak`,
+            sha(2000 + i),
+            new Date(clock.now().getTime() - 10 * 3_600_000),
+            new Date(clock.now().getTime() - i * 3_600_000),
+          ],
         );
       }
       return id;

@@ -35,7 +35,10 @@ export class LocalChecks {
   async filesGood(backupId: string, paths: string[], q: Queryable = this.pool): Promise<void> {
     if (!paths.length) return;
     await q.query(
-      'UPDATE backup_files SET local_checked_at = $3 WHERE backup_id = $1 AND path = ANY($2::text[])',
+      // On the version: an unchanged file's stored copy is one inode, hardlinked into each backup.
+      `UPDATE file_versions v SET local_checked_at = $3 FROM backups b
+       WHERE b.id = $1 AND v.series_id = b.series_id AND v.path = ANY($2::text[])
+         AND v.first_seq <= b.seq AND (v.last_seq IS NULL OR v.last_seq >= b.seq)`,
       [backupId, paths, this.clock.now()],
     );
   }

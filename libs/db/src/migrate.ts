@@ -14,6 +14,8 @@ export interface MigrateOptions {
   backoffMs?: number;
   /** Told before each run again, with the error that cut the previous one short. */
   onRetry?: (err: Error, attempt: number) => void;
+  /** Stop after this migration file (tests of a later migration start from an older schema). */
+  upTo?: string;
 }
 
 /**
@@ -26,7 +28,7 @@ export async function migrate(pool: Pool, opts: MigrateOptions = {}): Promise<st
   const attempts = opts.attempts ?? 6;
   for (let attempt = 1; ; attempt++) {
     try {
-      return await migrateOnce(pool);
+      return await migrateOnce(pool, opts.upTo);
     } catch (err) {
       if (attempt >= attempts || !isConnectionLoss(err)) throw err;
       opts.onRetry?.(err as Error, attempt);
@@ -35,8 +37,10 @@ export async function migrate(pool: Pool, opts: MigrateOptions = {}): Promise<st
   }
 }
 
-async function migrateOnce(pool: Pool): Promise<string[]> {
-  const files = (await readdir(MIGRATIONS_DIR)).filter((f) => f.endsWith('.sql')).sort();
+async function migrateOnce(pool: Pool, upTo?: string): Promise<string[]> {
+  const files = (await readdir(MIGRATIONS_DIR))
+    .filter((f) => f.endsWith('.sql') && (upTo === undefined || f <= upTo))
+    .sort();
   return withAdvisoryLock(pool, MIGRATION_LOCK, 'migrations', async (client) => {
     const applied: string[] = [];
     await client.query(

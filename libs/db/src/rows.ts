@@ -35,6 +35,7 @@ export interface BackupRow {
   retiredBy: string | null;
   changeVerifiedBy: string | null;
   changeVerifiedAt: Date | null;
+  /** The seed entry; `files` is filled only by BackupStore.detail() (the row stores none). */
   entry: MetadataEntry;
   compliance: Compliance;
   updatedAt: Date;
@@ -131,7 +132,8 @@ export function toBackup(r: Raw): BackupRow {
     retiredBy: (r.retired_by as string | null | undefined) ?? null,
     changeVerifiedBy: (r.change_verified_by as string | null) ?? null,
     changeVerifiedAt: (r.change_verified_at as Date | null) ?? null,
-    entry: r.entry as MetadataEntry,
+    // Stored without its files (the catalog holds them): detail() and the export fill them in.
+    entry: { files: {}, ...(r.entry as object) } as MetadataEntry,
     compliance: r.compliance as Compliance,
     updatedAt: r.updated_at as Date,
   };

@@ -1,25 +1,10 @@
-import path from 'node:path';
-import { fleetMetadata, hostMetadata, migrate } from '@fleet-backup/db';
-import { writeJsonAtomic } from '@fleet-backup/worker';
+import { migrate } from '@fleet-backup/db';
 import type { Command } from 'commander';
 import { withRuntime } from '../open.ts';
+import { registerExportMetadata } from './export-metadata.ts';
 
 export function registerAdminCommands(program: Command): void {
-  program
-    .command('export-metadata')
-    .description('write backup_metadata.json (one host, or the fleet) atomically')
-    .option('--host <id>', 'one host: { daily, pre_change, manual }; without it: { hosts: { … } }')
-    .option('--out <file>', 'output file (default: stdout)')
-    .action(async (opts: { host?: string; out?: string }) => {
-      await withRuntime(
-        async (rt) => {
-          const doc = opts.host ? await hostMetadata(rt.pool, opts.host) : await fleetMetadata(rt.pool);
-          if (opts.out) console.log(await writeJsonAtomic(path.resolve(opts.out), doc));
-          else process.stdout.write(`${JSON.stringify(doc, null, 2)}\n`);
-        },
-        { migrate: false },
-      );
-    });
+  registerExportMetadata(program);
 
   program
     .command('migrate')
