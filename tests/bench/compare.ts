@@ -20,6 +20,7 @@ import { type Figures, judge, type PeerSet } from './compare/targets.ts';
 const HOST = 'bench-host';
 const run = promisify(execFile);
 const began = performance.now();
+const secs = (n: number | null) => (n === null ? '—' : `${n.toFixed(2)} s`);
 const log = (line: string) => console.log(line);
 /** A progress line, stamped with the seconds since the run began. */
 const progress = (line: string) =>
@@ -40,6 +41,8 @@ async function compare(o: CompareOptions): Promise<void> {
   if (fleetRan && !services)
     throw new Error('fleet-backup needs Redis and Postgres: set REDIS_URL and DATABASE_URL');
   const work = await mkdtemp(path.join(os.tmpdir(), 'fleet-bench-'));
+  // Figures are only comparable on a quiet machine: the load is recorded beside them.
+  const loadAverage = { start: os.loadavg() };
   const errors: string[] = [];
   try {
     const peers = PEERS.filter((p) => o.only.has(p));
@@ -99,7 +102,7 @@ async function compare(o: CompareOptions): Promise<void> {
       );
     }
     progress('done');
-    await report(o, f, small.bytes, errors);
+    await report(o, f, small.bytes, errors, { ...loadAverage, end: os.loadavg() });
   } finally {
     await rm(work, { recursive: true, force: true });
   }
@@ -116,10 +119,12 @@ async function peerRuns(
   for (const peer of peers) {
     progress(`${peer} on the ${label} data set…`);
     const dir = path.join(work, `peers-${label}`);
-    out[peer] = await runPeer(peer, source, dir).catch((err: Error) => {
+    const figures = await runPeer(peer, source, dir).catch((err: Error) => {
       errors.push(`${peer} (${label}): ${err.message}`);
       return { first: null, rerun: null };
     });
+    out[peer] = figures;
+    progress(`  ${peer}: first ${secs(figures.first)}, re-run ${secs(figures.rerun)}`);
     // Each peer's copy goes before the next runs, so no one pays for another's dirty pages or disk.
     await rm(dir, { recursive: true, force: true });
   }
@@ -136,16 +141,25 @@ async function fleetRun(
   await run('sync');
   const r = await timedBackup(stack, HOST, [source], label);
   if (r.status !== 'verified') errors.push(`fleet-backup ${label}: ${r.status}: ${r.reason ?? ''}`);
+  progress(`  local verified after ${secs(r.seconds)}, ${r.status} after ${secs(r.totalSeconds)}`);
   return r;
 }
 
-async function report(o: CompareOptions, f: Figures, smallBytes: number, errors: string[]): Promise<void> {
+async function report(
+  o: CompareOptions,
+  f: Figures,
+  smallBytes: number,
+  errors: string[],
+  loadAverage: { start: number[]; end: number[] },
+): Promise<void> {
   const targets = judge(f);
   const labels = {
     large: `${o.largeBytes / 1024 / 1024} MiB file`,
     small: `${o.smallFiles} files of 1–8 KiB (${(smallBytes / 1e6).toFixed(1)} MB)`,
   };
-  log(`\nfleet-backup vs peers, same data, same run (${os.cpus().length} cores, files in the page cache)\n`);
+  const load = (l: number[]) => l.map((n) => n.toFixed(1)).join(' ');
+  log(`\nfleet-backup vs peers, same data, same run (${os.cpus().length} cores, files in the page cache)`);
+  log(`load average at the start ${load(loadAverage.start)}, at the end ${load(loadAverage.end)}\n`);
   log(figuresTable(f, labels));
   log(extraLines(f.preChange, f.series, f.agentPeakRssBytes).join('\n'));
   log(`\n${targetsTable(targets)}`);
@@ -153,7 +167,7 @@ async function report(o: CompareOptions, f: Figures, smallBytes: number, errors:
   if (o.json) {
     const doc = {
       generatedAt: new Date().toISOString(),
-      machine: { cpus: os.cpus().length, memoryBytes: os.totalmem(), node: process.version },
+      machine: { cpus: os.cpus().length, memoryBytes: os.totalmem(), node: process.version, loadAverage },
       options: { ...o, only: [...o.only] },
       datasets: { large: { bytes: o.largeBytes }, small: { files: o.smallFiles, bytes: smallBytes } },
       figures: f,
