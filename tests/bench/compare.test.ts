@@ -1,14 +1,16 @@
 // Smoke test of `npm run bench:compare`: the script runs end to end on tiny sizes (fleet-backup
 // and cp only) and reports every target in its JSON. Speed is never asserted here: the figures
 // are what the benchmark is for, and a FAIL in them is a finding, not a broken script.
-import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { execFile, spawn } from 'node:child_process';
+import { access, mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { createPool } from '@fleet-backup/db';
 import { serviceUrls } from '@fleet-backup/testkit';
 import { afterAll, describe, expect, it } from 'vitest';
+import { waitFor } from '../support/cli.ts';
 
 const run = promisify(execFile);
 const SCRIPT = fileURLToPath(new URL('./compare.ts', import.meta.url));
@@ -24,7 +26,11 @@ interface Check {
 
 describe.skipIf(!services)('bench:compare --quick (fleet-backup and cp, tiny sizes)', () => {
   let dir = '';
-  afterAll(() => rm(dir, { recursive: true, force: true }));
+  const pool = createPool(services?.databaseUrl ?? '');
+  afterAll(async () => {
+    await pool.end();
+    await rm(dir, { recursive: true, force: true });
+  });
 
   it('prints every figure beside its baseline and writes the targets P1–P6 as JSON', async () => {
     dir = await mkdtemp(path.join(os.tmpdir(), 'fbt-bench-compare-'));
@@ -82,6 +88,34 @@ describe.skipIf(!services)('bench:compare --quick (fleet-backup and cp, tiny siz
       expect(stdout).toMatch(new RegExp(`\\b${id} (PASS|FAIL|n/a)\\b`));
     expect(stdout).toMatch(/^1 MiB file, first +\d+\.\d\d s/m);
   }, 180_000);
+
+  it('stopped with SIGINT mid-run, stops its roles and leaves no database or data behind', async () => {
+    const databases = async () => {
+      const r = await pool.query("SELECT datname FROM pg_database WHERE datname LIKE 'fbt_bench_compare_%'");
+      return r.rows.map((row) => row.datname as string).sort();
+    };
+    const before = await databases();
+    const child = spawn(process.execPath, [SCRIPT, '--only', 'fleet', '--mib', '1', '--files', '10'], {
+      env: { ...process.env, REDIS_URL: services!.redisUrl, DATABASE_URL: services!.databaseUrl },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    const exited = new Promise<NodeJS.Signals | null>((resolve) =>
+      child.on('exit', (_code, signal) => resolve(signal)),
+    );
+    await waitFor(() => out.includes('fleet-backup: large file, first'), {
+      timeoutMs: 90_000,
+      what: 'the fleet run',
+    });
+    child.kill('SIGINT');
+    expect(await exited).toBe('SIGINT');
+    const work = /under (\S+)…/.exec(out)?.[1];
+    expect(work).toBeTruthy();
+    await expect(access(work!)).rejects.toThrow(/ENOENT/);
+    expect(await databases()).toEqual(before);
+    expect(out).toMatch(/SIGINT: stopping the fleet-backup processes/);
+  }, 120_000);
 
   it('refuses an unknown runner with the usage, exit code 2', async () => {
     const err = await run(process.execPath, [SCRIPT, '--only', 'fleet,tar']).catch((e) => e);

@@ -8,6 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { serviceUrls } from '@fleet-backup/testkit';
+import { track, undoOnSignal } from './compare/cleanup.ts';
 import { writeRandomFile, writeSmallTree } from './compare/datasets.ts';
 import { type FleetRun, type PreChangeWait, preChangeWhileDaily, timedBackup } from './compare/fleet-runs.ts';
 import { peakRss, startFleetStack } from './compare/fleet-stack.ts';
@@ -33,7 +34,10 @@ try {
   console.error(`${(err as Error).message}\n${USAGE}`);
   process.exitCode = 2;
 }
-if (opts) await compare(opts);
+if (opts) {
+  undoOnSignal(progress);
+  await compare(opts);
+}
 
 async function compare(o: CompareOptions): Promise<void> {
   const fleetRan = o.only.has('fleet');
@@ -41,6 +45,7 @@ async function compare(o: CompareOptions): Promise<void> {
   if (fleetRan && !services)
     throw new Error('fleet-backup needs Redis and Postgres: set REDIS_URL and DATABASE_URL');
   const work = await mkdtemp(path.join(os.tmpdir(), 'fleet-bench-'));
+  const removeWork = track(() => rm(work, { recursive: true, force: true }));
   // Figures are only comparable on a quiet machine: the load is recorded beside them.
   const loadAverage = { start: os.loadavg() };
   const errors: string[] = [];
@@ -104,7 +109,7 @@ async function compare(o: CompareOptions): Promise<void> {
     progress('done');
     await report(o, f, small.bytes, errors, { ...loadAverage, end: os.loadavg() });
   } finally {
-    await rm(work, { recursive: true, force: true });
+    await removeWork();
   }
 }
 

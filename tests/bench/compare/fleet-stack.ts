@@ -8,6 +8,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { S3_EMULATOR_CREDENTIALS, startGcsEmulator, startS3Emulator } from '@fleet-backup/emulators';
 import { type Isolated, isolate, type ServiceUrls } from '@fleet-backup/testkit';
+import { track } from './cleanup.ts';
 
 const here = (p: string) => fileURLToPath(new URL(p, import.meta.url));
 const SOURCES_BIN = here('../../../services/cli/bin/fleet-backup.js');
@@ -98,7 +99,7 @@ export async function startFleetStack(
     }
     return p;
   };
-  const stop = async () => {
+  const stop = track(async () => {
     for (const p of roles) p.kill('SIGTERM');
     await Promise.all(
       roles.map(
@@ -115,7 +116,7 @@ export async function startFleetStack(
     );
     await Promise.all([s3.stop(), gcs.stop().catch(() => {})]);
     await iso.cleanup();
-  };
+  });
   try {
     // Side by side: each role migrates under an advisory lock, and nothing else orders them.
     const [, , agent] = await Promise.all([

@@ -6,6 +6,7 @@ import { promisify } from 'node:util';
 import { requestDaily } from '@fleet-backup/runtime';
 import type { ServiceUrls } from '@fleet-backup/testkit';
 import { createFleet, type Fleet } from '../../lifecycle/fleet.ts';
+import { track } from './cleanup.ts';
 import { changeFiles, writeSmallTree } from './datasets.ts';
 
 const run = promisify(execFile);
@@ -44,6 +45,7 @@ export async function runSeries(
     hosts: [HOST],
     start: '2026-03-01T02:00:00.000Z',
   });
+  const close = track(() => fleet.close());
   try {
     const tree = await writeSmallTree(fleet.sourceDir(HOST), opts.files, 'bench-series');
     const notVerified: string[] = [];
@@ -81,7 +83,7 @@ export async function runSeries(
       seconds: (performance.now() - started) / 1000,
     };
   } finally {
-    await fleet.close();
+    await close();
   }
 }
 
