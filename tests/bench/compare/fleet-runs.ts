@@ -2,6 +2,8 @@
 // stage recorded it, read from Postgres), and a pre-change's wait behind a running daily.
 import type { FleetStack } from './fleet-stack.ts';
 
+const WAIT_LIMIT_SECONDS = 3 * 3600;
+
 export interface FleetRun {
   id: string | null;
   status: string;
@@ -34,6 +36,9 @@ export async function timedBackup(
     'days_1',
     ...paths.flatMap((p) => ['--path', p]),
     '--wait',
+    // A stuck pipeline ends the measure (as a figure-less FAIL) rather than the whole benchmark.
+    '--timeout',
+    String(WAIT_LIMIT_SECONDS),
     '--json',
   ]);
   const totalSeconds = (Date.now() - started) / 1000;
