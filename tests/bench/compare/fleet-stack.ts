@@ -1,0 +1,157 @@
+// fleet-backup as a user runs it on one machine: the targets of `fleet-backup start`'s embedded
+// defaults (a second disk, the S3 and GCS stand-ins), with producer, pool worker and agent each
+// in its own process, so the agent's peak RSS is its own. Its own database and queue prefix.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { openSync } from 'node:fs';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { S3_EMULATOR_CREDENTIALS, startGcsEmulator, startS3Emulator } from '@fleet-backup/emulators';
+import { type Isolated, isolate, type ServiceUrls } from '@fleet-backup/testkit';
+import { track } from './cleanup.ts';
+
+const here = (p: string) => fileURLToPath(new URL(p, import.meta.url));
+const SOURCES_BIN = here('../../../services/cli/bin/fleet-backup.js');
+const BUNDLE = here('../../../services/cli/dist/fleet-backup.js');
+// The flags every fleet-backup process runs with (the bin's shebang, the Dockerfile).
+const NODE_FLAGS = ['--max-semi-space-size=1', '--optimize-for-size'];
+const BUCKET = 'fleet-backup-standin';
+
+export interface CliOutput {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+export interface FleetStack {
+  iso: Isolated;
+  backupRoot: string;
+  agent: ChildProcess;
+  cli(args: string[]): Promise<CliOutput>;
+  /** One row from the stack's database. */
+  row<T>(sql: string, params: unknown[]): Promise<T | undefined>;
+  stop(): Promise<void>;
+}
+
+export async function startFleetStack(
+  services: ServiceUrls,
+  host: string,
+  opts: { bundle: boolean },
+): Promise<FleetStack> {
+  const iso = await isolate(services, 'bench-compare');
+  const second = path.join(iso.dir, 'second-copy');
+  await mkdir(second, { recursive: true });
+  const s3 = await startS3Emulator({ dir: path.join(iso.dir, 's3rver'), buckets: [BUCKET] });
+  const gcs = await startGcsEmulator({ dir: path.join(iso.dir, 'gcs-emulator') });
+  await gcs.createBucket(BUCKET);
+  const config = path.join(iso.dir, 'config.json');
+  // The same targets `withEmbeddedDefaults` (services/cli/src/defaults.ts) configures.
+  await writeFile(
+    config,
+    JSON.stringify({
+      hosts: {},
+      targets: [
+        { name: 'second', url: `file://${second}`, options: {} },
+        {
+          name: 's3-standin',
+          url: `s3://${BUCKET}/fleet?endpoint=${s3.endpoint}&forcePathStyle=true&checksums=none`,
+          offsite: false,
+          options: { credentials: { ...S3_EMULATOR_CREDENTIALS } },
+        },
+        {
+          name: 'gcs-standin',
+          url: `gs://${BUCKET}/fleet?endpoint=${gcs.endpoint}`,
+          offsite: false,
+          options: {},
+        },
+      ],
+    }),
+  );
+  const backupRoot = path.join(iso.dir, 'backup');
+  const env = {
+    ...process.env,
+    REDIS_URL: iso.redisUrl,
+    DATABASE_URL: iso.databaseUrl,
+    QUEUE_PREFIX: iso.queuePrefix,
+    BACKUP_ROOT: backupRoot,
+    FLEET_BACKUP_CONFIG: config,
+    DATA_DIR: path.join(iso.dir, 'var'),
+    PORT: '0',
+    BOARD_ADMIN_PASSWORD: 'bench-board-admin-password',
+    LOG_LEVEL: 'info',
+  };
+  const entry = opts.bundle ? BUNDLE : SOURCES_BIN;
+  const logs = path.join(iso.dir, 'logs');
+  await mkdir(logs, { recursive: true });
+  const roles: ChildProcess[] = [];
+  const role = async (args: string[], ready: string) => {
+    const log = path.join(logs, `${args[0]}.log`);
+    const fd = openSync(log, 'a');
+    const p = spawn(process.execPath, [...NODE_FLAGS, entry, ...args], { env, stdio: ['ignore', fd, fd] });
+    roles.push(p);
+    const deadline = Date.now() + 60_000;
+    while (!(await readFile(log, 'utf8')).includes(ready)) {
+      if (p.exitCode !== null || Date.now() > deadline)
+        throw new Error(
+          `fleet-backup ${args.join(' ')} did not start:\n${(await readFile(log, 'utf8')).slice(-2000)}`,
+        );
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    return p;
+  };
+  const stop = track(async () => {
+    for (const p of roles) p.kill('SIGTERM');
+    await Promise.all(
+      roles.map(
+        (p) =>
+          new Promise<void>((resolve) => {
+            if (p.exitCode !== null || p.signalCode !== null) return resolve();
+            const timer = setTimeout(() => p.kill('SIGKILL'), 15_000);
+            p.once('exit', () => {
+              clearTimeout(timer);
+              resolve();
+            });
+          }),
+      ),
+    );
+    await Promise.all([s3.stop(), gcs.stop().catch(() => {})]);
+    await iso.cleanup();
+  });
+  try {
+    // Side by side: each role migrates under an advisory lock, and nothing else orders them.
+    const [, , agent] = await Promise.all([
+      role(['producer'], 'producer listening'),
+      role(['worker'], '"msg":"worker ready"'),
+      role(['agent', '--host', host], '"msg":"agent ready"'),
+    ]);
+    return {
+      iso,
+      backupRoot,
+      agent,
+      cli: (args) =>
+        new Promise((resolve, reject) => {
+          const p = spawn(process.execPath, [entry, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+          let stdout = '';
+          let stderr = '';
+          p.stdout.on('data', (d) => (stdout += d));
+          p.stderr.on('data', (d) => (stderr += d));
+          p.on('error', reject);
+          p.on('close', (code) => resolve({ code, stdout, stderr }));
+        }),
+      async row<T>(sql: string, params: unknown[]) {
+        return (await iso.pool.query(sql, params)).rows[0] as T | undefined;
+      },
+      stop,
+    };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
+
+/** VmHWM, the process's peak resident set so far, in bytes (null once it has exited). */
+export async function peakRss(p: ChildProcess): Promise<number | null> {
+  const status = await readFile(`/proc/${p.pid}/status`, 'utf8').catch(() => null);
+  const kb = status && /VmHWM:\s+(\d+) kB/.exec(status)?.[1];
+  return kb ? Number(kb) * 1024 : null;
+}
