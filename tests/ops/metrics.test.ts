@@ -133,6 +133,9 @@ describe.skipIf(!services)('metrics after a real backup through producer, worker
       expect(sample(m, 'fleet_backup_target_storage_bytes', { target })).toBe(300_000 + 11);
       expect(sample(m, 'fleet_backup_target_blobs', { target })).toBe(2);
     }
+    // One backup: its files counted once either way.
+    for (const measure of ['logical', 'disk'])
+      expect(sample(m, 'fleet_backup_local_storage_bytes', { host: HOST, measure })).toBe(300_000 + 11);
     const shown = JSON.parse((await stack.cli(['show', backupId, '--json'])).stdout) as { created: string };
     expect(sample(m, 'fleet_backup_last_daily_success_timestamp_seconds', { host: HOST })).toBe(
       new Date(shown.created).getTime() / 1000,

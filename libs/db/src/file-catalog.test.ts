@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BackupStore } from './backup-store.ts';
 import type { SnapshotFile } from './file-catalog.ts';
 import { HostStore } from './host-store.ts';
+import { reportQueries } from './report-queries.ts';
 import type { NodeRow } from './rows.ts';
 
 const services = await serviceUrls();
@@ -254,6 +255,27 @@ describe.skipIf(!services)('file catalog: versions over a series of backups', ()
     expect((await store.detail(id)).files.every((f) => f.hashedAt?.getTime() === clock.now().getTime())).toBe(
       true,
     );
+  });
+
+  it('reports local storage as logical bytes and as bytes on disk, each version counted once', async () => {
+    await new HostStore(env.pool, clock).touch('disk-01');
+    const dailyOf = async () => {
+      clock.advance(DAY);
+      const { backup } = await store.create({
+        request: { host: 'disk-01', kind: 'daily', paths: ['/srv'] },
+        targets: [],
+        dailyRetentionDays: 30,
+      });
+      return backup.id;
+    };
+    const files = Array.from({ length: 10 }, (_, n) => file(n));
+    const bytes = files.reduce((n, f) => n + f.size, 0);
+    await save(await dailyOf(), files);
+    await save(await dailyOf(), files);
+    const changed = files.map((f, n) => (n === 0 ? file(0, 'v2') : f));
+    await save(await dailyOf(), changed);
+    const storage = (await reportQueries.hostStorage(env.pool)).find((h) => h.host === 'disk-01');
+    expect(storage).toMatchObject({ backups: 3, localBytes: 3 * bytes, diskBytes: bytes + files[0]!.size });
   });
 
   it('serialises concurrent saves and deletes of one series: every list stays exact', async () => {

@@ -25,6 +25,12 @@ export interface HostStorage {
   localBytes: number;
   /** Its distinct file contents: what it takes on each target it reaches, at most. */
   uniqueBytes: number;
+  /**
+   * What its local directories take on disk: each file version's stored bytes counted once, since
+   * the backups a version spans share one hardlinked copy (a file that could not be linked is
+   * undercounted).
+   */
+  diskBytes: number;
 }
 
 export interface TargetStorage {
@@ -47,7 +53,13 @@ export const reportQueries = {
               COALESCE((SELECT sum(u.size) FROM (
                 SELECT DISTINCT f2.sha256, f2.size FROM backup_files f2 JOIN backups b2 ON b2.id = f2.backup_id
                 WHERE b2.host = b.host AND ${keptSql('b2')}
-              ) u), 0)::bigint AS "uniqueBytes"
+              ) u), 0)::bigint AS "uniqueBytes",
+              COALESCE((SELECT sum(COALESCE(v.stored_size, v.size)) FROM file_versions v
+                JOIN backup_series s ON s.id = v.series_id
+                WHERE s.host = b.host AND EXISTS (
+                  SELECT 1 FROM backups b3 WHERE b3.series_id = v.series_id AND ${keptSql('b3')}
+                    AND b3.seq BETWEEN v.first_seq AND COALESCE(v.last_seq, 2147483647))
+              ), 0)::bigint AS "diskBytes"
        FROM backups b LEFT JOIN backup_files f ON f.backup_id = b.id
        WHERE ${SQL_KEPT} GROUP BY b.host ORDER BY b.host`,
     );

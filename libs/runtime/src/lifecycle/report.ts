@@ -36,10 +36,11 @@ export interface Report {
   expiringSoon: (ReportItem & { action: string; due: string; reason: string })[];
   readyForCleanup: (ReportItem & { ticket: string | null; reason: string })[];
   storage: {
-    hosts: { host: string; backups: number; localBytes: number; uniqueBytes: number }[];
+    /** localBytes: the files of every kept backup (logical); diskBytes: the same counted once on disk. */
+    hosts: { host: string; backups: number; localBytes: number; diskBytes: number; uniqueBytes: number }[];
     /** bytes: what Postgres records the target holds; measured: listed on the target itself (fs only). */
     targets: { target: string; kind: string; blobs: number; bytes: number; measuredBytes: number | null }[];
-    total: { localBytes: number; targetBytes: number; bytes: number };
+    total: { localBytes: number; diskBytes: number; targetBytes: number; bytes: number };
   };
   needsVerification: (ReportItem & { verified: string | null; why: string })[];
   waitingForChange: (ReportItem & { ticket: string | null; ageDays: number })[];
@@ -181,6 +182,7 @@ async function storage(rt: Runtime): Promise<Report['storage']> {
     });
   }
   const localBytes = hosts.reduce((n, h) => n + h.localBytes, 0);
+  const diskBytes = hosts.reduce((n, h) => n + h.diskBytes, 0);
   const targetBytes = targets.reduce((n, t) => n + t.bytes, 0);
-  return { hosts, targets, total: { localBytes, targetBytes, bytes: localBytes + targetBytes } };
+  return { hosts, targets, total: { localBytes, diskBytes, targetBytes, bytes: diskBytes + targetBytes } };
 }

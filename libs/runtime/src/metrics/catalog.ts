@@ -144,6 +144,13 @@ export const METRICS = {
     ['target'],
     'Bytes of blobs each target holds, as recorded in Postgres',
   ),
+  localStorageBytes: spec(
+    'fleet_backup_local_storage_bytes',
+    'gauge',
+    'fleet',
+    ['host', 'measure'],
+    "Bytes of each host's kept local copies: measure logical sums every backup's files, disk counts each hardlinked file version once",
+  ),
   targetBlobs: spec('fleet_backup_target_blobs', 'gauge', 'fleet', ['target'], 'Blobs each target holds'),
   expiringSoon: spec(
     'fleet_backup_backups_expiring_7d',

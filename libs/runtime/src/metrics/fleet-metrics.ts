@@ -109,6 +109,12 @@ function registerFleetGauges(registry: Registry, read: Read<FleetSnapshot>): voi
   computed(registry, METRICS.targetStorageBytes, read, (s) =>
     s.targets.map((t) => ({ labels: { target: t.target }, value: t.bytes })),
   );
+  computed(registry, METRICS.localStorageBytes, read, (s) =>
+    s.localStorage.flatMap((h) => [
+      { labels: { host: h.host, measure: 'logical' }, value: h.localBytes },
+      { labels: { host: h.host, measure: 'disk' }, value: h.diskBytes },
+    ]),
+  );
   computed(registry, METRICS.targetBlobs, read, (s) =>
     s.targets.map((t) => ({ labels: { target: t.target }, value: t.blobs })),
   );

@@ -1,4 +1,4 @@
-import { type Pool, reportQueries, SQL_KEPT, type TargetStorage } from '@fleet-backup/db';
+import { type HostStorage, type Pool, reportQueries, SQL_KEPT, type TargetStorage } from '@fleet-backup/db';
 
 /** What the producer's fleet series show, read from Postgres in one go at scrape time. */
 export interface FleetSnapshot {
@@ -14,6 +14,7 @@ export interface FleetSnapshot {
   expiringSoon: number;
   hosts: { host: string; registered: Date; lastVerifiedDaily: Date | null }[];
   targets: TargetStorage[];
+  localStorage: HostStorage[];
   drills: { host: string; ok: boolean; finished: Date }[];
 }
 
@@ -25,46 +26,48 @@ const EXPIRING_DAYS = 7;
  * side. `now` comes from the runtime's clock, so ages follow simulated time in tests.
  */
 export async function readFleetSnapshot(pool: Pool, now: Date): Promise<FleetSnapshot> {
-  const [backups, not321, copies, stagesFailed, ages, hosts, targets, drills] = await Promise.all([
-    rows<{ kind: string; status: string; n: number }>(
-      pool,
-      `SELECT kind, status, count(*)::int AS n FROM backups b WHERE ${SQL_KEPT} GROUP BY kind, status`,
-    ),
-    rows<{ kind: string; n: number }>(
-      pool,
-      `SELECT kind, count(*)::int AS n FROM backups b
+  const [backups, not321, copies, stagesFailed, ages, hosts, targets, localStorage, drills] =
+    await Promise.all([
+      rows<{ kind: string; status: string; n: number }>(
+        pool,
+        `SELECT kind, status, count(*)::int AS n FROM backups b WHERE ${SQL_KEPT} GROUP BY kind, status`,
+      ),
+      rows<{ kind: string; n: number }>(
+        pool,
+        `SELECT kind, count(*)::int AS n FROM backups b
        WHERE ${SQL_KEPT} AND b.status <> 'running' AND ${NOT_321} GROUP BY kind`,
-    ),
-    rows<{ target: string; status: string; n: number }>(
-      pool,
-      `SELECT c.target, c.status, count(*)::int AS n FROM backup_copies c JOIN backups b ON b.id = c.backup_id
+      ),
+      rows<{ target: string; status: string; n: number }>(
+        pool,
+        `SELECT c.target, c.status, count(*)::int AS n FROM backup_copies c JOIN backups b ON b.id = c.backup_id
        WHERE ${SQL_KEPT} GROUP BY c.target, c.status`,
-    ),
-    rows<{ stage: string; n: number }>(
-      pool,
-      `SELECT s.stage, count(DISTINCT s.backup_id)::int AS n FROM backup_stages s JOIN backups b ON b.id = s.backup_id
+      ),
+      rows<{ stage: string; n: number }>(
+        pool,
+        `SELECT s.stage, count(DISTINCT s.backup_id)::int AS n FROM backup_stages s JOIN backups b ON b.id = s.backup_id
        WHERE ${SQL_KEPT} AND s.status = 'failed' GROUP BY s.stage`,
-    ),
-    rows<Record<'not321' | 'unverified' | 'pending' | 'pendingCount' | 'expiring', Date | number | null>>(
-      pool,
-      `SELECT min(b.created_at) FILTER (WHERE ${NOT_321}) AS not321,
+      ),
+      rows<Record<'not321' | 'unverified' | 'pending' | 'pendingCount' | 'expiring', Date | number | null>>(
+        pool,
+        `SELECT min(b.created_at) FILTER (WHERE ${NOT_321}) AS not321,
               min(b.created_at) FILTER (WHERE b.status <> 'verified') AS unverified,
               min(b.created_at) FILTER (WHERE b.kind = 'pre_change' AND b.change_verified_at IS NULL) AS pending,
               count(*) FILTER (WHERE b.kind = 'pre_change' AND b.change_verified_at IS NULL)::int AS "pendingCount",
               count(*) FILTER (WHERE b.expires_at > $1 AND b.expires_at <= $1::timestamptz + interval '${EXPIRING_DAYS} days')::int AS expiring
        FROM backups b WHERE ${SQL_KEPT}`,
-      [now],
-    ),
-    rows<{ host: string; registered: Date; lastVerifiedDaily: Date | null }>(
-      pool,
-      `SELECT h.id AS host, h.first_seen AS registered,
+        [now],
+      ),
+      rows<{ host: string; registered: Date; lastVerifiedDaily: Date | null }>(
+        pool,
+        `SELECT h.id AS host, h.first_seen AS registered,
               (SELECT max(b.created_at) FROM backups b
                WHERE b.host = h.id AND b.kind = 'daily' AND b.status = 'verified') AS "lastVerifiedDaily"
        FROM hosts h WHERE h.deregistered_at IS NULL`,
-    ),
-    reportQueries.targetStorage(pool),
-    latestDrills(pool),
-  ]);
+      ),
+      reportQueries.targetStorage(pool),
+      reportQueries.hostStorage(pool),
+      latestDrills(pool),
+    ]);
   const age = (at: Date | number | null | undefined) =>
     at instanceof Date ? Math.max(0, (now.getTime() - at.getTime()) / 1000) : 0;
   const a = ages[0];
@@ -80,6 +83,7 @@ export async function readFleetSnapshot(pool: Pool, now: Date): Promise<FleetSna
     expiringSoon: Number(a?.expiring ?? 0),
     hosts,
     targets,
+    localStorage,
     drills,
   };
 }

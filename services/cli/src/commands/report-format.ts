@@ -24,8 +24,14 @@ export function formatReport(r: Report): string {
     ),
     section(
       'storage per host (from metadata)',
-      ['HOST', 'BACKUPS', 'LOCAL BYTES', 'UNIQUE BYTES'],
-      s.hosts.map((h) => [h.host, String(h.backups), String(h.localBytes), String(h.uniqueBytes)]),
+      ['HOST', 'BACKUPS', 'LOCAL BYTES', 'ON DISK', 'UNIQUE BYTES'],
+      s.hosts.map((h) => [
+        h.host,
+        String(h.backups),
+        String(h.localBytes),
+        String(h.diskBytes),
+        String(h.uniqueBytes),
+      ]),
     ),
     section(
       'storage per target (recorded; measured where listing is cheap)',
@@ -38,7 +44,7 @@ export function formatReport(r: Report): string {
         t.measuredBytes === null ? '-' : String(t.measuredBytes),
       ]),
     ),
-    `total: ${s.total.bytes} bytes (local copies ${s.total.localBytes}, targets ${s.total.targetBytes})`,
+    `total: ${s.total.bytes} bytes stored (local copies ${s.total.diskBytes} on disk for ${s.total.localBytes} of files, targets ${s.total.targetBytes})`,
     section(
       'backups needing verification',
       ['HOST', 'KIND', 'KEY', 'STATUS', 'VERIFIED', 'WHY'],
