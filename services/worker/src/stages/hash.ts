@@ -1,10 +1,7 @@
-import { createReadStream } from 'node:fs';
-import path from 'node:path';
-import { LOCAL_COPY, PermanentFailure } from '@fleet-backup/core';
-import { storedBlob } from '@fleet-backup/db';
+import { LOCAL_COPY } from '@fleet-backup/core';
 import type { JobContext, JobData } from '@fleet-backup/queue';
-import { hashStream } from '@fleet-backup/storage';
 import { type AgentEnv, assertOwnHost, backupDir } from '../agent-env.ts';
+import { checkLocalFiles } from '../capture/check-local-files.ts';
 import { writeHostMetadataFile } from '../metadata-file.ts';
 
 /**
@@ -17,28 +14,7 @@ export async function hash(env: AgentEnv, data: JobData<'hash'>, ctx: JobContext
   assertOwnHost(env, backup);
   if ((await backups.startStage(backup.id, 'hash')) === 'started') {
     const { files } = await backups.detail(backup.id);
-    const dir = backupDir(env, backup);
-    for (const file of files) {
-      ctx.signal.throwIfAborted();
-      const local = path.join(dir, file.storedPath);
-      const actual = await hashStream(
-        createReadStream(local, { highWaterMark: 1 << 20, signal: ctx.signal }),
-      ).catch((err) => {
-        if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
-          throw new PermanentFailure(`${local} is missing from the local copy; re-run the backup`, {
-            file: file.path,
-          });
-        }
-        throw err;
-      });
-      const want = storedBlob(file);
-      if (actual.sha256 !== want.sha256 || actual.size !== want.size) {
-        throw new PermanentFailure(
-          `${local} does not match its snapshot (sha256 ${actual.sha256} size ${actual.size}, expected ${want.sha256} size ${want.size}); the backup disk may be failing — re-run the backup`,
-          { file: file.path },
-        );
-      }
-    }
+    await checkLocalFiles(backupDir(env, backup), files, ctx.signal);
     await backups.transaction(async (tx) => {
       await backups.lock(backup.id, tx);
       await backups.markHashed(tx, backup.id);

@@ -1,0 +1,38 @@
+import { createReadStream } from 'node:fs';
+import path from 'node:path';
+import { PermanentFailure } from '@fleet-backup/core';
+import { type FileRow, storedBlob } from '@fleet-backup/db';
+import { hashStream } from '@fleet-backup/storage';
+
+/**
+ * The hash stage's check: re-reads each file of the local copy in `dir` and compares its size and
+ * sha256 with what the snapshot recorded (for an encrypted file, those of the stored ciphertext).
+ * A mismatch means the disk did not keep what was written: it fails for good, naming the file.
+ */
+export async function checkLocalFiles(
+  dir: string,
+  files: Pick<FileRow, 'path' | 'storedPath' | 'sha256' | 'size' | 'encrypted'>[],
+  signal: AbortSignal,
+): Promise<void> {
+  for (const file of files) {
+    signal.throwIfAborted();
+    const local = path.join(dir, file.storedPath);
+    const actual = await hashStream(createReadStream(local, { highWaterMark: 1 << 20, signal })).catch(
+      (err) => {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+          throw new PermanentFailure(`${local} is missing from the local copy; re-run the backup`, {
+            file: file.path,
+          });
+        }
+        throw err;
+      },
+    );
+    const want = storedBlob(file);
+    if (actual.sha256 !== want.sha256 || actual.size !== want.size) {
+      throw new PermanentFailure(
+        `${local} does not match its snapshot (sha256 ${actual.sha256} size ${actual.size}, expected ${want.sha256} size ${want.size}); the backup disk may be failing — re-run the backup`,
+        { file: file.path },
+      );
+    }
+  }
+}
