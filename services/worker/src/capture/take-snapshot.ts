@@ -1,13 +1,13 @@
 import { isUtf8 } from 'node:buffer';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import { PermanentFailure, type TreeNode } from '@fleet-backup/core';
+import { type Keyring, PermanentFailure, type TreeNode } from '@fleet-backup/core';
 import type { BackupRow, FileRow } from '@fleet-backup/db';
 import type { JobContext } from '@fleet-backup/queue';
 import { type AgentEnv, allowedRoots, backupDir } from '../agent-env.ts';
 import { syncDir } from '../fs/atomic-copy.ts';
 import type { FoundFile, SkippedItem } from '../fs/found.ts';
-import { loadOwnerNames } from '../fs/owner-names.ts';
+import { loadOwnerNames, type OwnerNames } from '../fs/owner-names.ts';
 import { pruneBackupDir } from '../fs/prune.ts';
 import { resolveScope, walkRoots } from '../fs/roots.ts';
 import { TreeReader } from '../fs/tree-reader.ts';
@@ -27,9 +27,6 @@ export interface Taken {
 /** Walks the requested paths and copies every file taken into the backup directory. */
 export async function takeSnapshot(env: AgentEnv, backup: BackupRow, ctx: JobContext): Promise<Taken> {
   const dir = backupDir(env, backup);
-  // Made first, so a snapshot that takes nothing (an empty source) still ends with its directory.
-  await mkdir(dir, { recursive: true });
-  await pruneBackupDir(dir);
   const names = await loadOwnerNames();
   const limits = {
     backupRoot: env.backupRoot,
@@ -40,26 +37,62 @@ export async function takeSnapshot(env: AgentEnv, backup: BackupRow, ctx: JobCon
   const skipped = [...found.skipped];
   // environment.config / dependencies.config, when this backup takes the host's sources.
   const generated = await captureSystemState(env, backup, found.files, ctx);
+  let captured: Captured;
+  try {
+    captured = await captureFiles([...found.files, ...generated.files], dir, {
+      signal: ctx.signal,
+      log: ctx.log,
+      keyring: env.rt.config.encryption,
+      names,
+      notes: skipped,
+    });
+  } finally {
+    await generated.remove();
+  }
+  warnXattrsUnread(found.files, ctx.log);
+  return { files: captured.files, nodes: found.nodes, skipped };
+}
+
+export interface CaptureOptions {
+  signal: AbortSignal;
+  log: JobContext['log'];
+  keyring: Keyring;
+  names: OwnerNames;
+  /** Skipped files and notes on stored ones: appended to. */
+  notes: SkippedItem[];
+}
+
+export interface Captured {
+  /** In the order the files were found. */
+  files: SnapshotRow[];
+}
+
+/**
+ * Copies the found files into `dir` (made if missing, left by a killed run pruned), removes what
+ * an earlier attempt left that is no longer part of it, and makes it all durable.
+ */
+export async function captureFiles(found: FoundFile[], dir: string, opts: CaptureOptions): Promise<Captured> {
+  // Made first, so a snapshot that takes nothing (an empty source) still ends with its directory.
+  await mkdir(dir, { recursive: true });
+  await pruneBackupDir(dir);
   const reader = new TreeReader();
   const copy: CopyContext = {
-    signal: ctx.signal,
-    notes: skipped,
+    signal: opts.signal,
+    notes: opts.notes,
     snapshotted: new Set(),
-    keyring: env.rt.config.encryption,
+    keyring: opts.keyring,
     reader,
-    names,
+    names: opts.names,
   };
   let files: SnapshotRow[];
   try {
-    files = await copyAll([...found.files, ...generated.files], dir, copy, ctx);
+    files = await copyAll(found, dir, copy, opts.log);
   } finally {
     await reader.close();
-    await generated.remove();
   }
   await pruneBackupDir(dir, new Set(files.map((f) => f.storedPath)));
   await syncTree(dir, files);
-  warnXattrsUnread(found.files, ctx.log);
-  return { files, nodes: found.nodes, skipped };
+  return { files };
 }
 
 /** The xattr reader takes UTF-8 paths only: say how many files kept their bytes but not their xattrs. */
@@ -77,17 +110,17 @@ async function copyAll(
   found: FoundFile[],
   dir: string,
   copy: CopyContext,
-  ctx: JobContext,
+  log: JobContext['log'],
 ): Promise<SnapshotRow[]> {
   const files: SnapshotRow[] = [];
   const taken = new Map<string, string>();
   const decisions = { keyId: copy.keyring.currentId, sqliteSnapshots: copy.snapshotted };
   for (const file of found) {
-    ctx.signal.throwIfAborted();
+    copy.signal.throwIfAborted();
     const reason = skipReason(file, decisions);
     if (reason !== null) {
       copy.notes.push({ path: file.path, reason });
-      warnSensitiveSkipped(file, decisions.keyId, ctx.log);
+      warnSensitiveSkipped(file, decisions.keyId, log);
       continue;
     }
     const row = await snapshotFile(file, dir, copy);
