@@ -1,8 +1,11 @@
-import { createReadStream } from 'node:fs';
 import path from 'node:path';
 import { PermanentFailure } from '@fleet-backup/core';
 import { type FileRow, storedBlob } from '@fleet-backup/db';
-import { hashStream } from '@fleet-backup/storage';
+import { forEachBounded } from '../fs/bounded.ts';
+import { hashFile } from '../fs/hash-file.ts';
+
+/** Files read at once: small files are dominated by open and close, which the thread pool overlaps. */
+const FILES_IN_FLIGHT = 16;
 
 /**
  * The hash stage's check: re-reads each file of the local copy in `dir` and compares its size and
@@ -14,19 +17,17 @@ export async function checkLocalFiles(
   files: Pick<FileRow, 'path' | 'storedPath' | 'sha256' | 'size' | 'encrypted'>[],
   signal: AbortSignal,
 ): Promise<void> {
-  for (const file of files) {
+  await forEachBounded(files, FILES_IN_FLIGHT, async (file) => {
     signal.throwIfAborted();
     const local = path.join(dir, file.storedPath);
-    const actual = await hashStream(createReadStream(local, { highWaterMark: 1 << 20, signal })).catch(
-      (err) => {
-        if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
-          throw new PermanentFailure(`${local} is missing from the local copy; re-run the backup`, {
-            file: file.path,
-          });
-        }
-        throw err;
-      },
-    );
+    const actual = await hashFile(local, signal).catch((err) => {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+        throw new PermanentFailure(`${local} is missing from the local copy; re-run the backup`, {
+          file: file.path,
+        });
+      }
+      throw err;
+    });
     const want = storedBlob(file);
     if (actual.sha256 !== want.sha256 || actual.size !== want.size) {
       throw new PermanentFailure(
@@ -34,5 +35,5 @@ export async function checkLocalFiles(
         { file: file.path },
       );
     }
-  }
+  });
 }

@@ -1,21 +1,20 @@
 import { isUtf8 } from 'node:buffer';
 import { mkdir } from 'node:fs/promises';
-import path from 'node:path';
-import { type Keyring, PermanentFailure, type TreeNode } from '@fleet-backup/core';
-import type { BackupRow, FileRow } from '@fleet-backup/db';
+import type { Keyring, TreeNode } from '@fleet-backup/core';
+import type { BackupRow } from '@fleet-backup/db';
 import type { JobContext } from '@fleet-backup/queue';
 import { type AgentEnv, allowedRoots, backupDir } from '../agent-env.ts';
-import { syncDir } from '../fs/atomic-copy.ts';
+import { DirMaker } from '../fs/atomic-copy.ts';
+import { makeDurable } from '../fs/durable.ts';
 import type { FoundFile, SkippedItem } from '../fs/found.ts';
 import { loadOwnerNames, type OwnerNames } from '../fs/owner-names.ts';
 import { pruneBackupDir } from '../fs/prune.ts';
 import { resolveScope, walkRoots } from '../fs/roots.ts';
 import { TreeReader } from '../fs/tree-reader.ts';
 import { walk } from '../fs/walk.ts';
-import { warnSensitiveSkipped } from '../stages/sensitive.ts';
-import { type CopyContext, type SnapshotRow, snapshotFile } from '../stages/snapshot-file.ts';
+import type { CopyContext, SnapshotRow } from '../stages/snapshot-file.ts';
+import { copyAll } from './copy-all.ts';
 import { captureSystemState } from './system-state.ts';
-import { skipReason } from './take-or-skip.ts';
 
 /** What one snapshot took: file rows, directory and symlink nodes, and what it skipped (with notes). */
 export interface Taken {
@@ -83,6 +82,7 @@ export async function captureFiles(found: FoundFile[], dir: string, opts: Captur
     keyring: opts.keyring,
     reader,
     names: opts.names,
+    dirs: new DirMaker(),
   };
   let files: SnapshotRow[];
   try {
@@ -91,7 +91,10 @@ export async function captureFiles(found: FoundFile[], dir: string, opts: Captur
     await reader.close();
   }
   await pruneBackupDir(dir, new Set(files.map((f) => f.storedPath)));
-  await syncTree(dir, files);
+  await makeDurable(
+    dir,
+    files.map((f) => f.storedPath),
+  );
   return { files };
 }
 
@@ -103,46 +106,4 @@ function warnXattrsUnread(found: FoundFile[], log: JobContext['log']): void {
     { files: unread.length, first: unread[0]?.path },
     'files whose names are not valid UTF-8: stored with their raw names, but their extended attributes (ACLs) were not recorded',
   );
-}
-
-/** Copies each file the shared take-or-skip rule takes (capture/take-or-skip.ts, as `plan` does). */
-async function copyAll(
-  found: FoundFile[],
-  dir: string,
-  copy: CopyContext,
-  log: JobContext['log'],
-): Promise<SnapshotRow[]> {
-  const files: SnapshotRow[] = [];
-  const taken = new Map<string, string>();
-  const decisions = { keyId: copy.keyring.currentId, sqliteSnapshots: copy.snapshotted };
-  for (const file of found) {
-    copy.signal.throwIfAborted();
-    const reason = skipReason(file, decisions);
-    if (reason !== null) {
-      copy.notes.push({ path: file.path, reason });
-      warnSensitiveSkipped(file, decisions.keyId, log);
-      continue;
-    }
-    const row = await snapshotFile(file, dir, copy);
-    if (!row) continue;
-    const clash = taken.get(row.storedPath);
-    if (clash) {
-      throw new PermanentFailure(
-        `${clash} and ${row.path} would both be stored as ${row.storedPath}; rename one or exclude it`,
-      );
-    }
-    taken.set(row.storedPath, row.path);
-    files.push(row);
-  }
-  return files;
-}
-
-/** fsyncs every directory that received a rename, deepest first, then the backup directory. */
-async function syncTree(dir: string, files: Pick<FileRow, 'storedPath'>[]): Promise<void> {
-  const dirs = new Set<string>([dir, path.dirname(dir)]);
-  for (const f of files) {
-    for (let d = path.dirname(path.join(dir, f.storedPath)); d.startsWith(dir); d = path.dirname(d))
-      dirs.add(d);
-  }
-  for (const d of [...dirs].sort((a, b) => b.length - a.length)) await syncDir(d);
 }

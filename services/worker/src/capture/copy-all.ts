@@ -1,0 +1,77 @@
+import { PermanentFailure } from '@fleet-backup/core';
+import type { JobContext } from '@fleet-backup/queue';
+import { forEachBounded } from '../fs/bounded.ts';
+import type { FoundFile, SkippedItem } from '../fs/found.ts';
+import { warnSensitiveSkipped } from '../stages/sensitive.ts';
+import { type CopyContext, type SnapshotRow, snapshotFile } from '../stages/snapshot-file.ts';
+import { companionOf, skipReason } from './take-or-skip.ts';
+
+/** Files in flight at once: enough to keep the disk and the thread pool busy on small files. */
+export const FILES_IN_FLIGHT = 32;
+
+/** One found file's outcome: its row, or null, and the notes said of it. */
+interface Outcome {
+  row: SnapshotRow | null;
+  notes: SkippedItem[];
+}
+
+/**
+ * Copies each file the shared take-or-skip rule takes (capture/take-or-skip.ts, as `plan` does),
+ * up to FILES_IN_FLIGHT at once. Rows and notes come out in the order the walk found the files,
+ * whatever order the copies finish in. A database's `-wal`/`-shm`/`-journal` is decided only once
+ * the database itself is done, as the rule needs.
+ */
+export async function copyAll(
+  found: FoundFile[],
+  dir: string,
+  copy: CopyContext,
+  log: JobContext['log'],
+): Promise<SnapshotRow[]> {
+  const outcomes: (Outcome | undefined)[] = new Array(found.length);
+  const decisions = { keyId: copy.keyring.currentId, sqliteSnapshots: copy.snapshotted };
+  const started = new Map<string, Promise<void>>();
+  const one = async (file: FoundFile, i: number): Promise<void> => {
+    const db = companionOf(file.path);
+    if (db) await started.get(db);
+    copy.signal.throwIfAborted();
+    const notes: SkippedItem[] = [];
+    const reason = skipReason(file, decisions);
+    if (reason !== null) {
+      notes.push({ path: file.path, reason });
+      warnSensitiveSkipped(file, decisions.keyId, log);
+      outcomes[i] = { row: null, notes };
+      return;
+    }
+    outcomes[i] = { row: await snapshotFile(file, dir, { ...copy, notes }), notes };
+  };
+  await forEachBounded(found, FILES_IN_FLIGHT, (file, i) => {
+    const done = one(file, i);
+    started.set(
+      file.path,
+      done.catch(() => {}),
+    );
+    return done;
+  });
+  return inOrder(outcomes, copy.notes);
+}
+
+/** The rows in found order, each stored name once; the notes appended in the same order. */
+function inOrder(outcomes: (Outcome | undefined)[], notes: SkippedItem[]): SnapshotRow[] {
+  const files: SnapshotRow[] = [];
+  const taken = new Map<string, string>();
+  for (const outcome of outcomes) {
+    if (!outcome) continue;
+    notes.push(...outcome.notes);
+    const row = outcome.row;
+    if (!row) continue;
+    const clash = taken.get(row.storedPath);
+    if (clash) {
+      throw new PermanentFailure(
+        `${clash} and ${row.path} would both be stored as ${row.storedPath}; rename one or exclude it`,
+      );
+    }
+    taken.set(row.storedPath, row.path);
+    files.push(row);
+  }
+  return files;
+}
