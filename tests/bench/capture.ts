@@ -11,6 +11,8 @@ import { performance } from 'node:perf_hooks';
 import { NO_KEYS, ruleSet, sensitiveMatcher } from '@fleet-backup/core';
 import pino from 'pino';
 import { checkLocalFiles } from '../../services/worker/src/capture/check-local-files.ts';
+import type { PreviousCopy } from '../../services/worker/src/capture/link-unchanged.ts';
+import { readSourceIndex } from '../../services/worker/src/capture/source-index.ts';
 import { captureFiles } from '../../services/worker/src/capture/take-snapshot.ts';
 import type { SkippedItem } from '../../services/worker/src/fs/found.ts';
 import { loadOwnerNames } from '../../services/worker/src/fs/owner-names.ts';
@@ -47,24 +49,31 @@ try {
   });
   const names = await loadOwnerNames();
   const root = { path: source, config: false, rules: ruleSet(source), sensitive: sensitiveMatcher(source) };
-  const run = async (key: string) => {
+  const request = { host: 'bench', kind: 'daily' as const, paths: [source] };
+  const run = async (key: string, previous: PreviousCopy | null) => {
     const t = performance.now();
     const found = await timed(`${key}: walk`, () =>
       walk([root], { backupRoot, allowedRoots: [source] }, names),
     );
     const notes: SkippedItem[] = [];
     const dir = path.join(backupRoot, key);
-    const opts = { signal: new AbortController().signal, log, keyring: NO_KEYS, names, notes };
+    const opts = { signal: new AbortController().signal, log, keyring: NO_KEYS, names, notes, previous };
     const captured = await timed(`${key}: capture`, () => captureFiles(found.files, dir, opts));
-    await timed(`${key}: hash check`, () => checkLocalFiles(dir, captured.files, opts.signal));
+    const read = await timed(`${key}: hash check`, () =>
+      checkLocalFiles(backupRoot, { key, request }, captured.files, opts.signal),
+    );
     const rss = (process.memoryUsage().rss / 1e6).toFixed(0);
     console.log(
-      `${key}: total ${seconds(performance.now() - t)} s, ${captured.files.length} files, rss ${rss} MB`,
+      `${key}: total ${seconds(performance.now() - t)} s, ${captured.files.length} files (${captured.linked} linked, ${read} re-read), rss ${rss} MB`,
     );
     if (notes.length) console.log(`${key}: notes`, notes.slice(0, 3));
+    return captured.files;
   };
-  await run('20260101');
-  await run('20260102');
+  const first = await run('20260101', null);
+  const index = await readSourceIndex(backupRoot, '20260101');
+  const rows = new Map(first.map((f) => [f.path, { ...f, hashedAt: null }]));
+  const previous = index && { dir: path.join(backupRoot, '20260101'), index, rows, keyId: null };
+  await run('20260102', previous);
 } finally {
   await rm(base, { recursive: true, force: true });
 }

@@ -15,6 +15,7 @@ export * from './local-checks.ts';
 export * from './metadata-export.ts';
 export * from './migrate.ts';
 export * from './pool.ts';
+export * from './previous-files.ts';
 export * from './reconcile-queries.ts';
 export * from './report-queries.ts';
 export * from './restore-log.ts';

@@ -1,23 +1,31 @@
 import path from 'node:path';
 import { PermanentFailure } from '@fleet-backup/core';
-import { type FileRow, storedBlob } from '@fleet-backup/db';
+import { type BackupRow, type FileRow, storedBlob } from '@fleet-backup/db';
 import { forEachBounded } from '../fs/bounded.ts';
 import { hashFile } from '../fs/hash-file.ts';
+import { readSourceIndex } from './source-index.ts';
 
 /** Files read at once: small files are dominated by open and close, which the thread pool overlaps. */
 const FILES_IN_FLIGHT = 16;
 
 /**
- * The hash stage's check: re-reads each file of the local copy in `dir` and compares its size and
- * sha256 with what the snapshot recorded (for an encrypted file, those of the stored ciphertext).
- * A mismatch means the disk did not keep what was written: it fails for good, naming the file.
+ * The hash stage's check: re-reads each file the snapshot wrote into the backup's local copy and
+ * compares its size and sha256 with what it recorded (for an encrypted file, those of the stored
+ * ciphertext). A mismatch means the disk did not keep what was written: it fails for good, naming
+ * the file. Files hardlinked from the previous backup (its source index says which) were checked
+ * when first written and are left to the rolling re-read, unless the request asked `--full-check`.
+ * Returns how many files it read.
  */
 export async function checkLocalFiles(
-  dir: string,
+  backupRoot: string,
+  backup: Pick<BackupRow, 'key' | 'request'>,
   files: Pick<FileRow, 'path' | 'storedPath' | 'sha256' | 'size' | 'encrypted'>[],
   signal: AbortSignal,
-): Promise<void> {
-  await forEachBounded(files, FILES_IN_FLIGHT, async (file) => {
+): Promise<number> {
+  const dir = path.join(backupRoot, backup.key);
+  const index = backup.request.fullCheck ? null : await readSourceIndex(backupRoot, backup.key);
+  const toRead = index ? files.filter((f) => !index.get(f.path)?.linked) : files;
+  await forEachBounded(toRead, FILES_IN_FLIGHT, async (file) => {
     signal.throwIfAborted();
     const local = path.join(dir, file.storedPath);
     const actual = await hashFile(local, signal).catch((err) => {
@@ -36,4 +44,5 @@ export async function checkLocalFiles(
       );
     }
   });
+  return toRead.length;
 }

@@ -1,9 +1,12 @@
 import { PermanentFailure } from '@fleet-backup/core';
 import type { JobContext } from '@fleet-backup/queue';
+import type { DirMaker } from '../fs/atomic-copy.ts';
 import { forEachBounded } from '../fs/bounded.ts';
 import type { FoundFile, SkippedItem } from '../fs/found.ts';
 import { warnSensitiveSkipped } from '../stages/sensitive.ts';
 import { type CopyContext, type SnapshotRow, snapshotFile } from '../stages/snapshot-file.ts';
+import { linkUnchanged, type PreviousCopy, sourceEntryOf, unchangedRow } from './link-unchanged.ts';
+import type { SourceEntry } from './source-index.ts';
 import { companionOf, skipReason } from './take-or-skip.ts';
 
 /** Files in flight at once: enough to keep the disk and the thread pool busy on small files. */
@@ -13,6 +16,14 @@ export const FILES_IN_FLIGHT = 32;
 interface Outcome {
   row: SnapshotRow | null;
   notes: SkippedItem[];
+  linked: boolean;
+}
+
+/** What copyAll stored: rows in found order, and what each source file was (for the next backup). */
+export interface Copied {
+  files: SnapshotRow[];
+  sources: Map<string, SourceEntry>;
+  linked: number;
 }
 
 /**
@@ -24,9 +35,10 @@ interface Outcome {
 export async function copyAll(
   found: FoundFile[],
   dir: string,
-  copy: CopyContext,
+  copy: CopyContext & { dirs: DirMaker },
+  previous: PreviousCopy | null,
   log: JobContext['log'],
-): Promise<SnapshotRow[]> {
+): Promise<Copied> {
   const outcomes: (Outcome | undefined)[] = new Array(found.length);
   const decisions = { keyId: copy.keyring.currentId, sqliteSnapshots: copy.snapshotted };
   const started = new Map<string, Promise<void>>();
@@ -39,10 +51,13 @@ export async function copyAll(
     if (reason !== null) {
       notes.push({ path: file.path, reason });
       warnSensitiveSkipped(file, decisions.keyId, log);
-      outcomes[i] = { row: null, notes };
+      outcomes[i] = { row: null, notes, linked: false };
       return;
     }
-    outcomes[i] = { row: await snapshotFile(file, dir, { ...copy, notes }), notes };
+    const unchanged = previous && unchangedRow(file, previous);
+    const linked = unchanged && (await linkUnchanged(file, unchanged, dir, previous, copy.dirs));
+    if (linked) outcomes[i] = { row: linked, notes, linked: true };
+    else outcomes[i] = { row: await snapshotFile(file, dir, { ...copy, notes }), notes, linked: false };
   };
   await forEachBounded(found, FILES_IN_FLIGHT, (file, i) => {
     const done = one(file, i);
@@ -52,18 +67,23 @@ export async function copyAll(
     );
     return done;
   });
-  return inOrder(outcomes, copy.notes);
+  return inOrder(found, outcomes, copy.notes);
 }
 
 /** The rows in found order, each stored name once; the notes appended in the same order. */
-function inOrder(outcomes: (Outcome | undefined)[], notes: SkippedItem[]): SnapshotRow[] {
+function inOrder(found: FoundFile[], outcomes: (Outcome | undefined)[], notes: SkippedItem[]): Copied {
   const files: SnapshotRow[] = [];
+  const sources = new Map<string, SourceEntry>();
+  let linked = 0;
   const taken = new Map<string, string>();
-  for (const outcome of outcomes) {
+  for (const [i, outcome] of outcomes.entries()) {
     if (!outcome) continue;
     notes.push(...outcome.notes);
     const row = outcome.row;
     if (!row) continue;
+    const source = found[i] && sourceEntryOf(found[i], outcome.linked);
+    if (source) sources.set(row.path, source);
+    if (outcome.linked) linked++;
     const clash = taken.get(row.storedPath);
     if (clash) {
       throw new PermanentFailure(
@@ -73,5 +93,5 @@ function inOrder(outcomes: (Outcome | undefined)[], notes: SkippedItem[]): Snaps
     taken.set(row.storedPath, row.path);
     files.push(row);
   }
-  return files;
+  return { files, sources, linked };
 }

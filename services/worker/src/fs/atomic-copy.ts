@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { type FileHandle, mkdir, open, rename, unlink } from 'node:fs/promises';
+import { chmod, type FileHandle, mkdir, open, rename, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { PermanentFailure, type Sealer } from '@fleet-backup/core';
 import { giveReadBuffer, takeReadBuffer } from './buffer-pool.ts';
@@ -133,8 +133,15 @@ export async function copyPathToTemp(
   }
 }
 
-/** Renames a finished temporary file onto its final name (atomic on one filesystem). */
+/** Stored copies are read-only: editing one in place (it may be hardlinked into other backups) takes a chmod first. */
+export const STORED_MODE = 0o444;
+
+/**
+ * Makes a finished temporary file read-only and renames it onto its final name (atomic on one
+ * filesystem).
+ */
 export async function commitTemp(tempPath: string, finalPath: string): Promise<void> {
+  await chmod(tempPath, STORED_MODE);
   try {
     await rename(tempPath, finalPath);
   } catch (err) {

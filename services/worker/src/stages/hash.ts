@@ -1,6 +1,6 @@
 import { LOCAL_COPY } from '@fleet-backup/core';
 import type { JobContext, JobData } from '@fleet-backup/queue';
-import { type AgentEnv, assertOwnHost, backupDir } from '../agent-env.ts';
+import { type AgentEnv, assertOwnHost } from '../agent-env.ts';
 import { checkLocalFiles } from '../capture/check-local-files.ts';
 import { writeHostMetadataFile } from '../metadata-file.ts';
 
@@ -14,7 +14,7 @@ export async function hash(env: AgentEnv, data: JobData<'hash'>, ctx: JobContext
   assertOwnHost(env, backup);
   if ((await backups.startStage(backup.id, 'hash')) === 'started') {
     const { files } = await backups.detail(backup.id);
-    await checkLocalFiles(backupDir(env, backup), files, ctx.signal);
+    await checkLocalFiles(env.backupRoot, backup, files, ctx.signal);
     await backups.transaction(async (tx) => {
       await backups.lock(backup.id, tx);
       await backups.markHashed(tx, backup.id);
