@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, open, readdir, rename, unlink } from 'node:fs/promises';
+import { mkdir, open, rename, rm, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { BACKUP_KEY } from '@fleet-backup/core';
@@ -106,10 +106,7 @@ export async function readSourceIndex(
   }
 }
 
-/** Removes the indexes of backups no longer on disk (and temporaries a killed write left). */
-export async function pruneSourceIndexes(backupRoot: string, keep: (key: string) => boolean): Promise<void> {
-  const dir = path.join(backupRoot, INDEX_DIR);
-  const names = await readdir(dir).catch(() => [] as string[]);
-  for (const name of names)
-    if (name.startsWith(TEMP_MARK) || !keep(name)) await unlink(path.join(dir, name)).catch(() => {});
+/** Removes a backup's source index (its local copy is being deleted). */
+export async function removeSourceIndex(backupRoot: string, key: string): Promise<void> {
+  await rm(indexPath(backupRoot, key), { force: true });
 }
