@@ -127,5 +127,56 @@ describe.skipIf(!services)(
         expect(await readFile(stored(third, name)), name).toEqual(await readFile(src(name)));
       }
     }, 180_000);
+
+    it('retiring the middle backup of a linked series leaves the others restorable byte for byte', async () => {
+      const names = ['same.txt', 'ctime.txt', 'renamed.txt', 'rewritten.txt', 'kept.txt'];
+      const state = async () =>
+        new Map(await Promise.all(names.map(async (n) => [n, await readFile(src(n))] as const)));
+      const preChange = async (ticket: string) => {
+        const run = await stack.cli([
+          'backup',
+          '--host',
+          HOST,
+          '--kind',
+          'pre_change',
+          '--ticket',
+          ticket,
+          '--description',
+          ticket.toLowerCase(),
+          '--path',
+          source,
+          '--json',
+          '--wait',
+        ]);
+        expect(run.code, run.stderr + run.stdout).toBe(0);
+        return show(stack, JSON.parse(run.stdout).id);
+      };
+      const series: { backup: ShownBackup; files: Map<string, Buffer> }[] = [];
+      for (const [i, ticket] of ['CHG-1', 'CHG-2', 'CHG-3'].entries()) {
+        if (i > 0)
+          await writeFile(
+            src(names[i] as string),
+            `changed for ${ticket} ${randomBytes(64).toString('hex')}\n`,
+          );
+        series.push({ backup: await preChange(ticket), files: await state() });
+      }
+      const [one, two, three] = series.map((s) => s.backup) as [ShownBackup, ShownBackup, ShownBackup];
+      // The series shares inodes: the middle one with both neighbours.
+      expect((await stat(stored(two, 'same.txt'))).ino).toBe((await stat(stored(one, 'same.txt'))).ino);
+      expect((await stat(stored(three, 'same.txt'))).ino).toBe((await stat(stored(two, 'same.txt'))).ino);
+
+      expect((await stack.cli(['change', 'verify', 'CHG-2', '--by', 'test'])).code).toBe(0);
+      const retired = await stack.cli(['retire', two.key, '--host', HOST, '--by', 'test']);
+      expect(retired.code, retired.stderr).toBe(0);
+      await expect(stat(path.join(stack.backupRoot, two.key))).rejects.toThrow();
+
+      for (const { backup: b, files } of [series[0]!, series[2]!]) {
+        const to = await mkdtemp(path.join(base!, 'restore-'));
+        const run = await stack.cli(['restore', b!.id, '--to', to, '--from', 'local']);
+        expect(run.code, run.stderr).toBe(0);
+        for (const [name, bytes] of files!)
+          expect(await readFile(path.join(to, src(name))), `${b!.key} ${name}`).toEqual(bytes);
+      }
+    }, 300_000);
   },
 );
