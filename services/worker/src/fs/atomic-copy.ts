@@ -6,6 +6,9 @@ import { giveReadBuffer, takeReadBuffer } from './buffer-pool.ts';
 
 export const TEMP_MARK = '.fbtmp-';
 
+/** Stored copies are read-only: editing one in place (it may be hardlinked into other backups) takes a chmod first. */
+export const STORED_MODE = 0o444;
+
 export interface CopyResult {
   /** Of the source's bytes (the plaintext, for an encrypted copy). */
   sha256: string;
@@ -43,7 +46,8 @@ export async function copyToTemp(
   const tempPath = path.join(destDir, `${TEMP_MARK}${randomBytes(6).toString('hex')}`);
   const out = await dirs
     .make(destDir)
-    .then(() => open(tempPath, 'wx', 0o600))
+    // Created read-only: this descriptor may still write, later opens for writing are refused.
+    .then(() => open(tempPath, 'wx', STORED_MODE))
     .catch((err: unknown) => {
       throw explainDestinationError(err, destDir);
     });
@@ -133,15 +137,12 @@ export async function copyPathToTemp(
   }
 }
 
-/** Stored copies are read-only: editing one in place (it may be hardlinked into other backups) takes a chmod first. */
-export const STORED_MODE = 0o444;
-
 /**
- * Makes a finished temporary file read-only and renames it onto its final name (atomic on one
- * filesystem).
+ * Renames a finished temporary file onto its final name (atomic on one filesystem). `readOnly`:
+ * make it STORED_MODE first, for a file not created so (copyToTemp creates its files read-only).
  */
-export async function commitTemp(tempPath: string, finalPath: string): Promise<void> {
-  await chmod(tempPath, STORED_MODE);
+export async function commitTemp(tempPath: string, finalPath: string, readOnly = false): Promise<void> {
+  if (readOnly) await chmod(tempPath, STORED_MODE);
   try {
     await rename(tempPath, finalPath);
   } catch (err) {

@@ -101,7 +101,8 @@ async function copyOpened(
     const taken = await snapshotDatabase(file, head, destDir, ctx.signal);
     if (taken.kind === 'snapshot') {
       const sealed = await sealSnapshot(taken.tempPath, destDir, ctx.signal, seal());
-      await commitTemp(sealed.tempPath, path.join(dir, row.storedPath));
+      // SQLite wrote this file (unless sealed): it is made read-only here.
+      await commitTemp(sealed.tempPath, path.join(dir, row.storedPath), true);
       ctx.snapshotted.add(file.path);
       return {
         ...row,
