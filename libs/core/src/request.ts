@@ -27,6 +27,8 @@ export const backupRequestSchema = z
     retention: retentionSchema.optional(),
     notes: freeText(4000).optional(),
     scope: requestScopeSchema.optional(),
+    /** `--full-check`: link nothing from the previous backup, and have the hash stage re-read every file. */
+    fullCheck: z.boolean().optional(),
   })
   .superRefine((req, ctx) => {
     const rule = RETENTION_RULES[req.kind];

@@ -17,6 +17,7 @@ export * from './metadata-export.ts';
 export * from './metadata-stream.ts';
 export * from './migrate.ts';
 export * from './pool.ts';
+export * from './previous-files.ts';
 export * from './reconcile-queries.ts';
 export * from './report-queries.ts';
 export * from './restore-log.ts';

@@ -141,7 +141,7 @@ async function goesThroughSqlite(f: FoundFile, reader: TreeReader): Promise<bool
     const head = await readHead(opened.handle);
     return classify(f.path, head, f.config) === 'database' && head.equals(SQLITE_HEADER);
   } finally {
-    await opened.handle.close();
+    await opened.close();
   }
 }
 

@@ -22,6 +22,7 @@ interface BackupOptions {
   check?: boolean;
   timeout?: number;
   json?: boolean;
+  fullCheck?: boolean;
 }
 
 export function registerBackupCommand(program: Command): void {
@@ -44,6 +45,10 @@ export function registerBackupCommand(program: Command): void {
     .option('--check', 'with --wait: exit 4 when the backup verified but is not 3-2-1')
     .option('--timeout <seconds>', 'with --wait: give up after this long (exit 1)', wholeNumber)
     .option('--json', 'print one JSON object')
+    .option(
+      '--full-check',
+      'copy every file afresh (link nothing from the previous backup) and re-read all of them',
+    )
     .addHelpText(
       'after',
       '\nExample:\n  fleet-backup backup --host web-01 --kind manual --purpose "before disk swap" --retention days_30 --path /srv/app --wait',
@@ -61,6 +66,7 @@ export function registerBackupCommand(program: Command): void {
           ticket: opts.ticket,
           retention: opts.retention,
           notes: opts.notes,
+          ...(opts.fullCheck && { fullCheck: true }),
         });
         if (!opts.wait) {
           if (opts.json)

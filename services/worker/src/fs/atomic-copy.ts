@@ -1,9 +1,13 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { type FileHandle, mkdir, open, rename, unlink } from 'node:fs/promises';
+import { chmod, type FileHandle, mkdir, open, rename, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { PermanentFailure, type Sealer } from '@fleet-backup/core';
+import { giveReadBuffer, takeReadBuffer } from './buffer-pool.ts';
 
 export const TEMP_MARK = '.fbtmp-';
+
+/** Stored copies are read-only: editing one in place (it may be hardlinked into other backups) takes a chmod first. */
+export const STORED_MODE = 0o444;
 
 export interface CopyResult {
   /** Of the source's bytes (the plaintext, for an encrypted copy). */
@@ -22,11 +26,13 @@ export interface CopySource {
 }
 
 /**
- * Copies an open file into a temporary file in destDir, hashing the bytes in the same pass, and
- * fsyncs it. Memory stays bounded by one read buffer whatever the file size. At most `size` bytes
+ * Copies an open file into a temporary file in destDir, hashing the bytes in the same pass.
+ * Memory stays bounded by one pooled read buffer whatever the file size. At most `size` bytes
  * are taken (fewer if the file shrank), so a file growing while it is copied cannot make the copy
  * run on and on; the caller compares the file's stat before and after. The caller renames the
- * temporary file into place once it knows the final name, so no final name ever holds a half file.
+ * temporary file into place once it knows the final name, so no final name ever holds a half file
+ * (a killed process leaves only temporary names, which the next run prunes). It is not fsynced
+ * here: the caller makes the whole backup durable at once (makeDurable) before recording it.
  * With a `seal`, what is written is the file encrypted, from the same single read that hashes the
  * plaintext: a sensitive file's bytes never touch the backup disk in the clear.
  */
@@ -35,10 +41,13 @@ export async function copyToTemp(
   destDir: string,
   signal: AbortSignal,
   seal?: Sealer,
+  dirs: DirMaker = new DirMaker(),
 ): Promise<CopyResult> {
   const tempPath = path.join(destDir, `${TEMP_MARK}${randomBytes(6).toString('hex')}`);
-  const out = await mkdir(destDir, { recursive: true })
-    .then(() => open(tempPath, 'wx', 0o600))
+  const out = await dirs
+    .make(destDir)
+    // Created read-only: this descriptor may still write, later opens for writing are refused.
+    .then(() => open(tempPath, 'wx', STORED_MODE))
     .catch((err: unknown) => {
       throw explainDestinationError(err, destDir);
     });
@@ -49,17 +58,16 @@ export async function copyToTemp(
       written.hash.update(bytes);
       written.size += bytes.length;
     }
-    await out.write(bytes);
+    await out.write(bytes, 0, bytes.length);
   };
   let size = 0;
   try {
-    for await (const chunk of readAll(src, signal)) {
+    await readChunks(src.handle, src.size, signal, async (chunk) => {
       hash.update(chunk);
       size += chunk.length;
       await write(seal ? seal.update(chunk) : chunk);
-    }
+    });
     if (seal) await write(seal.final());
-    await out.sync();
     await out.close();
   } catch (err) {
     await out.close().catch(() => {});
@@ -72,16 +80,45 @@ export async function copyToTemp(
   return result;
 }
 
-/** The first `size` bytes of an open file, 1 MiB at a time; the handle stays open (the caller owns it). */
-function readAll(src: CopySource, signal: AbortSignal): AsyncIterable<Buffer> {
-  if (src.size === 0) return (async function* () {})();
-  return src.handle.createReadStream({
-    start: 0,
-    end: src.size - 1,
-    highWaterMark: 1 << 20,
-    autoClose: false,
-    signal,
-  }) as AsyncIterable<Buffer>;
+/**
+ * Hands the first `size` bytes of an open file (fewer if it shrank) to `each`, chunk by chunk,
+ * through one pooled buffer: a chunk is only valid until `each` resolves. The handle stays open
+ * (the caller owns it). No stream and no listener on `signal`: it is checked between reads.
+ */
+export async function readChunks(
+  handle: FileHandle,
+  size: number,
+  signal: AbortSignal | undefined,
+  each: (chunk: Buffer) => Promise<void> | void,
+): Promise<void> {
+  if (size === 0) return;
+  const buf = takeReadBuffer(size);
+  try {
+    for (let pos = 0; pos < size; ) {
+      signal?.throwIfAborted();
+      const { bytesRead } = await handle.read(buf, 0, Math.min(buf.length, size - pos), pos);
+      if (bytesRead === 0) break;
+      pos += bytesRead;
+      await each(buf.subarray(0, bytesRead));
+    }
+  } finally {
+    giveReadBuffer(buf);
+  }
+}
+
+/** Makes each directory once per capture, however many files go into it at once. */
+export class DirMaker {
+  private readonly made = new Map<string, Promise<unknown>>();
+  make(dir: string): Promise<unknown> {
+    let made = this.made.get(dir);
+    if (!made) {
+      made = mkdir(dir, { recursive: true });
+      // A failure is not remembered: the next file tries again and reports its own error.
+      made.catch(() => this.made.delete(dir));
+      this.made.set(dir, made);
+    }
+    return made;
+  }
 }
 
 /** Copies a file of our own (a SQLite snapshot we wrote) the same way. */
@@ -100,10 +137,20 @@ export async function copyPathToTemp(
   }
 }
 
-/** Renames a finished temporary file onto its final name (atomic on one filesystem). */
-export async function commitTemp(tempPath: string, finalPath: string): Promise<void> {
-  await mkdir(path.dirname(finalPath), { recursive: true });
-  await rename(tempPath, finalPath);
+/**
+ * Renames a finished temporary file onto its final name (atomic on one filesystem). `readOnly`:
+ * make it STORED_MODE first, for a file not created so (copyToTemp creates its files read-only).
+ */
+export async function commitTemp(tempPath: string, finalPath: string, readOnly = false): Promise<void> {
+  if (readOnly) await chmod(tempPath, STORED_MODE);
+  try {
+    await rename(tempPath, finalPath);
+  } catch (err) {
+    // Its directory is made only when the final name needs one the temporary file did not.
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    await mkdir(path.dirname(finalPath), { recursive: true });
+    await rename(tempPath, finalPath);
+  }
 }
 
 /** fsyncs a directory so the renames in it survive a power cut. */

@@ -22,6 +22,12 @@ export interface TreeSource {
   name: Buffer;
   /** Its identity when listed: the file opened later must be this one. */
   id: Identity;
+  /**
+   * Its modification and status-change times when listed, in nanoseconds: with its identity and
+   * size, what says a file is unchanged since the previous backup (capture/link-unchanged.ts).
+   */
+  mtimeNs: bigint;
+  ctimeNs: bigint;
 }
 
 /** An item the agent wrote itself (generated system state, in its staging directory). */

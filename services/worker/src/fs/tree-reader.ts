@@ -20,6 +20,8 @@ export interface OpenedFile {
   stat: BigIntStats;
   /** For a file of a tree: its verified directory and name, to read its xattrs through. */
   at: { dir: VerifiedDir; name: Buffer } | null;
+  /** Closes the file and lets the reader close its directory once no other file reads through it. */
+  close(): Promise<void>;
 }
 
 /** A generated item vanished from our own staging directory: this attempt fails, and a retry regenerates it. */
@@ -39,14 +41,24 @@ export class GeneratedItemMissing extends Error {
 
 const O_STAGED = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
 
+/** A verified directory the reader holds, and how many opened files still read through it. */
+interface HeldDir {
+  dir: VerifiedDir;
+  users: number;
+  /** Dropped from the cache while in use: closed when its last user is done. */
+  dropped: boolean;
+}
+
 /**
  * Opens the files a walk found, each exactly as found: through its directory opened again by
  * real path and verified (fs/verified-open.ts), then by name with O_NOFOLLOW, and only if it is
  * still the file the walk listed (same device and inode). Files come sorted by path, so their
- * directories come in runs: a few verified directories stay open to serve each run.
+ * directories come in runs: a few verified directories stay open to serve each run. Many files
+ * may be open at once: a directory is closed only when no opened file still reads through it
+ * (its `/proc/self/fd/N` must not come to name another directory while a file uses it).
  */
 export class TreeReader {
-  private readonly dirs = new Map<string, VerifiedDir>();
+  private readonly dirs = new Map<string, Promise<HeldDir>>();
   private readonly keep: number;
 
   constructor(keep = 8) {
@@ -55,17 +67,31 @@ export class TreeReader {
 
   /**
    * Throws EntryChanged, EntryVanished (gone from the directory, or the directory gone from its
-   * real path), GeneratedItemMissing, or PermanentFailure (permission denied).
+   * real path), GeneratedItemMissing, or PermanentFailure (permission denied). The caller closes
+   * what it gets with `close()`.
    */
   async open(file: FoundFile): Promise<OpenedFile> {
     if (file.from.kind === 'staged') return openStaged(file.path, file.from);
-    const dir = await this.dir(file.from, path.posix.dirname(file.path));
-    const opened = await openFileIn(dir, file.from.name, file.path);
-    if (!sameIdentity(opened.stat, file.from.id)) {
-      await opened.handle.close();
-      throw new EntryChanged(file.path, 'replaced by another file between listing and copying');
+    const held = await this.dir(file.from, path.posix.dirname(file.path));
+    const done = () => this.release(held);
+    try {
+      const opened = await openFileIn(held.dir, file.from.name, file.path);
+      if (!sameIdentity(opened.stat, file.from.id)) {
+        await opened.handle.close();
+        throw new EntryChanged(file.path, 'replaced by another file between listing and copying');
+      }
+      const close = async () => {
+        try {
+          await opened.handle.close();
+        } finally {
+          await done();
+        }
+      };
+      return { ...opened, at: { dir: held.dir, name: file.from.name }, close };
+    } catch (err) {
+      await done();
+      throw err;
     }
-    return { ...opened, at: { dir, name: file.from.name } };
   }
 
   /** The file's extended attributes, or EntryChanged when the name no longer holds it. */
@@ -90,40 +116,79 @@ export class TreeReader {
   }
 
   async close(): Promise<void> {
-    const open = [...this.dirs.values()];
+    const held = await Promise.allSettled([...this.dirs.values()]);
     this.dirs.clear();
-    await Promise.all(open.map((d) => d.handle.close().catch(() => {})));
+    await Promise.all(
+      held.map((h) => (h.status === 'fulfilled' ? h.value.dir.handle.close().catch(() => {}) : null)),
+    );
   }
 
-  private async dir(from: TreeSource, logicalDir: string): Promise<VerifiedDir> {
+  private async release(held: HeldDir): Promise<void> {
+    held.users--;
+    if (held.dropped && held.users === 0) await held.dir.handle.close().catch(() => {});
+  }
+
+  /** Drops a directory from the cache, closing it now or when its last opened file is done. */
+  private async drop(key: string, held: HeldDir): Promise<void> {
+    this.dirs.delete(key);
+    held.dropped = true;
+    if (held.users === 0) await held.dir.handle.close().catch(() => {});
+  }
+
+  /** The file's verified directory, from the cache or opened now, already counting the caller as a user. */
+  private async dir(from: TreeSource, logicalDir: string): Promise<HeldDir> {
     const key = from.dir.toString('latin1');
-    const cached = this.dirs.get(key);
-    if (cached && stillAt(cached)) return cached;
-    if (cached) {
-      this.dirs.delete(key);
-      await cached.handle.close();
+    for (let pending = this.dirs.get(key); pending; pending = this.dirs.get(key)) {
+      const cached = await pending.catch(() => null);
+      // Replaced or dropped while we waited: look again.
+      if (this.dirs.get(key) !== pending) continue;
+      if (cached && stillAt(cached.dir)) {
+        cached.users++;
+        return cached;
+      }
+      if (cached) await this.drop(key, cached);
+      else this.dirs.delete(key);
     }
-    let dir: VerifiedDir;
+    const opening = openVerified(from, logicalDir).then((dir) => ({ dir, users: 1, dropped: false }));
+    this.dirs.set(key, opening);
+    let held: HeldDir;
     try {
-      dir = await openDir(from.dir, from.dir, logicalDir);
+      held = await opening;
     } catch (err) {
-      // Said of the file being copied, so name the directory the change happened to.
-      if (err instanceof EntryChanged)
-        throw new EntryChanged(logicalDir, `directory ${logicalDir}: ${err.detail}`);
+      if (this.dirs.get(key) === opening) this.dirs.delete(key);
       throw err;
     }
-    if (!sameIdentity(dir.stat, from.dirId)) {
-      await dir.handle.close();
-      throw new EntryChanged(logicalDir, `directory ${logicalDir} was replaced between listing and copying`);
-    }
-    this.dirs.set(key, dir);
-    if (this.dirs.size > this.keep) {
-      const [oldest, evicted] = this.dirs.entries().next().value as [string, VerifiedDir];
-      this.dirs.delete(oldest);
-      await evicted.handle.close();
-    }
-    return dir;
+    await this.evict();
+    return held;
   }
+
+  /** Keeps at most `keep` directories cached, dropping the oldest that have finished opening. */
+  private async evict(): Promise<void> {
+    for (const [key, pending] of this.dirs) {
+      if (this.dirs.size <= this.keep) return;
+      const held = await pending.catch(() => null);
+      if (this.dirs.get(key) !== pending) continue;
+      if (held) await this.drop(key, held);
+      else this.dirs.delete(key);
+    }
+  }
+}
+
+async function openVerified(from: TreeSource, logicalDir: string): Promise<VerifiedDir> {
+  let dir: VerifiedDir;
+  try {
+    dir = await openDir(from.dir, from.dir, logicalDir);
+  } catch (err) {
+    // Said of the file being copied, so name the directory the change happened to.
+    if (err instanceof EntryChanged)
+      throw new EntryChanged(logicalDir, `directory ${logicalDir}: ${err.detail}`);
+    throw err;
+  }
+  if (!sameIdentity(dir.stat, from.dirId)) {
+    await dir.handle.close();
+    throw new EntryChanged(logicalDir, `directory ${logicalDir} was replaced between listing and copying`);
+  }
+  return dir;
 }
 
 async function openStaged(item: string, from: StagedSource): Promise<OpenedFile> {
@@ -134,5 +199,10 @@ async function openStaged(item: string, from: StagedSource): Promise<OpenedFile>
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new GeneratedItemMissing(item, from.path);
     throw err;
   }
-  return { handle, stat: await handle.stat({ bigint: true }), at: null };
+  try {
+    return { handle, stat: await handle.stat({ bigint: true }), at: null, close: () => handle.close() };
+  } catch (err) {
+    await handle.close();
+    throw err;
+  }
 }

@@ -221,7 +221,15 @@ export function treeFile(
     path: logical.text,
     pathBytes: logical.raw ? logical.bytes : null,
     // Only what is compared later: a full stat per file would cost memory on big trees.
-    from: { kind: 'tree', dir: dir.real, dirId: identity(dir.stat), name, id: identity(info) },
+    from: {
+      kind: 'tree',
+      dir: dir.real,
+      dirId: identity(dir.stat),
+      name,
+      id: identity(info),
+      mtimeNs: info.mtimeNs,
+      ctimeNs: info.ctimeNs,
+    },
     size: Number(info.size),
     config: root.config,
     sensitive: root.sensitive.match(logical.text) !== null,

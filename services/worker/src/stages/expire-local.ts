@@ -3,6 +3,7 @@ import { BACKUP_KEY, isKept, LOCAL_COPY, PermanentFailure } from '@fleet-backup/
 import type { JobContext, JobData } from '@fleet-backup/queue';
 import { lifecycleStore } from '@fleet-backup/runtime';
 import { type AgentEnv, assertOwnHost, backupDir } from '../agent-env.ts';
+import { removeSourceIndex } from '../capture/source-index.ts';
 import { syncDir } from '../fs/atomic-copy.ts';
 import { writeHostMetadataFile } from '../metadata-file.ts';
 
@@ -38,6 +39,8 @@ export async function expireLocal(
     await writeHostMetadataFile(rt.pool, env.host, env.backupRoot);
     const dir = backupDir(env, backup);
     try {
+      // The index first: it must never describe a directory that is half gone.
+      await removeSourceIndex(env.backupRoot, backup.key);
       await rm(dir, { recursive: true, force: true });
       await syncDir(env.backupRoot);
     } catch (err) {

@@ -1,16 +1,16 @@
-import { createReadStream } from 'node:fs';
-import path from 'node:path';
-import { LOCAL_COPY, PermanentFailure } from '@fleet-backup/core';
-import { type FileRow, storedBlob } from '@fleet-backup/db';
+import { LOCAL_COPY } from '@fleet-backup/core';
 import type { JobContext, JobData } from '@fleet-backup/queue';
-import { runStage, type StagePorts, type StageSpec } from '@fleet-backup/runtime';
-import { hashStream } from '@fleet-backup/storage';
-import { type AgentEnv, assertOwnHost, backupDir } from '../agent-env.ts';
+import { runStage, type StageSpec } from '@fleet-backup/runtime';
+import { type AgentEnv, assertOwnHost } from '../agent-env.ts';
+import { checkLocalFiles } from '../capture/check-local-files.ts';
 import { writeHostMetadataFile } from '../metadata-file.ts';
 
 /**
- * hash: re-reads every file of the local copy and checks size and sha256 against the snapshot
- * pass (for an encrypted file, those of the stored ciphertext). A mismatch means the disk did not keep what was written: it fails for good, naming the file.
+ * hash: re-reads every file the snapshot wrote into the local copy (all of them with
+ * `--full-check`) and checks size and sha256 against the snapshot pass (for an encrypted file,
+ * those of the stored ciphertext). A mismatch means the disk did not keep what was written: it
+ * fails for good, naming the file. Files hardlinked from the previous backup are left to the
+ * rolling re-check (capture/check-local-files.ts).
  */
 export async function hash(env: AgentEnv, data: JobData<'hash'>, ctx: JobContext): Promise<void> {
   await runStage(env.rt, hashStage(env), data, ctx);
@@ -24,7 +24,7 @@ export function hashStage(env: AgentEnv): StageSpec<JobData<'hash'>, number> {
     accept: (backup) => assertOwnHost(env, backup),
     async work(_input, ports) {
       const { files } = await backups.detail(ports.backup.id);
-      await checkLocalFiles(backupDir(env, ports.backup), files, ports);
+      await checkLocalFiles(env.backupRoot, ports.backup, files, ports.signal);
       return files.length;
     },
     async commit(tx, files, { backup }) {
@@ -35,35 +35,4 @@ export function hashStage(env: AgentEnv): StageSpec<JobData<'hash'>, number> {
       await writeHostMetadataFile(env.rt.pool, env.host, env.backupRoot);
     },
   };
-}
-
-/** Reads each file of the local copy in dir back and compares it with its row; throws, naming the first that differs. */
-async function checkLocalFiles(
-  dir: string,
-  files: FileRow[],
-  { signal, progress }: Pick<StagePorts, 'signal' | 'progress'>,
-): Promise<void> {
-  let done = 0;
-  for (const file of files) {
-    signal.throwIfAborted();
-    const local = path.join(dir, file.storedPath);
-    const actual = await hashStream(createReadStream(local, { highWaterMark: 1 << 20, signal })).catch(
-      (err) => {
-        if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
-          throw new PermanentFailure(`${local} is missing from the local copy; re-run the backup`, {
-            file: file.path,
-          });
-        }
-        throw err;
-      },
-    );
-    const want = storedBlob(file);
-    if (actual.sha256 !== want.sha256 || actual.size !== want.size) {
-      throw new PermanentFailure(
-        `${local} does not match its snapshot (sha256 ${actual.sha256} size ${actual.size}, expected ${want.sha256} size ${want.size}); the backup disk may be failing — re-run the backup`,
-        { file: file.path },
-      );
-    }
-    progress(++done, files.length);
-  }
 }

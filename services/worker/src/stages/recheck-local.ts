@@ -1,4 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import { stat } from 'node:fs/promises';
+import path from 'node:path';
 import { isKept, LOCAL_COPY } from '@fleet-backup/core';
 import {
   type BackupDetail,
@@ -7,6 +9,7 @@ import {
   type LocalFile,
   type RotFinder,
   RotFindings,
+  sameStoredFile,
 } from '@fleet-backup/db';
 import type { JobContext, JobData } from '@fleet-backup/queue';
 import type { Logger } from 'pino';
@@ -17,6 +20,7 @@ import {
   healSources,
   type LocalRead,
   localFilesOf,
+  localPath,
   readLocalFiles,
 } from '../recheck/local-copy.ts';
 import { sourceBytesBad } from '../recheck/replace-blob.ts';
@@ -89,8 +93,27 @@ export async function recheckLocal(
   );
 }
 
-/** Reads a backup's local copy in full, settles it, heals what reads bad, and settles it again. */
-async function checkLocalBackup(env: AgentEnv, backupId: string, opts: CheckOptions): Promise<void> {
+/**
+ * Reads a backup's local copy in full, settles it, heals what reads bad, and settles it again.
+ * A bad file may be one inode hardlinked into other backups of the series (capture/link-unchanged):
+ * those backups are checked the same way, so each loses `verified` until it is healed.
+ */
+async function checkLocalBackup(
+  env: AgentEnv,
+  backupId: string,
+  opts: CheckOptions,
+  checked = new Set<string>(),
+): Promise<void> {
+  checked.add(backupId);
+  const first = await checkOneLocal(env, backupId, opts);
+  for (const other of first) {
+    if (checked.has(other)) continue;
+    await checkLocalBackup(env, other, { ...opts, checkId: randomUUID() }, checked);
+  }
+}
+
+/** checkLocalBackup for one backup; returns the other backups sharing an inode with a bad file. */
+async function checkOneLocal(env: AgentEnv, backupId: string, opts: CheckOptions): Promise<string[]> {
   const { rt } = env;
   const detail = await rt.backups.detail(backupId);
   const files = localFilesOf(detail);
@@ -108,8 +131,14 @@ async function checkLocalBackup(env: AgentEnv, backupId: string, opts: CheckOpti
   };
   if (first.bad.length === 0) {
     await settleLocal(env, backupId, { ...base, check }, first);
-    return;
+    return [];
   }
+  // Before healing: a healed file gets a new inode, and the others keep the bad one.
+  const sharing = await backupsSharing(
+    env,
+    detail.backup.host,
+    first.bad.map((b) => b.file),
+  );
   const findings = new RotFindings(rt.pool, rt.clock);
   for (const { file, problem } of first.bad) {
     await findings.record({
@@ -128,11 +157,33 @@ async function checkLocalBackup(env: AgentEnv, backupId: string, opts: CheckOpti
   await settleLocal(env, backupId, { ...base, check }, first);
   const healed = await healLocal(env, detail, first.bad, opts);
   check.healed = healed;
-  if (healed.length === 0) return;
+  if (healed.length === 0) return sharing;
   const second = await readAndRecord(env, backupId, files, opts.signal);
   await settleLocal(env, backupId, { ...base, check }, second);
   if (second.bad.length === 0)
     opts.log.warn({ backupId, key: detail.backup.key, healed }, 'local copy healed and verified again');
+  return sharing;
+}
+
+/** Other kept backups of the host whose stored file is the very inode of one of these files. */
+async function backupsSharing(env: AgentEnv, host: string, files: LocalFile[]): Promise<string[]> {
+  const out = new Set<string>();
+  for (const file of files) {
+    const bad = await stat(localPath(env.backupRoot, file), { bigint: true }).catch(() => null);
+    if (!bad || bad.nlink < 2n) continue;
+    const candidates = await sameStoredFile(env.rt.pool, {
+      host,
+      backupId: file.backupId,
+      storedPath: file.storedPath,
+      blobSha256: file.sha256,
+    });
+    for (const c of candidates) {
+      const at = path.join(env.backupRoot, c.key, c.storedPath);
+      const other = await stat(at, { bigint: true }).catch(() => null);
+      if (other && other.ino === bad.ino && other.dev === bad.dev) out.add(c.backupId);
+    }
+  }
+  return [...out];
 }
 
 async function readAndRecord(

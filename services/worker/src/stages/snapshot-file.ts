@@ -13,7 +13,7 @@ import {
 } from '@fleet-backup/core';
 import type { FileRow } from '@fleet-backup/db';
 import { isDatabaseCompanion } from '../capture/take-or-skip.ts';
-import { commitTemp, copyPathToTemp, copyToTemp } from '../fs/atomic-copy.ts';
+import { commitTemp, copyPathToTemp, copyToTemp, type DirMaker } from '../fs/atomic-copy.ts';
 import { attributesOf } from '../fs/attributes.ts';
 import { type FoundFile, joinBytes, type SkippedItem } from '../fs/found.ts';
 import type { OwnerNames } from '../fs/owner-names.ts';
@@ -32,6 +32,8 @@ export interface CopyContext {
   keyring: Keyring;
   reader: TreeReader;
   names: OwnerNames;
+  /** Directories made so far: each once, however many files go into it. */
+  dirs?: DirMaker;
 }
 
 /** Stored as its bytes were read, though they moved while being read: `show` prints it as a note. */
@@ -61,7 +63,7 @@ export async function snapshotFile(
   } catch (err) {
     return skipIfChanged(err, file, ctx.notes);
   } finally {
-    await opened.handle.close();
+    await opened.close();
   }
 }
 
@@ -99,7 +101,8 @@ async function copyOpened(
     const taken = await snapshotDatabase(file, head, destDir, ctx.signal);
     if (taken.kind === 'snapshot') {
       const sealed = await sealSnapshot(taken.tempPath, destDir, ctx.signal, seal());
-      await commitTemp(sealed.tempPath, path.join(dir, row.storedPath));
+      // SQLite wrote this file (unless sealed): it is made read-only here.
+      await commitTemp(sealed.tempPath, path.join(dir, row.storedPath), true);
       ctx.snapshotted.add(file.path);
       return {
         ...row,
@@ -118,6 +121,7 @@ async function copyOpened(
     destDir,
     ctx.signal,
     seal(),
+    ctx.dirs,
   );
   await noteIfMoved(file, opened, ctx.notes);
   await commitTemp(copied.tempPath, path.join(dir, row.storedPath));

@@ -1,0 +1,93 @@
+import { randomBytes } from 'node:crypto';
+import { link, rename, unlink } from 'node:fs/promises';
+import path from 'node:path';
+import { metadataPath } from '@fleet-backup/core';
+import type { FileRow } from '@fleet-backup/db';
+import { type DirMaker, TEMP_MARK } from '../fs/atomic-copy.ts';
+import type { FoundFile } from '../fs/found.ts';
+import type { SnapshotRow } from '../stages/snapshot-file.ts';
+import type { SourceEntry } from './source-index.ts';
+
+/** The previous backup of the series a snapshot may link unchanged files from. */
+export interface PreviousCopy {
+  /** BACKUP_ROOT/<its key>. */
+  dir: string;
+  /** What each source file was when it stored it, by metadata path. */
+  index: Map<string, SourceEntry>;
+  /** Its catalog rows, by metadata path: what a linked file carries over (authoritative). */
+  rows: Map<string, FileRow>;
+  /** The key sensitive files are encrypted with now: a copy under another key is taken anew. */
+  keyId: string | null;
+}
+
+/** The walk's stat of a file of the host, as the source index records it. */
+export function sourceEntryOf(file: FoundFile, linked: boolean): SourceEntry | null {
+  if (file.from.kind !== 'tree') return null;
+  const { id, mtimeNs, ctimeNs } = file.from;
+  return { dev: id.dev, ino: id.ino, size: BigInt(file.size), mtimeNs, ctimeNs, linked };
+}
+
+/**
+ * The previous backup's row for a file whose identity and stat are exactly as that backup found
+ * them (device, inode, size, mtime and ctime in nanoseconds), when its stored copy may be reused:
+ * not a database (always snapshotted anew through SQLite), and for a sensitive file only a copy
+ * sealed under the current key. Null: read it.
+ */
+export function unchangedRow(file: FoundFile, prev: PreviousCopy): FileRow | null {
+  const now = sourceEntryOf(file, false);
+  if (!now) return null;
+  const rel = metadataPath(file.path);
+  const was = prev.index.get(rel);
+  const row = prev.rows.get(rel);
+  if (!was || !row) return null;
+  const same =
+    was.dev === now.dev &&
+    was.ino === now.ino &&
+    was.size === now.size &&
+    was.mtimeNs === now.mtimeNs &&
+    was.ctimeNs === now.ctimeNs;
+  if (!same || row.cls === 'database' || row.size !== file.size) return null;
+  if (file.sensitive ? row.encrypted?.keyId !== prev.keyId || !prev.keyId : row.encrypted) return null;
+  return row;
+}
+
+/**
+ * Hardlinks the previous backup's stored copy of an unchanged file into `dir` under the same stored
+ * name (through a temporary name, so a name left by a killed attempt is replaced atomically) and
+ * returns its row carried over. Null when it cannot be linked (another filesystem, the link-count
+ * limit, the copy gone, permissions): the caller copies it as usual.
+ */
+export async function linkUnchanged(
+  file: FoundFile,
+  row: FileRow,
+  dir: string,
+  prev: PreviousCopy,
+  dirs: DirMaker,
+): Promise<SnapshotRow | null> {
+  const final = path.join(dir, row.storedPath);
+  const temp = path.join(path.dirname(final), `${TEMP_MARK}${randomBytes(6).toString('hex')}`);
+  try {
+    await dirs.make(path.dirname(final));
+    await link(path.join(prev.dir, row.storedPath), temp);
+  } catch {
+    return null;
+  }
+  try {
+    // Not commitTemp: the inode is already read-only, and a chmod would touch the older backup's copy.
+    await rename(temp, final);
+  } catch (err) {
+    await unlink(temp).catch(() => {});
+    throw err;
+  }
+  return {
+    path: row.path,
+    storedPath: row.storedPath,
+    cls: row.cls,
+    size: row.size,
+    sha256: row.sha256,
+    hasWal: row.hasWal,
+    encrypted: row.encrypted ?? null,
+    attrs: row.attrs ?? null,
+    pathBytes: file.pathBytes?.subarray(1) ?? null,
+  };
+}
