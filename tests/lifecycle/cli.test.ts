@@ -171,7 +171,9 @@ describe.skipIf(!services)('fleet-backup expire, retire, gc and report', () => {
         'waitingForChange',
       ].sort(),
     );
-    expect(report.storage.hosts).toEqual([{ host: HOST, backups: 1, localBytes: 27, diskBytes: 27, uniqueBytes: 27 }]);
+    expect(report.storage.hosts).toEqual([
+      { host: HOST, backups: 1, localBytes: 27, diskBytes: 27, uniqueBytes: 27 },
+    ]);
     expect(report.storage.targets[0]).toMatchObject({ target: 'second', kind: 'fs' });
     // 20260303 is on a fs-only setup: not 3-2-1.
     expect(report.not321.map((b: { key: string }) => b.key)).toEqual(['20260303']);
