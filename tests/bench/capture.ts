@@ -72,7 +72,15 @@ try {
   const first = await run('20260101', null);
   const index = await readSourceIndex(backupRoot, '20260101');
   const rows = new Map(first.map((f) => [f.path, { ...f, hashedAt: null }]));
-  const previous = index && { dir: path.join(backupRoot, '20260101'), index, rows, keyId: null };
+  const previous = index && {
+    backupId: 'bench',
+    dir: path.join(backupRoot, '20260101'),
+    index,
+    rows,
+    keyId: null,
+    checkFirst: false,
+    altered: [],
+  };
   await run('20260102', previous);
 } finally {
   await rm(base, { recursive: true, force: true });

@@ -1,12 +1,12 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, open, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, open, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { createPool } from '@fleet-backup/db';
 import { serviceUrls } from '@fleet-backup/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { manualBackup, type RoleProcess } from '../support/cli.ts';
-import { fileOf, type ShownBackup, show } from '../support/rot.ts';
+import { manualBackup, type RoleProcess, waitFor } from '../support/cli.ts';
+import { fileOf, type ShownBackup, show, waitVerified } from '../support/rot.ts';
 import { createStack, type Stack } from '../support/stack.ts';
 
 const services = await serviceUrls();
@@ -119,14 +119,43 @@ describe.skipIf(!services)(
       }
     }, 180_000);
 
-    it('--full-check links nothing and reads every file afresh', async () => {
+    it('--full-check reads every stored copy before linking it: an altered one is copied afresh and its backups lose verified', async () => {
+      // Wait out the heal the previous test started, so `second` is the previous verified backup.
+      await waitVerified(stack, second.id);
+      const shared = stored(second, 'kept.txt');
+      const bytes = await readFile(shared);
+      const at = bytes.length - 2;
+      bytes[at] = bytes[at]! ^ 0x01;
+      await chmod(shared, 0o644);
+      await writeFile(shared, bytes);
+      await chmod(shared, 0o444);
       const third = await backup('third', '--full-check');
+      // The altered copy was not linked: this backup holds the source's bytes.
+      expect((await stat(stored(third, 'kept.txt'))).ino).not.toBe((await stat(shared)).ino);
+      expect(await readFile(stored(third, 'kept.txt'))).toEqual(await readFile(src('kept.txt')));
+      // Copies that still matched were linked after being read.
+      expect((await stat(stored(third, 'same.txt'))).ino).toBe((await stat(stored(second, 'same.txt'))).ino);
       for (const f of third.files) {
         const name = path.basename(f.path);
-        expect((await stat(stored(third, name))).nlink, name).toBe(1);
         expect(await readFile(stored(third, name)), name).toEqual(await readFile(src(name)));
       }
-    }, 180_000);
+      const pool = createPool(stack.env.DATABASE_URL!, 1);
+      try {
+        const found = await waitFor(
+          async () => {
+            const r = await pool.query<{ backup_id: string }>(
+              "SELECT DISTINCT backup_id FROM rot_findings WHERE copy = 'local' AND object LIKE '%kept.txt%'",
+            );
+            return r.rowCount === 2 ? r.rows.map((row) => row.backup_id).sort() : null;
+          },
+          { timeoutMs: 120_000, what: 'the altered copy to be found in both backups holding it' },
+        );
+        expect(found).toEqual([first.id, second.id].sort());
+      } finally {
+        await pool.end();
+      }
+      expect(agent.log).toMatch(/full check: stored copies of the previous backup differ/);
+    }, 300_000);
 
     it('retiring the middle backup of a linked series leaves the others restorable byte for byte', async () => {
       const names = ['same.txt', 'ctime.txt', 'renamed.txt', 'rewritten.txt', 'kept.txt'];

@@ -2,14 +2,16 @@ import { randomBytes } from 'node:crypto';
 import { link, rename, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { metadataPath } from '@fleet-backup/core';
-import type { FileRow } from '@fleet-backup/db';
+import { type FileRow, storedBlob } from '@fleet-backup/db';
 import { type DirMaker, TEMP_MARK } from '../fs/atomic-copy.ts';
 import type { FoundFile } from '../fs/found.ts';
+import { hashFile } from '../fs/hash-file.ts';
 import type { SnapshotRow } from '../stages/snapshot-file.ts';
 import type { SourceEntry } from './source-index.ts';
 
 /** The previous backup of the series a snapshot may link unchanged files from. */
 export interface PreviousCopy {
+  backupId: string;
   /** BACKUP_ROOT/<its key>. */
   dir: string;
   /** What each source file was when it stored it, by metadata path. */
@@ -18,6 +20,12 @@ export interface PreviousCopy {
   rows: Map<string, FileRow>;
   /** The key sensitive files are encrypted with now: a copy under another key is taken anew. */
   keyId: string | null;
+  /**
+   * `--full-check`: read each stored copy before linking it, and link only one that still matches
+   * its row. One that does not is copied afresh and its stored path listed in `altered`.
+   */
+  checkFirst: boolean;
+  altered: string[];
 }
 
 /** The walk's stat of a file of the host, as the source index records it. */
@@ -66,6 +74,10 @@ export async function linkUnchanged(
 ): Promise<SnapshotRow | null> {
   const final = path.join(dir, row.storedPath);
   const temp = path.join(path.dirname(final), `${TEMP_MARK}${randomBytes(6).toString('hex')}`);
+  if (prev.checkFirst && !(await stillAsRecorded(path.join(prev.dir, row.storedPath), row))) {
+    prev.altered.push(row.storedPath);
+    return null;
+  }
   try {
     await dirs.make(path.dirname(final));
     await link(path.join(prev.dir, row.storedPath), temp);
@@ -90,4 +102,11 @@ export async function linkUnchanged(
     attrs: row.attrs ?? null,
     pathBytes: file.pathBytes?.subarray(1) ?? null,
   };
+}
+
+/** Whether a stored copy still holds what its row says (a copy that cannot be read does not). */
+async function stillAsRecorded(file: string, row: FileRow): Promise<boolean> {
+  const want = storedBlob(row);
+  const got = await hashFile(file).catch(() => null);
+  return got !== null && got.sha256 === want.sha256 && got.size === want.size;
 }

@@ -80,10 +80,13 @@ describe('unchangedRow: a file is linked only when identity and every stat field
     hashedAt: null,
   };
   const prev = (over: Partial<PreviousCopy> = {}): PreviousCopy => ({
+    backupId: '00000000-0000-4000-8000-000000000001',
     dir: '/backup/20260101',
     index: new Map([['srv/a.txt', entry()]]),
     rows: new Map([['srv/a.txt', row]]),
     keyId: null,
+    checkFirst: false,
+    altered: [],
     ...over,
   });
 

@@ -43,7 +43,7 @@ export async function takeSnapshot(
   const skipped = [...found.skipped];
   // environment.config / dependencies.config, when this backup takes the host's sources.
   const generated = await captureSystemState(env, backup, found.files, ctx);
-  const previous = backup.request.fullCheck ? null : await previousCopy(env, backup);
+  const previous = await previousCopy(env, backup);
   let captured: Captured;
   try {
     captured = await captureFiles([...found.files, ...generated.files], dir, {
@@ -66,6 +66,7 @@ export async function takeSnapshot(
     },
     'snapshot captured: unchanged files linked from the previous backup, the others copied',
   );
+  if (previous?.altered.length) await reportAltered(env, previous, ctx.log);
   warnXattrsUnread(found.files, ctx.log);
   return { files: captured.files, nodes: found.nodes, skipped };
 }
@@ -90,7 +91,8 @@ export interface Captured {
 
 /**
  * The series' previous verified backup with its source index and rows, or null when there is
- * none or its index is missing or unreadable (then everything is copied).
+ * none or its index is missing or unreadable (then everything is copied). Under `--full-check`
+ * each copy is read before it is linked.
  */
 async function previousCopy(env: AgentEnv, backup: BackupRow): Promise<PreviousCopy | null> {
   const prev = await previousVerifiedBackup(env.rt.pool, {
@@ -104,11 +106,27 @@ async function previousCopy(env: AgentEnv, backup: BackupRow): Promise<PreviousC
   const index = await readSourceIndex(env.backupRoot, prev.key);
   if (!index) return null;
   return {
+    backupId: prev.id,
     dir: path.join(env.backupRoot, prev.key),
     index,
     rows: await previousFiles(env.rt.pool, prev.id),
     keyId: env.rt.config.encryption.currentId,
+    checkFirst: backup.request.fullCheck === true,
+    altered: [],
   };
+}
+
+/**
+ * `--full-check` found stored copies of the previous backup that no longer match their rows: this
+ * backup copied those files afresh, and the previous one's local copy is read in full, which marks
+ * every backup holding a bad copy corrupt and heals it from a target (verify-local).
+ */
+async function reportAltered(env: AgentEnv, previous: PreviousCopy, log: JobContext['log']): Promise<void> {
+  log.warn(
+    { backupId: previous.backupId, files: previous.altered.length, first: previous.altered[0] },
+    'full check: stored copies of the previous backup differ from what was recorded; copied afresh, and that local copy is checked in full',
+  );
+  await env.rt.queues.add('verify-local', { backupId: previous.backupId, host: env.host, by: 'verify' });
 }
 
 /**
