@@ -382,9 +382,14 @@ describe.skipIf(!services)('bad input fails at once, says what is wrong, and har
         /disk full: no space left to copy .*big\.bin into /,
       );
       const good = goods[H_FULL]!;
-      // Only the earlier backup and the metadata file: no temporary file, no half-copied file.
+      // Only the earlier backup, its source index and the metadata file: no temporary file, no
+      // half-copied file, no index of the failed one.
       expect(await listFiles(fullRoot)).toEqual(
-        ['backup_metadata.json', ...Object.keys(good.files).map((f) => `${good.key}/${f}`)].sort(),
+        [
+          'backup_metadata.json',
+          `.fleet-backup/index/${good.key}`,
+          ...Object.keys(good.files).map((f) => `${good.key}/${f}`),
+        ].sort(),
       );
     });
   });
