@@ -1,6 +1,4 @@
 import {
-  type BackupKind,
-  type BackupStatus,
   BadInputError,
   type Clock,
   type EndingLifecycle,
@@ -13,7 +11,7 @@ import {
 import type { BackupStore } from './backup-store.ts';
 import { SQL_ENDING, SQL_KEPT } from './lifecycle-sql.ts';
 import type { Queryable } from './pool.ts';
-import { type BackupRow, toBackup } from './rows.ts';
+import { type BackupRow, toBackup, toBackupHead } from './rows.ts';
 
 const FACTS = `
   SELECT b.id, b.host, b.kind, b.key, b.status, b.created_at, b.expires_at, b.lifecycle,
@@ -177,11 +175,7 @@ export class LifecycleStore {
 
 function toFacts(r: Record<string, unknown>): RetentionFacts {
   return {
-    id: r.id as string,
-    host: r.host as string,
-    kind: r.kind as BackupKind,
-    key: r.key as string,
-    status: r.status as BackupStatus,
+    ...toBackupHead(r),
     created: r.created_at as Date,
     expires: (r.expires_at as Date | null) ?? null,
     retention: (r.retention as string | null) ?? null,

@@ -112,13 +112,20 @@ export interface BackupDetail {
 
 type Raw = Record<string, unknown>;
 
-export function toBackup(r: Raw): BackupRow {
+/** The columns that name a backup and say where it stands, as every backup row read maps them. */
+export function toBackupHead(r: Raw): Pick<BackupRow, 'id' | 'host' | 'kind' | 'key' | 'status'> {
   return {
     id: r.id as string,
     host: r.host as string,
     kind: r.kind as BackupKind,
     key: r.key as string,
     status: r.status as BackupStatus,
+  };
+}
+
+export function toBackup(r: Raw): BackupRow {
+  return {
+    ...toBackupHead(r),
     createdAt: r.created_at as Date,
     expiresAt: (r.expires_at as Date | null) ?? null,
     request: r.request as BackupRequest,

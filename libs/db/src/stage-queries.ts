@@ -9,7 +9,7 @@ import {
   type StageStatus,
 } from '@fleet-backup/core';
 import type { Queryable } from './pool.ts';
-import type { CopyRow, StageRow } from './rows.ts';
+import { type CopyRow, type StageRow, toBackupHead } from './rows.ts';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -111,11 +111,7 @@ export async function fileTotals(q: Queryable, id: string): Promise<{ files: num
 
 function toPipelineBackup(r: Raw): PipelineBackup {
   return {
-    id: r.id as string,
-    host: r.host as string,
-    kind: r.kind as BackupKind,
-    key: r.key as string,
-    status: r.status as BackupStatus,
+    ...toBackupHead(r),
     lifecycle: (r.lifecycle as string | null) ?? null,
     targets: r.targets as string[],
   };
