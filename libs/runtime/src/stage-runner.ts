@@ -69,14 +69,28 @@ export async function runStage<I extends StageInput, W, C>(
   const claim = await deps.backups.startStage(backup.id, spec.stage, target);
   if (claim === 'started') {
     const ports: StagePorts = { backup, signal: ctx.signal, log: ctx.log, progress: throttled(ctx.progress) };
+    const began = performance.now();
     const found = await spec.work(input, ports);
+    const worked = performance.now();
     const committed = await deps.backups.transaction(async (tx) => {
       await deps.backups.lock(backup.id, tx);
       const c = await spec.commit(tx, found, ports);
       await deps.backups.finishStage(tx, backup.id, spec.stage, target);
       return c;
     });
+    const commitDone = performance.now();
     await spec.afterCommit?.(found, committed, ports);
+    // Where a stage's time went, for whoever profiles a slow one.
+    ctx.log.debug(
+      {
+        stage: spec.stage,
+        target,
+        workMs: Math.round(worked - began),
+        commitMs: Math.round(commitDone - worked),
+        afterCommitMs: Math.round(performance.now() - commitDone),
+      },
+      'stage finished',
+    );
   }
   await (spec.next ? spec.next(backup, input) : deps.advance(backup.id));
   return claim === 'started' ? 'ran' : claim;

@@ -15,6 +15,11 @@ const SOURCES_BIN = here('../../../services/cli/bin/fleet-backup.js');
 const BUNDLE = here('../../../services/cli/dist/fleet-backup.js');
 // The flags every fleet-backup process runs with (the bin's shebang, the Dockerfile).
 const NODE_FLAGS = ['--max-semi-space-size=1', '--optimize-for-size'];
+// BENCH_PROFILE_DIR=DIR: each role also runs under `node --cpu-prof` at log level debug, and its
+// profile and log are left there.
+const PROFILE_FLAGS = process.env.BENCH_PROFILE_DIR
+  ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`]
+  : [];
 const BUCKET = 'fleet-backup-standin';
 
 export interface CliOutput {
@@ -36,7 +41,7 @@ export interface FleetStack {
 export async function startFleetStack(
   services: ServiceUrls,
   host: string,
-  opts: { bundle: boolean },
+  opts: { bundle: boolean; localOnly: boolean },
 ): Promise<FleetStack> {
   const iso = await isolate(services, 'bench-compare');
   const second = path.join(iso.dir, 'second-copy');
@@ -50,21 +55,23 @@ export async function startFleetStack(
     config,
     JSON.stringify({
       hosts: {},
-      targets: [
-        { name: 'second', url: `file://${second}`, options: {} },
-        {
-          name: 's3-standin',
-          url: `s3://${BUCKET}/fleet?endpoint=${s3.endpoint}&forcePathStyle=true&checksums=none`,
-          offsite: false,
-          options: { credentials: { ...S3_EMULATOR_CREDENTIALS } },
-        },
-        {
-          name: 'gcs-standin',
-          url: `gs://${BUCKET}/fleet?endpoint=${gcs.endpoint}`,
-          offsite: false,
-          options: {},
-        },
-      ],
+      targets: opts.localOnly
+        ? []
+        : [
+            { name: 'second', url: `file://${second}`, options: {} },
+            {
+              name: 's3-standin',
+              url: `s3://${BUCKET}/fleet?endpoint=${s3.endpoint}&forcePathStyle=true&checksums=none`,
+              offsite: false,
+              options: { credentials: { ...S3_EMULATOR_CREDENTIALS } },
+            },
+            {
+              name: 'gcs-standin',
+              url: `gs://${BUCKET}/fleet?endpoint=${gcs.endpoint}`,
+              offsite: false,
+              options: {},
+            },
+          ],
     }),
   );
   const backupRoot = path.join(iso.dir, 'backup');
@@ -78,16 +85,19 @@ export async function startFleetStack(
     DATA_DIR: path.join(iso.dir, 'var'),
     PORT: '0',
     BOARD_ADMIN_PASSWORD: 'bench-board-admin-password',
-    LOG_LEVEL: 'info',
+    LOG_LEVEL: process.env.BENCH_PROFILE_DIR ? 'debug' : 'info',
   };
   const entry = opts.bundle ? BUNDLE : SOURCES_BIN;
-  const logs = path.join(iso.dir, 'logs');
+  const logs = process.env.BENCH_PROFILE_DIR ?? path.join(iso.dir, 'logs');
   await mkdir(logs, { recursive: true });
   const roles: ChildProcess[] = [];
   const role = async (args: string[], ready: string) => {
     const log = path.join(logs, `${args[0]}.log`);
     const fd = openSync(log, 'a');
-    const p = spawn(process.execPath, [...NODE_FLAGS, entry, ...args], { env, stdio: ['ignore', fd, fd] });
+    const p = spawn(process.execPath, [...NODE_FLAGS, ...PROFILE_FLAGS, entry, ...args], {
+      env,
+      stdio: ['ignore', fd, fd],
+    });
     roles.push(p);
     const deadline = Date.now() + 60_000;
     while (!(await readFile(log, 'utf8')).includes(ready)) {

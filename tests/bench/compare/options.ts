@@ -14,14 +14,17 @@ export interface CompareOptions {
   preChangeLimitSeconds: number;
   /** Run the production bundle (services/cli/dist) instead of the sources. */
   bundle: boolean;
+  /** No targets besides the local copy: quicker runs while working on the local data path. */
+  localOnly: boolean;
 }
 
 export const RUNNERS = ['fleet', ...PEERS];
 
 export const USAGE = `usage: node tests/bench/compare.ts [--quick] [--json FILE] [--only fleet,cp,rsync,restic,borg]
-       [--mib N] [--files N] [--series-files N] [--days N] [--p6-limit SECONDS] [--bundle]
+       [--mib N] [--files N] [--series-files N] [--days N] [--p6-limit SECONDS] [--bundle] [--local-only]
   full sizes: 1024 MiB file, 20000 small files, P5 tree of 2000 files over 30 days
-  --quick:    64 MiB, 2000 files, P5 tree of 200 files over 5 days`;
+  --quick:    64 MiB, 2000 files, P5 tree of 200 files over 5 days
+  --local-only: no second disk, S3 or GCS target (a quicker loop; not the measure of record)`;
 
 export function parseOptions(argv: string[]): CompareOptions {
   const { values } = parseArgs({
@@ -36,6 +39,7 @@ export function parseOptions(argv: string[]): CompareOptions {
       days: { type: 'string' },
       'p6-limit': { type: 'string' },
       bundle: { type: 'boolean', default: false },
+      'local-only': { type: 'boolean', default: false },
     },
   });
   const quick = values.quick === true;
@@ -55,6 +59,7 @@ export function parseOptions(argv: string[]): CompareOptions {
     days,
     preChangeLimitSeconds: count('--p6-limit', values['p6-limit'], quick ? 120 : 900),
     bundle: values.bundle === true,
+    localOnly: values['local-only'] === true,
   };
 }
 

@@ -1,9 +1,8 @@
-import { randomBytes } from 'node:crypto';
 import { link, rename, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { metadataPath } from '@fleet-backup/core';
 import { type FileRow, storedBlob } from '@fleet-backup/db';
-import { type DirMaker, TEMP_MARK } from '../fs/atomic-copy.ts';
+import { type DirMaker, tempPathIn } from '../fs/atomic-copy.ts';
 import type { FoundFile } from '../fs/found.ts';
 import { hashFile } from '../fs/hash-file.ts';
 import type { SnapshotRow } from '../stages/snapshot-file.ts';
@@ -73,23 +72,21 @@ export async function linkUnchanged(
   dirs: DirMaker,
 ): Promise<SnapshotRow | null> {
   const final = path.join(dir, row.storedPath);
-  const temp = path.join(path.dirname(final), `${TEMP_MARK}${randomBytes(6).toString('hex')}`);
   if (prev.checkFirst && !(await stillAsRecorded(path.join(prev.dir, row.storedPath), row))) {
     prev.altered.push(row.storedPath);
     return null;
   }
+  const from = path.join(prev.dir, row.storedPath);
   try {
     await dirs.make(path.dirname(final));
-    await link(path.join(prev.dir, row.storedPath), temp);
+    // A link appears whole, so the final name is linked at once; a name a killed attempt left behind
+    // (EEXIST) is replaced atomically through a temporary name.
+    await link(from, final).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EEXIST') throw err;
+      return replaceByLink(from, final);
+    });
   } catch {
     return null;
-  }
-  try {
-    // Not commitTemp: the inode is already read-only, and a chmod would touch the older backup's copy.
-    await rename(temp, final);
-  } catch (err) {
-    await unlink(temp).catch(() => {});
-    throw err;
   }
   return {
     path: row.path,
@@ -102,6 +99,19 @@ export async function linkUnchanged(
     attrs: row.attrs ?? null,
     pathBytes: file.pathBytes?.subarray(1) ?? null,
   };
+}
+
+/** Links `from` to a temporary name beside `final`, then renames it over `final`. */
+async function replaceByLink(from: string, final: string): Promise<void> {
+  const temp = tempPathIn(path.dirname(final));
+  await link(from, temp);
+  try {
+    // Not commitTemp: the inode is already read-only, and a chmod would touch the older backup's copy.
+    await rename(temp, final);
+  } catch (err) {
+    await unlink(temp).catch(() => {});
+    throw err;
+  }
 }
 
 /** Whether a stored copy still holds what its row says (a copy that cannot be read does not). */

@@ -1,9 +1,10 @@
-import { mkdtemp, readFile, rm, truncate, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { DirMaker } from '../fs/atomic-copy.ts';
 import type { FoundFile } from '../fs/found.ts';
-import { type PreviousCopy, unchangedRow } from './link-unchanged.ts';
+import { linkUnchanged, type PreviousCopy, unchangedRow } from './link-unchanged.ts';
 import {
   INDEX_DIR,
   readSourceIndex,
@@ -108,5 +109,66 @@ describe('unchangedRow: a file is linked only when identity and every stat field
     expect(unchangedRow(secret, prev({ rows, keyId: 'k1' }))).toBe(sealed);
     expect(unchangedRow(secret, prev({ rows, keyId: 'k2' }))).toBeNull();
     expect(unchangedRow(secret, prev({ keyId: 'k1' }))).toBeNull();
+  });
+});
+
+describe('linkUnchanged', () => {
+  let root: string;
+  beforeEach(async () => {
+    root = await mkdtemp(path.join(tmpdir(), 'fb-link-'));
+  });
+  afterEach(() => rm(root, { recursive: true, force: true }));
+
+  it('links the final name at once, and replaces a name a killed attempt left there', async () => {
+    const before = path.join(root, '20260101');
+    await mkdir(path.join(before, 'srv'), { recursive: true });
+    await writeFile(path.join(before, 'srv', 'a.txt.bak'), 'stored\n', { mode: 0o444 });
+    await writeFile(path.join(before, 'srv', 'b.txt.bak'), 'stored b\n', { mode: 0o444 });
+    const row = (name: string) => ({
+      path: `srv/${name}`,
+      storedPath: `srv/${name}.bak`,
+      cls: 'general' as const,
+      size: 7,
+      sha256: 'a'.repeat(64),
+      hasWal: null,
+      hashedAt: null,
+    });
+    const prev: PreviousCopy = {
+      backupId: '00000000-0000-4000-8000-000000000001',
+      dir: before,
+      index: new Map(),
+      rows: new Map(),
+      keyId: null,
+      checkFirst: false,
+      altered: [],
+    };
+    const found = (name: string): FoundFile => ({
+      path: `/srv/${name}`,
+      pathBytes: null,
+      size: 7,
+      config: false,
+      from: { kind: 'staged', path: '/nonexistent' },
+    });
+    const dir = path.join(root, '20260102');
+    // A killed attempt left b's final name holding something else.
+    await mkdir(path.join(dir, 'srv'), { recursive: true });
+    await writeFile(path.join(dir, 'srv', 'b.txt.bak'), 'torn');
+    const dirs = new DirMaker();
+    expect(await linkUnchanged(found('a.txt'), row('a.txt'), dir, prev, dirs)).toMatchObject({
+      path: 'srv/a.txt',
+    });
+    expect(await linkUnchanged(found('b.txt'), row('b.txt'), dir, prev, dirs)).toMatchObject({
+      path: 'srv/b.txt',
+    });
+    for (const name of ['a.txt.bak', 'b.txt.bak']) {
+      const [was, now] = await Promise.all([
+        stat(path.join(before, 'srv', name)),
+        stat(path.join(dir, 'srv', name)),
+      ]);
+      expect(now.ino).toBe(was.ino);
+    }
+    expect(await readFile(path.join(dir, 'srv', 'b.txt.bak'), 'utf8')).toBe('stored b\n');
+    // No temporary name is left behind.
+    expect((await readdir(path.join(dir, 'srv'))).sort()).toEqual(['a.txt.bak', 'b.txt.bak']);
   });
 });

@@ -1,10 +1,9 @@
-import { randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdir, open, rename, rm, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { BACKUP_KEY } from '@fleet-backup/core';
-import { TEMP_MARK } from '../fs/atomic-copy.ts';
+import { tempPathIn } from '../fs/atomic-copy.ts';
 import { fsyncPath } from '../fs/durable.ts';
 
 /** Where each backup's source index lives: beside the backups, never listed as one. */
@@ -43,7 +42,7 @@ export async function writeSourceIndex(
 ): Promise<void> {
   const final = indexPath(backupRoot, key);
   await mkdir(path.dirname(final), { recursive: true, mode: 0o700 });
-  const temp = path.join(path.dirname(final), `${TEMP_MARK}${randomBytes(6).toString('hex')}`);
+  const temp = tempPathIn(path.dirname(final));
   const out = await open(temp, 'wx', 0o600);
   try {
     let lines = [`${VERSION}\n`];

@@ -2,9 +2,25 @@ import { createHash, randomBytes } from 'node:crypto';
 import { chmod, type FileHandle, mkdir, open, rename, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { PermanentFailure, type Sealer } from '@fleet-backup/core';
-import { giveReadBuffer, takeReadBuffer } from './buffer-pool.ts';
+import {
+  giveAheadBuffer,
+  giveReadBuffer,
+  SMALL_READ,
+  takeAheadBuffer,
+  takeReadBuffer,
+} from './buffer-pool.ts';
 
 export const TEMP_MARK = '.fbtmp-';
+
+// Unique per process (pid and random bytes, drawn once) and per call (a counter): drawing random
+// bytes for every one of 20,000 files cost more than writing most of them.
+const TEMP_PREFIX = `${TEMP_MARK}${process.pid.toString(36)}${randomBytes(4).toString('hex')}-`;
+let tempCount = 0;
+
+/** A fresh temporary name in `dir`, which the next run's prune removes if it is left behind. */
+export function tempPathIn(dir: string): string {
+  return path.join(dir, `${TEMP_PREFIX}${(tempCount++).toString(36)}`);
+}
 
 /** Stored copies are read-only: editing one in place (it may be hardlinked into other backups) takes a chmod first. */
 export const STORED_MODE = 0o444;
@@ -23,6 +39,35 @@ export interface CopySource {
   handle: FileHandle;
   size: number;
   label: string;
+  /** All of its bytes, when the caller already read them (a small file, whose head it needed): not read again. */
+  bytes?: Buffer;
+}
+
+/** A small file's bytes, read whole into a pooled buffer; `release` gives the buffer back. */
+export interface SmallFile {
+  bytes: Buffer;
+  release(): void;
+}
+
+/**
+ * Reads a file of at most SMALL_READ bytes whole in one pooled buffer, or returns null for a larger
+ * one. A caller that needs the head (to recognise SQLite) and then the bytes reads once, not twice.
+ */
+export async function readSmallFile(handle: FileHandle, size: number): Promise<SmallFile | null> {
+  if (size > SMALL_READ) return null;
+  const buf = takeReadBuffer(size);
+  let length = 0;
+  try {
+    while (length < size) {
+      const { bytesRead } = await handle.read(buf, length, size - length, length);
+      if (bytesRead === 0) break;
+      length += bytesRead;
+    }
+  } catch (err) {
+    giveReadBuffer(buf);
+    throw err;
+  }
+  return { bytes: buf.subarray(0, length), release: () => giveReadBuffer(buf) };
 }
 
 /**
@@ -43,7 +88,7 @@ export async function copyToTemp(
   seal?: Sealer,
   dirs: DirMaker = new DirMaker(),
 ): Promise<CopyResult> {
-  const tempPath = path.join(destDir, `${TEMP_MARK}${randomBytes(6).toString('hex')}`);
+  const tempPath = tempPathIn(destDir);
   const out = await dirs
     .make(destDir)
     // Created read-only: this descriptor may still write, later opens for writing are refused.
@@ -62,11 +107,13 @@ export async function copyToTemp(
   };
   let size = 0;
   try {
-    await readChunks(src.handle, src.size, signal, async (chunk) => {
+    const take = async (chunk: Buffer) => {
       hash.update(chunk);
       size += chunk.length;
       await write(seal ? seal.update(chunk) : chunk);
-    });
+    };
+    if (src.bytes) await take(src.bytes);
+    else await readChunks(src.handle, src.size, signal, take);
     if (seal) await write(seal.final());
     await out.close();
   } catch (err) {
@@ -82,8 +129,10 @@ export async function copyToTemp(
 
 /**
  * Hands the first `size` bytes of an open file (fewer if it shrank) to `each`, chunk by chunk,
- * through one pooled buffer: a chunk is only valid until `each` resolves. The handle stays open
- * (the caller owns it). No stream and no listener on `signal`: it is checked between reads.
+ * through pooled buffers: a chunk is only valid until `each` resolves. A file of more than one
+ * chunk is read one chunk ahead into a second buffer while `each` hashes and writes the current
+ * one, so the disk and the hash overlap. The handle stays open (the caller owns it). No stream and
+ * no listener on `signal`: it is checked between reads.
  */
 export async function readChunks(
   handle: FileHandle,
@@ -92,17 +141,36 @@ export async function readChunks(
   each: (chunk: Buffer) => Promise<void> | void,
 ): Promise<void> {
   if (size === 0) return;
-  const buf = takeReadBuffer(size);
+  const first = takeReadBuffer(size);
+  const second = size > first.length ? takeAheadBuffer() : null;
+  const buffers = second ? [first, second] : [first];
+  const readAt = async (buf: Buffer, pos: number): Promise<number> => {
+    if (pos >= size) return 0;
+    signal?.throwIfAborted();
+    return (await handle.read(buf, 0, Math.min(buf.length, size - pos), pos)).bytesRead;
+  };
+  let pos = 0;
+  let turn = 0;
+  let ahead = readAt(buffers[0] as Buffer, 0);
   try {
-    for (let pos = 0; pos < size; ) {
-      signal?.throwIfAborted();
-      const { bytesRead } = await handle.read(buf, 0, Math.min(buf.length, size - pos), pos);
+    for (;;) {
+      const bytesRead = await ahead;
       if (bytesRead === 0) break;
+      // The chunk read ahead was asked for before an abort: it is not handed on after one.
+      signal?.throwIfAborted();
+      const chunk = (buffers[turn % buffers.length] as Buffer).subarray(0, bytesRead);
       pos += bytesRead;
-      await each(buf.subarray(0, bytesRead));
+      turn++;
+      // With one buffer (a small file, or no second one free) the next read waits for `each`: it reuses that buffer.
+      if (buffers.length > 1) ahead = readAt(buffers[turn % 2] as Buffer, pos);
+      await each(chunk);
+      if (buffers.length === 1) ahead = readAt(buffers[0] as Buffer, pos);
     }
   } finally {
-    giveReadBuffer(buf);
+    // A read still in flight must not land in a buffer someone else has taken.
+    await ahead.catch(() => 0);
+    giveReadBuffer(first);
+    if (second) giveAheadBuffer(second);
   }
 }
 

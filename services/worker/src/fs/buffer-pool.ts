@@ -9,6 +9,8 @@ export const SMALL_READ = 64 * 1024;
 export const LARGE_READ = 1024 * 1024;
 
 class Pool {
+  /** Taken and not yet given back. */
+  out = 0;
   private readonly free: Buffer[] = [];
   private readonly size: number;
   private readonly keep: number;
@@ -17,9 +19,11 @@ class Pool {
     this.keep = keep;
   }
   take(): Buffer {
+    this.out++;
     return this.free.pop() ?? Buffer.allocUnsafeSlow(this.size);
   }
   give(buf: Buffer): void {
+    this.out--;
     if (buf.length === this.size && this.free.length < this.keep) this.free.push(buf);
   }
 }
@@ -32,7 +36,32 @@ export function takeReadBuffer(size: number): Buffer {
   return size <= SMALL_READ ? small.take() : large.take();
 }
 
+/** Second buffers for reading ahead, at most this many at once, so many large files in flight cannot double the memory. */
+const AHEAD_LIMIT = 8;
+let ahead = 0;
+
+/**
+ * A second 1 MiB buffer to read the next chunk of a large file into while the current one is
+ * hashed and written, or null when AHEAD_LIMIT are out already (that file then reads one chunk at
+ * a time, as before). Given back with giveAheadBuffer.
+ */
+export function takeAheadBuffer(): Buffer | null {
+  if (ahead >= AHEAD_LIMIT) return null;
+  ahead++;
+  return large.take();
+}
+
+export function giveAheadBuffer(buf: Buffer): void {
+  ahead--;
+  large.give(buf);
+}
+
 /** Hands a buffer from takeReadBuffer back once nothing refers to its bytes any more. */
 export function giveReadBuffer(buf: Buffer): void {
   (buf.length === SMALL_READ ? small : large).give(buf);
+}
+
+/** Buffers taken and not given back, by kind: zero between captures (tests check that nothing leaks). */
+export function buffersOut(): { small: number; large: number; ahead: number } {
+  return { small: small.out, large: large.out - ahead, ahead };
 }

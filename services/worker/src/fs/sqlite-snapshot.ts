@@ -1,12 +1,11 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { chmod, type FileHandle, lstat, mkdir, open, unlink } from 'node:fs/promises';
-import path from 'node:path';
 import { backup, DatabaseSync } from 'node:sqlite';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { PermanentFailure, SQLITE_HEADER } from '@fleet-backup/core';
 import { isSqliteFile } from '@fleet-backup/runtime';
-import { TEMP_MARK } from './atomic-copy.ts';
+import { tempPathIn } from './atomic-copy.ts';
 import { confirmOpened, type ExpectedDatabase, openDescriptors } from './sqlite-guard.ts';
 
 /** A consistent copy of a live SQLite database, written to a temporary file beside its final name. */
@@ -69,7 +68,7 @@ export async function snapshotSqlite(
     return { kind: 'not-sqlite', reason: 'named like a database but has no SQLite header' };
   }
   await mkdir(destDir, { recursive: true });
-  const tempPath = path.join(destDir, `${TEMP_MARK}${randomBytes(6).toString('hex')}`);
+  const tempPath = tempPathIn(destDir);
   let db: DatabaseSync | null = null;
   try {
     db = await openWithReadLock(src, signal, opts);

@@ -112,4 +112,24 @@ describe('walk', () => {
     });
     expect(inScope.files).toHaveLength(2);
   });
+
+  it('gives the event loop a turn while it lstats a large directory synchronously', async () => {
+    const wide = path.join(dir, 'wide');
+    await mkdir(wide);
+    await Promise.all(Array.from({ length: 4000 }, (_, i) => writeFile(path.join(wide, `f${i}`), '')));
+    let turns = 0;
+    const timer = setInterval(() => turns++, 1);
+    const t = performance.now();
+    try {
+      const found = await walk([rootFor(wide)], {
+        backupRoot: path.join(dir, 'backup'),
+        allowedRoots: [dir],
+      });
+      expect(found.files).toHaveLength(4000);
+    } finally {
+      clearInterval(timer);
+    }
+    // One 10 ms slice at a time: a walk this long lets timers run many times.
+    if (performance.now() - t > 40) expect(turns).toBeGreaterThan(1);
+  });
 });

@@ -2,6 +2,7 @@ import type { BigIntStats } from 'node:fs';
 import { lstat, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { displayBytes, isInside, neverBackedUp, PermanentFailure, type TreeNode } from '@fleet-backup/core';
+import { TimeSlice } from './bounded.ts';
 import type { FoundFile, SkippedItem, WalkLimits, WalkResult, WalkRoot } from './found.ts';
 import { insideBytes } from './found.ts';
 import { loadOwnerNames, type OwnerNames } from './owner-names.ts';
@@ -28,6 +29,7 @@ export async function walk(roots: WalkRoot[], limits: WalkLimits, names?: OwnerN
     names: names ?? (await loadOwnerNames()),
     backupRootId: await identityOf(limits.backupRoot),
     skipped,
+    slice: new TimeSlice(),
     add: (f) => addOnce(files, f, skipped),
     addNode: (n) => void (nodes.has(n.path) || nodes.set(n.path, n)),
   };

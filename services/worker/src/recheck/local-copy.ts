@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdir, open, rename, unlink } from 'node:fs/promises';
 import path from 'node:path';
@@ -12,7 +11,7 @@ import {
   Sha256Verifier,
   type StorageTarget,
 } from '@fleet-backup/storage';
-import { TEMP_MARK } from '../fs/atomic-copy.ts';
+import { tempPathIn } from '../fs/atomic-copy.ts';
 
 /** The files of a backup's local copy, as stored (an encrypted file is its ciphertext). */
 export function localFilesOf({ backup, files }: BackupDetail): LocalFile[] {
@@ -102,7 +101,7 @@ export async function fetchLocalFile(
 ): Promise<void> {
   const dest = localPath(backupRoot, file);
   await mkdir(path.dirname(dest), { recursive: true, mode: 0o700 });
-  const temp = path.join(path.dirname(dest), `${TEMP_MARK}${randomBytes(6).toString('hex')}`);
+  const temp = tempPathIn(path.dirname(dest));
   const key = blobKey(file.sha256);
   const out = await open(temp, 'wx', 0o600);
   try {

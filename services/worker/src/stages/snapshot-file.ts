@@ -9,11 +9,19 @@ import {
   type Keyring,
   metadataPath,
   Sealer,
+  SQLITE_HEADER,
   storedPath,
 } from '@fleet-backup/core';
 import type { FileRow } from '@fleet-backup/db';
 import { isDatabaseCompanion } from '../capture/take-or-skip.ts';
-import { commitTemp, copyPathToTemp, copyToTemp, type DirMaker } from '../fs/atomic-copy.ts';
+import {
+  commitTemp,
+  copyPathToTemp,
+  copyToTemp,
+  type DirMaker,
+  readSmallFile,
+  type SmallFile,
+} from '../fs/atomic-copy.ts';
 import { attributesOf } from '../fs/attributes.ts';
 import { type FoundFile, joinBytes, type SkippedItem } from '../fs/found.ts';
 import type { OwnerNames } from '../fs/owner-names.ts';
@@ -81,9 +89,25 @@ async function copyOpened(
   dir: string,
   ctx: CopyContext,
 ): Promise<SnapshotRow> {
+  const small = await readSmallFile(opened.handle, Number(opened.stat.size));
+  try {
+    return await copyRead(file, opened, small, dir, ctx);
+  } finally {
+    small?.release();
+  }
+}
+
+/** copyOpened, with a small file's bytes already read: its head comes from them, and they are not read again. */
+async function copyRead(
+  file: FoundFile,
+  opened: OpenedFile,
+  small: SmallFile | null,
+  dir: string,
+  ctx: CopyContext,
+): Promise<SnapshotRow> {
   const rel = metadataPath(file.path);
   const destDir = path.join(dir, path.posix.dirname(rel));
-  const head = await readHead(opened.handle);
+  const head = small ? small.bytes.subarray(0, SQLITE_HEADER.length) : await readHead(opened.handle);
   const cls = classify(file.path, head, file.config);
   // Generated items keep their own names; every host file gets its class suffix.
   const generated = file.from.kind === 'staged' && isGeneratedItem(file.path);
@@ -117,7 +141,7 @@ async function copyOpened(
   }
   const size = Number(opened.stat.size);
   const copied = await copyToTemp(
-    { handle: opened.handle, size, label: file.path },
+    { handle: opened.handle, size, label: file.path, ...(small && { bytes: small.bytes }) },
     destDir,
     ctx.signal,
     seal(),
