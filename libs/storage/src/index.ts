@@ -72,7 +72,9 @@ export type {
   ObjectInfo,
   PutBody,
   PutOptions,
+  ReadOnlyTarget,
   StorageTarget,
   TargetKind,
 } from './target.ts';
+export { readOnly } from './target.ts';
 export type { TargetFactory, TargetFactoryInput, TargetSpec } from './target-spec.ts';

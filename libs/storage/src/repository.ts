@@ -3,13 +3,13 @@ import { Readable } from 'node:stream';
 import { NotFoundError, PermanentError } from './errors.ts';
 import { blobKey, manifestKey } from './layout.ts';
 import { type Manifest, parseManifest, serializeManifest } from './manifest.ts';
-import type { ObjectInfo, StorageTarget } from './target.ts';
+import type { ObjectInfo, ReadOnlyTarget, StorageTarget } from './target.ts';
 
 /** Manifests are small; a larger object under a manifest key is not one and is not read into memory. */
 const MAX_MANIFEST_BYTES = 64 << 20;
 
 /** The object's info, or undefined when it does not exist. */
-async function headOrUndefined(target: StorageTarget, key: string): Promise<ObjectInfo | undefined> {
+async function headOrUndefined(target: ReadOnlyTarget, key: string): Promise<ObjectInfo | undefined> {
   try {
     return await target.head(key);
   } catch (err) {
@@ -20,7 +20,7 @@ async function headOrUndefined(target: StorageTarget, key: string): Promise<Obje
 
 /** Reads a whole object into memory (for small objects such as manifests). */
 export async function readObject(
-  target: StorageTarget,
+  target: ReadOnlyTarget,
   key: string,
   maxBytes = MAX_MANIFEST_BYTES,
 ): Promise<Buffer> {
@@ -110,7 +110,7 @@ export async function writeManifest(
 
 /** Reads and validates one backup's manifest; NotFoundError when it is absent, PermanentError when corrupt. */
 export async function readManifest(
-  target: StorageTarget,
+  target: ReadOnlyTarget,
   host: string,
   backupKey: string,
 ): Promise<Manifest> {

@@ -66,3 +66,25 @@ export interface StorageTarget {
   /** Idempotent: deleting an absent key succeeds. */
   delete(key: string): Promise<void>;
 }
+
+/** What verify, drills and restores may do with a target: read it. */
+export type ReadOnlyTarget = Pick<
+  StorageTarget,
+  'name' | 'kind' | 'offsite' | 'location' | 'get' | 'head' | 'list'
+>;
+
+/**
+ * A view of a target that can only read: no put or delete is there to call, even through a cast,
+ * so a stage that should only read (verify, a drill, a restore) cannot change a copy by mistake.
+ */
+export function readOnly(target: StorageTarget): ReadOnlyTarget {
+  return {
+    name: target.name,
+    kind: target.kind,
+    offsite: target.offsite,
+    location: target.location,
+    get: (key, range, signal) => target.get(key, range, signal),
+    head: (key) => target.head(key),
+    list: (prefix, opts) => target.list(prefix, opts),
+  };
+}

@@ -13,7 +13,7 @@ import {
 } from '@fleet-backup/core';
 import { type BackupDetail, type DrillRun, DrillStore, type DrillTrigger } from '@fleet-backup/db';
 import { jobCatalog } from '@fleet-backup/queue';
-import { CorruptObjectError, IntegrityError, NotFoundError } from '@fleet-backup/storage';
+import { CorruptObjectError, IntegrityError, NotFoundError, readOnly } from '@fleet-backup/storage';
 import { resolveBackup } from '../resolve-backup.ts';
 import {
   type CopySource,
@@ -152,7 +152,7 @@ async function restoreFromOneCopy(
   scratch: string,
   req: DrillRequest,
 ): Promise<RestoreResult> {
-  const target = targetSource(rt.targets.get(copy));
+  const target = targetSource(readOnly(rt.targets.get(copy)));
   let index = 0;
   const source: CopySource = {
     name: target.name,

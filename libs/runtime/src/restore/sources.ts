@@ -1,7 +1,7 @@
 import { createReadStream } from 'node:fs';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
-import { blobKey, type StorageTarget } from '@fleet-backup/storage';
+import { blobKey, type ReadOnlyTarget } from '@fleet-backup/storage';
 import type { RestoreFile } from './model.ts';
 
 /** A copy restored bytes can come from: the host's backup directory or a target's blobs. */
@@ -19,6 +19,6 @@ export function localSource(name: string, dir: string): CopySource {
 }
 
 /** A target's content-addressed blobs (an encrypted file's blob is its ciphertext's address). */
-export function targetSource(target: StorageTarget): CopySource {
+export function targetSource(target: ReadOnlyTarget): CopySource {
   return { name: target.name, open: (file) => target.get(blobKey(file.encrypted?.sha256 ?? file.sha256)) };
 }

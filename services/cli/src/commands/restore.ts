@@ -17,7 +17,7 @@ import {
   Targets,
   targetSource,
 } from '@fleet-backup/runtime';
-import { readManifest } from '@fleet-backup/storage';
+import { readManifest, readOnly } from '@fleet-backup/storage';
 import type { Command } from 'commander';
 import { printJson } from '../exit.ts';
 import { withRuntime } from '../open.ts';
@@ -145,8 +145,9 @@ export function registerRestoreCommands(program: Command): void {
 async function restoreFromBucket(opts: RestoreOptions): Promise<void> {
   if (!opts.host || !opts.backup) throw new BadInputError('--target needs --host and --backup');
   const config = loadConfig();
-  const target = new Targets(config.targets, { retry: { deadlineMs: config.targetRetryDeadlineMs } }).get(
-    opts.target!,
+  // A restore only reads the bucket.
+  const target = readOnly(
+    new Targets(config.targets, { retry: { deadlineMs: config.targetRetryDeadlineMs } }).get(opts.target!),
   );
   const manifest = await readManifest(target, opts.host, opts.backup);
   const where = `manifest ${opts.host}/${opts.backup} on target ${target.name}`;

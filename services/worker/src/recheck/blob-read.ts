@@ -4,8 +4,8 @@ import {
   blobKey,
   NotFoundError,
   type ObjectInfo,
+  type ReadOnlyTarget,
   StorageError,
-  type StorageTarget,
 } from '@fleet-backup/storage';
 
 /** One thing found wrong with a copy: the file (or manifest key) and what. */
@@ -20,7 +20,7 @@ export interface CopyProblem {
  * target that cannot be reached throws (the job retries): that proves nothing about the copy.
  */
 export async function checkBlob(
-  target: StorageTarget,
+  target: ReadOnlyTarget,
   blob: StoredBlob,
   signal?: AbortSignal,
 ): Promise<string | null> {
@@ -59,7 +59,7 @@ async function digest(stream: NodeJS.ReadableStream): Promise<{ sha256: string; 
  * own record differ, which no later read should be trusted over.
  */
 function storedChecksumProblem(
-  target: StorageTarget,
+  target: ReadOnlyTarget,
   info: ObjectInfo,
   actual: { sha256: string; md5: Buffer },
 ): string | null {

@@ -5,9 +5,9 @@ import {
   manifestKey,
   NotFoundError,
   parseManifest,
+  type ReadOnlyTarget,
   readObject,
   StorageError,
-  type StorageTarget,
   serializeManifest,
 } from '@fleet-backup/storage';
 import { buildManifest } from '../stages/manifest.ts';
@@ -34,7 +34,7 @@ export interface ManifestCheck {
  * metadata. A target that cannot be reached throws.
  */
 export async function checkManifest(
-  target: StorageTarget,
+  target: ReadOnlyTarget,
   detail: BackupDetail,
   recordedSha: string | null,
 ): Promise<ManifestCheck> {
@@ -66,7 +66,7 @@ export async function checkManifest(
 
 /** Entry by entry: which files the manifest lists differently from the metadata. */
 function entryProblems(
-  target: StorageTarget,
+  target: ReadOnlyTarget,
   { files }: BackupDetail,
   bytes: Buffer,
   key: string,

@@ -7,7 +7,7 @@ import {
   storedBlob,
 } from '@fleet-backup/db';
 import type { Runtime } from '@fleet-backup/runtime';
-import { blobKey, manifestKey, type StorageTarget } from '@fleet-backup/storage';
+import { blobKey, manifestKey, type ReadOnlyTarget, readOnly } from '@fleet-backup/storage';
 import type { Logger } from 'pino';
 import { type CopyProblem, checkBlob } from './blob-read.ts';
 import { markHoldersCorrupt } from './holders.ts';
@@ -30,7 +30,7 @@ export interface TargetRead {
 export async function readTargetCopy(
   rt: Runtime,
   detail: BackupDetail,
-  target: StorageTarget,
+  target: ReadOnlyTarget,
   signal?: AbortSignal,
 ): Promise<TargetRead> {
   const recorded = await new CopyChecks(rt.pool, rt.clock).manifestSha(detail.backup.id, target.name);
@@ -139,7 +139,7 @@ export async function recheckTargetCopy(
   targetName: string,
   opts: RecheckOptions,
 ): Promise<RecheckResult> {
-  const target = rt.targets.get(targetName);
+  const target = readOnly(rt.targets.get(targetName));
   const detail = await rt.backups.detail(backupId);
   const read = await readTargetCopy(rt, detail, target, opts.signal);
   const news = await recordTargetRead(rt, detail, target.name, read, opts.by);

@@ -1,5 +1,6 @@
 import type { JobContext, JobData } from '@fleet-backup/queue';
 import { type Runtime, runStage, type StageSpec } from '@fleet-backup/runtime';
+import { readOnly } from '@fleet-backup/storage';
 import { type Settled, settleCopyIn } from '../recheck/settle.ts';
 import { readTargetCopy, recordTargetRead, type TargetRead } from '../recheck/target-copy.ts';
 
@@ -25,7 +26,8 @@ export function verifyStage(rt: Runtime): StageSpec<JobData<'verify'>, Read, Set
   return {
     stage: 'verify',
     async work(input, { backup, signal }) {
-      const target = rt.targets.get(input.target);
+      // Verify only reads: it gets a view of the target with no put or delete.
+      const target = readOnly(rt.targets.get(input.target));
       const detail = await rt.backups.detail(backup.id);
       const read = await readTargetCopy(rt, detail, target, signal);
       const news = await recordTargetRead(rt, detail, target.name, read, 'verify');
