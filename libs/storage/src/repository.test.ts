@@ -59,10 +59,10 @@ describe('repository', () => {
   });
 
   it('writes a manifest once; the same manifest again is a no-op', async () => {
-    expect(await writeManifest(target, manifest())).toEqual({ written: true });
+    expect(await writeManifest(target, manifest())).toMatchObject({ written: true });
     const key = manifestKey('db-1', '20240101_0930_migration');
     const first = await readAll(await target.get(key));
-    expect(await writeManifest(target, manifest())).toEqual({ written: false });
+    expect(await writeManifest(target, manifest())).toMatchObject({ written: false });
     expect(await readAll(await target.get(key))).toEqual(first);
     expect(await readManifest(target, 'db-1', '20240101_0930_migration')).toEqual(manifest());
   });

@@ -85,27 +85,27 @@ export async function putBlobIfAbsent(
  * Writes a backup's manifest once. Rewriting the same manifest is a no-op (a retried job);
  * a different manifest under the same key is a PermanentError, since objects are never
  * overwritten with other bytes. Two different writers racing on one key are not detected:
- * the StorageTarget interface has no conditional put.
+ * the StorageTarget interface has no conditional put. Returns the sha256 of the manifest's bytes.
  */
 export async function writeManifest(
   target: StorageTarget,
   manifest: Manifest,
-): Promise<{ written: boolean }> {
+): Promise<{ written: boolean; sha256: string }> {
   const key = manifestKey(manifest.host, manifest.key);
   const bytes = serializeManifest(manifest, { target: target.name, key });
+  const sha256 = createHash('sha256').update(bytes).digest('hex');
   const existing = await headOrUndefined(target, key);
   if (existing !== undefined) {
     const same = existing.size === bytes.length && (await readObject(target, key)).equals(bytes);
-    if (same) return { written: false };
+    if (same) return { written: false, sha256 };
     throw new PermanentError(
       `manifest ${key} already exists on target ${target.name} with different content; ` +
         'a backup key is written once: use a new backup key or delete the old manifest deliberately',
       { target: target.name, key },
     );
   }
-  const sha256 = createHash('sha256').update(bytes).digest('hex');
   await target.put(key, () => Readable.from([bytes]), { sha256, size: bytes.length });
-  return { written: true };
+  return { written: true, sha256 };
 }
 
 /** Reads and validates one backup's manifest; NotFoundError when it is absent, PermanentError when corrupt. */

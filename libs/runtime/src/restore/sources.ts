@@ -14,7 +14,11 @@ export interface CopySource {
 export function localSource(name: string, dir: string): CopySource {
   return {
     name,
-    open: async (file) => createReadStream(path.join(dir, file.storedPath), { highWaterMark: 1 << 20 }),
+    // A read stream allocates its whole highWaterMark per read: sized to the file, not 1 MiB for each small one.
+    open: async (file) =>
+      createReadStream(path.join(dir, file.storedPath), {
+        highWaterMark: Math.min(1 << 20, Math.max(file.encrypted?.size ?? file.size, 1)),
+      }),
   };
 }
 

@@ -1,17 +1,11 @@
-import { createReadStream } from 'node:fs';
 import { mkdir, open, rename, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { LOCAL_COPY } from '@fleet-backup/core';
 import { type BackupDetail, type LocalFile, storedBlob } from '@fleet-backup/db';
-import {
-  blobKey,
-  hashStream,
-  IntegrityError,
-  Sha256Verifier,
-  type StorageTarget,
-} from '@fleet-backup/storage';
+import { blobKey, IntegrityError, Sha256Verifier, type StorageTarget } from '@fleet-backup/storage';
 import { tempPathIn } from '../fs/atomic-copy.ts';
+import { hashFile } from '../fs/hash-file.ts';
 
 /** The files of a backup's local copy, as stored (an encrypted file is its ciphertext). */
 export function localFilesOf({ backup, files }: BackupDetail): LocalFile[] {
@@ -55,9 +49,8 @@ export async function readLocalFiles(
 
 async function localProblem(at: string, file: LocalFile, signal?: AbortSignal): Promise<string | null> {
   try {
-    const actual = await hashStream(
-      createReadStream(at, { highWaterMark: 1 << 20, ...(signal && { signal }) }),
-    );
+    // Pooled buffers, not a read stream: a stream allocates its whole 1 MiB highWaterMark per file.
+    const actual = await hashFile(at, signal);
     if (actual.sha256 !== file.sha256)
       return `content differs (sha256 ${actual.sha256}, expected ${file.sha256})`;
     if (actual.size !== file.size) return `size ${actual.size}, expected ${file.size}`;

@@ -1,12 +1,13 @@
 import { createReadStream } from 'node:fs';
 import path from 'node:path';
+import type { Readable } from 'node:stream';
 import { LOCAL_COPY } from '@fleet-backup/core';
 import { CopyChecks, storedBlob } from '@fleet-backup/db';
 import type { JobContext, JobData } from '@fleet-backup/queue';
 import { runStage, type StagePorts, type StageSpec } from '@fleet-backup/runtime';
 import { hasBlob, putBlobIfAbsent, type StorageTarget, writeManifest } from '@fleet-backup/storage';
 import { type AgentEnv, assertOwnHost, backupDir } from '../agent-env.ts';
-import { manifestBytes, sha256Hex } from '../recheck/manifest-check.ts';
+import { LARGE_READ } from '../fs/buffer-pool.ts';
 import { replaceBadBlob } from '../recheck/replace-blob.ts';
 import { buildManifest } from './manifest.ts';
 
@@ -87,8 +88,7 @@ async function sendCopy(env: AgentEnv, target: StorageTarget, ports: StagePorts)
     signal.throwIfAborted();
     try {
       if (bad.has(file.sha256)) {
-        const open = async () =>
-          createReadStream(path.join(dir, file.storedPath), { highWaterMark: 1 << 20 });
+        const open = async () => readStored(dir, file);
         if ((await replaceBadBlob(env.rt, target, file, { name: LOCAL_COPY, open }, signal)) === 'replaced') {
           healed.push(file.sha256);
           uploaded++;
@@ -97,9 +97,7 @@ async function sendCopy(env: AgentEnv, target: StorageTarget, ports: StagePorts)
         }
       }
       if (await alreadyThere(env, target, file)) return;
-      const put = await putBlobIfAbsent(target, file.sha256, file.size, () =>
-        createReadStream(path.join(dir, file.storedPath), { highWaterMark: 1 << 20 }),
-      );
+      const put = await putBlobIfAbsent(target, file.sha256, file.size, () => readStored(dir, file));
       await blobs.record(target.name, file.sha256, file.size);
       if (put.uploaded) {
         uploaded++;
@@ -109,10 +107,20 @@ async function sendCopy(env: AgentEnv, target: StorageTarget, ports: StagePorts)
       ports.progress(++done, unique.length);
     }
   });
-  await writeManifest(target, buildManifest(detail));
+  const manifest = await writeManifest(target, buildManifest(detail));
   // Kept so every later read checks the whole manifest, byte for byte, against what was written.
-  await checks.recordManifest(backup.id, target.name, sha256Hex(manifestBytes(detail, target.name)));
+  await checks.recordManifest(backup.id, target.name, manifest.sha256);
   return { target: target.name, blobs: unique.length, uploaded, bytesUploaded, healed };
+}
+
+/**
+ * A stored copy's bytes as a stream whose buffer fits the file: a read stream allocates its whole
+ * highWaterMark for each read, so 1 MiB for each of 20,000 small files was 20 GB of garbage.
+ */
+export function readStored(dir: string, file: { storedPath: string; size: number }): Readable {
+  return createReadStream(path.join(dir, file.storedPath), {
+    highWaterMark: Math.min(LARGE_READ, Math.max(file.size, 1)),
+  });
 }
 
 /** The other backups whose copy on the target was corrupt because of a blob just replaced: read them again. */
