@@ -1,8 +1,9 @@
 import path from 'node:path';
 import { PermanentFailure } from '@fleet-backup/core';
 import { type BackupRow, type FileRow, storedBlob } from '@fleet-backup/db';
-import { forEachBounded } from '../fs/bounded.ts';
-import { hashFile } from '../fs/hash-file.ts';
+import { forEachBounded, TimeSlice } from '../fs/bounded.ts';
+import { SMALL_READ } from '../fs/buffer-pool.ts';
+import { hashFile, hashSmallFileSync } from '../fs/hash-file.ts';
 import { readSourceIndex } from './source-index.ts';
 
 /** Files read at once: small files are dominated by open and close, which the thread pool overlaps. */
@@ -25,10 +26,17 @@ export async function checkLocalFiles(
   const dir = path.join(backupRoot, backup.key);
   const index = backup.request.fullCheck ? null : await readSourceIndex(backupRoot, backup.key);
   const toRead = index ? files.filter((f) => !index.get(f.path)?.linked) : files;
+  const slice = new TimeSlice();
   await forEachBounded(toRead, FILES_IN_FLIGHT, async (file) => {
     signal.throwIfAborted();
     const local = path.join(dir, file.storedPath);
-    const actual = await hashFile(local, signal).catch((err) => {
+    const want = storedBlob(file);
+    const read = async () => {
+      if (want.size > SMALL_READ) return hashFile(local, signal);
+      await slice.pass();
+      return hashSmallFileSync(local) ?? hashFile(local, signal);
+    };
+    const actual = await read().catch((err) => {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
         throw new PermanentFailure(`${local} is missing from the local copy; re-run the backup`, {
           file: file.path,
@@ -36,7 +44,6 @@ export async function checkLocalFiles(
       }
       throw err;
     });
-    const want = storedBlob(file);
     if (actual.sha256 !== want.sha256 || actual.size !== want.size) {
       throw new PermanentFailure(
         `${local} does not match its snapshot (sha256 ${actual.sha256} size ${actual.size}, expected ${want.sha256} size ${want.size}); the backup disk may be failing — re-run the backup`,

@@ -1,6 +1,8 @@
 import { createHash } from 'node:crypto';
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { readChunks } from './atomic-copy.ts';
+import { giveReadBuffer, SMALL_READ, takeReadBuffer } from './buffer-pool.ts';
 
 /**
  * sha256 and size of a file of our own (a stored copy), read through a pooled buffer: no stream,
@@ -22,5 +24,30 @@ export async function hashFile(
     return { sha256: hash.digest('hex'), size };
   } finally {
     await handle.close();
+  }
+}
+
+/**
+ * hashFile for a copy of at most SMALL_READ bytes, read synchronously: a copy just written is in
+ * the page cache, where an open, a read and a close take microseconds and three hops to the thread
+ * pool cost more than the reads. Null when the file is larger: read it with hashFile. The caller
+ * gives the event loop its turns (TimeSlice).
+ */
+export function hashSmallFileSync(file: string): { sha256: string; size: number } | null {
+  const fd = openSync(file, 'r');
+  try {
+    const { size } = fstatSync(fd);
+    if (size > SMALL_READ) return null;
+    const buf = takeReadBuffer(size);
+    try {
+      let length = 0;
+      for (let n = 1; n > 0 && length < buf.length; length += n)
+        n = readSync(fd, buf, length, buf.length - length, length);
+      return { sha256: createHash('sha256').update(buf.subarray(0, length)).digest('hex'), size: length };
+    } finally {
+      giveReadBuffer(buf);
+    }
+  } finally {
+    closeSync(fd);
   }
 }
