@@ -86,6 +86,10 @@ describe.skipIf(!services)(
       await h.close();
 
       second = await backup('second');
+      // Only the newest verified backup of the series is linked from: the older source index is gone.
+      const indexOf = (b: ShownBackup) => path.join(stack.backupRoot, '.fleet-backup', 'index', b.key);
+      await expect(stat(indexOf(second))).resolves.toBeTruthy();
+      await expect(stat(indexOf(first))).rejects.toThrow(/ENOENT/);
       const ino = async (b: ShownBackup, name: string) => (await stat(stored(b, name))).ino;
       for (const name of ['same.txt', 'kept.txt']) {
         expect(await ino(second, name), name).toBe(await ino(first, name));

@@ -1,22 +1,9 @@
-import { execFileSync, spawn } from 'node:child_process';
-import {
-  chmod,
-  chown,
-  lstat,
-  lutimes,
-  mkdir,
-  readdir,
-  readFile,
-  readlink,
-  symlink,
-  utimes,
-  writeFile,
-} from 'node:fs/promises';
+import { spawn } from 'node:child_process';
+import { chmod, chown, lstat, mkdir, readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { loadConfig } from '@fleet-backup/config';
 import { Targets } from '@fleet-backup/runtime';
 import { serviceUrls } from '@fleet-backup/testkit';
-import { getAttribute, listAttributes } from '@napi-rs/xattr';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectSameTree, makeSourceTree, NOBODY } from '../support/attribute-tree.ts';
 import { type CliResult, repoRoot } from '../support/cli.ts';

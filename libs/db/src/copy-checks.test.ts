@@ -107,6 +107,38 @@ describe.skipIf(!services)('rolling re-read slices', () => {
     expect(await checks.goodElsewhere(sha(1003), 'other')).toEqual([]);
   });
 
+  it('a daily verify does not restamp blobs read good lately (no daily rewrite of the table), but always clears a bad mark', async () => {
+    const t = 'daily-verify';
+    const stamped = async (i: number) =>
+      (
+        await env.pool.query<{ checked_at: Date | null; bad_at: Date | null }>(
+          'SELECT checked_at, bad_at FROM target_blobs WHERE target = $1 AND sha256 = $2',
+          [t, sha(i)],
+        )
+      ).rows[0];
+    for (const i of [2001, 2002, 2003])
+      await env.pool.query(
+        'INSERT INTO target_blobs (target, sha256, size, stored_at) VALUES ($1, $2, 1, $3)',
+        [t, sha(i), clock.now()],
+      );
+    const all = [sha(2001), sha(2002), sha(2003)];
+    const firstRead = clock.now();
+    await checks.blobsGood(t, all, undefined, new Date(clock.now().getTime() - 15 * DAY));
+    expect((await stamped(2001))?.checked_at).toEqual(firstRead);
+    clock.advance(DAY);
+    await checks.blobBad(t, { sha256: sha(2002), size: 1 }, 'blob content differs');
+    clock.advance(DAY);
+    // Two days later: read good again; 2001 and 2003 keep their time, 2002's bad mark goes.
+    await checks.blobsGood(t, all, undefined, new Date(clock.now().getTime() - 15 * DAY));
+    expect((await stamped(2001))?.checked_at).toEqual(firstRead);
+    expect((await stamped(2003))?.checked_at).toEqual(firstRead);
+    expect(await stamped(2002)).toEqual({ checked_at: clock.now(), bad_at: null });
+    // Past half the window, the read is recorded again.
+    clock.advance(15 * DAY);
+    await checks.blobsGood(t, all, undefined, new Date(clock.now().getTime() - 15 * DAY));
+    expect((await stamped(2001))?.checked_at).toEqual(clock.now());
+  });
+
   it('counts a copy as verified lately once the rolling re-check has read all of it, not only by verified_at', async () => {
     await env.pool.query("INSERT INTO hosts (id, first_seen) VALUES ('h2', now())");
     const id = randomUUID();

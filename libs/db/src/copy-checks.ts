@@ -93,13 +93,25 @@ export class CopyChecks {
     ]);
   }
 
-  /** Blobs that read good just now: read time set, any bad mark cleared. */
-  async blobsGood(target: string, sha256s: string[], q: Queryable = this.pool): Promise<void> {
+  /**
+   * Blobs that read good just now: read time set, any bad mark cleared. `unlessReadSince`: a good
+   * blob already recorded as read good since then keeps that time. A daily verify re-reads nearly
+   * every blob of a host's copy: stamping each row every day rewrote (and, through the re-check
+   * index, bloated) the whole table daily, about 135 bytes per blob per day; a read that recent
+   * changes nothing the re-check or its coverage metric needs.
+   */
+  async blobsGood(
+    target: string,
+    sha256s: string[],
+    q: Queryable = this.pool,
+    unlessReadSince?: Date,
+  ): Promise<void> {
     if (!sha256s.length) return;
     await q.query(
       `UPDATE target_blobs SET checked_at = $3, bad_at = NULL, problem = NULL
-       WHERE target = $1 AND sha256 = ANY($2::text[])`,
-      [target, sha256s, this.clock.now()],
+       WHERE target = $1 AND sha256 = ANY($2::text[])
+         AND ($4::timestamptz IS NULL OR bad_at IS NOT NULL OR checked_at IS NULL OR checked_at < $4)`,
+      [target, sha256s, this.clock.now(), unlessReadSince ?? null],
     );
   }
 

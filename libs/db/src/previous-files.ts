@@ -29,6 +29,23 @@ export async function previousVerifiedBackup(
   return r.rows[0] ?? null;
 }
 
+/**
+ * Keys of the series' backups (same host, kind and requested paths) created before this one, kept
+ * or not: once this one's local copy is verified, previousVerifiedBackup never picks them again
+ * while it stands, so their source indexes are dead weight.
+ */
+export async function olderInSeries(
+  q: Queryable,
+  of: { id: string; host: string; kind: string; paths: string[]; before: Date },
+): Promise<string[]> {
+  const r = await q.query<{ key: string }>(
+    `SELECT key FROM backups
+     WHERE host = $1 AND kind = $2 AND request->'paths' = $3::jsonb AND id <> $4 AND created_at <= $5`,
+    [of.host, of.kind, JSON.stringify(of.paths), of.id, of.before],
+  );
+  return r.rows.map((row) => row.key);
+}
+
 /** Every file row of a backup, by metadata path: what a linked file carries over (authoritative). */
 export async function previousFiles(q: Queryable, backupId: string): Promise<Map<string, FileRow>> {
   const r = await q.query('SELECT * FROM backup_files WHERE backup_id = $1', [backupId]);

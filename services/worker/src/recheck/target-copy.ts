@@ -79,7 +79,9 @@ export async function recordTargetRead(
   const checks = new CopyChecks(rt.pool, rt.clock);
   const findings = new RotFindings(rt.pool, rt.clock);
   const { id: backupId, host, key } = detail.backup;
-  await checks.blobsGood(target, read.good);
+  // Within half the re-check window a blob's last good read stands: it stays well inside the window.
+  const halfWindowMs = (rt.config.recheckWindowDays * 86_400_000) / 2;
+  await checks.blobsGood(target, read.good, undefined, new Date(rt.clock.now().getTime() - halfWindowMs));
   let news = false;
   for (const { blob, problem } of read.bad) {
     if (await checks.blobBad(target, blob, problem)) news = true;

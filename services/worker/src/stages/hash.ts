@@ -1,8 +1,10 @@
 import { LOCAL_COPY } from '@fleet-backup/core';
+import { olderInSeries } from '@fleet-backup/db';
 import type { JobContext, JobData } from '@fleet-backup/queue';
 import { runStage, type StageSpec } from '@fleet-backup/runtime';
 import { type AgentEnv, assertOwnHost } from '../agent-env.ts';
 import { checkLocalFiles } from '../capture/check-local-files.ts';
+import { removeSourceIndex } from '../capture/source-index.ts';
 import { writeHostMetadataFile } from '../metadata-file.ts';
 
 /**
@@ -31,8 +33,18 @@ export function hashStage(env: AgentEnv): StageSpec<JobData<'hash'>, number> {
       await backups.markHashed(tx, backup.id);
       await backups.setCopy(tx, backup.id, LOCAL_COPY, 'verified', { files });
     },
-    async afterCommit() {
+    async afterCommit(_files, _committed, { backup }) {
       await writeHostMetadataFile(env.rt.pool, env.host, env.backupRoot);
+      // The next backup of the series links from this one now: older source indexes would never be
+      // read again (one per backup of a million-file host is about 110 MB).
+      const older = await olderInSeries(env.rt.pool, {
+        id: backup.id,
+        host: backup.host,
+        kind: backup.kind,
+        paths: backup.request.paths,
+        before: backup.createdAt,
+      });
+      for (const key of older) await removeSourceIndex(env.backupRoot, key);
     },
   };
 }
