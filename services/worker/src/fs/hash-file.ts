@@ -41,8 +41,11 @@ export function hashSmallFileSync(file: string): { sha256: string; size: number 
     const buf = takeReadBuffer(size);
     try {
       let length = 0;
-      for (let n = 1; n > 0 && length < buf.length; length += n)
-        n = readSync(fd, buf, length, buf.length - length, length);
+      while (length < buf.length) {
+        const n = readSync(fd, buf, length, buf.length - length, length);
+        if (n === 0) break;
+        length += n;
+      }
       return { sha256: createHash('sha256').update(buf.subarray(0, length)).digest('hex'), size: length };
     } finally {
       giveReadBuffer(buf);

@@ -1,13 +1,11 @@
-import { createReadStream } from 'node:fs';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { LOCAL_COPY } from '@fleet-backup/core';
 import { CopyChecks, storedBlob } from '@fleet-backup/db';
 import type { JobContext, JobData } from '@fleet-backup/queue';
-import { runStage, type StagePorts, type StageSpec } from '@fleet-backup/runtime';
+import { runStage, type StagePorts, type StageSpec, storedCopyStream } from '@fleet-backup/runtime';
 import { hasBlob, putBlobIfAbsent, type StorageTarget, writeManifest } from '@fleet-backup/storage';
 import { type AgentEnv, assertOwnHost, backupDir } from '../agent-env.ts';
-import { LARGE_READ } from '../fs/buffer-pool.ts';
 import { replaceBadBlob } from '../recheck/replace-blob.ts';
 import { buildManifest } from './manifest.ts';
 
@@ -113,14 +111,9 @@ async function sendCopy(env: AgentEnv, target: StorageTarget, ports: StagePorts)
   return { target: target.name, blobs: unique.length, uploaded, bytesUploaded, healed };
 }
 
-/**
- * A stored copy's bytes as a stream whose buffer fits the file: a read stream allocates its whole
- * highWaterMark for each read, so 1 MiB for each of 20,000 small files was 20 GB of garbage.
- */
+/** A stored copy's bytes, through a buffer its size (storedCopyStream). */
 export function readStored(dir: string, file: { storedPath: string; size: number }): Readable {
-  return createReadStream(path.join(dir, file.storedPath), {
-    highWaterMark: Math.min(LARGE_READ, Math.max(file.size, 1)),
-  });
+  return storedCopyStream(path.join(dir, file.storedPath), file.size);
 }
 
 /** The other backups whose copy on the target was corrupt because of a blob just replaced: read them again. */
