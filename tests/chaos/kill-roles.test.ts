@@ -1,4 +1,4 @@
-import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { hostQueueName, POOL_QUEUE, STALLED_TOO_OFTEN } from '@fleet-backup/queue';
 import { seededRandom } from '@fleet-backup/storage/testing/faulty';
@@ -50,7 +50,9 @@ describe.skipIf(!services)('chaos: roles SIGKILLed at random during backups', ()
       await writeLarge(path.join(src, 'data.img'), 48 * 1024 * 1024, h);
       await writeLarge(path.join(src, 'small', 'a.bin'), 300 * 1024, `${h}-a`);
       await writeFile(path.join(src, 'app.conf'), `host=${h}\n`);
-      config.hosts[h] = { sources: [{ path: src }] };
+      // Each round backs up a fresh folder of its own under the second source (roundSource).
+      await mkdir(roundsOf(h), { recursive: true });
+      config.hosts[h] = { sources: [{ path: src }, { path: roundsOf(h) }] };
     }
     await writeFile(stack.env.FLEET_BACKUP_CONFIG!, JSON.stringify(config));
     probe = new QueueProbe(stack.iso.redisUrl, stack.iso.queuePrefix);
@@ -64,6 +66,19 @@ describe.skipIf(!services)('chaos: roles SIGKILLed at random during backups', ()
   });
 
   const sourceOf = (h: string) => path.join(stack.iso.dir, 'src', h);
+  const roundsOf = (h: string) => path.join(stack.iso.dir, 'rounds', h);
+  /**
+   * A round's source: the same three files, with content no backup has seen. Unchanged files are
+   * linked and blobs already read good are not read again, so a backup of the same tree would end
+   * verified in a fraction of a second, before the kill could land on it.
+   */
+  const roundSource = async (h: string, k: number) => {
+    const dir = path.join(roundsOf(h), `r${k}`);
+    await writeLarge(path.join(dir, 'data.img'), 16 * 1024 * 1024, `${h}-round-${k}`);
+    await writeLarge(path.join(dir, 'small', 'a.bin'), 300 * 1024, `${h}-round-${k}-a`);
+    await writeFile(path.join(dir, 'app.conf'), `host=${h} round=${k}\n`);
+    return dir;
+  };
 
   it('every backup ends verified, with no duplicate work', async () => {
     const ids: string[] = [];
@@ -93,9 +108,10 @@ describe.skipIf(!services)('chaos: roles SIGKILLed at random during backups', ()
     }
     for (let k = 0; k < KILLS; k++) {
       const h = HOSTS[Math.floor(random() * HOSTS.length)]!;
-      ids.push(await request(manualBackup(h, `round ${k}`, [sourceOf(h)])));
-      // Soon enough that the backup just asked for is still in flight (a few MiB take about a
-      // second end to end now), late enough to land anywhere in its first stages.
+      ids.push(await request(manualBackup(h, `round ${k}`, [await roundSource(h, k)])));
+      // Soon enough that the backup just asked for is still in flight (16 new MiB to copy, send
+      // to three targets and read back take a few seconds), late enough to land anywhere in its
+      // first stages.
       await sleep(random() * 500);
       const name = victims[k]!;
       const inFlight = await stack.iso.pool.query("SELECT 1 FROM backups WHERE status = 'running' LIMIT 1");
