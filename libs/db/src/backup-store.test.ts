@@ -107,4 +107,51 @@ describe.skipIf(!services)('BackupStore', () => {
     expect(await store.startStage(backup.id, 'hash')).toBe('started');
     expect((await store.require(backup.id)).status).toBe('running');
   });
+  it('lists stored files as detail() does, with an encrypted file under its ciphertext', async () => {
+    clock.advance(86_400_000);
+    const { backup } = await store.create({
+      request: {
+        host: 'web-01',
+        kind: 'manual',
+        paths: ['/srv'],
+        purpose: 'stored files',
+        retention: 'days_1',
+      },
+      targets,
+      dailyRetentionDays: 30,
+    });
+    const plain = { path: 'srv/b.conf', storedPath: 'srv/b.conf.config', cls: 'config' as const };
+    const sealed = { path: 'srv/a.env', storedPath: 'srv/a.env.config', cls: 'config' as const };
+    await store.transaction((tx) =>
+      store.saveSnapshot(
+        tx,
+        backup.id,
+        [
+          { ...plain, size: 3, sha256: 'a'.repeat(64), hasWal: null },
+          {
+            ...sealed,
+            size: 5,
+            sha256: 'b'.repeat(64),
+            hasWal: null,
+            encrypted: { sha256: 'e'.repeat(64), size: 33, keyId: 'k1' },
+          },
+        ],
+        [],
+      ),
+    );
+    const { files } = await store.detail(backup.id);
+    expect(await store.storedFiles(backup.id)).toEqual(
+      files.map(({ path, storedPath, size, sha256, encrypted }) => ({
+        path,
+        storedPath,
+        size,
+        sha256,
+        encrypted,
+      })),
+    );
+    expect((await store.storedFiles(backup.id)).map((f) => f.encrypted)).toEqual([
+      { sha256: 'e'.repeat(64), size: 33, keyId: 'k1' },
+      null,
+    ]);
+  });
 });

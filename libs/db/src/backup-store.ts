@@ -24,11 +24,13 @@ import {
   type NodeRow,
   type SkippedItem,
   type StageRow,
+  type StoredFile,
   toBackup,
   toCopy,
   toFile,
   toNode,
   toStage,
+  toStoredFile,
 } from './rows.ts';
 
 const STAGES_SQL =
@@ -158,6 +160,20 @@ export class BackupStore {
       nodes: nodes.rows.map(toNode),
       copies: copies.rows.map(toCopy),
     };
+  }
+
+  /**
+   * A backup's files with only what a re-read of its stored copies needs: where each is and what
+   * it must hash to. The hash stage of a 20,000-file backup read them through detail(), which also
+   * parses every attribute and builds the seed's file map, for about 0.3 s it never used.
+   */
+  async storedFiles(id: string, q: Queryable = this.pool): Promise<StoredFile[]> {
+    const r = await q.query(
+      `SELECT path, stored_path, size, sha256, stored_sha256, stored_size, key_id
+       FROM backup_files WHERE backup_id = $1 ORDER BY path`,
+      [id],
+    );
+    return r.rows.map(toStoredFile);
   }
 
   async list(filter: { host?: string; limit?: number } = {}): Promise<BackupRow[]> {

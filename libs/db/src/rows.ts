@@ -158,18 +158,27 @@ export function toStage(r: Raw): StageRow {
   };
 }
 
-export function toFile(r: Raw): FileRow {
+/** A stored file: where it is and what it must hash to (for an encrypted file, its ciphertext's). */
+export type StoredFile = Pick<FileRow, 'path' | 'storedPath' | 'size' | 'sha256' | 'encrypted'>;
+
+export function toStoredFile(r: Raw): StoredFile {
   return {
     path: r.path as string,
     storedPath: r.stored_path as string,
-    cls: r.class as FileClass,
     size: r.size as number,
     sha256: r.sha256 as string,
-    hasWal: (r.has_wal as boolean | null) ?? null,
-    hashedAt: (r.hashed_at as Date | null) ?? null,
     encrypted: r.key_id
       ? { sha256: r.stored_sha256 as string, size: Number(r.stored_size), keyId: r.key_id as string }
       : null,
+  };
+}
+
+export function toFile(r: Raw): FileRow {
+  return {
+    ...toStoredFile(r),
+    cls: r.class as FileClass,
+    hasWal: (r.has_wal as boolean | null) ?? null,
+    hashedAt: (r.hashed_at as Date | null) ?? null,
     attrs: r.mode === null || r.mode === undefined ? null : toAttrs(r),
     pathBytes: (r.path_bytes as Buffer | null | undefined) ?? null,
   };

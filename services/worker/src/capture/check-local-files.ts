@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { PermanentFailure } from '@fleet-backup/core';
-import { type BackupRow, type FileRow, storedBlob } from '@fleet-backup/db';
+import { type BackupRow, type StoredFile, storedBlob } from '@fleet-backup/db';
 import { forEachBounded, TimeSlice } from '../fs/bounded.ts';
 import { SMALL_READ } from '../fs/buffer-pool.ts';
 import { hashFile, hashSmallFileSync } from '../fs/hash-file.ts';
@@ -20,7 +20,7 @@ const FILES_IN_FLIGHT = 16;
 export async function checkLocalFiles(
   backupRoot: string,
   backup: Pick<BackupRow, 'key' | 'request'>,
-  files: Pick<FileRow, 'path' | 'storedPath' | 'sha256' | 'size' | 'encrypted'>[],
+  files: StoredFile[],
   signal: AbortSignal,
 ): Promise<number> {
   const dir = path.join(backupRoot, backup.key);

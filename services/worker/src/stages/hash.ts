@@ -25,7 +25,7 @@ export function hashStage(env: AgentEnv): StageSpec<JobData<'hash'>, number> {
     stage: 'hash',
     accept: (backup) => assertOwnHost(env, backup),
     async work(_input, ports) {
-      const { files } = await backups.detail(ports.backup.id);
+      const files = await backups.storedFiles(ports.backup.id);
       await checkLocalFiles(env.backupRoot, ports.backup, files, ports.signal);
       return files.length;
     },
