@@ -13,8 +13,9 @@ import { track } from './cleanup.ts';
 const here = (p: string) => fileURLToPath(new URL(p, import.meta.url));
 const SOURCES_BIN = here('../../../services/cli/bin/fleet-backup.js');
 const BUNDLE = here('../../../services/cli/dist/fleet-backup.js');
-// The flags every fleet-backup process runs with (the bin's shebang, the Dockerfile).
-const NODE_FLAGS = ['--max-semi-space-size=1', '--optimize-for-size'];
+// The flags every fleet-backup process runs with (the bin's shebang, the Dockerfile);
+// BENCH_NODE_FLAGS tries others, as in `npm run bench`.
+const NODE_FLAGS = (process.env.BENCH_NODE_FLAGS ?? '--max-semi-space-size=1 --optimize-for-size').split(' ');
 // BENCH_PROFILE_DIR=DIR: each role also runs under `node --cpu-prof` at log level debug, and its
 // profile and log are left there.
 const PROFILE_FLAGS = process.env.BENCH_PROFILE_DIR
