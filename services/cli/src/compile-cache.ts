@@ -15,12 +15,19 @@ import path from 'node:path';
  */
 export function enableCompileCache(env: NodeJS.ProcessEnv = process.env): string | null {
   if (env.FLEET_BACKUP_COMPILE_CACHE === 'off' || !module.enableCompileCache) return null;
-  const base =
-    env.XDG_CACHE_HOME && path.isAbsolute(env.XDG_CACHE_HOME)
-      ? env.XDG_CACHE_HOME
-      : path.join(os.homedir(), '.cache');
+  const base = env.XDG_CACHE_HOME && path.isAbsolute(env.XDG_CACHE_HOME) ? env.XDG_CACHE_HOME : homeCache();
+  if (!base) return null;
   const dir = path.join(base, 'fleet-backup', 'node-compile-cache');
   const result = module.enableCompileCache(dir);
   const { ENABLED, ALREADY_ENABLED } = module.constants.compileCacheStatus;
   return result.status === ENABLED || result.status === ALREADY_ENABLED ? (result.directory ?? dir) : null;
+}
+
+/** ~/.cache, or null for a user with no home (no HOME and no passwd entry, as in some containers). */
+function homeCache(): string | null {
+  try {
+    return path.join(os.homedir(), '.cache');
+  } catch {
+    return null;
+  }
 }
