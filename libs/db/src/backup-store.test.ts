@@ -107,6 +107,7 @@ describe.skipIf(!services)('BackupStore', () => {
     expect(await store.startStage(backup.id, 'hash')).toBe('started');
     expect((await store.require(backup.id)).status).toBe('running');
   });
+
   it('lists stored files as detail() does, with an encrypted file under its ciphertext', async () => {
     clock.advance(86_400_000);
     const { backup } = await store.create({
@@ -121,7 +122,7 @@ describe.skipIf(!services)('BackupStore', () => {
       dailyRetentionDays: 30,
     });
     const plain = { path: 'srv/b.conf', storedPath: 'srv/b.conf.config', cls: 'config' as const };
-    const sealed = { path: 'srv/a.env', storedPath: 'srv/a.env.config', cls: 'config' as const };
+    const sealed = { path: 'srv/a.env', storedPath: 'srv/a.env.config', cls: 'config' as const }; // stored encrypted
     await store.transaction((tx) =>
       store.saveSnapshot(
         tx,

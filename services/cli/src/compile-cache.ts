@@ -5,7 +5,7 @@ import path from 'node:path';
 /**
  * Turns on Node's on-disk cache of compiled code before the CLI's modules load. Starting a command
  * loads about 700 files of bullmq, zod, pg and the rest, and compiling them was a fifth of the
- * start (0.53 s → 0.43 s for `--help` here); every `backup --wait` a deploy script runs pays it.
+ * start (0.53 s → 0.44 s for `--help` here); every `backup --wait` a deploy script runs pays it.
  *
  * The cache lives in the user's own cache directory, never the shared default under /tmp: an agent
  * runs as root, and code compiled from a directory another user could write first would be code
