@@ -29,7 +29,7 @@ function writeInSmallHeap(
   return new Promise((resolve, reject) => {
     const child = spawn(
       process.execPath,
-      ['--max-old-space-size=48', '--max-semi-space-size=1', CHILD, databaseUrl, host, dir],
+      ['--max-old-space-size=48', '--max-semi-space-size=1', '--expose-gc', CHILD, databaseUrl, host, dir],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
     let out = '';
