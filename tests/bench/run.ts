@@ -8,7 +8,6 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { hashStream } from '@fleet-backup/storage';
 import { isolate, serviceUrls } from '@fleet-backup/testkit';
-import { nodeFlagsFor } from '../../services/cli/src/node-flags.ts';
 import { startEmulators } from '../support/emulators.ts';
 import { writeLarge } from '../support/tree.ts';
 
@@ -16,9 +15,8 @@ const SIZE = Number(process.env.BENCH_BYTES ?? 1024 ** 3);
 const RSS_LIMIT = 200_000_000; // 200 MB
 const here = (p: string) => fileURLToPath(new URL(p, import.meta.url));
 const BUNDLE = here('../../services/cli/dist/fleet-backup.js');
-// Each role runs with its production flags (services/cli/src/node-flags.ts); BENCH_NODE_FLAGS
-// tries others for every role.
-const flagsFor = (command: string) => process.env.BENCH_NODE_FLAGS?.split(' ') ?? nodeFlagsFor(command);
+// The flags every fleet-backup process runs with (the bin's shebang, the Dockerfile).
+const NODE_FLAGS = (process.env.BENCH_NODE_FLAGS ?? '--max-semi-space-size=1 --optimize-for-size').split(' ');
 const mib = (n: number) => (n / 1024 / 1024).toFixed(1);
 
 const services = await serviceUrls();
@@ -47,7 +45,7 @@ try {
     LOG_LEVEL: 'warn',
   };
   const role = (...args: string[]) => {
-    const p = spawn(process.execPath, [...flagsFor(args[0] ?? ''), BUNDLE, ...args], {
+    const p = spawn(process.execPath, [...NODE_FLAGS, BUNDLE, ...args], {
       env,
       stdio: ['ignore', 'ignore', 'inherit'],
     });
@@ -134,13 +132,9 @@ function bareUpload(
   args: Record<string, string>,
 ): Promise<{ seconds: number; bytes: number; peakRssBytes: number }> {
   return new Promise((resolve, reject) => {
-    const p = spawn(
-      process.execPath,
-      [...flagsFor('agent'), here('./bare-upload.ts'), JSON.stringify(args)],
-      {
-        stdio: ['ignore', 'pipe', 'inherit'],
-      },
-    );
+    const p = spawn(process.execPath, [...NODE_FLAGS, here('./bare-upload.ts'), JSON.stringify(args)], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     let out = '';
     p.stdout.on('data', (d) => (out += d));
     p.on('close', (code) =>

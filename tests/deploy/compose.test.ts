@@ -5,13 +5,11 @@ import path from 'node:path';
 import { configFileSchema } from '@fleet-backup/config';
 import { minimatch } from 'minimatch';
 import { describe, expect, it } from 'vitest';
-import { AGENT_NODE_FLAGS, NODE_FLAGS } from '../../services/cli/src/node-flags.ts';
 import { commandWorks, missing, REPO, readText, readYaml, repoPath, unreadEnvNames } from './support.ts';
 
 interface ComposeService {
   image?: string;
   build?: unknown;
-  entrypoint?: string[];
   command?: string[];
   environment?: Record<string, string | number>;
   volumes?: string[];
@@ -330,15 +328,6 @@ describe('infra/docker/Dockerfile', () => {
     expect(final).toMatch(/ENTRYPOINT \[[^\]]*"services\/cli\/dist\/fleet-backup\.js"\]/);
     // The migrations travel with the bundle: every service role applies them at start.
     expect(final).toMatch(/COPY --from=deps \/app\/libs\/db\/migrations /);
-  });
-
-  it("runs every role with its Node flags: the image's for the producer and workers, the agents their own", () => {
-    const entry = (flags: string[]) => ['node', ...flags, 'services/cli/dist/fleet-backup.js'];
-    const image = /^ENTRYPOINT (\[.*\])$/m.exec(readText('infra/docker/Dockerfile'))![1]!;
-    expect(JSON.parse(image)).toEqual(entry(NODE_FLAGS));
-    expect(agents.length).toBeGreaterThan(0);
-    for (const [name, s] of appServices)
-      expect(s.entrypoint, name).toEqual(s.command?.[0] === 'agent' ? entry(AGENT_NODE_FLAGS) : undefined);
   });
 
   it('finds every production package where the bundle looks: root or services/cli node_modules', () => {

@@ -10,7 +10,6 @@ import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
-import { AGENT_NODE_FLAGS } from '../../services/cli/src/node-flags.ts';
 import { commandWorks, readText, readYaml, readYamlDocs, repoPath, unreadEnvNames } from './support.ts';
 
 const DIR = 'infra/k8s';
@@ -29,7 +28,6 @@ interface Probe {
 interface Container {
   name: string;
   image: string;
-  command?: string[];
   args?: string[];
   ports?: { name: string; containerPort: number }[];
   env?: EnvVar[];
@@ -211,16 +209,6 @@ describe('infra/k8s manifests', () => {
       expect(c.livenessProbe?.httpGet?.path).toBe('/healthz');
       expect(c.readinessProbe?.httpGet?.path).toBe('/readyz');
     }
-  });
-
-  it("runs the agents with their own Node flags, every other role with the image's entrypoint", () => {
-    for (const { workload, c } of containers) {
-      const agent = c.args?.[0] === 'agent';
-      expect(c.command, workload.metadata.name).toEqual(
-        agent ? ['node', ...AGENT_NODE_FLAGS, 'services/cli/dist/fleet-backup.js'] : undefined,
-      );
-    }
-    expect(containers.some(({ c }) => c.args?.[0] === 'agent')).toBe(true);
   });
 
   it('runs one agent per node with its host id from the node name, sources read-only and /backup', () => {

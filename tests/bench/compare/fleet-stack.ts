@@ -8,15 +8,14 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { S3_EMULATOR_CREDENTIALS, startGcsEmulator, startS3Emulator } from '@fleet-backup/emulators';
 import { type Isolated, isolate, type ServiceUrls } from '@fleet-backup/testkit';
-import { nodeFlagsFor } from '../../../services/cli/src/node-flags.ts';
 import { track } from './cleanup.ts';
 
 const here = (p: string) => fileURLToPath(new URL(p, import.meta.url));
 const SOURCES_BIN = here('../../../services/cli/bin/fleet-backup.js');
 const BUNDLE = here('../../../services/cli/dist/fleet-backup.js');
-// Each role runs with its production flags (services/cli/src/node-flags.ts); BENCH_NODE_FLAGS
-// tries others for every role, as in `npm run bench`.
-const flagsFor = (command: string) => process.env.BENCH_NODE_FLAGS?.split(' ') ?? nodeFlagsFor(command);
+// The flags every fleet-backup process runs with (the bin's shebang, the Dockerfile);
+// BENCH_NODE_FLAGS tries others, as in `npm run bench`.
+const NODE_FLAGS = (process.env.BENCH_NODE_FLAGS ?? '--max-semi-space-size=1 --optimize-for-size').split(' ');
 // BENCH_PROFILE_DIR=DIR: each role also runs under `node --cpu-prof` at log level debug, and its
 // profile and log are left there.
 const PROFILE_FLAGS = process.env.BENCH_PROFILE_DIR
@@ -96,7 +95,7 @@ export async function startFleetStack(
   const role = async (args: string[], ready: string) => {
     const log = path.join(logs, `${args[0]}.log`);
     const fd = openSync(log, 'a');
-    const p = spawn(process.execPath, [...flagsFor(args[0] ?? ''), ...PROFILE_FLAGS, entry, ...args], {
+    const p = spawn(process.execPath, [...NODE_FLAGS, ...PROFILE_FLAGS, entry, ...args], {
       env,
       stdio: ['ignore', fd, fd],
     });
