@@ -1,10 +1,11 @@
 import { PermanentFailure } from '@fleet-backup/core';
 import type { JobContext } from '@fleet-backup/queue';
 import type { DirMaker } from '../fs/atomic-copy.ts';
-import { forEachBounded } from '../fs/bounded.ts';
+import { forEachBounded, TimeSlice } from '../fs/bounded.ts';
 import type { FoundFile, SkippedItem } from '../fs/found.ts';
 import { warnSensitiveSkipped } from '../stages/sensitive.ts';
-import { type CopyContext, type SnapshotRow, snapshotFile } from '../stages/snapshot-file.ts';
+import { snapshotFile } from '../stages/snapshot-file.ts';
+import type { CopyContext, SnapshotRow } from '../stages/snapshot-row.ts';
 import { linkUnchanged, type PreviousCopy, sourceEntryOf, unchangedRow } from './link-unchanged.ts';
 import type { SourceEntry } from './source-index.ts';
 import { companionOf, skipReason } from './take-or-skip.ts';
@@ -42,9 +43,12 @@ export async function copyAll(
   const outcomes: (Outcome | undefined)[] = new Array(found.length);
   const decisions = { keyId: copy.keyring.currentId, sqliteSnapshots: copy.snapshotted };
   const started = new Map<string, Promise<void>>();
+  // Small files are copied and linked with synchronous calls (stages/snapshot-small.ts).
+  const slice = new TimeSlice();
   const one = async (file: FoundFile, i: number): Promise<void> => {
     const db = companionOf(file.path);
     if (db) await started.get(db);
+    await slice.pass();
     copy.signal.throwIfAborted();
     const notes: SkippedItem[] = [];
     const reason = skipReason(file, decisions);

@@ -5,7 +5,7 @@ import { type FileRow, storedBlob } from '@fleet-backup/db';
 import { type DirMaker, tempPathIn } from '../fs/atomic-copy.ts';
 import type { FoundFile } from '../fs/found.ts';
 import { hashFile } from '../fs/hash-file.ts';
-import type { SnapshotRow } from '../stages/snapshot-file.ts';
+import type { SnapshotRow } from '../stages/snapshot-row.ts';
 import type { SourceEntry } from './source-index.ts';
 
 /** The previous backup of the series a snapshot may link unchanged files from. */

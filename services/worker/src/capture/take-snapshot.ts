@@ -13,7 +13,7 @@ import { pruneBackupDir } from '../fs/prune.ts';
 import { resolveScope, walkRoots } from '../fs/roots.ts';
 import { TreeReader } from '../fs/tree-reader.ts';
 import { walk } from '../fs/walk.ts';
-import type { CopyContext, SnapshotRow } from '../stages/snapshot-file.ts';
+import type { CopyContext, SnapshotRow } from '../stages/snapshot-row.ts';
 import { type Copied, copyAll } from './copy-all.ts';
 import type { PreviousCopy } from './link-unchanged.ts';
 import { readSourceIndex, writeSourceIndex } from './source-index.ts';

@@ -40,12 +40,7 @@ export function hashSmallFileSync(file: string): { sha256: string; size: number 
     if (size > SMALL_READ) return null;
     const buf = takeReadBuffer(size);
     try {
-      let length = 0;
-      while (length < buf.length) {
-        const n = readSync(fd, buf, length, buf.length - length, length);
-        if (n === 0) break;
-        length += n;
-      }
+      const length = readUpToSync(fd, buf, buf.length);
       return { sha256: createHash('sha256').update(buf.subarray(0, length)).digest('hex'), size: length };
     } finally {
       giveReadBuffer(buf);
@@ -53,4 +48,15 @@ export function hashSmallFileSync(file: string): { sha256: string; size: number 
   } finally {
     closeSync(fd);
   }
+}
+
+/** Reads up to `size` bytes from the start of `fd` into `buf` (fewer at end of file); returns how many. */
+export function readUpToSync(fd: number, buf: Buffer, size: number): number {
+  let length = 0;
+  while (length < size) {
+    const n = readSync(fd, buf, length, size - length, length);
+    if (n === 0) break;
+    length += n;
+  }
+  return length;
 }

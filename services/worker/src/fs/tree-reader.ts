@@ -1,5 +1,5 @@
 import { isUtf8 } from 'node:buffer';
-import { type BigIntStats, constants, lstatSync } from 'node:fs';
+import { type BigIntStats, closeSync, constants, lstatSync } from 'node:fs';
 import { type FileHandle, open } from 'node:fs/promises';
 import path from 'node:path';
 import { readXattrs } from './attributes.ts';
@@ -9,6 +9,7 @@ import {
   entryIn,
   openDir,
   openFileIn,
+  openFileInSync,
   sameIdentity,
   stillAt,
   type VerifiedDir,
@@ -23,6 +24,9 @@ export interface OpenedFile {
   /** Closes the file and lets the reader close its directory once no other file reads through it. */
   close(): Promise<void>;
 }
+
+/** A found file of a tree, open for reading through a descriptor (TreeReader.openFd). */
+export type OpenedFd = Omit<OpenedFile, 'handle'> & { fd: number };
 
 /** A generated item vanished from our own staging directory: this attempt fails, and a retry regenerates it. */
 export class GeneratedItemMissing extends Error {
@@ -72,22 +76,49 @@ export class TreeReader {
    */
   async open(file: FoundFile): Promise<OpenedFile> {
     if (file.from.kind === 'staged') return openStaged(file.path, file.from);
-    const held = await this.dir(file.from, path.posix.dirname(file.path));
+    const from = file.from;
+    return this.through(file.path, from, async (dir) => {
+      const opened = await openFileIn(dir, from.name, file.path);
+      return { opened, release: () => opened.handle.close() };
+    });
+  }
+
+  /**
+   * open() for a file of a tree, with synchronous calls once its directory is open (see
+   * openFileInSync): a descriptor rather than a handle. Same errors and the same checks.
+   */
+  openFd(logical: string, from: TreeSource): Promise<OpenedFd> {
+    return this.through(logical, from, async (dir) => {
+      const opened = openFileInSync(dir, from.name, logical);
+      return { opened, release: async () => closeSync(opened.fd) };
+    });
+  }
+
+  /**
+   * Opens a file of a tree with `openIn` through its verified directory, and only if it is still
+   * the file the walk listed (same device and inode). The directory is held until it is closed.
+   */
+  private async through<T extends { stat: BigIntStats }>(
+    logical: string,
+    from: TreeSource,
+    openIn: (dir: VerifiedDir) => Promise<{ opened: T; release(): Promise<void> }>,
+  ): Promise<T & Pick<OpenedFile, 'at' | 'close'>> {
+    const held = await this.dir(from, path.posix.dirname(logical));
     const done = () => this.release(held);
     try {
-      const opened = await openFileIn(held.dir, file.from.name, file.path);
-      if (!sameIdentity(opened.stat, file.from.id)) {
-        await opened.handle.close();
-        throw new EntryChanged(file.path, 'replaced by another file between listing and copying');
+      const { opened, release } = await openIn(held.dir);
+      if (!sameIdentity(opened.stat, from.id)) {
+        await release();
+        throw new EntryChanged(logical, 'replaced by another file between listing and copying');
       }
       const close = async () => {
         try {
-          await opened.handle.close();
+          await release();
         } finally {
           await done();
         }
       };
-      return { ...opened, at: { dir: held.dir, name: file.from.name }, close };
+      return { ...opened, at: { dir: held.dir, name: from.name }, close };
     } catch (err) {
       await done();
       throw err;
@@ -95,7 +126,7 @@ export class TreeReader {
   }
 
   /** The file's extended attributes, or EntryChanged when the name no longer holds it. */
-  xattrsOf(opened: OpenedFile, logical: string): Record<string, string> | undefined {
+  xattrsOf(opened: Pick<OpenedFile, 'at' | 'stat'>, logical: string): Record<string, string> | undefined {
     // The reader takes a string path: a name that is not valid UTF-8 cannot be addressed (README).
     if (!opened.at || !isUtf8(opened.at.name)) return undefined;
     const at = entryIn(opened.at.dir, opened.at.name).toString();

@@ -18,11 +18,13 @@ import path from 'node:path';
 import { NO_KEYS, ruleSet, sensitiveMatcher } from '@fleet-backup/core';
 import { setAttributeSync } from '@napi-rs/xattr';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { FoundFile, SkippedItem } from '../fs/found.ts';
+import { SMALL_READ } from '../fs/buffer-pool.ts';
+import type { FoundFile, SkippedItem, TreeSource } from '../fs/found.ts';
 import { loadOwnerNames } from '../fs/owner-names.ts';
-import { GeneratedItemMissing, type OpenedFile, TreeReader } from '../fs/tree-reader.ts';
+import { GeneratedItemMissing, type OpenedFd, type OpenedFile, TreeReader } from '../fs/tree-reader.ts';
 import { walk } from '../fs/walk.ts';
-import { COPIED_WHILE_WRITTEN, type CopyContext, snapshotFile } from './snapshot-file.ts';
+import { snapshotFile } from './snapshot-file.ts';
+import { COPIED_WHILE_WRITTEN, type CopyContext } from './snapshot-row.ts';
 
 const NOBODY = 65534;
 const SECRET = `outside-secret-${Math.random().toString(36).slice(2)}`;
@@ -118,21 +120,40 @@ describe('snapshotFile: what changed between the walk and the copy is never stor
     ]);
   });
 
-  it('takes a file growing while it is copied up to its size when opened, and notes it', async () => {
+  it('takes a file growing while it is copied up to its size when opened, and notes it, small or large', async () => {
+    const big = `${'x'.repeat(SMALL_READ)}\n`;
+    await writeFile(path.join(tree, 'plain', 'big.txt'), big);
     const files = await found();
-    const grow = path.join(tree, 'plain', 'grow.txt');
+    // Small files are opened by descriptor (stages/snapshot-small.ts), larger ones by handle.
     class GrowingReader extends TreeReader {
       override async open(file: FoundFile): Promise<OpenedFile> {
         const opened = await super.open(file);
-        await appendFile(grow, 'appended while copying\n');
+        await appendFile(file.path, 'appended while copying\n');
+        return opened;
+      }
+      override async openFd(logical: string, from: TreeSource): Promise<OpenedFd> {
+        const opened = await super.openFd(logical, from);
+        await appendFile(logical, 'appended while copying\n');
         return opened;
       }
     }
     const growing = new GrowingReader();
     try {
-      const row = await snapshotFile(files['plain/grow.txt']!, dest, await context({ reader: growing }));
-      expect(row).toMatchObject({ size: 'grow.txt\n'.length, sha256: sha256('grow.txt\n') });
-      expect(notes).toEqual([{ path: grow, reason: COPIED_WHILE_WRITTEN }]);
+      const ctx = await context({ reader: growing });
+      for (const [name, content] of [
+        ['grow.txt', 'grow.txt\n'],
+        ['big.txt', big],
+      ] as const) {
+        const row = await snapshotFile(files[`plain/${name}`]!, dest, ctx);
+        expect(row).toMatchObject({ size: content.length, sha256: sha256(content) });
+        expect(await readFile(path.join(dest, row!.storedPath), 'utf8')).toBe(content);
+      }
+      expect(notes).toEqual(
+        ['grow.txt', 'big.txt'].map((f) => ({
+          path: path.join(tree, 'plain', f),
+          reason: COPIED_WHILE_WRITTEN,
+        })),
+      );
     } finally {
       await growing.close();
     }

@@ -1,52 +1,16 @@
 import { isUtf8 } from 'node:buffer';
 import { unlink } from 'node:fs/promises';
 import path from 'node:path';
-import {
-  COPIED_PLAIN_NOTE,
-  classify,
-  type FileClass,
-  isGeneratedItem,
-  type Keyring,
-  metadataPath,
-  Sealer,
-  SQLITE_HEADER,
-  storedPath,
-} from '@fleet-backup/core';
-import type { FileRow } from '@fleet-backup/db';
+import { COPIED_PLAIN_NOTE, classify, Sealer, SQLITE_HEADER } from '@fleet-backup/core';
 import { isDatabaseCompanion } from '../capture/take-or-skip.ts';
-import {
-  commitTemp,
-  copyPathToTemp,
-  copyToTemp,
-  type DirMaker,
-  readSmallFile,
-  type SmallFile,
-} from '../fs/atomic-copy.ts';
-import { attributesOf } from '../fs/attributes.ts';
+import { commitTemp, copyPathToTemp, copyToTemp, readSmallFile, type SmallFile } from '../fs/atomic-copy.ts';
+import { SMALL_READ } from '../fs/buffer-pool.ts';
 import { type FoundFile, joinBytes, type SkippedItem } from '../fs/found.ts';
-import type { OwnerNames } from '../fs/owner-names.ts';
 import { type NotSqlite, readHead, type SqliteSnapshot, snapshotSqlite } from '../fs/sqlite-snapshot.ts';
-import type { OpenedFile, TreeReader } from '../fs/tree-reader.ts';
+import type { OpenedFile } from '../fs/tree-reader.ts';
 import { EntryChanged, EntryVanished } from '../fs/verified-open.ts';
-
-export type SnapshotRow = Omit<FileRow, 'hashedAt'>;
-
-export interface CopyContext {
-  signal: AbortSignal;
-  /** Skipped files and notes on stored ones, as `show` lists them. */
-  notes: SkippedItem[];
-  /** Databases taken through SQLite so far (capture/take-or-skip.ts decides their companions). */
-  snapshotted: Set<string>;
-  keyring: Keyring;
-  reader: TreeReader;
-  names: OwnerNames;
-  /** Directories made so far: each once, however many files go into it. */
-  dirs?: DirMaker;
-}
-
-/** Stored as its bytes were read, though they moved while being read: `show` prints it as a note. */
-export const COPIED_WHILE_WRITTEN =
-  'copied as it was being written (its size or modification time changed during the copy): the stored copy may mix old and new content';
+import { type CopyContext, noteIfMoved, plainHasWal, type SnapshotRow, storedRowOf } from './snapshot-row.ts';
+import { snapshotSmallFile, TAKE_GENERAL_PATH } from './snapshot-small.ts';
 
 /**
  * Copies one found file into the backup directory, or skips it with the reason in `notes`: a file
@@ -60,6 +24,14 @@ export async function snapshotFile(
   dir: string,
   ctx: CopyContext,
 ): Promise<SnapshotRow | null> {
+  if (file.from.kind === 'tree' && !file.sensitive && file.size <= SMALL_READ) {
+    try {
+      const row = await snapshotSmallFile(file, file.from, dir, ctx);
+      if (row !== TAKE_GENERAL_PATH) return row;
+    } catch (err) {
+      return skipIfChanged(err, file, ctx.notes);
+    }
+  }
   let opened: OpenedFile;
   try {
     opened = await ctx.reader.open(file);
@@ -105,20 +77,10 @@ async function copyRead(
   dir: string,
   ctx: CopyContext,
 ): Promise<SnapshotRow> {
-  const rel = metadataPath(file.path);
-  const destDir = path.join(dir, path.posix.dirname(rel));
   const head = small ? small.bytes.subarray(0, SQLITE_HEADER.length) : await readHead(opened.handle);
   const cls = classify(file.path, head, file.config);
-  // Generated items keep their own names; every host file gets its class suffix.
-  const generated = file.from.kind === 'staged' && isGeneratedItem(file.path);
-  const row = {
-    path: rel,
-    storedPath: generated ? rel : storedPath(file.path, cls),
-    cls,
-    // The staging file's mode, owner and mtime say nothing about the host: none recorded.
-    attrs: generated ? null : attributesOf(opened.stat, ctx.names, ctx.reader.xattrsOf(opened, file.path)),
-    pathBytes: file.pathBytes?.subarray(1) ?? null,
-  };
+  const row = storedRowOf(file, cls, opened, ctx);
+  const destDir = path.join(dir, path.posix.dirname(row.path));
   // The caller skips a sensitive file when no key is configured; Sealer refuses one anyway.
   const seal = () => (file.sensitive ? new Sealer(ctx.keyring) : undefined);
   if (cls === 'database' && !isDatabaseCompanion(file.path)) {
@@ -147,7 +109,7 @@ async function copyRead(
     seal(),
     ctx.dirs,
   );
-  await noteIfMoved(file, opened, ctx.notes);
+  noteIfMoved(file, opened.stat, await opened.handle.stat({ bigint: true }), ctx.notes);
   await commitTemp(copied.tempPath, path.join(dir, row.storedPath));
   return {
     ...row,
@@ -156,18 +118,6 @@ async function copyRead(
     hasWal: plainHasWal(cls, file.path),
     encrypted: copied.encrypted ?? null,
   };
-}
-
-/** A file SQLite cannot read is in no journal mode, so it has no WAL to speak of. */
-function plainHasWal(cls: FileClass, p: string): boolean | null {
-  return cls === 'database' && p.endsWith('.db') ? false : null;
-}
-
-/** A file written to while we read it: kept (a later backup takes it whole), and said so. */
-async function noteIfMoved(file: FoundFile, opened: OpenedFile, notes: SkippedItem[]): Promise<void> {
-  const after = await opened.handle.stat({ bigint: true });
-  if (after.size !== opened.stat.size || after.mtimeNs !== opened.stat.mtimeNs)
-    notes.push({ path: file.path, reason: COPIED_WHILE_WRITTEN });
 }
 
 /**
