@@ -1,4 +1,4 @@
-import { link, rename, unlink } from 'node:fs/promises';
+import { linkSync, renameSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { metadataPath } from '@fleet-backup/core';
 import { type FileRow, storedBlob } from '@fleet-backup/db';
@@ -80,11 +80,14 @@ export async function linkUnchanged(
   try {
     await dirs.make(path.dirname(final));
     // A link appears whole, so the final name is linked at once; a name a killed attempt left behind
-    // (EEXIST) is replaced atomically through a temporary name.
-    await link(from, final).catch((err: NodeJS.ErrnoException) => {
-      if (err.code !== 'EEXIST') throw err;
-      return replaceByLink(from, final);
-    });
+    // (EEXIST) is replaced atomically through a temporary name. Sync, as small files are copied
+    // (stages/snapshot-small.ts): one link costs less than a hop to the thread pool.
+    try {
+      linkSync(from, final);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      replaceByLink(from, final);
+    }
   } catch {
     return null;
   }
@@ -102,14 +105,14 @@ export async function linkUnchanged(
 }
 
 /** Links `from` to a temporary name beside `final`, then renames it over `final`. */
-async function replaceByLink(from: string, final: string): Promise<void> {
+function replaceByLink(from: string, final: string): void {
   const temp = tempPathIn(path.dirname(final));
-  await link(from, temp);
+  linkSync(from, temp);
   try {
     // Not commitTemp: the inode is already read-only, and a chmod would touch the older backup's copy.
-    await rename(temp, final);
+    renameSync(temp, final);
   } catch (err) {
-    await unlink(temp).catch(() => {});
+    rmSync(temp, { force: true });
     throw err;
   }
 }

@@ -170,5 +170,9 @@ describe('linkUnchanged', () => {
     expect(await readFile(path.join(dir, 'srv', 'b.txt.bak'), 'utf8')).toBe('stored b\n');
     // No temporary name is left behind.
     expect((await readdir(path.join(dir, 'srv'))).sort()).toEqual(['a.txt.bak', 'b.txt.bak']);
+    // A copy that cannot be linked (gone here; another filesystem or the link limit alike) is
+    // left to the caller, which copies the file, and nothing is left under its name.
+    expect(await linkUnchanged(found('c.txt'), row('c.txt'), dir, prev, dirs)).toBeNull();
+    expect((await readdir(path.join(dir, 'srv'))).sort()).toEqual(['a.txt.bak', 'b.txt.bak']);
   });
 });
