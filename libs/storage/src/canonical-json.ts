@@ -5,38 +5,118 @@ function hasToJson(value: object): value is { toJSON: () => unknown } {
   return 'toJSON' in value && typeof value.toJSON === 'function';
 }
 
-function render(value: unknown, indent: string, path: string): string | undefined {
-  if (value === null) return 'null';
-  switch (typeof value) {
-    case 'string':
-    case 'boolean':
-      return JSON.stringify(value);
-    case 'number':
-      if (!Number.isFinite(value)) throw new TypeError(`${path}: ${value} has no JSON form`);
-      return JSON.stringify(value);
-    case 'undefined':
-    case 'function':
-    case 'symbol':
-      return undefined;
-    case 'bigint':
-      throw new TypeError(`${path}: bigint has no JSON form`);
-  }
-  if (typeof value !== 'object') return undefined;
-  if (hasToJson(value)) return render(value.toJSON(), indent, path);
+/** What JSON leaves out of an object (and writes as null in an array). */
+function absent(value: unknown): boolean {
+  if (value === undefined || typeof value === 'function' || typeof value === 'symbol') return true;
+  return value !== null && typeof value === 'object' && hasToJson(value) && absent(value.toJSON());
+}
+
+/** An array or object as it is laid out: what opens and closes it, and each member with the text before it. */
+interface Layout {
+  open: string;
+  close: string;
+  members: { before: string; value: unknown; key: string }[];
+}
+
+/** The layout of an array or object (toJSON applied by the caller). */
+function layoutOf(value: object, indent: string): Layout {
   const inner = `${indent}  `;
   if (Array.isArray(value)) {
-    if (value.length === 0) return '[]';
-    const items = value.map((v, i) => `${inner}${render(v, inner, `${path}[${i}]`) ?? 'null'}`);
-    return `[\n${items.join(',\n')}\n${indent}]`;
+    const members = value.map((v, i) => ({
+      before: `${i ? ',' : ''}\n${inner}`,
+      value: absent(v) ? null : v,
+      key: `[${i}]`,
+    }));
+    return members.length
+      ? { open: '[', close: `\n${indent}]`, members }
+      : { open: '[]', close: '', members };
   }
-  const fields: string[] = [];
+  const record = value as Record<string, unknown>;
   // Byte order of keys, not insertion order: JS objects put integer-like keys first, which would
   // make the bytes depend on how the object was built rather than on what it holds.
-  for (const key of Object.keys(value).sort(compareKeys)) {
-    const rendered = render((value as Record<string, unknown>)[key], inner, `${path}.${key}`);
-    if (rendered !== undefined) fields.push(`${inner}${JSON.stringify(key)}: ${rendered}`);
+  const keys = Object.keys(record)
+    .filter((k) => !absent(record[k]))
+    .sort(compareKeys);
+  const members = keys.map((key, i) => ({
+    before: `${i ? ',' : ''}\n${inner}${JSON.stringify(key)}: `,
+    value: record[key],
+    key: `.${key}`,
+  }));
+  return members.length ? { open: '{', close: `\n${indent}}`, members } : { open: '{}', close: '', members };
+}
+
+/** A value that is not an array or object (after toJSON), or null when it is one. */
+function leafText(value: unknown, path: () => string): string | null {
+  if (value !== null && typeof value === 'object') return null;
+  if (typeof value === 'number' && !Number.isFinite(value))
+    throw new TypeError(`${path()}: ${value} has no JSON form`);
+  if (typeof value === 'bigint') throw new TypeError(`${path()}: bigint has no JSON form`);
+  return JSON.stringify(value);
+}
+
+function unwrap(value: unknown): unknown {
+  return value !== null && typeof value === 'object' && hasToJson(value) ? unwrap(value.toJSON()) : value;
+}
+
+function render(value: unknown, indent: string, path: string): string {
+  const v = unwrap(value);
+  const leaf = leafText(v, () => path);
+  if (leaf !== null) return leaf;
+  const laid = layoutOf(v as object, indent);
+  const inner = `${indent}  `;
+  let text = laid.open;
+  for (const m of laid.members) text += m.before + render(m.value, inner, path + m.key);
+  return text + laid.close;
+}
+
+// A value of at most this many arrays, objects and members in all is written whole; a larger one a
+// member at a time, so a large document never exists whole.
+const WHOLE_NODES = 256;
+
+/** Whether `value` has at most `budget` nodes (counting stops once it has more). */
+function small(value: unknown, budget = WHOLE_NODES): boolean {
+  let left = budget;
+  const count = (v: unknown): boolean => {
+    if (v === null || typeof v !== 'object') return true;
+    const members = Object.values(v);
+    left -= 1 + members.length;
+    return left >= 0 && members.every(count);
+  };
+  return count(value);
+}
+
+function* pieces(value: unknown, indent: string, path: string): Generator<string> {
+  const v = unwrap(value);
+  const leaf = leafText(v, () => path);
+  if (leaf !== null) return yield leaf;
+  if (small(v)) return yield render(v, indent, path);
+  const laid = layoutOf(v as object, indent);
+  yield laid.open;
+  for (const m of laid.members) {
+    yield m.before;
+    yield* pieces(m.value, `${indent}  `, path + m.key);
   }
-  return fields.length === 0 ? '{}' : `{\n${fields.join(',\n')}\n${indent}}`;
+  yield laid.close;
+}
+
+// Pieces are gathered into chunks of about this many characters: few writes, memory bounded.
+const CHUNK = 64 * 1024;
+
+/**
+ * canonicalJson's text in chunks of about 64 KiB, made as they are read: for a document too large
+ * to hold whole (a manifest of a few hundred thousand files).
+ */
+export function* canonicalJsonChunks(value: unknown): Generator<string> {
+  if (absent(value)) throw new TypeError('canonicalJson: value has no JSON form');
+  let out = '';
+  for (const piece of pieces(value, '', '$')) {
+    out += piece;
+    if (out.length >= CHUNK) {
+      yield out;
+      out = '';
+    }
+  }
+  yield `${out}\n`;
 }
 
 /**
@@ -44,7 +124,7 @@ function render(value: unknown, indent: string, path: string): string | undefine
  * give equal bytes, which write-once objects rely on to tell a harmless rewrite from a conflict.
  */
 export function canonicalJson(value: unknown): string {
-  const body = render(value, '', '$');
-  if (body === undefined) throw new TypeError('canonicalJson: value has no JSON form');
-  return `${body}\n`;
+  let text = '';
+  for (const chunk of canonicalJsonChunks(value)) text += chunk;
+  return text;
 }

@@ -69,4 +69,23 @@ describe('keys', () => {
     expect(compareKeys('\uFFFD', '🎉')).toBeLessThan(0);
     expect('\uFFFD' < '🎉').toBe(false);
   });
+
+  it('orders every pair as their UTF-8 bytes do: astral characters, U+E000–U+FFFF, lone surrogates, prefixes', () => {
+    const alphabet = ['a', 'b', '/', '-', 'é', '\uE000', '\uFFFD', '\uFFFF', '🎉', '𐀀', '\uD800', '\uDFFF'];
+    let seed = 7;
+    const random = () => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed / 2 ** 31;
+    };
+    const word = () =>
+      Array.from(
+        { length: Math.floor(random() * 4) },
+        () => alphabet[Math.floor(random() * alphabet.length)],
+      ).join('');
+    for (let i = 0; i < 5000; i++) {
+      const [a, b] = [word(), word()];
+      const bytes = Math.sign(Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8')));
+      expect([a, b, Math.sign(compareKeys(a, b))]).toEqual([a, b, bytes]);
+    }
+  });
 });

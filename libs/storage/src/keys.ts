@@ -99,5 +99,17 @@ export function splitPrefix(prefix: string): { dirs: string[]; partial: string }
  * compares UTF-16 code units, which disagrees for characters above U+FFFF versus U+E000–U+FFFF.
  */
 export function compareKeys(a: string, b: string): number {
-  return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    const x = a.charCodeAt(i);
+    const y = b.charCodeAt(i);
+    if (x === y) continue;
+    // Outside the surrogates, code units order as code points, and so as UTF-8 bytes; the rare
+    // pair with a surrogate is compared as bytes. Sorting 20,000 manifest keys by encoding both
+    // sides of every comparison cost half a million buffers.
+    if ((x & 0xf800) === 0xd800 || (y & 0xf800) === 0xd800)
+      return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
+    return x - y;
+  }
+  return a.length - b.length;
 }

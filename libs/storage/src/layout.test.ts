@@ -1,8 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { canonicalJson } from './canonical-json.ts';
+import { canonicalJson, canonicalJsonChunks } from './canonical-json.ts';
 import { PermanentError } from './errors.ts';
 import { blobKey, manifestKey, parseBlobKey, parseManifestKey } from './layout.ts';
-import { MANIFEST_FORMAT, type Manifest, parseManifest, serializeManifest } from './manifest.ts';
+import {
+  MANIFEST_FORMAT,
+  type Manifest,
+  manifestChunks,
+  parseManifest,
+  serializeManifest,
+} from './manifest.ts';
 
 const SHA = 'ab'.padEnd(64, '0');
 const where = { target: 't', key: 'hosts/h/20240101/manifest.json' };
@@ -77,6 +83,38 @@ describe('manifest serialization', () => {
     expect(canonicalJson({ b: 1, a: [1, { d: null, c: 'x' }], 10: true, 9: false })).toBe(
       '{\n  "10": true,\n  "9": false,\n  "a": [\n    1,\n    {\n      "c": "x",\n      "d": null\n    }\n  ],\n  "b": 1\n}\n',
     );
+  });
+
+  it("writes JSON.stringify's text, with what JSON leaves out left out, and nulls in arrays", () => {
+    const value = {
+      a: [undefined, () => 1, { toJSON: () => undefined }, new Date(0)],
+      b: undefined,
+      c: { d: {} },
+    };
+    const sorted = { a: [null, null, null, '1970-01-01T00:00:00.000Z'], c: { d: {} } };
+    expect(canonicalJson(value)).toBe(`${JSON.stringify(sorted, null, 2)}\n`);
+    expect(() => canonicalJson(undefined)).toThrow(TypeError);
+    expect(() => canonicalJson({ a: [1n] })).toThrow('$.a[0]: bigint has no JSON form');
+  });
+
+  it('streams a large manifest in bounded chunks that make exactly its canonical bytes', () => {
+    const big = manifest();
+    for (let i = 0; i < 20_000; i++)
+      big.files[`srv/d${i % 97}/f${i}.bak`] = { path: `srv/d${i % 97}/f${i}`, size: i, sha256: SHA };
+    const chunks = [...manifestChunks(big)];
+    expect(chunks.length).toBeGreaterThan(20);
+    for (const c of chunks) expect(c.length).toBeLessThan(128 * 1024);
+    const whole = Buffer.concat(chunks);
+    expect(whole.equals(Buffer.from(canonicalJson(big)))).toBe(true);
+    expect([...canonicalJsonChunks(big)].join('')).toBe(whole.toString());
+    expect(parseManifest(whole, where)).toEqual(big);
+  });
+
+  it('names the bad entry of a large manifest, wherever it is', () => {
+    const big = manifest();
+    for (let i = 0; i < 5000; i++) big.files[`f${i}`] = { path: `f${i}`, size: i, sha256: SHA };
+    big.files.f4321 = { path: 'f4321', size: -1, sha256: SHA };
+    expect(() => serializeManifest(big, where)).toThrow(/files\.f4321\.size/);
   });
 
   it('round-trips through parseManifest', () => {

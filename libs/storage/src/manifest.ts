@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { canonicalJson } from './canonical-json.ts';
+import { canonicalJsonChunks } from './canonical-json.ts';
 import { PermanentError } from './errors.ts';
 import { SHA256_HEX } from './integrity.ts';
 import { firstDuplicateKey } from './json-duplicates.ts';
@@ -143,11 +143,39 @@ function invalid(error: z.ZodError, where: ManifestWhere, verb: string): Permane
   );
 }
 
-/** Validates a manifest and renders it as canonical JSON bytes: the same manifest always gives the same bytes. */
+/**
+ * Refuses a manifest that is not valid, naming what is wrong. Its files and nodes are checked a
+ * batch at a time: the schema's parse copies what it checks, and a manifest of a few hundred
+ * thousand files must not be held twice.
+ */
+export function assertValidManifest(manifest: Manifest, where: ManifestWhere): void {
+  const { files, nodes, ...head } = manifest;
+  const check = (part: object) => {
+    const parsed = ManifestSchema.safeParse({ ...head, files: {}, ...part });
+    if (!parsed.success) throw invalid(parsed.error, where, 'refusing to write invalid');
+  };
+  check(nodes ? { nodes: {} } : {});
+  for (const batch of batches(Object.entries(files))) check({ files: Object.fromEntries(batch) });
+  for (const batch of batches(Object.entries(nodes ?? {}))) check({ nodes: Object.fromEntries(batch) });
+}
+
+function* batches<T>(items: T[], size = 1000): Generator<T[]> {
+  for (let i = 0; i < items.length; i += size) yield items.slice(i, i + size);
+}
+
+/**
+ * A manifest's canonical JSON bytes (the same manifest always gives the same bytes), in chunks of
+ * about 64 KiB made as they are read: memory stays bounded whatever the number of files. Validate
+ * it first (assertValidManifest).
+ */
+export function* manifestChunks(manifest: Manifest): Generator<Buffer> {
+  for (const chunk of canonicalJsonChunks(manifest)) yield Buffer.from(chunk, 'utf8');
+}
+
+/** Validates a manifest and renders it as canonical JSON bytes, whole: for tests and small manifests. */
 export function serializeManifest(manifest: Manifest, where: ManifestWhere): Buffer {
-  const parsed = ManifestSchema.safeParse(manifest);
-  if (!parsed.success) throw invalid(parsed.error, where, 'refusing to write invalid');
-  return Buffer.from(canonicalJson(parsed.data), 'utf8');
+  assertValidManifest(manifest, where);
+  return Buffer.concat([...manifestChunks(manifest)]);
 }
 
 /** Parses and validates manifest bytes; PermanentError when they are not a valid manifest. */

@@ -1,8 +1,8 @@
-import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { NotFoundError, PermanentError } from './errors.ts';
+import { hashStream } from './integrity.ts';
 import { blobKey, manifestKey } from './layout.ts';
-import { type Manifest, parseManifest, serializeManifest } from './manifest.ts';
+import { assertValidManifest, type Manifest, manifestChunks, parseManifest } from './manifest.ts';
 import type { ObjectInfo, ReadOnlyTarget, StorageTarget } from './target.ts';
 
 /** Manifests are small; a larger object under a manifest key is not one and is not read into memory. */
@@ -86,17 +86,20 @@ export async function putBlobIfAbsent(
  * a different manifest under the same key is a PermanentError, since objects are never
  * overwritten with other bytes. Two different writers racing on one key are not detected:
  * the StorageTarget interface has no conditional put. Returns the sha256 of the manifest's bytes.
+ * The bytes are never held whole: they are made once to hash them, and again as they are sent
+ * (and for each retried attempt), so memory stays bounded whatever the number of files.
  */
 export async function writeManifest(
   target: StorageTarget,
   manifest: Manifest,
 ): Promise<{ written: boolean; sha256: string }> {
   const key = manifestKey(manifest.host, manifest.key);
-  const bytes = serializeManifest(manifest, { target: target.name, key });
-  const sha256 = createHash('sha256').update(bytes).digest('hex');
+  assertValidManifest(manifest, { target: target.name, key });
+  const body = () => Readable.from(manifestChunks(manifest));
+  const { sha256, size } = await hashStream(body());
   const existing = await headOrUndefined(target, key);
   if (existing !== undefined) {
-    const same = existing.size === bytes.length && (await readObject(target, key)).equals(bytes);
+    const same = existing.size === size && (await hashStream(await target.get(key))).sha256 === sha256;
     if (same) return { written: false, sha256 };
     throw new PermanentError(
       `manifest ${key} already exists on target ${target.name} with different content; ` +
@@ -104,7 +107,7 @@ export async function writeManifest(
       { target: target.name, key },
     );
   }
-  await target.put(key, () => Readable.from([bytes]), { sha256, size: bytes.length });
+  await target.put(key, body, { sha256, size });
   return { written: true, sha256 };
 }
 
