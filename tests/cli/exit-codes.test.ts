@@ -126,6 +126,16 @@ describe.skipIf(!services)(
       expect((await stack.cli(['show', result.id])).code).toBe(0);
     });
 
+    it('a restore from a target the config lacks: 2, naming the configured ones', async () => {
+      const run = await stack.cli([
+        ...['restore', '--target', 'nowhere', '--host', HOST, '--backup', '20260101'],
+        ...['--to', path.join(stack.iso.dir, 'restored')],
+      ]);
+      expect(run.code, run.stderr).toBe(2);
+      expect(run.stderr).toContain('--target must be a configured target (none), got nowhere');
+      expect(run.stderr).not.toMatch(/\n\s+at /);
+    });
+
     it('a backup still running at --timeout: 1', async () => {
       const run = await stack.cli([
         ...[

@@ -145,10 +145,15 @@ export function registerRestoreCommands(program: Command): void {
 async function restoreFromBucket(opts: RestoreOptions): Promise<void> {
   if (!opts.host || !opts.backup) throw new BadInputError('--target needs --host and --backup');
   const config = loadConfig();
+  const targets = new Targets(config.targets, { retry: { deadlineMs: config.targetRetryDeadlineMs } });
+  // A name this config lacks is a usage error (exit 2), as for `verify --target`.
+  if (!targets.names().includes(opts.target!)) {
+    throw new BadInputError(
+      `--target must be a configured target (${targets.names().join(', ') || 'none'}), got ${opts.target}`,
+    );
+  }
   // A restore only reads the bucket.
-  const target = readOnly(
-    new Targets(config.targets, { retry: { deadlineMs: config.targetRetryDeadlineMs } }).get(opts.target!),
-  );
+  const target = readOnly(targets.get(opts.target!));
   const manifest = await readManifest(target, opts.host, opts.backup);
   const where = `manifest ${opts.host}/${opts.backup} on target ${target.name}`;
   const attempt = {
