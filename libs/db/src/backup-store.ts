@@ -184,15 +184,6 @@ export class BackupStore {
     return r.rows.map(toBackup);
   }
 
-  /** Backups whose pipeline has not ended, oldest first; the reconciler rebuilds their jobs from these. */
-  async running(limit = 1000): Promise<BackupDetail[]> {
-    const r = await this.pool.query(
-      "SELECT id FROM backups WHERE status = 'running' ORDER BY created_at LIMIT $1",
-      [limit],
-    );
-    return Promise.all(r.rows.map((row: { id: string }) => this.detail(row.id)));
-  }
-
   /**
    * Marks a stage running and counts the attempt. Returns 'done' without change when an earlier
    * delivery already finished it, which is how a redelivered job becomes a no-op, and 'ended'
