@@ -27,8 +27,11 @@ export {
   hostPrefix,
   MANIFEST_NAME,
   manifestKey,
+  PACKS_PREFIX,
+  packKey,
   parseBlobKey,
   parseManifestKey,
+  parsePackKey,
 } from './layout.ts';
 export {
   type BackupKind,
@@ -43,6 +46,16 @@ export {
   parseManifest,
   serializeManifest,
 } from './manifest.ts';
+export { type BuiltPack, PackBuilder, putPack } from './packs/pack-builder.ts';
+export type { PackEntry } from './packs/pack-format.ts';
+export {
+  type BlobPlace,
+  type BlobRead,
+  blobObject,
+  openBlob,
+  readPackBlobs,
+  readPackIndex,
+} from './packs/pack-read.ts';
 export { openBody, usingBody } from './put-body.ts';
 export { assertValidRange, resolveRange } from './range.ts';
 export {

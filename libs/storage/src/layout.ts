@@ -2,7 +2,9 @@
  * The object layout every target shares. It is self-describing on purpose: a restore can start
  * from a bucket alone (list hosts/, read a manifest, fetch its blobs) with no database at hand.
  *
- *   blobs/sha256/<aa>/<sha256>                 file contents, content-addressed, written once
+ *   blobs/sha256/<aa>/<sha256>                 a file's contents, content-addressed, written once
+ *   packs/<aa>/<sha256>                        many small blobs and their index (packs/pack-format.ts),
+ *                                              under the sha256 of the whole pack, written once
  *   hosts/<host>/<backupKey>/manifest.json     one backup: its files and seed metadata entry
  */
 import { PermanentError } from './errors.ts';
@@ -10,6 +12,7 @@ import { SHA256_HEX } from './integrity.ts';
 import { keyProblem } from './keys.ts';
 
 export const BLOBS_PREFIX = 'blobs/sha256/';
+export const PACKS_PREFIX = 'packs/';
 export const HOSTS_PREFIX = 'hosts/';
 export const MANIFEST_NAME = 'manifest.json';
 
@@ -39,6 +42,18 @@ export function blobKey(sha256: string): string {
 export function parseBlobKey(key: string): string | undefined {
   const sha256 = /^blobs\/sha256\/[0-9a-f]{2}\/([0-9a-f]{64})$/.exec(key)?.[1];
   return sha256 !== undefined && key === blobKey(sha256) ? sha256 : undefined;
+}
+
+/** Key of the pack whose bytes have this sha256: `packs/<first 2 hex>/<sha256>`. */
+export function packKey(sha256: string): string {
+  assertSha256(sha256);
+  return `${PACKS_PREFIX}${sha256.slice(0, 2)}/${sha256}`;
+}
+
+/** The sha256 a pack key names, or undefined when the key is not a pack key. */
+export function parsePackKey(key: string): string | undefined {
+  const sha256 = /^packs\/[0-9a-f]{2}\/([0-9a-f]{64})$/.exec(key)?.[1];
+  return sha256 !== undefined && key === packKey(sha256) ? sha256 : undefined;
 }
 
 /** Prefix of every object of one host: `hosts/<host>/`. */

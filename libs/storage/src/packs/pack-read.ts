@@ -1,0 +1,112 @@
+import { createHash, type Hash } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { blobKey, packKey } from '../layout.ts';
+import type { ReadOnlyTarget } from '../target.ts';
+import { PACK_FOOTER_BYTES, type PackEntry, parsePackFooter, parsePackIndex } from './pack-format.ts';
+
+/** Where a blob's bytes sit inside a pack on a target (no place: the blob is its own object). */
+export interface BlobPlace {
+  pack: string;
+  offset: number;
+  length: number;
+}
+
+/** The object that holds a blob: its pack, or its own key. */
+export function blobObject(sha256: string, place: BlobPlace | undefined): string {
+  return place ? packKey(place.pack) : blobKey(sha256);
+}
+
+/** A blob's stored bytes: a range of its pack, or its own object. The caller checks its sha256. */
+export async function openBlob(
+  target: ReadOnlyTarget,
+  sha256: string,
+  place: BlobPlace | undefined,
+  signal?: AbortSignal,
+): Promise<Readable> {
+  if (!place) return target.get(blobKey(sha256), undefined, signal);
+  // An empty range cannot be asked for; an empty blob has nothing that could rot.
+  if (place.length === 0) return Readable.from([]);
+  const range = { start: place.offset, end: place.offset + place.length - 1 };
+  return target.get(packKey(place.pack), range, signal);
+}
+
+/** Reads a pack's own index from its end (two range reads), checked as untrusted input. */
+export async function readPackIndex(target: ReadOnlyTarget, pack: string): Promise<PackEntry[]> {
+  const key = packKey(pack);
+  const where = { target: target.name, key };
+  const { size } = await target.head(key);
+  if (size < PACK_FOOTER_BYTES) return parsePackIndex(Buffer.alloc(0), 0, where);
+  const footer = await readRange(target, key, size - PACK_FOOTER_BYTES, PACK_FOOTER_BYTES);
+  const length = parsePackFooter(footer, size, where);
+  const dataBytes = size - PACK_FOOTER_BYTES - length;
+  return parsePackIndex(await readRange(target, key, dataBytes, length), dataBytes, where);
+}
+
+async function readRange(
+  target: ReadOnlyTarget,
+  key: string,
+  start: number,
+  length: number,
+): Promise<Buffer> {
+  if (length === 0) return Buffer.alloc(0);
+  const chunks: Buffer[] = [];
+  for await (const chunk of await target.get(key, { start, end: start + length - 1 }))
+    chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
+
+/** What reading a pack whole found for one blob: its bytes' sha256 and count (null sha256: cut short). */
+export interface BlobRead {
+  entry: PackEntry;
+  sha256: string | null;
+  size: number;
+}
+
+/**
+ * Reads a pack once, start to end, and hashes each wanted blob on the way (restic's check reads
+ * packs this way): one request however many blobs, memory of one chunk. Returns the sha256 of
+ * the whole pack, which its key must name.
+ */
+export async function readPackBlobs(
+  target: ReadOnlyTarget,
+  pack: string,
+  wanted: readonly PackEntry[],
+  onBlob: (read: BlobRead) => void,
+  signal?: AbortSignal,
+): Promise<{ sha256: string; size: number }> {
+  const entries = [...wanted].sort((a, b) => a.offset - b.offset);
+  const whole = createHash('sha256');
+  let next = 0;
+  let pos = 0;
+  let hash: Hash | undefined;
+  let got = 0;
+  const finish = (entry: PackEntry, sha256: string | null) => {
+    onBlob({ entry, sha256, size: got });
+    hash = undefined;
+    got = 0;
+    next++;
+  };
+  for await (const piece of await target.get(packKey(pack), undefined, signal)) {
+    const chunk = piece as Buffer;
+    whole.update(chunk);
+    let at = 0;
+    for (let e = entries[next]; e !== undefined; e = entries[next]) {
+      const here = pos + at;
+      if (here < e.offset) {
+        if (e.offset >= pos + chunk.length) break;
+        at = e.offset - pos;
+        continue;
+      }
+      const take = Math.min(chunk.length - at, e.offset + e.length - here);
+      hash ??= createHash('sha256');
+      hash.update(chunk.subarray(at, at + take));
+      got += take;
+      at += take;
+      if (got === e.length) finish(e, hash.digest('hex'));
+      else break;
+    }
+    pos += chunk.length;
+  }
+  for (let e = entries[next]; e !== undefined; e = entries[next]) finish(e, null);
+  return { sha256: whole.digest('hex'), size: pos };
+}
