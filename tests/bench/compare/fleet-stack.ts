@@ -29,10 +29,26 @@ export interface CliOutput {
   stderr: string;
 }
 
+/** One of the stack's targets, with where its stand-in keeps the objects on this machine's disk. */
+export interface StandinTarget {
+  /** The target's name in the config (`restore --from NAME`). */
+  name: string;
+  kind: 'fs' | 's3' | 'gcs';
+  /** fs: the target's root; s3: s3rver's directory; gcs: the GCS emulator's directory. */
+  dir: string;
+  /** s3 and gcs: the bucket and the key prefix the target writes under. */
+  bucket: string;
+  prefix: string;
+}
+
 export interface FleetStack {
   iso: Isolated;
   backupRoot: string;
   agent: ChildProcess;
+  producer: ChildProcess;
+  worker: ChildProcess;
+  /** The second disk, S3 and GCS targets (none with `localOnly`). */
+  standins: StandinTarget[];
   cli(args: string[]): Promise<CliOutput>;
   /** One row from the stack's database. */
   row<T>(sql: string, params: unknown[]): Promise<T | undefined>;
@@ -47,8 +63,10 @@ export async function startFleetStack(
   const iso = await isolate(services, 'bench-compare');
   const second = path.join(iso.dir, 'second-copy');
   await mkdir(second, { recursive: true });
-  const s3 = await startS3Emulator({ dir: path.join(iso.dir, 's3rver'), buckets: [BUCKET] });
-  const gcs = await startGcsEmulator({ dir: path.join(iso.dir, 'gcs-emulator') });
+  const s3Dir = path.join(iso.dir, 's3rver');
+  const gcsDir = path.join(iso.dir, 'gcs-emulator');
+  const s3 = await startS3Emulator({ dir: s3Dir, buckets: [BUCKET] });
+  const gcs = await startGcsEmulator({ dir: gcsDir });
   await gcs.createBucket(BUCKET);
   const config = path.join(iso.dir, 'config.json');
   // The same targets `withEmbeddedDefaults` (services/cli/src/defaults.ts) configures.
@@ -130,7 +148,7 @@ export async function startFleetStack(
   });
   try {
     // Side by side: each role migrates under an advisory lock, and nothing else orders them.
-    const [, , agent] = await Promise.all([
+    const [producer, worker, agent] = await Promise.all([
       role(['producer'], 'producer listening'),
       role(['worker'], '"msg":"worker ready"'),
       role(['agent', '--host', host], '"msg":"agent ready"'),
@@ -139,6 +157,15 @@ export async function startFleetStack(
       iso,
       backupRoot,
       agent,
+      producer,
+      worker,
+      standins: opts.localOnly
+        ? []
+        : [
+            { name: 'second', kind: 'fs', dir: second, bucket: '', prefix: '' },
+            { name: 's3-standin', kind: 's3', dir: s3Dir, bucket: BUCKET, prefix: 'fleet' },
+            { name: 'gcs-standin', kind: 'gcs', dir: gcsDir, bucket: BUCKET, prefix: 'fleet' },
+          ],
       cli: (args) =>
         new Promise((resolve, reject) => {
           const p = spawn(process.execPath, [entry, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });

@@ -65,6 +65,16 @@ export async function timed(argv: string[], env: NodeJS.ProcessEnv = process.env
   return (performance.now() - started) / 1000;
 }
 
+/** restic's environment for a repository (`repo` under `dir` unless given) with its cache under `dir`. */
+export function resticEnv(dir: string, repository = path.join(dir, 'repo')): NodeJS.ProcessEnv {
+  return {
+    ...process.env,
+    RESTIC_REPOSITORY: repository,
+    RESTIC_PASSWORD: 'bench-restic-password',
+    RESTIC_CACHE_DIR: path.join(dir, 'cache'),
+  };
+}
+
 /**
  * One peer on one data set: a first backup of `source` into a fresh place under `work`, then an
  * unchanged re-run, the way a user of that tool would make a second backup.
@@ -86,12 +96,7 @@ export async function runPeer(peer: Peer, source: string, work: string): Promise
       return { first, rerun, rerunAs: 'rsync -a --link-dest' };
     }
     case 'restic': {
-      const env = {
-        ...process.env,
-        RESTIC_REPOSITORY: path.join(dir, 'repo'),
-        RESTIC_PASSWORD: 'bench-restic-password',
-        RESTIC_CACHE_DIR: path.join(dir, 'cache'),
-      };
+      const env = resticEnv(dir);
       await timed(['restic', 'init', '-q'], env);
       const first = await timed(['restic', 'backup', '-q', source], env);
       const rerun = await timed(['restic', 'backup', '-q', source], env);

@@ -16,7 +16,8 @@ function fleetCell(run: FleetRun | null): string {
   return `${secs(run.seconds)}${stages ? ` (${stages})` : ''}`;
 }
 
-function table(rows: string[][]): string {
+/** Rows as aligned columns, two spaces apart. */
+export function table(rows: string[][]): string {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
   return rows
     .map((r) =>
@@ -65,10 +66,13 @@ function valueText(c: Check): string {
 }
 
 function limitText(c: Check): string {
+  if (c.baselineName || c.unit === 'ratio') return `${c.strict ? '<' : '≤'} ${c.limit.toFixed(2)}`;
   if (c.unit === 'B') return c.limit >= 1e5 ? `≤ ${mb(c.limit)}` : `≤ ${c.limit} B`;
-  if (c.unit === 's' && !c.baselineName) return `≤ ${c.limit} s`;
-  return `${c.strict ? '<' : '≤'} ${c.limit.toFixed(2)}`;
+  return `≤ ${c.limit} s`;
 }
+
+/** A baseline in its check's unit: seconds, or bytes for a size compared with a peer's. */
+const baselineText = (c: Check) => (c.unit === 'B' ? mb(c.baseline) : secs(c.baseline));
 
 const verdict = (p: boolean | null) => (p === null ? 'n/a' : p ? 'PASS' : 'FAIL');
 
@@ -80,7 +84,7 @@ export function targetsTable(targets: TargetResult[]): string {
         t.id,
         c.label,
         valueText(c),
-        c.baselineName ? `${c.baselineName} ${secs(c.baseline)}` : '',
+        c.baselineName ? `${c.baselineName} ${baselineText(c)}` : '',
         c.baselineName && c.ratio !== null ? c.ratio.toFixed(2) : '',
         limitText(c),
         verdict(c.pass),

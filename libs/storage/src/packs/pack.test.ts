@@ -65,7 +65,7 @@ describe('packs', () => {
     const bytes = await readFile(file);
     const third = pack.entries[2];
     if (!third) throw new Error('no third entry');
-    bytes[third.offset + 5] ^= 0xff;
+    bytes.writeUInt8((bytes.readUInt8(third.offset + 5) ^ 0xff) & 0xff, third.offset + 5);
     await writeFile(file, bytes);
     const reads: BlobRead[] = [];
     const whole = await readPackBlobs(target, pack.sha256, pack.entries, (r) => reads.push(r));
