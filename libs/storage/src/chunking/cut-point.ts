@@ -8,11 +8,13 @@
  *   whole-buffer only (it returns offsets and treats the buffer end as end of input, so no
  *   streaming), a single release and no upkeep.
  * - `fastcdc` does not exist on npm; rabin, rabin-native and rabin-bindings build native code.
- * This loop runs at about sha256's speed (see `npm run bench:chunking`), is ~60 lines, and we own
- * the one thing that must never change: where boundaries fall (see gear-table.ts).
+ * This scan loop runs at ~1.2 GB/s here against ~1.5 GB/s for Node's sha256 (through chunkStream,
+ * which copies each chunk into a Buffer of its own, ~0.8 GB/s; `npm run bench:chunking`). It is ~60
+ * lines, and we own the one thing that must never change: where boundaries fall (gear-table.ts).
  *
- * The 32-bit hash is kept in int32 with `| 0` so V8 stays on its small-integer path; the bit
- * pattern equals the `>>> 0` (uint32) formulation, and masks test bits, so the sign is irrelevant.
+ * The 32-bit hash is wrapped with `| 0` (int32); `>>> 0` (uint32) measured the same and gives the
+ * same bits, and the masks only test bits, so the sign never matters. Unrolling the loop, an
+ * Int32Array view of the table and extra bounds in the loop condition were no faster or slower.
  */
 import { GEAR } from './gear-table.ts';
 import { type ChunkerParams, chunkerMasks, validateChunkerParams } from './params.ts';

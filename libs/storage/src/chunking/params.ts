@@ -9,8 +9,10 @@ export interface ChunkerParams {
 }
 
 /**
- * Defaults for offsite storage: ~1 MiB chunks keep per-object request costs and the index small
- * while still deduplicating well; `npm run bench:chunking` measures the trade-off.
+ * Defaults for offsite storage (`npm run bench:chunking`, 256 MiB with 0.1% of it rewritten and
+ * short runs inserted at 10 | 100 places): avg 512 KiB keeps 95% | 65% of the bytes deduplicated,
+ * 1 MiB 92% | 46%, 2 MiB 82% | 25%. 1 MiB gives up a little dedup for half the objects, requests and
+ * index rows of 512 KiB; 2 MiB loses too much. Random data averages ~1.13 MiB chunks.
  */
 export const DEFAULT_CHUNKER_PARAMS: Readonly<ChunkerParams> = Object.freeze({
   minSize: 256 * 1024,
@@ -43,7 +45,8 @@ export function validateChunkerParams(params: ChunkerParams): void {
   if (!(minSize < avgSize && avgSize < maxSize)) {
     throw new Error(`invalid ${describe}: need minSize < avgSize < maxSize`);
   }
-  if (minSize < MIN_MIN_SIZE) throw new Error(`invalid ${describe}: minSize must be at least ${MIN_MIN_SIZE}`);
+  if (minSize < MIN_MIN_SIZE)
+    throw new Error(`invalid ${describe}: minSize must be at least ${MIN_MIN_SIZE}`);
   if (maxSize > MAX_MAX_SIZE) throw new Error(`invalid ${describe}: maxSize must be at most ${MAX_MAX_SIZE}`);
 }
 
