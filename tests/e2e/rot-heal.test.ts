@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { manualBackup, type RoleProcess, waitFor } from '../support/cli.ts';
 import { type Emulators, startEmulators } from '../support/emulators.ts';
 import {
+  blobBytes,
   copyPaths,
   copyStates,
   fileOf,
@@ -67,7 +68,7 @@ describe.skipIf(!services)('self-healing: replicate and verify never settle for 
     const first = await stack.cli(manualBackup(HOST, 'first', [source], '--json', '--wait'));
     expect(first.code, first.stderr).toBe(0);
     const a = await show(stack, JSON.parse(first.stdout).id);
-    const at = copyPaths(stack, emu, a);
+    const at = await copyPaths(stack, emu, a);
     // The same blob rots on all three targets, and is found (marked bad) while no repair can run.
     await worker.stop();
     for (const t of TARGETS) await flipByte(at[t]('a.txt'));
@@ -97,8 +98,9 @@ describe.skipIf(!services)('self-healing: replicate and verify never settle for 
     const b = await show(stack, JSON.parse(second.stdout).id);
     expect(b.status).toBe('verified');
     expect(storedSha(fileOf(b, 'a.txt'))).toBe(storedSha(fileOf(a, 'a.txt')));
+    const healedAt = await copyPaths(stack, emu, b);
     for (const t of TARGETS) {
-      expect(await readFile(at[t]('a.txt'))).toEqual(await readFile(path.join(source, 'a.txt')));
+      expect(await blobBytes(healedAt[t]('a.txt'))).toEqual(await readFile(path.join(source, 'a.txt')));
     }
     // The first backup's copies were read again once the blob was replaced.
     await waitVerified(stack, a.id);
@@ -125,7 +127,7 @@ describe.skipIf(!services)('self-healing: replicate and verify never settle for 
       },
       { timeoutMs: 90_000, what: 'every target copy to be replicated' },
     );
-    const at = copyPaths(stack, emu, replicated);
+    const at = await copyPaths(stack, emu, replicated);
     await flipByte(at.second('a.txt'));
     await flipByte(at.s3('b.txt'));
     await flipByte(at.gcs('server.key'));
@@ -147,7 +149,8 @@ describe.skipIf(!services)('self-healing: replicate and verify never settle for 
         expect.objectContaining({ found_by: 'verify', healed_at: expect.any(Date) }),
       ]);
       // The object holds the recorded bytes again (an encrypted file's ciphertext).
-      expect(sha256(await readFile(at[copy](name))), copy).toBe(storedSha(fileOf(replicated, name)));
+      const now = await copyPaths(stack, emu, replicated);
+      expect(sha256(await blobBytes(now[copy](name))), copy).toBe(storedSha(fileOf(replicated, name)));
     }
     const manifest = await findings(manifestKey(HOST, healed.key));
     expect(manifest).toEqual([

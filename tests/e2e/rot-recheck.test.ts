@@ -129,7 +129,7 @@ describe.skipIf(!services)(
     };
 
     it(`finds bytes flipped after verified in every copy kind within ${WINDOW} simulated days, then heals them`, async () => {
-      const at = copyPaths(stack, emu, shown);
+      const at = await copyPaths(stack, emu, shown);
       const flips = [
         at.local('a.txt'),
         at.local('server.key'),

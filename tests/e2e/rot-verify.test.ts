@@ -65,7 +65,7 @@ describe.skipIf(!services)('fleet-backup verify: rot after verification is found
     const { shown, source } = await backup('after');
     expect(shown.status).toBe('verified');
     expect(fileOf(shown, 'server.key').encrypted).toBeDefined();
-    const at = copyPaths(stack, emu, shown);
+    const at = await copyPaths(stack, emu, shown);
     // One flip per copy, each in a file whose bytes another copy still holds good.
     await flipByte(at.local('a.txt'));
     await flipByte(at.local('server.key')); // the encrypted local file (ciphertext)
@@ -126,7 +126,7 @@ describe.skipIf(!services)('fleet-backup verify: rot after verification is found
 
   it('covers the whole manifest: a flipped letter in the seed entry of an fs manifest is corruption, and is rewritten', async () => {
     const { shown } = await backup('manifest');
-    await flipInManifestEntry(copyPaths(stack, emu, shown).secondManifest());
+    await flipInManifestEntry((await copyPaths(stack, emu, shown)).secondManifest());
     const { run, outcomes } = await verify(shown.id, '--target', 'second');
     expect(run.code).toBe(1);
     expect(outcomes).toHaveLength(1);

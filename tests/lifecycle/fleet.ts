@@ -3,7 +3,14 @@ import path from 'node:path';
 import { loadConfig } from '@fleet-backup/config';
 import { ManualClock } from '@fleet-backup/core';
 import { openRuntime, type Runtime, requestBackup } from '@fleet-backup/runtime';
-import { FsTarget, listAll, manifestKey, parseBlobKey } from '@fleet-backup/storage';
+import {
+  FsTarget,
+  indexPacks,
+  listAll,
+  manifestKey,
+  parseBlobKey,
+  parsePackKey,
+} from '@fleet-backup/storage';
 import { type Isolated, isolate, type ServiceUrls } from '@fleet-backup/testkit';
 import { type Role, startAgent, startPoolWorker } from '@fleet-backup/worker';
 import { waitFor } from '../support/cli.ts';
@@ -109,11 +116,21 @@ export function targetOf(fleet: Fleet): FsTarget {
   return new FsTarget({ name: 'second', root: fleet.targetDir });
 }
 
-/** sha256 of every blob on the target, from a listing. */
+/** sha256 of every blob on the target, from a listing: blobs of their own, and those in packs (their indexes). */
 export async function blobsOnTarget(fleet: Fleet): Promise<Set<string>> {
-  const out = new Set<string>();
+  const out = new Set<string>((await indexPacks(targetOf(fleet))).keys());
   for await (const o of listAll(targetOf(fleet), 'blobs/')) {
     const sha = parseBlobKey(o.key);
+    if (sha) out.add(sha);
+  }
+  return out;
+}
+
+/** sha256 of every pack on the target, from a listing. */
+export async function packsOnTarget(fleet: Fleet): Promise<Set<string>> {
+  const out = new Set<string>();
+  for await (const o of listAll(targetOf(fleet), 'packs/')) {
+    const sha = parsePackKey(o.key);
     if (sha) out.add(sha);
   }
   return out;

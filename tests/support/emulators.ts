@@ -51,12 +51,29 @@ export async function startEmulators(label: string): Promise<Emulators> {
 }
 
 /** Flips one byte in the middle of a file (an object in an emulator's storage). */
-export async function flipByte(file: string): Promise<void> {
+/** A byte to flip: in the middle of a file, or at an offset (inside a pack, a blob's middle). */
+export interface ByteSpot {
+  file: string;
+  at?: number;
+  /** The blob's range inside its pack. */
+  range?: { start: number; length: number };
+}
+
+/** The bytes of a blob: its whole file, or its range of a pack. */
+export async function blobBytes(spot: string | ByteSpot): Promise<Buffer> {
+  const { readFile } = await import('node:fs/promises');
+  if (typeof spot === 'string') return readFile(spot);
+  const bytes = await readFile(spot.file);
+  return spot.range ? bytes.subarray(spot.range.start, spot.range.start + spot.range.length) : bytes;
+}
+
+export async function flipByte(spot: string | ByteSpot): Promise<void> {
+  const { file, at: offset } = typeof spot === 'string' ? { file: spot, at: undefined } : spot;
   const { open } = await import('node:fs/promises');
   const handle = await open(file, 'r+');
   try {
     const { size } = await handle.stat();
-    const at = Math.floor(size / 2);
+    const at = offset ?? Math.floor(size / 2);
     const buf = Buffer.alloc(1);
     await handle.read(buf, 0, 1, at);
     buf[0] = (buf[0] ?? 0) ^ 0xff;

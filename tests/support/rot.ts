@@ -1,9 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { blobKey, manifestKey } from '@fleet-backup/storage';
+import { createPool } from '@fleet-backup/db';
+import { blobKey, manifestKey, packKey } from '@fleet-backup/storage';
 import { waitFor } from './cli.ts';
-import { type Emulators, flipByte } from './emulators.ts';
+import { type ByteSpot, blobBytes, type Emulators, flipByte } from './emulators.ts';
 import type { Stack } from './stack.ts';
 
 /** `show --json`, as the rot tests read it. */
@@ -63,18 +64,50 @@ export function fileOf(b: ShownBackup, name: string): ShownBackup['files'][numbe
 /** sha256 of the bytes a copy stores for a file (the ciphertext of an encrypted one). */
 export const storedSha = (f: ShownBackup['files'][number]) => f.encrypted?.stored_sha256 ?? f.sha256;
 
-/** Where each copy kind keeps a file's bytes on this machine. */
-export function copyPaths(stack: Stack, emu: Emulators, b: ShownBackup) {
+/**
+ * Where each copy kind keeps a file's bytes on this machine: a file, or a spot inside a pack (the
+ * middle of the blob's range, from the catalog's record of where the target put it).
+ */
+export async function copyPaths(stack: Stack, emu: Emulators, b: ShownBackup) {
+  const pool = createPool(stack.iso.databaseUrl, 1);
+  const places = new Map<string, { pack: string | null; offset: number; size: number }>();
+  try {
+    const r = await pool.query<{
+      target: string;
+      sha256: string;
+      pack: string | null;
+      offset: string;
+      size: string;
+    }>(
+      'SELECT target, sha256, pack, pack_offset AS offset, size FROM target_blobs WHERE sha256 = ANY($1::text[])',
+      [b.files.map(storedSha)],
+    );
+    for (const row of r.rows)
+      places.set(`${row.target} ${row.sha256}`, {
+        pack: row.pack,
+        offset: Number(row.offset),
+        size: Number(row.size),
+      });
+  } finally {
+    await pool.end();
+  }
+  const spot = (target: string, name: string, file: (key: string) => string): ByteSpot => {
+    const sha = storedSha(fileOf(b, name));
+    const place = places.get(`${target} ${sha}`);
+    if (!place?.pack) return { file: file(blobKey(sha)) };
+    const range = { start: place.offset, length: place.size };
+    return { file: file(packKey(place.pack)), at: place.offset + Math.floor(place.size / 2), range };
+  };
   return {
     local: (name: string) => path.join(stack.backupRoot, b.key, fileOf(b, name).stored),
-    second: (name: string) => path.join(stack.secondDir, blobKey(storedSha(fileOf(b, name)))),
-    s3: (name: string) => emu.s3.objectPath(emu.bucket, `fleet/${blobKey(storedSha(fileOf(b, name)))}`),
-    gcs: (name: string) => emu.gcs.objectPath(emu.bucket, `fleet/${blobKey(storedSha(fileOf(b, name)))}`),
+    second: (name: string) => spot('second', name, (key) => path.join(stack.secondDir, key)),
+    s3: (name: string) => spot('s3', name, (key) => emu.s3.objectPath(emu.bucket, `fleet/${key}`)),
+    gcs: (name: string) => spot('gcs', name, (key) => emu.gcs.objectPath(emu.bucket, `fleet/${key}`)),
     secondManifest: () => path.join(stack.secondDir, manifestKey(b.host, b.key)),
   };
 }
 
-export { flipByte };
+export { blobBytes, flipByte };
 
 /**
  * Changes one letter of the seed entry inside a manifest file, keeping it valid JSON of the same
@@ -90,3 +123,5 @@ export async function flipInManifestEntry(file: string): Promise<void> {
   if (flipped === ch) throw new Error(`cannot flip ${JSON.stringify(ch)} in ${file}`);
   await writeFile(file, text.slice(0, at) + flipped + text.slice(at + 1));
 }
+
+export type CopyPaths = Awaited<ReturnType<typeof copyPaths>>;

@@ -60,6 +60,14 @@ export interface Config extends ConfigFile {
    * before the job fails and BullMQ retries it (TARGET_RETRY_SECONDS).
    */
   targetRetryDeadlineMs: number;
+  /** Blobs up to this size go offsite inside packs (PACK_BLOB_MAX_KB); larger ones are their own object. */
+  packBlobMaxBytes: number;
+  /** The size a pack is closed at (PACK_TARGET_MB). */
+  packTargetBytes: number;
+  /** A pack at most this fraction live is repacked by gc (REPACK_LIVE_PERCENT). */
+  repackLiveFraction: number;
+  /** Requests in flight per target for uploads, reads back and restores (TARGET_PARALLEL_REQUESTS). */
+  targetParallelRequests: number;
   /** Parent of the drills' scratch directories (DRILL_SCRATCH_DIR; default DATA_DIR/drills). */
   drillScratchDir: string;
   /**
@@ -113,6 +121,10 @@ export function loadConfig(env: Env = process.env): Config {
     safeOffsiteCopies: intVar(env, 'SAFE_OFFSITE_COPIES', 1),
     targetRetryDeadlineMs: intVar(env, 'TARGET_RETRY_SECONDS', 30) * 1000,
     dropThresholdPercent: dropThreshold(env, file),
+    packBlobMaxBytes: Math.max(0, intVar(env, 'PACK_BLOB_MAX_KB', 512)) * 1024,
+    packTargetBytes: Math.max(1, intVar(env, 'PACK_TARGET_MB', 16)) * 1024 * 1024,
+    repackLiveFraction: Math.min(100, intVar(env, 'REPACK_LIVE_PERCENT', 50)) / 100,
+    targetParallelRequests: Math.max(1, intVar(env, 'TARGET_PARALLEL_REQUESTS', 8)),
     configFile,
   };
 }

@@ -19,6 +19,8 @@ export async function holdBlobReferences(tx: Queryable): Promise<void> {
 export interface BlobCandidate {
   sha256: string;
   size: number;
+  /** The pack holding it, when it is in one: forgetting it is all its deletion takes. */
+  pack?: string | null;
 }
 
 export interface BlobVerdict extends BlobCandidate {
@@ -29,7 +31,7 @@ export interface BlobVerdict extends BlobCandidate {
   deleted: boolean;
 }
 
-const LIVE_REF = `SELECT 1 FROM backup_files f JOIN backups b ON b.id = f.backup_id
+export const LIVE_REF = `SELECT 1 FROM backup_files f JOIN backups b ON b.id = f.backup_id
   WHERE f.blob_sha256 = c.sha256 AND ${notEndedSql('b')}`;
 const RELEASED = `SELECT max(b.lifecycle_changed_at) FROM backup_files f JOIN backups b ON b.id = f.backup_id
   WHERE f.blob_sha256 = c.sha256 AND b.lifecycle IN ${SQL_ENDED}`;
@@ -49,7 +51,7 @@ export class BlobGcStore {
     let after = '';
     for (;;) {
       const r = await this.pool.query<BlobCandidate>(
-        `SELECT sha256, size FROM target_blobs WHERE target = $1 AND sha256 > $2 ORDER BY sha256 LIMIT $3`,
+        `SELECT sha256, size, pack FROM target_blobs WHERE target = $1 AND sha256 > $2 ORDER BY sha256 LIMIT $3`,
         [target, after, pageSize],
       );
       if (r.rows.length === 0) return;
@@ -90,10 +92,12 @@ export class BlobGcStore {
          LEFT JOIN gc_sightings s ON s.target = $1 AND s.sha256 = c.sha256`,
         [target, batch.map((b) => b.sha256), batch.map((b) => b.size)],
       );
+      const packOf = new Map(batch.map((b) => [b.sha256, b.pack]));
       const verdicts: BlobVerdict[] = [];
       const unseen: string[] = [];
       for (const row of r.rows as SweepRow[]) {
-        const base = { sha256: row.sha256, size: row.size, deleted: false };
+        const pack = packOf.get(row.sha256) ?? null;
+        const base = { sha256: row.sha256, size: row.size, pack, deleted: false };
         if (row.referenced) {
           verdicts.push({ ...base, state: 'referenced', since: null });
           continue;

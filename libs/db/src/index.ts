@@ -16,6 +16,7 @@ export * from './local-checks.ts';
 export * from './metadata-export.ts';
 export * from './metadata-stream.ts';
 export * from './migrate.ts';
+export * from './pack-gc.ts';
 export * from './pool.ts';
 export * from './previous-files.ts';
 export * from './reconcile-queries.ts';

@@ -1,7 +1,7 @@
 import { access } from 'node:fs/promises';
 import path from 'node:path';
 import { BadInputError, LOCAL_COPY } from '@fleet-backup/core';
-import type { BackupDetail } from '@fleet-backup/db';
+import { type BackupDetail, storedBlob } from '@fleet-backup/db';
 import { readOnly } from '@fleet-backup/storage';
 import { type CopySource, localSource, targetSource } from './restore.ts';
 import type { Runtime } from './runtime.ts';
@@ -22,7 +22,7 @@ export async function restoreSources(rt: Runtime, detail: BackupDetail, from: st
         `backup ${detail.backup.key} has no copy "${from}" (copies: ${detail.copies.map((c) => c.target).join(', ')})`,
       );
     }
-    return [targetSource(readOnly(rt.targets.get(copy.target)))];
+    return [await catalogTargetSource(rt, detail, copy.target)];
   }
   const verified = detail.copies.filter((c) => c.status === 'verified');
   const rank = (c: { target: string; offsite: boolean }) => (c.target === LOCAL_COPY ? 0 : c.offsite ? 2 : 1);
@@ -36,7 +36,20 @@ export async function restoreSources(rt: Runtime, detail: BackupDetail, from: st
         )
       )
         sources.push(local);
-    } else sources.push(targetSource(readOnly(rt.targets.get(copy.target))));
+    } else sources.push(await catalogTargetSource(rt, detail, copy.target));
   }
   return sources;
+}
+
+/** A target's copy of the backup, its blobs found where Postgres records them (in a pack or not). */
+export async function catalogTargetSource(
+  rt: Runtime,
+  detail: BackupDetail,
+  target: string,
+): Promise<CopySource> {
+  const places = await rt.blobs.places(
+    target,
+    detail.files.map((f) => storedBlob(f).sha256),
+  );
+  return targetSource(readOnly(rt.targets.get(target)), places);
 }

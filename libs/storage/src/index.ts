@@ -52,6 +52,7 @@ export {
   type BlobPlace,
   type BlobRead,
   blobObject,
+  indexPacks,
   openBlob,
   readPackBlobs,
   readPackIndex,

@@ -130,7 +130,7 @@ export async function readManifest(
 
 /** Every object under a prefix, in key order, fetching pages as the caller iterates. */
 export async function* listAll(
-  target: StorageTarget,
+  target: Pick<ReadOnlyTarget, 'name' | 'list'>,
   prefix: string,
   pageSize?: number,
 ): AsyncGenerator<ObjectInfo> {

@@ -13,15 +13,10 @@ import {
 } from '@fleet-backup/core';
 import { type BackupDetail, type DrillRun, DrillStore, type DrillTrigger } from '@fleet-backup/db';
 import { jobCatalog } from '@fleet-backup/queue';
-import { CorruptObjectError, IntegrityError, NotFoundError, readOnly } from '@fleet-backup/storage';
+import { CorruptObjectError, IntegrityError, NotFoundError } from '@fleet-backup/storage';
 import { resolveBackup } from '../resolve-backup.ts';
-import {
-  type CopySource,
-  RestoreMismatch,
-  type RestoreResult,
-  restoreFiles,
-  targetSource,
-} from '../restore.ts';
+import { type CopySource, RestoreMismatch, type RestoreResult, restoreFiles } from '../restore.ts';
+import { catalogTargetSource } from '../restore-sources.ts';
 import type { Runtime } from '../runtime.ts';
 import { checkLocalCopyToo, markCopyCorrupt } from './bad-copy.ts';
 import { chooseDrillCopy, DrillFailure, restoreFailureReason } from './choose.ts';
@@ -152,7 +147,7 @@ async function restoreFromOneCopy(
   scratch: string,
   req: DrillRequest,
 ): Promise<RestoreResult> {
-  const target = targetSource(readOnly(rt.targets.get(copy)));
+  const target = await catalogTargetSource(rt, detail, copy);
   let index = 0;
   const source: CopySource = {
     name: target.name,

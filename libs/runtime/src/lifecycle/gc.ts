@@ -2,6 +2,7 @@ import { type BlobCandidate, BlobGcStore, type BlobVerdict } from '@fleet-backup
 import { blobKey, type StorageTarget } from '@fleet-backup/storage';
 import type { Runtime } from '../runtime.ts';
 import { listedBlobs, markFromManifests } from './gc-marks.ts';
+import { gcPacks, type PackGcReport } from './gc-packs.ts';
 
 const HOUR_MS = 3_600_000;
 const PARALLEL_DELETES = 4;
@@ -21,6 +22,8 @@ export interface GcTargetReport {
   manifests: number;
   /** Manifests Postgres does not account for, read so that their blobs are kept. */
   foreignManifests: number;
+  /** What happened to its packs. */
+  packs?: PackGcReport;
   errors: string[];
 }
 
@@ -88,6 +91,13 @@ async function gcTarget(rt: Runtime, name: string, run: GcReport, graceMs: numbe
         tally(out, verdicts, run.dryRun);
       }
     }
+    out.packs = await gcPacks(rt, target, {
+      dryRun: run.dryRun,
+      scan: run.scan,
+      graceMs,
+      protectedShas: marks.refs,
+      errors: out.errors,
+    });
   } catch (err) {
     out.errors.push((err as Error).message);
     rt.log.error({ target: name, err }, 'gc stopped on this target');
@@ -120,7 +130,8 @@ async function deleteBlobs(
     while (next < blobs.length) {
       const blob = blobs[next++] as BlobCandidate;
       try {
-        await target.delete(blobKey(blob.sha256));
+        // A blob in a pack goes by forgetting its place; the pack goes when nothing points at it.
+        if (!blob.pack) await target.delete(blobKey(blob.sha256));
         gone.push(blob.sha256);
       } catch (err) {
         errors.push(`${blobKey(blob.sha256)}: ${(err as Error).message}`);

@@ -1,7 +1,7 @@
 import { createReadStream } from 'node:fs';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
-import { blobKey, type ReadOnlyTarget } from '@fleet-backup/storage';
+import { type BlobPlace, openBlob, type ReadOnlyTarget } from '@fleet-backup/storage';
 import type { RestoreFile } from './model.ts';
 
 /** A copy restored bytes can come from: the host's backup directory or a target's blobs. */
@@ -28,7 +28,20 @@ export function localSource(name: string, dir: string): CopySource {
   };
 }
 
-/** A target's content-addressed blobs (an encrypted file's blob is its ciphertext's address). */
-export function targetSource(target: ReadOnlyTarget): CopySource {
-  return { name: target.name, open: (file) => target.get(blobKey(file.encrypted?.sha256 ?? file.sha256)) };
+/** Where each blob is on a target: in a pack (a place), or its own object (null or absent). */
+export type BlobPlaces = ReadonlyMap<string, BlobPlace | null>;
+
+/**
+ * A target's content-addressed blobs (an encrypted file's blob is its ciphertext's address), found
+ * through `places`: Postgres' record of the target, or the packs' own indexes when restoring from
+ * the bucket alone.
+ */
+export function targetSource(target: ReadOnlyTarget, places: BlobPlaces): CopySource {
+  return {
+    name: target.name,
+    open: (file) => {
+      const sha256 = file.encrypted?.sha256 ?? file.sha256;
+      return openBlob(target, sha256, places.get(sha256) ?? undefined);
+    },
+  };
 }

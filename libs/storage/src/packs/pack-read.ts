@@ -1,6 +1,7 @@
 import { createHash, type Hash } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { blobKey, packKey } from '../layout.ts';
+import { blobKey, PACKS_PREFIX, packKey, parsePackKey } from '../layout.ts';
+import { listAll } from '../repository.ts';
 import type { ReadOnlyTarget } from '../target.ts';
 import { PACK_FOOTER_BYTES, type PackEntry, parsePackFooter, parsePackIndex } from './pack-format.ts';
 
@@ -60,6 +61,8 @@ export interface BlobRead {
   entry: PackEntry;
   sha256: string | null;
   size: number;
+  /** The blob's bytes, when asked for (`keepBytes`). */
+  bytes?: Buffer;
 }
 
 /**
@@ -72,7 +75,7 @@ export async function readPackBlobs(
   pack: string,
   wanted: readonly PackEntry[],
   onBlob: (read: BlobRead) => void,
-  signal?: AbortSignal,
+  opts: { signal?: AbortSignal; keepBytes?: boolean } = {},
 ): Promise<{ sha256: string; size: number }> {
   const entries = [...wanted].sort((a, b) => a.offset - b.offset);
   const whole = createHash('sha256');
@@ -80,13 +83,15 @@ export async function readPackBlobs(
   let pos = 0;
   let hash: Hash | undefined;
   let got = 0;
+  let pieces: Buffer[] = [];
   const finish = (entry: PackEntry, sha256: string | null) => {
-    onBlob({ entry, sha256, size: got });
+    onBlob({ entry, sha256, size: got, ...(opts.keepBytes && { bytes: Buffer.concat(pieces) }) });
     hash = undefined;
     got = 0;
+    pieces = [];
     next++;
   };
-  for await (const piece of await target.get(packKey(pack), undefined, signal)) {
+  for await (const piece of await target.get(packKey(pack), undefined, opts.signal)) {
     const chunk = piece as Buffer;
     whole.update(chunk);
     let at = 0;
@@ -100,6 +105,7 @@ export async function readPackBlobs(
       const take = Math.min(chunk.length - at, e.offset + e.length - here);
       hash ??= createHash('sha256');
       hash.update(chunk.subarray(at, at + take));
+      if (opts.keepBytes) pieces.push(chunk.subarray(at, at + take));
       got += take;
       at += take;
       if (got === e.length) finish(e, hash.digest('hex'));
@@ -109,4 +115,27 @@ export async function readPackBlobs(
   }
   for (let e = entries[next]; e !== undefined; e = entries[next]) finish(e, null);
   return { sha256: whole.digest('hex'), size: pos };
+}
+
+/**
+ * The place of every blob in the target's packs, from the packs' own indexes: what a restore with
+ * the bucket alone (no Postgres) needs to find a manifest's blobs. A blob in two packs (two writers
+ * packed it) keeps the first place found.
+ */
+export async function indexPacks(target: ReadOnlyTarget, parallel = 8): Promise<Map<string, BlobPlace>> {
+  const packs: string[] = [];
+  for await (const obj of listAll(target, PACKS_PREFIX)) {
+    const pack = parsePackKey(obj.key);
+    if (pack !== undefined) packs.push(pack);
+  }
+  const places = new Map<string, BlobPlace>();
+  let next = 0;
+  const lane = async () => {
+    for (let pack = packs[next++]; pack !== undefined; pack = packs[next++]) {
+      for (const e of await readPackIndex(target, pack))
+        if (!places.has(e.sha256)) places.set(e.sha256, { pack, offset: e.offset, length: e.length });
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(parallel, packs.length) }, lane));
+  return places;
 }

@@ -17,7 +17,7 @@ import {
   Targets,
   targetSource,
 } from '@fleet-backup/runtime';
-import { readManifest, readOnly } from '@fleet-backup/storage';
+import { indexPacks, readManifest, readOnly } from '@fleet-backup/storage';
 import type { Command } from 'commander';
 import { printJson } from '../exit.ts';
 import { withRuntime } from '../open.ts';
@@ -163,7 +163,9 @@ async function restoreFromBucket(opts: RestoreOptions): Promise<void> {
     where,
     selection: selectForRestore(restoreSetOfManifest(manifest), opts.file, where),
   };
-  await runAndRecord(attempt, { ...opts, from: target.name }, config, [targetSource(target)]);
+  // The packs' own indexes say where the manifest's blobs are; a blob in none is its own object.
+  const places = await indexPacks(target, config.targetParallelRequests);
+  await runAndRecord(attempt, { ...opts, from: target.name }, config, [targetSource(target, places)]);
 }
 
 /** Runs the restore and records it, whatever the outcome (the record is best effort without Postgres). */

@@ -1,9 +1,11 @@
 import { createHash } from 'node:crypto';
 import type { StoredBlob } from '@fleet-backup/db';
 import {
+  type BlobPlace,
   blobKey,
   NotFoundError,
   type ObjectInfo,
+  openBlob,
   type ReadOnlyTarget,
   StorageError,
 } from '@fleet-backup/storage';
@@ -17,14 +19,17 @@ export interface CopyProblem {
 /**
  * Reads one blob back in full and says what is wrong with it, or null when its bytes hash to
  * the sha256 in its key with the right size and agree with the checksums the server stored. A
- * target that cannot be reached throws (the job retries): that proves nothing about the copy.
+ * blob in a pack is read as its range of the pack (the server's checksums are the whole pack's).
+ * A target that cannot be reached throws (the job retries): that proves nothing about the copy.
  */
 export async function checkBlob(
   target: ReadOnlyTarget,
   blob: StoredBlob,
+  place: BlobPlace | undefined,
   signal?: AbortSignal,
 ): Promise<string | null> {
   try {
+    if (place) return bytesProblem(blob, await digest(await openBlob(target, blob.sha256, place, signal)));
     const key = blobKey(blob.sha256);
     const info = await target.head(key);
     const actual = await digest(await target.get(key, undefined, signal));
@@ -38,6 +43,14 @@ export async function checkBlob(
     if (err instanceof StorageError && !err.transient) return `unreadable: ${err.message}`;
     throw err;
   }
+}
+
+/** What is wrong with bytes read for a blob, or null when they are its bytes. */
+export function bytesProblem(blob: StoredBlob, read: { sha256: string | null; size: number }): string | null {
+  if (read.sha256 === null) return `blob cut short after ${read.size} bytes`;
+  if (read.sha256 !== blob.sha256) return `blob content differs (sha256 ${read.sha256})`;
+  if (read.size !== blob.size) return `blob size ${read.size}, expected ${blob.size}`;
+  return null;
 }
 
 /** sha256 and md5 of a stream, read once. */

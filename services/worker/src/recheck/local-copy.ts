@@ -3,7 +3,14 @@ import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { LOCAL_COPY } from '@fleet-backup/core';
 import { type BackupDetail, type LocalFile, storedBlob } from '@fleet-backup/db';
-import { blobKey, IntegrityError, Sha256Verifier, type StorageTarget } from '@fleet-backup/storage';
+import {
+  type BlobPlace,
+  blobObject,
+  IntegrityError,
+  openBlob,
+  Sha256Verifier,
+  type StorageTarget,
+} from '@fleet-backup/storage';
 import { tempPathIn } from '../fs/atomic-copy.ts';
 import { hashFile } from '../fs/hash-file.ts';
 
@@ -90,12 +97,13 @@ export async function fetchLocalFile(
   backupRoot: string,
   file: LocalFile,
   target: StorageTarget,
+  place: BlobPlace | undefined,
   signal?: AbortSignal,
 ): Promise<void> {
   const dest = localPath(backupRoot, file);
   await mkdir(path.dirname(dest), { recursive: true, mode: 0o700 });
   const temp = tempPathIn(path.dirname(dest));
-  const key = blobKey(file.sha256);
+  const key = blobObject(file.sha256, place);
   const out = await open(temp, 'wx', 0o600);
   try {
     const verifier = new Sha256Verifier(
@@ -104,7 +112,7 @@ export async function fetchLocalFile(
       file.size,
     );
     await pipeline(
-      await target.get(key, undefined, signal),
+      await openBlob(target, file.sha256, place, signal),
       verifier,
       async (source: AsyncIterable<Buffer>) => {
         for await (const chunk of source) await out.write(chunk);

@@ -18,7 +18,8 @@ export interface BlobSource {
 
 /**
  * Replaces a blob marked bad on a target with bytes from a good copy: delete, then put (objects
- * are otherwise write-once, and putBlobIfAbsent would keep the bad object). The put checks the
+ * are otherwise write-once, and putBlobIfAbsent would keep the bad object). A blob that was in a
+ * pack is put as its own object, and its place moves there; the pack is left as it is. The put checks the
  * sha256 of every byte it sends, so bad source bytes never land. Serialised per blob across
  * processes, and re-checked under the lock, so a blob already replaced by a replicate or
  * another repair is never deleted again. 'not-bad': nothing to do.
@@ -43,6 +44,8 @@ export async function replaceBadBlob(
       size: blob.size,
       ...(signal && { signal }),
     });
+    // A blob that was in a pack now has its own object: packs stay write-once.
+    await rt.blobs.movedToOwnObject(target.name, blob.sha256);
     await checks.blobsGood(target.name, [blob.sha256]);
     await new RotFindings(rt.pool, rt.clock).healed(target.name, '', key, source.name);
     rt.log.warn(

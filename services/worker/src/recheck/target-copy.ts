@@ -9,7 +9,8 @@ import {
 import type { Runtime } from '@fleet-backup/runtime';
 import { blobKey, manifestKey, type ReadOnlyTarget, readOnly } from '@fleet-backup/storage';
 import type { Logger } from 'pino';
-import { type CopyProblem, checkBlob } from './blob-read.ts';
+import type { CopyProblem } from './blob-read.ts';
+import { readBlobsBack } from './blob-reads.ts';
 import { markHoldersCorrupt } from './holders.ts';
 import { checkManifest, type ManifestCheck } from './manifest-check.ts';
 import { type Settled, settleCopy } from './settle.ts';
@@ -51,16 +52,26 @@ export async function readTargetCopy(
     checkedFiles: detail.files.length,
     checkedBytes: detail.files.reduce((n, f) => n + f.size, 0),
   };
-  for (const { blob, paths } of blobs.values()) {
-    signal?.throwIfAborted();
-    const problem = await checkBlob(target, blob, signal);
-    if (!problem) {
-      read.good.push(blob.sha256);
-      continue;
-    }
-    read.bad.push({ blob, problem, paths });
-    for (const path of paths) read.problems.push({ path, problem });
-  }
+  const places = await rt.blobs.places(target.name, [...blobs.keys()]);
+  const wanted = [...blobs.values()].map(({ blob }) => ({
+    blob,
+    place: places.get(blob.sha256) ?? undefined,
+  }));
+  await readBlobsBack(
+    target,
+    wanted,
+    rt.config.targetParallelRequests,
+    (blob, problem) => {
+      if (!problem) {
+        read.good.push(blob.sha256);
+        return;
+      }
+      const paths = blobs.get(blob.sha256)?.paths ?? [];
+      read.bad.push({ blob, problem, paths });
+      for (const path of paths) read.problems.push({ path, problem });
+    },
+    signal,
+  );
   return read;
 }
 

@@ -238,7 +238,8 @@ async function healLocal(
       if ((await checks.badAmong(c.target, [file.sha256])).size) marked.add(c.target);
     for (const name of healSources(detail, (t) => marked.has(t))) {
       try {
-        await fetchLocalFile(env.backupRoot, file, rt.targets.get(name), opts.signal);
+        const place = await rt.blobs.placeOf(name, file.sha256);
+        await fetchLocalFile(env.backupRoot, file, rt.targets.get(name), place, opts.signal);
         healed.push({ path: file.path, from: name });
         await findings.healed(LOCAL_COPY, env.host, objectOf(file), name);
         break;

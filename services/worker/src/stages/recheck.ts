@@ -2,7 +2,7 @@ import { CopyChecks, RotFindings } from '@fleet-backup/db';
 import type { JobContext, JobData } from '@fleet-backup/queue';
 import type { Runtime } from '@fleet-backup/runtime';
 import { manifestKey, type StorageTarget } from '@fleet-backup/storage';
-import { checkBlob } from '../recheck/blob-read.ts';
+import { readBlobsBack } from '../recheck/blob-reads.ts';
 import { markCorrupt, markHoldersCorrupt } from '../recheck/holders.ts';
 import { checkManifest } from '../recheck/manifest-check.ts';
 import { recheckTargetCopy } from '../recheck/target-copy.ts';
@@ -31,18 +31,27 @@ export async function recheckTarget(rt: Runtime, data: JobData<'recheck'>, ctx: 
   const blobs = await checks.blobSlice(target.name, window);
   const good: string[] = [];
   let bad = 0;
-  for (const blob of blobs) {
-    ctx.signal.throwIfAborted();
-    const problem = await checkBlob(target, blob, ctx.signal);
-    if (!problem) {
-      good.push(blob.sha256);
-      if (good.length >= 500) await checks.blobsGood(target.name, good.splice(0));
-      continue;
-    }
-    bad++;
-    if (await checks.blobBad(target.name, blob, problem)) news = true;
-    await markHoldersCorrupt(rt, target.name, { blob, problem }, 'recheck');
-  }
+  const places = await rt.blobs.places(
+    target.name,
+    blobs.map((b) => b.sha256),
+  );
+  const wanted = blobs.map((blob) => ({ blob, place: places.get(blob.sha256) ?? undefined }));
+  await readBlobsBack(
+    target,
+    wanted,
+    rt.config.targetParallelRequests,
+    async (blob, problem) => {
+      if (!problem) {
+        good.push(blob.sha256);
+        if (good.length >= 500) await checks.blobsGood(target.name, good.splice(0));
+        return;
+      }
+      bad++;
+      if (await checks.blobBad(target.name, blob, problem)) news = true;
+      await markHoldersCorrupt(rt, target.name, { blob, problem }, 'recheck');
+    },
+    ctx.signal,
+  );
   await checks.blobsGood(target.name, good);
   const manifests = await checks.manifestSlice(target.name, window);
   let badManifests = 0;

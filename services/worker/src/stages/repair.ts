@@ -12,9 +12,9 @@ import {
 import type { JobContext, JobData } from '@fleet-backup/queue';
 import type { Runtime } from '@fleet-backup/runtime';
 import {
-  blobKey,
   IntegrityError,
   manifestKey,
+  openBlob,
   readObject,
   StorageError,
   type StorageTarget,
@@ -74,7 +74,8 @@ async function replaceFromTargets(
   for (const name of await checks.goodElsewhere(blob.sha256, target.name)) {
     if (!configured.has(name)) continue;
     const source = rt.targets.get(name);
-    const from: BlobSource = { name, open: () => source.get(blobKey(blob.sha256), undefined, ctx.signal) };
+    const place = await rt.blobs.placeOf(name, blob.sha256);
+    const from: BlobSource = { name, open: () => openBlob(source, blob.sha256, place, ctx.signal) };
     try {
       return await replaceBadBlob(rt, target, blob, from, ctx.signal);
     } catch (err) {

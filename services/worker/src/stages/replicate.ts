@@ -4,12 +4,12 @@ import { LOCAL_COPY } from '@fleet-backup/core';
 import { CopyChecks, storedBlob } from '@fleet-backup/db';
 import type { JobContext, JobData } from '@fleet-backup/queue';
 import { runStage, type StagePorts, type StageSpec, storedCopyStream } from '@fleet-backup/runtime';
-import { hasBlob, putBlobIfAbsent, type StorageTarget, writeManifest } from '@fleet-backup/storage';
+import { putBlobIfAbsent, type StorageTarget, writeManifest } from '@fleet-backup/storage';
 import { type AgentEnv, assertOwnHost, backupDir } from '../agent-env.ts';
+import { forEachLimited } from '../limited.ts';
 import { replaceBadBlob } from '../recheck/replace-blob.ts';
 import { buildManifest } from './manifest.ts';
-
-const PARALLEL_UPLOADS = 4;
+import { Packer, Presence, readSmallStored } from './replicate-packs.ts';
 
 /**
  * replicate: streams the backup's files to one target as content-addressed blobs, skipping blobs
@@ -29,6 +29,8 @@ interface Sent {
   blobs: number;
   uploaded: number;
   bytesUploaded: number;
+  /** Packs written, each holding many of the uploaded blobs. */
+  packs: number;
   healed: string[];
 }
 
@@ -48,17 +50,20 @@ export function replicateStage(env: AgentEnv): StageSpec<JobData<'replicate'>, S
       }
     },
     async afterCommit(sent, _committed, { log }) {
-      const { target, blobs, uploaded, bytesUploaded } = sent;
-      log.info({ target, blobs, uploaded, bytesUploaded }, 'replicated');
+      const { target, blobs, uploaded, bytesUploaded, packs } = sent;
+      log.info({ target, blobs, uploaded, bytesUploaded, packs }, 'replicated');
       env.rt.metrics.bytesUploaded.inc({ target }, bytesUploaded);
       await reverifyHealed(env, target, sent.healed);
     },
   };
 }
 
-/** Uploads the backup's blobs the target lacks (or holds bad), then its manifest. */
+/**
+ * Uploads the backup's blobs the target lacks (or holds bad), then its manifest. Small blobs go
+ * into packs, a few dozen objects for tens of thousands of files; larger ones are their own object.
+ */
 async function sendCopy(env: AgentEnv, target: StorageTarget, ports: StagePorts): Promise<Sent> {
-  const { backups, blobs } = env.rt;
+  const { backups, blobs, config } = env.rt;
   const { backup, signal } = ports;
   const detail = await backups.detail(backup.id);
   const dir = backupDir(env, backup);
@@ -73,42 +78,56 @@ async function sendCopy(env: AgentEnv, target: StorageTarget, ports: StagePorts)
       }),
     ).values(),
   ];
-  let uploaded = 0;
-  let bytesUploaded = 0;
-  let done = 0;
+  const shas = unique.map((u) => u.sha256);
   const checks = new CopyChecks(env.rt.pool, env.rt.clock);
-  const bad = await checks.badAmong(
-    target.name,
-    unique.map((u) => u.sha256),
-  );
-  const healed: string[] = [];
-  await forEachLimited(unique, PARALLEL_UPLOADS, async (file) => {
+  const bad = await checks.badAmong(target.name, shas);
+  const places = await blobs.places(target.name, shas);
+  const presence = new Presence(target, blobs);
+  const packer = new Packer(target, blobs, config.packTargetBytes, signal);
+  const sent: Sent = {
+    target: target.name,
+    blobs: unique.length,
+    uploaded: 0,
+    bytesUploaded: 0,
+    packs: 0,
+    healed: [],
+  };
+  const counted = (size: number) => {
+    sent.uploaded++;
+    sent.bytesUploaded += size;
+  };
+  let done = 0;
+  await forEachLimited(unique, config.targetParallelRequests, async (file) => {
     signal.throwIfAborted();
     try {
       if (bad.has(file.sha256)) {
         const open = async () => readStored(dir, file);
         if ((await replaceBadBlob(env.rt, target, file, { name: LOCAL_COPY, open }, signal)) === 'replaced') {
-          healed.push(file.sha256);
-          uploaded++;
-          bytesUploaded += file.size;
+          sent.healed.push(file.sha256);
+          counted(file.size);
           return;
         }
       }
-      if (await alreadyThere(env, target, file)) return;
+      const place = places.get(file.sha256);
+      if (place !== undefined && (await presence.holds(file, place))) return;
+      if (file.size <= config.packBlobMaxBytes) {
+        await packer.add(file.sha256, await readSmallStored(dir, file, target.name));
+        counted(file.size);
+        return;
+      }
       const put = await putBlobIfAbsent(target, file.sha256, file.size, () => readStored(dir, file));
       await blobs.record(target.name, file.sha256, file.size);
-      if (put.uploaded) {
-        uploaded++;
-        bytesUploaded += file.size;
-      }
+      if (put.uploaded) counted(file.size);
     } finally {
       ports.progress(++done, unique.length);
     }
   });
+  await packer.flush();
+  sent.packs = packer.packs;
   const manifest = await writeManifest(target, buildManifest(detail));
   // Kept so every later read checks the whole manifest, byte for byte, against what was written.
   await checks.recordManifest(backup.id, target.name, manifest.sha256);
-  return { target: target.name, blobs: unique.length, uploaded, bytesUploaded, healed };
+  return sent;
 }
 
 /** A stored copy's bytes, through a buffer its size (storedCopyStream). */
@@ -125,32 +144,4 @@ async function reverifyHealed(env: AgentEnv, target: string, healed: string[]): 
       if (h.status === 'corrupt') again.set(h.backupId, h.host);
   }
   for (const [backupId, host] of again) await env.rt.queues.add('verify-copy', { backupId, host, target });
-}
-
-async function alreadyThere(
-  env: AgentEnv,
-  target: StorageTarget,
-  file: { sha256: string; size: number },
-): Promise<boolean> {
-  if (!(await env.rt.blobs.known(target.name, file.sha256))) return false;
-  if (await hasBlob(target, file.sha256, file.size)) return true;
-  // Postgres and the bucket disagree (a restored bucket, a manual delete): trust the bucket.
-  await env.rt.blobs.forget(target.name, file.sha256);
-  return false;
-}
-
-/** Runs fn over items with at most `limit` in flight; the first error stops new work and is thrown. */
-export async function forEachLimited<T>(
-  items: T[],
-  limit: number,
-  fn: (item: T) => Promise<void>,
-): Promise<void> {
-  let next = 0;
-  const lanes = Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length) {
-      const item = items[next++] as T;
-      await fn(item);
-    }
-  });
-  await Promise.all(lanes);
 }

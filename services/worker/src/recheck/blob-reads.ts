@@ -1,0 +1,93 @@
+import type { StoredBlob } from '@fleet-backup/db';
+import {
+  type BlobPlace,
+  NotFoundError,
+  type PackEntry,
+  type ReadOnlyTarget,
+  readPackBlobs,
+  StorageError,
+} from '@fleet-backup/storage';
+import { forEachLimited } from '../limited.ts';
+import { bytesProblem, checkBlob } from './blob-read.ts';
+
+/** From this many wanted blobs on, a pack is read whole, once, instead of a range per blob. */
+const WHOLE_PACK_FROM = 8;
+
+/** A blob to read back, and where it is (undefined: its own object). */
+export interface BlobToRead {
+  blob: StoredBlob;
+  place: BlobPlace | undefined;
+}
+
+/**
+ * Reads blobs back, `parallel` requests at a time, and reports each as good (null) or with its
+ * problem. Blobs of one pack are read in one request when there are enough of them (restic's
+ * check reads packs whole for the same reason: a request per small blob is most of the cost).
+ */
+export async function readBlobsBack(
+  target: ReadOnlyTarget,
+  blobs: BlobToRead[],
+  parallel: number,
+  found: (blob: StoredBlob, problem: string | null) => Promise<void> | void,
+  signal?: AbortSignal,
+): Promise<void> {
+  const single: BlobToRead[] = [];
+  const byPack = new Map<string, BlobToRead[]>();
+  for (const b of blobs) {
+    const inPack = b.place ? byPack.get(b.place.pack) : undefined;
+    if (inPack) inPack.push(b);
+    else if (b.place) byPack.set(b.place.pack, [b]);
+    else single.push(b);
+  }
+  const work: (() => Promise<void>)[] = [];
+  for (const [pack, members] of byPack) {
+    if (members.length >= WHOLE_PACK_FROM)
+      work.push(() => readWholePack(target, pack, members, found, signal));
+    else single.push(...members);
+  }
+  for (const b of single) {
+    work.push(async () => {
+      signal?.throwIfAborted();
+      await found(b.blob, await checkBlob(target, b.blob, b.place, signal));
+    });
+  }
+  await forEachLimited(work, parallel, (run) => run());
+}
+
+async function readWholePack(
+  target: ReadOnlyTarget,
+  pack: string,
+  members: BlobToRead[],
+  found: (blob: StoredBlob, problem: string | null) => Promise<void> | void,
+  signal?: AbortSignal,
+): Promise<void> {
+  signal?.throwIfAborted();
+  const blobOf = new Map(members.map((m) => [m.blob.sha256, m.blob]));
+  const entries: PackEntry[] = members.flatMap((m) =>
+    m.place ? [{ sha256: m.blob.sha256, ...m.place }] : [],
+  );
+  const results = new Map<StoredBlob, string | null>();
+  try {
+    await readPackBlobs(
+      target,
+      pack,
+      entries,
+      (read) => {
+        const blob = blobOf.get(read.entry.sha256);
+        if (blob) results.set(blob, bytesProblem(blob, read));
+      },
+      signal ? { signal } : {},
+    );
+  } catch (err) {
+    const problem = packProblem(err);
+    for (const m of members) if (!results.has(m.blob)) results.set(m.blob, problem);
+  }
+  for (const [blob, problem] of results) await found(blob, problem);
+}
+
+/** A pack that is gone or unreadable spoils every blob in it; a target that cannot be reached throws. */
+function packProblem(err: unknown): string {
+  if (err instanceof NotFoundError) return 'blob missing (its pack is gone)';
+  if (err instanceof StorageError && !err.transient) return `unreadable: ${err.message}`;
+  throw err;
+}

@@ -1,0 +1,117 @@
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { BlobIndex, PackedPlace } from '@fleet-backup/db';
+import {
+  type BuiltPack,
+  blobKey,
+  hasBlob,
+  IntegrityError,
+  NotFoundError,
+  PackBuilder,
+  packKey,
+  putPack,
+  type StorageTarget,
+} from '@fleet-backup/storage';
+
+/** Packs being uploaded at once: with the one filling, memory is three packs' bytes. */
+const PACKS_IN_FLIGHT = 2;
+
+/**
+ * Gathers a replicate's small blobs into packs and uploads each when it is full (and the last at
+ * `flush`). A blob's place is recorded only after its pack is stored, so Postgres never points at
+ * a pack that is not there; a pack stored but not recorded (a crash between) is garbage for gc.
+ */
+export class Packer {
+  private readonly target: StorageTarget;
+  private readonly index: BlobIndex;
+  private readonly builder: PackBuilder;
+  private readonly signal: AbortSignal | undefined;
+  private readonly inFlight = new Set<Promise<void>>();
+  packs = 0;
+
+  constructor(target: StorageTarget, index: BlobIndex, targetBytes: number, signal?: AbortSignal) {
+    this.target = target;
+    this.index = index;
+    this.builder = new PackBuilder(targetBytes);
+    this.signal = signal;
+  }
+
+  /** Adds a blob (its sha256 checked by the caller); waits while a full pack cannot be sent yet. */
+  async add(sha256: string, bytes: Buffer): Promise<void> {
+    this.builder.add(sha256, bytes);
+    if (this.builder.full) await this.send(this.builder.take());
+  }
+
+  /** Sends the pack being filled, and waits for every upload. */
+  async flush(): Promise<void> {
+    if (this.builder.count > 0) await this.send(this.builder.take());
+    await Promise.all(this.inFlight);
+  }
+
+  private async send(pack: BuiltPack): Promise<void> {
+    while (this.inFlight.size >= PACKS_IN_FLIGHT) await Promise.race(this.inFlight).catch(() => {});
+    const upload = (async () => {
+      await putPack(this.target, pack, this.signal);
+      await this.index.recordPack(this.target.name, pack);
+      this.packs++;
+    })().finally(() => this.inFlight.delete(upload));
+    this.inFlight.add(upload);
+    await upload;
+  }
+}
+
+/**
+ * Whether the target still holds a blob Postgres says it holds: a head of its own object, or of
+ * its pack (once per pack per replicate). A pack found gone is forgotten, blobs and all, so they
+ * are uploaded again.
+ */
+export class Presence {
+  private readonly target: StorageTarget;
+  private readonly index: BlobIndex;
+  private readonly packs = new Map<string, Promise<boolean>>();
+
+  constructor(target: StorageTarget, index: BlobIndex) {
+    this.target = target;
+    this.index = index;
+  }
+
+  async holds(blob: { sha256: string; size: number }, place: PackedPlace | null): Promise<boolean> {
+    if (place === null) {
+      if (await hasBlob(this.target, blob.sha256, blob.size)) return true;
+      // Postgres and the bucket disagree (a restored bucket, a manual delete): trust the bucket.
+      await this.index.forget(this.target.name, blob.sha256);
+      return false;
+    }
+    let pack = this.packs.get(place.pack);
+    if (!pack) {
+      pack = this.packThere(place.pack);
+      this.packs.set(place.pack, pack);
+    }
+    return pack;
+  }
+
+  private async packThere(pack: string): Promise<boolean> {
+    try {
+      await this.target.head(packKey(pack));
+      return true;
+    } catch (err) {
+      if (!(err instanceof NotFoundError)) throw err;
+      await this.index.forgetPack(this.target.name, pack);
+      return false;
+    }
+  }
+}
+
+/** A small stored copy's bytes, read whole and checked against its sha256 and size before they are packed. */
+export async function readSmallStored(
+  dir: string,
+  file: { storedPath: string; sha256: string; size: number },
+  target: string,
+): Promise<Buffer> {
+  const bytes = await readFile(path.join(dir, file.storedPath));
+  const actual = createHash('sha256').update(bytes).digest('hex');
+  if (actual !== file.sha256 || bytes.length !== file.size)
+    throw new IntegrityError(target, blobKey(file.sha256), file.sha256, actual);
+  return bytes;
+}
