@@ -11,6 +11,7 @@ import { serviceUrls } from '@fleet-backup/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { manualBackup, waitFor } from '../support/cli.ts';
 import { type Emulators, flipByte, startEmulators } from '../support/emulators.ts';
+import { blobSpot } from '../support/rot.ts';
 import { createStack, type Stack } from '../support/stack.ts';
 
 const services = await serviceUrls();
@@ -193,7 +194,7 @@ describe.skipIf(!services)('restore drills', () => {
   it('fails a drill of a corrupted offsite copy, naming the file and the copy, and report lists the host', async () => {
     const { key, files } = await backup('drill-corrupt');
     const yaml = files.find((f) => f.path.endsWith('etc/app.yaml'))!;
-    await flipByte(emu.s3.objectPath(emu.bucket, `fleet/${blobKey(yaml.sha256)}`));
+    await flipByte(await blobSpot(stack, 's3', yaml.sha256, emu));
     // The good drill ages past the 14 days: only a passing drill this fortnight keeps a host off the list.
     await rt.pool.query(
       "UPDATE drill_runs SET started_at = started_at - interval '15 days' WHERE host = $1",
@@ -233,7 +234,7 @@ describe.skipIf(!services)('restore drills', () => {
   it('fails a drill of a corrupted fs copy the same way', async () => {
     const { key, files } = await backup('drill-fs');
     const db = files.find((f) => f.path.endsWith('orders.db'))!;
-    await flipByte(path.join(stack.secondDir, blobKey(db.sha256)));
+    await flipByte(await blobSpot(stack, 'second', db.sha256, emu));
     const run = await stack.cli(['drill', '--host', HOST, '--backup', key, '--from', 'second']);
     expect(run.code).toBe(1);
     expect(run.stderr).toContain(`${db.path} from copy second: sha256 mismatch`);
@@ -274,7 +275,7 @@ describe.skipIf(!services)('restore drills', () => {
     const { key, files } = await backup('drill-gcs-checksum');
     const yaml = files.find((f) => f.path.endsWith('etc/app.yaml'))!;
     // The emulator serves the stored crc32c; the client checks the bytes against it and fails.
-    await flipByte(emu.gcs.objectPath(emu.bucket, `fleet/${blobKey(yaml.sha256)}`));
+    await flipByte(await blobSpot(stack, 'gcs', yaml.sha256, emu));
     const run = await stack.cli(['drill', '--host', HOST, '--backup', key, '--from', 'gcs', '--json']);
     expect(run.code).toBe(1);
     const drill = JSON.parse(run.stdout) as DrillJson;

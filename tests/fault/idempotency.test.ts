@@ -34,7 +34,12 @@ function withoutRunFacts(view: ShowView): unknown {
   return {
     ...view,
     stages: view.stages.map(({ started: _s, finished: _f, attempts: _a, ...s }) => s),
-    copies: view.copies.map(({ verified: _v, ...c }) => c),
+    // How much a verify read back and how much it found already read good differ between runs
+    // (a second run reads nothing the first read); what it found does not.
+    copies: view.copies.map(({ verified: _v, detail, ...c }) => {
+      const { checkedBytes: _c, vouchedBytes: _w, ...found } = (detail ?? {}) as Record<string, unknown>;
+      return { ...c, detail: found };
+    }),
   };
 }
 
@@ -153,7 +158,9 @@ describe.skipIf(!services)('at-least-once delivery gives exactly-once effects', 
       ['verify', 'done', 1],
     ]);
     expect(Object.keys(baseline.local).length).toBeGreaterThan(5);
-    expect(Object.keys(baseline.target).length).toBeGreaterThan(5);
+    // Small files go up as one pack: the target holds a pack, the large file's blob and the manifest.
+    expect(Object.keys(baseline.target).filter((k) => k.startsWith('packs/'))).toHaveLength(1);
+    expect(Object.keys(baseline.target).length).toBeGreaterThanOrEqual(3);
   }, 60_000);
 
   afterAll(async () => {

@@ -64,6 +64,32 @@ export function fileOf(b: ShownBackup, name: string): ShownBackup['files'][numbe
 /** sha256 of the bytes a copy stores for a file (the ciphertext of an encrypted one). */
 export const storedSha = (f: ShownBackup['files'][number]) => f.encrypted?.stored_sha256 ?? f.sha256;
 
+/** Where one target keeps a blob on this machine: its own file, or its range in a pack. */
+export async function blobSpot(
+  stack: Stack,
+  target: string,
+  sha256: string,
+  emu?: Emulators,
+): Promise<ByteSpot> {
+  const pool = createPool(stack.iso.databaseUrl, 1);
+  try {
+    const r = await pool.query<{ pack: string | null; offset: string; size: string }>(
+      'SELECT pack, pack_offset AS offset, size FROM target_blobs WHERE target = $1 AND sha256 = $2',
+      [target, sha256],
+    );
+    const row = r.rows[0];
+    const file = (key: string) =>
+      emu && target !== 'second'
+        ? emu[target as 's3' | 'gcs'].objectPath(emu.bucket, `fleet/${key}`)
+        : path.join(stack.secondDir, key);
+    if (!row?.pack) return { file: file(blobKey(sha256)) };
+    const range = { start: Number(row.offset), length: Number(row.size) };
+    return { file: file(packKey(row.pack)), at: range.start + Math.floor(range.length / 2), range };
+  } finally {
+    await pool.end();
+  }
+}
+
 /**
  * Where each copy kind keeps a file's bytes on this machine: a file, or a spot inside a pack (the
  * middle of the blob's range, from the catalog's record of where the target put it).

@@ -21,3 +21,12 @@ CREATE TABLE target_packs (
 -- When a repack moved a pack's last blobs elsewhere: the pack stays for the grace period after
 -- that, for readers that looked its blobs up before the move.
 ALTER TABLE target_packs ADD COLUMN released_at timestamptz;
+
+-- Bytes read back from each target per UTC day by verify and the rolling re-read: the egress a
+-- verification costs, which `report` and a metric show.
+CREATE TABLE target_reads (
+  target  text NOT NULL,
+  day     date NOT NULL,
+  bytes   bigint NOT NULL,
+  PRIMARY KEY (target, day)
+);

@@ -80,7 +80,26 @@ describe.skipIf(!services)('rolling re-read slices', () => {
     const cover = (await recheckCoverage(env.pool, new Date(clock.now().getTime() - 30 * DAY))).find(
       (c) => c.copy === 'offsite',
     );
-    expect(cover).toEqual({ copy: 'offsite', bytes: total, checkedBytes: total });
+    expect(cover).toEqual({ copy: 'offsite', bytes: total, checkedBytes: total, readPerDay: 0 });
+  });
+
+  it('counts the bytes read back from each target per day, averaged over the last week', async () => {
+    await env.pool.query(
+      'INSERT INTO target_blobs (target, sha256, size, stored_at) VALUES ($1, $2, 10, $3)',
+      ['egress', sha(2001), clock.now()],
+    );
+    const perDay = async () =>
+      (await recheckCoverage(env.pool, clock.now(), clock.now())).find((c) => c.copy === 'egress')
+        ?.readPerDay;
+    await checks.noteReadBack('egress', 500);
+    await checks.noteReadBack('egress', 200);
+    clock.advance(DAY);
+    await checks.noteReadBack('egress', 700);
+    expect(await perDay()).toBe(200);
+    clock.advance(6 * DAY);
+    expect(await perDay()).toBe(100);
+    clock.advance(DAY);
+    expect(await perDay()).toBe(0);
   });
 
   it('leaves blobs known bad out of the slice and tells a new bad mark from a known one', async () => {

@@ -143,6 +143,27 @@ export class CopyChecks {
     return new Set(r.rows.map((row) => row.sha256));
   }
 
+  /** Adds bytes read back from a target to today's egress (UTC day). */
+  async noteReadBack(target: string, bytes: number): Promise<void> {
+    if (bytes <= 0) return;
+    await this.pool.query(
+      `INSERT INTO target_reads (target, day, bytes) VALUES ($1, ($2::timestamptz AT TIME ZONE 'UTC')::date, $3)
+       ON CONFLICT (target, day) DO UPDATE SET bytes = target_reads.bytes + EXCLUDED.bytes`,
+      [target, this.clock.now(), bytes],
+    );
+  }
+
+  /** Of these blobs, those the target holds that last read good at or after `since`. */
+  async readGoodSince(target: string, sha256s: string[], since: Date): Promise<Set<string>> {
+    if (!sha256s.length) return new Set();
+    const r = await this.pool.query<{ sha256: string }>(
+      `SELECT sha256 FROM target_blobs WHERE target = $1 AND sha256 = ANY($2::text[])
+         AND bad_at IS NULL AND checked_at >= $3`,
+      [target, sha256s, since],
+    );
+    return new Set(r.rows.map((row) => row.sha256));
+  }
+
   /** Every blob marked bad on the target. */
   async badBlobs(target: string): Promise<BadBlob[]> {
     const r = await this.pool.query<BadBlob>(
@@ -258,6 +279,8 @@ export interface CopyCoverage {
   copy: string;
   bytes: number;
   checkedBytes: number;
+  /** Bytes read back from the target per day by verify and the re-read, averaged over the last 7 days (0 for local). */
+  readPerDay: number;
 }
 
 /**
@@ -265,19 +288,26 @@ export interface CopyCoverage {
  * once however many backups hold it; one marked bad counts as not read good), and the local
  * copies of kept backups (the hash stage's read counts).
  */
-export async function recheckCoverage(q: Queryable, since: Date): Promise<CopyCoverage[]> {
+export async function recheckCoverage(q: Queryable, since: Date, now = new Date()): Promise<CopyCoverage[]> {
   const r = await q.query<CopyCoverage>(
     `SELECT target AS copy, COALESCE(sum(size), 0)::bigint AS bytes,
-            COALESCE(sum(size) FILTER (WHERE checked_at >= $1 AND bad_at IS NULL), 0)::bigint AS "checkedBytes"
-     FROM target_blobs GROUP BY target
+            COALESCE(sum(size) FILTER (WHERE checked_at >= $1 AND bad_at IS NULL), 0)::bigint AS "checkedBytes",
+            (SELECT COALESCE(sum(r.bytes), 0) / 7 FROM target_reads r
+             WHERE r.target = tb.target AND r.day > ($2::timestamptz AT TIME ZONE 'UTC')::date - 7)::bigint AS "readPerDay"
+     FROM target_blobs tb GROUP BY target
      UNION ALL
      SELECT 'local', COALESCE(sum(COALESCE(f.stored_size, f.size)), 0)::bigint,
             COALESCE(sum(COALESCE(f.stored_size, f.size))
-              FILTER (WHERE COALESCE(f.local_checked_at, f.hashed_at) >= $1), 0)::bigint
+              FILTER (WHERE COALESCE(f.local_checked_at, f.hashed_at) >= $1), 0)::bigint, 0
      FROM backup_files f JOIN backups b ON b.id = f.backup_id
      WHERE f.hashed_at IS NOT NULL AND ${SQL_KEPT}
      ORDER BY 1`,
-    [since],
+    [since, now],
   );
-  return r.rows.map((row) => ({ ...row, bytes: Number(row.bytes), checkedBytes: Number(row.checkedBytes) }));
+  return r.rows.map((row) => ({
+    ...row,
+    bytes: Number(row.bytes),
+    checkedBytes: Number(row.checkedBytes),
+    readPerDay: Number(row.readPerDay),
+  }));
 }

@@ -194,6 +194,13 @@ export const METRICS = {
     ['copy'],
     "Fraction of each copy's stored bytes read back within the last re-check window (RECHECK_WINDOW_DAYS); copy local: every host's local copies",
   ),
+  readBackPerDay: spec(
+    'fleet_backup_read_back_bytes_per_day',
+    'gauge',
+    'fleet',
+    ['copy'],
+    'Bytes verify and the rolling re-read read back from each target per day, averaged over the last 7 days: the egress verification costs',
+  ),
   rotFound: spec(
     'fleet_backup_rot_found_24h',
     'gauge',

@@ -1,3 +1,4 @@
+import { LOCAL_COPY } from '@fleet-backup/core';
 import { hostQueueNames, POOL_QUEUE } from '@fleet-backup/queue';
 import { Gauge, type Registry } from 'prom-client';
 import type { Runtime } from '../runtime.ts';
@@ -136,6 +137,11 @@ function registerRotGauges(registry: Registry, read: Read<RotSnapshot>): void {
       labels: { copy: c.copy },
       value: c.bytes === 0 ? 1 : c.checkedBytes / c.bytes,
     })),
+  );
+  computed(registry, METRICS.readBackPerDay, read, (s) =>
+    s.coverage
+      .filter((c) => c.copy !== LOCAL_COPY)
+      .map((c) => ({ labels: { copy: c.copy }, value: c.readPerDay })),
   );
   computed(registry, METRICS.rotFound, read, (s) =>
     s.found.map((f) => ({ labels: { copy: f.copy }, value: f.found })),

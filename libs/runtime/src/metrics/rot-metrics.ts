@@ -13,7 +13,7 @@ export async function readRotSnapshot(rt: Runtime): Promise<RotSnapshot> {
   const now = rt.clock.now().getTime();
   const since = new Date(now - rt.config.recheckWindowDays * DAY_MS);
   return {
-    coverage: await recheckCoverage(rt.pool, since),
+    coverage: await recheckCoverage(rt.pool, since, rt.clock.now()),
     found: await new RotFindings(rt.pool, rt.clock).countsSince(new Date(now - DAY_MS)),
   };
 }

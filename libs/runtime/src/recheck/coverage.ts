@@ -31,7 +31,7 @@ export interface RotSummary {
 export async function buildRecheckCoverage(rt: Runtime): Promise<RecheckCoverage> {
   const windowDays = rt.config.recheckWindowDays;
   const since = new Date(rt.clock.now().getTime() - windowDays * DAY_MS);
-  const copies = (await recheckCoverage(rt.pool, since)).map((c) => ({
+  const copies = (await recheckCoverage(rt.pool, since, rt.clock.now())).map((c) => ({
     ...c,
     fraction: c.bytes === 0 ? 1 : c.checkedBytes / c.bytes,
   }));

@@ -1,3 +1,4 @@
+import { LOCAL_COPY } from '@fleet-backup/core';
 import type { Report } from '@fleet-backup/runtime';
 import { statusCell } from '../style.ts';
 import { table } from '../table.ts';
@@ -94,12 +95,13 @@ export function formatReport(r: Report): string {
     ),
     section(
       `copies read back within the last ${r.recheck.windowDays} days (rolling re-check)`,
-      ['COPY', 'BYTES', 'READ BACK', 'FRACTION'],
+      ['COPY', 'BYTES', 'READ BACK', 'FRACTION', 'READ PER DAY (7-DAY AVERAGE)'],
       r.recheck.copies.map((c) => [
         c.copy,
         String(c.bytes),
         String(c.checkedBytes),
         `${(c.fraction * 100).toFixed(1)}%`,
+        c.copy === LOCAL_COPY ? '' : String(c.readPerDay),
       ]),
     ),
     section(

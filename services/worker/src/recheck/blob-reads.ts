@@ -1,6 +1,7 @@
 import type { StoredBlob } from '@fleet-backup/db';
 import {
   type BlobPlace,
+  blobObject,
   NotFoundError,
   type PackEntry,
   type ReadOnlyTarget,
@@ -90,4 +91,47 @@ function packProblem(err: unknown): string {
   if (err instanceof NotFoundError) return 'blob missing (its pack is gone)';
   if (err instanceof StorageError && !err.transient) return `unreadable: ${err.message}`;
   throw err;
+}
+
+/**
+ * Confirms blobs are still on the target without reading them: a head of each pack once, and of
+ * each blob of its own (its size checked). A missing one is reported as a problem like a bad read.
+ */
+export async function confirmPresent(
+  target: ReadOnlyTarget,
+  blobs: BlobToRead[],
+  parallel: number,
+  found: (blob: StoredBlob, problem: string | null) => Promise<void> | void,
+  signal?: AbortSignal,
+): Promise<void> {
+  const packs = new Map<string, Promise<string | null>>();
+  const present = (b: BlobToRead): Promise<string | null> => {
+    const key = blobObject(b.blob.sha256, b.place);
+    if (!b.place) return headProblem(target, key, b.blob.size);
+    let pack = packs.get(key);
+    if (!pack) {
+      pack = headProblem(target, key, undefined);
+      packs.set(key, pack);
+    }
+    return pack;
+  };
+  await forEachLimited(blobs, parallel, async (b) => {
+    signal?.throwIfAborted();
+    await found(b.blob, await present(b));
+  });
+}
+
+async function headProblem(
+  target: ReadOnlyTarget,
+  key: string,
+  size: number | undefined,
+): Promise<string | null> {
+  try {
+    const info = await target.head(key);
+    return size === undefined || info.size === size ? null : `blob size ${info.size}, expected ${size}`;
+  } catch (err) {
+    if (err instanceof NotFoundError)
+      return key.startsWith('packs/') ? 'blob missing (its pack is gone)' : 'blob missing';
+    throw err;
+  }
 }

@@ -10,7 +10,7 @@ import type { Runtime } from '@fleet-backup/runtime';
 import { blobKey, manifestKey, type ReadOnlyTarget, readOnly } from '@fleet-backup/storage';
 import type { Logger } from 'pino';
 import type { CopyProblem } from './blob-read.ts';
-import { readBlobsBack } from './blob-reads.ts';
+import { type BlobToRead, confirmPresent, readBlobsBack } from './blob-reads.ts';
 import { markHoldersCorrupt } from './holders.ts';
 import { checkManifest, type ManifestCheck } from './manifest-check.ts';
 import { type Settled, settleCopy } from './settle.ts';
@@ -24,15 +24,24 @@ export interface TargetRead {
   good: string[];
   manifest: ManifestCheck;
   checkedFiles: number;
+  /** Bytes of blobs read back now. */
   checkedBytes: number;
+  /** Bytes of blobs not read again: read good within the window, and confirmed still there. */
+  vouchedBytes: number;
 }
 
-/** Reads a backup's copy on one target: the whole manifest, and every blob once. */
+/**
+ * Reads a backup's copy on one target: the whole manifest, and every blob once. With `readSince`
+ * (the verify stage), a blob read good since then is not read again, only confirmed present: a
+ * daily then reads back what changed, and the rolling re-read keeps every stored byte read within
+ * the window (restic's check --read-data-subset idea).
+ */
 export async function readTargetCopy(
   rt: Runtime,
   detail: BackupDetail,
   target: ReadOnlyTarget,
   signal?: AbortSignal,
+  readSince?: Date,
 ): Promise<TargetRead> {
   const recorded = await new CopyChecks(rt.pool, rt.clock).manifestSha(detail.backup.id, target.name);
   const manifest = await checkManifest(target, detail, recorded);
@@ -50,28 +59,33 @@ export async function readTargetCopy(
     good: [],
     manifest,
     checkedFiles: detail.files.length,
-    checkedBytes: detail.files.reduce((n, f) => n + f.size, 0),
+    checkedBytes: 0,
+    vouchedBytes: 0,
   };
-  const places = await rt.blobs.places(target.name, [...blobs.keys()]);
-  const wanted = [...blobs.values()].map(({ blob }) => ({
-    blob,
-    place: places.get(blob.sha256) ?? undefined,
-  }));
-  await readBlobsBack(
-    target,
-    wanted,
-    rt.config.targetParallelRequests,
-    (blob, problem) => {
-      if (!problem) {
-        read.good.push(blob.sha256);
-        return;
-      }
-      const paths = blobs.get(blob.sha256)?.paths ?? [];
-      read.bad.push({ blob, problem, paths });
-      for (const path of paths) read.problems.push({ path, problem });
-    },
-    signal,
-  );
+  const shas = [...blobs.keys()];
+  const places = await rt.blobs.places(target.name, shas);
+  const readGood = readSince
+    ? await new CopyChecks(rt.pool, rt.clock).readGoodSince(target.name, shas, readSince)
+    : new Set<string>();
+  const toRead: BlobToRead[] = [];
+  const vouched: BlobToRead[] = [];
+  for (const { blob } of blobs.values()) {
+    const b = { blob, place: places.get(blob.sha256) ?? undefined };
+    (readGood.has(blob.sha256) ? vouched : toRead).push(b);
+  }
+  const parallel = rt.config.targetParallelRequests;
+  const found = (counted: 'checkedBytes' | 'vouchedBytes') => (blob: StoredBlob, problem: string | null) => {
+    if (!problem) {
+      if (counted === 'checkedBytes') read.good.push(blob.sha256);
+      read[counted] += blob.size;
+      return;
+    }
+    const paths = blobs.get(blob.sha256)?.paths ?? [];
+    read.bad.push({ blob, problem, paths });
+    for (const path of paths) read.problems.push({ path, problem });
+  };
+  await readBlobsBack(target, toRead, parallel, found('checkedBytes'), signal);
+  await confirmPresent(target, vouched, parallel, found('vouchedBytes'), signal);
   return read;
 }
 
@@ -164,6 +178,7 @@ export async function recheckTargetCopy(
     finishStage: opts.finishStage ?? false,
   });
   rt.metrics.bytesVerified.inc({ target: target.name }, read.checkedBytes);
+  await new CopyChecks(rt.pool, rt.clock).noteReadBack(target.name, read.checkedBytes);
   const fields = { target: target.name, backupId, key: detail.backup.key, by: opts.by };
   if (read.problems.length)
     opts.log.error({ ...fields, problems: read.problems.slice(0, 10) }, 'copy is corrupt');

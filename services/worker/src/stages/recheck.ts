@@ -60,10 +60,9 @@ export async function recheckTarget(rt: Runtime, data: JobData<'recheck'>, ctx: 
     if (!(await manifestReadsGood(rt, target, due.backupId))) badManifests++;
   }
   if (news || badManifests) await rt.queues.add('repair', { target: target.name });
-  rt.metrics.bytesVerified.inc(
-    { target: target.name },
-    blobs.reduce((n, b) => n + b.size, 0),
-  );
+  const readBytes = blobs.reduce((n, b) => n + b.size, 0);
+  rt.metrics.bytesVerified.inc({ target: target.name }, readBytes);
+  await checks.noteReadBack(target.name, readBytes);
   const summary = {
     target: target.name,
     blobs: blobs.length,

@@ -1,3 +1,4 @@
+import { CopyChecks } from '@fleet-backup/db';
 import type { JobContext, JobData } from '@fleet-backup/queue';
 import { type Runtime, runStage, type StageSpec } from '@fleet-backup/runtime';
 import { readOnly } from '@fleet-backup/storage';
@@ -5,8 +6,9 @@ import { type Settled, settleCopyIn } from '../recheck/settle.ts';
 import { readTargetCopy, recordTargetRead, type TargetRead } from '../recheck/target-copy.ts';
 
 /**
- * verify (pool): reads the copy on one target back in full: the whole manifest, byte for byte
- * (against the sha256 kept when it was written), and every blob, re-hashed. A mismatch marks that
+ * verify (pool): reads the copy on one target back: the whole manifest, byte for byte (against
+ * the sha256 kept when it was written), and every blob not read good within the re-read window
+ * (what this backup uploaded, and anything overdue), re-hashed; the others are confirmed present. A mismatch marks that
  * copy corrupt (the backup then stays unverified) and queues a repair from a good copy, after
  * which the copy is read again; only a copy whose every byte matches counts as verified.
  */
@@ -29,7 +31,10 @@ export function verifyStage(rt: Runtime): StageSpec<JobData<'verify'>, Read, Set
       // Verify only reads: it gets a view of the target with no put or delete.
       const target = readOnly(rt.targets.get(input.target));
       const detail = await rt.backups.detail(backup.id);
-      const read = await readTargetCopy(rt, detail, target, signal);
+      // What was read good within the re-read window is only confirmed present: a daily reads back
+      // what it uploaded, and the rolling re-read keeps the rest read within the window.
+      const since = new Date(rt.clock.now().getTime() - rt.config.recheckWindowDays * 86_400_000);
+      const read = await readTargetCopy(rt, detail, target, signal, since);
       const news = await recordTargetRead(rt, detail, target.name, read, 'verify');
       return { target: target.name, read, news };
     },
@@ -38,11 +43,17 @@ export function verifyStage(rt: Runtime): StageSpec<JobData<'verify'>, Read, Set
         backupId: backup.id,
         copy: target,
         problems: read.problems,
-        detail: { checkedFiles: read.checkedFiles, checkedBytes: read.checkedBytes, by: 'verify' },
+        detail: {
+          checkedFiles: read.checkedFiles,
+          checkedBytes: read.checkedBytes,
+          vouchedBytes: read.vouchedBytes,
+          by: 'verify',
+        },
         finishStage: true,
       }),
     async afterCommit({ target, read, news }, settled, { backup, log }) {
       rt.metrics.bytesVerified.inc({ target }, read.checkedBytes);
+      await new CopyChecks(rt.pool, rt.clock).noteReadBack(target, read.checkedBytes);
       const fields = { target, backupId: backup.id, key: backup.key, by: 'verify' };
       if (read.problems.length)
         log.error({ ...fields, problems: read.problems.slice(0, 10) }, 'copy is corrupt');
