@@ -180,14 +180,15 @@ export async function missingReferencedBlobs(fleet: Fleet): Promise<string[]> {
   const missing: string[] = [];
   for await (const o of listAll(target, 'hosts/')) {
     if (!o.key.endsWith('/manifest.json')) continue;
-    let manifest: { files: Record<string, { sha256: string }> };
+    let manifest: { files: Record<string, { sha256: string; chunks?: string[] }> };
     try {
       manifest = JSON.parse(await readFile(path.join(fleet.targetDir, o.key), 'utf8'));
     } catch {
       continue; // removed by a concurrent expire between the listing and the read
     }
+    // A large file is stored as its chunks: each must be there.
     for (const f of Object.values(manifest.files))
-      if (!blobs.has(f.sha256)) missing.push(`${o.key}: ${f.sha256}`);
+      for (const sha of f.chunks ?? [f.sha256]) if (!blobs.has(sha)) missing.push(`${o.key}: ${sha}`);
   }
   return missing;
 }

@@ -167,7 +167,7 @@ export async function publishBackup(
   for (const target of opts.targets) {
     for (const f of opts.captured.files)
       await putBlobIfAbsent(target, f.row.sha256, f.row.size, () => Readable.from([f.bytes]));
-    await writeManifest(target, buildManifest(detail));
+    await writeManifest(target, buildManifest(detail, new Map()));
   }
   await store.transaction(async (tx) => {
     for (const t of ['local', ...opts.targets.map((x) => x.name)])

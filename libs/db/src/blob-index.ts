@@ -1,4 +1,5 @@
 import type { Clock } from '@fleet-backup/core';
+import { ChunkLists } from './blob-chunks.ts';
 import { type Pool, withTransaction } from './pool.ts';
 
 /** Where a blob sits in a pack on a target (the storage lib's PackedPlace). */
@@ -6,6 +7,11 @@ export interface PackedPlace {
   pack: string;
   offset: number;
   length: number;
+}
+
+/** A file's blob stored in chunks on a target: every chunk's place (the storage lib's ChunkedPlace). */
+export interface ChunkedPlaces {
+  chunks: { sha256: string; length: number; place: PackedPlace | null }[];
 }
 
 /** A pack just written: its sha256, size and the place of each blob in it. */
@@ -38,9 +44,27 @@ export class BlobIndex {
 
   /**
    * Of these blobs, the ones the target is known to hold, each with its place: a PackedPlace in a
-   * pack, or null for a blob stored as its own object.
+   * pack, ChunkedPlaces when the target holds every chunk of a chunked file's blob, or null for a
+   * blob stored as its own object. A blob's own row wins over its chunks (stored before chunking).
    */
-  async places(target: string, sha256s: string[]): Promise<Map<string, PackedPlace | null>> {
+  async places(target: string, sha256s: string[]): Promise<Map<string, PackedPlace | ChunkedPlaces | null>> {
+    const found: Map<string, PackedPlace | ChunkedPlaces | null> = await this.rowPlaces(target, sha256s);
+    const lists = await new ChunkLists(this.pool).of(sha256s.filter((s) => !found.has(s)));
+    const chunkShas = [...new Set([...lists.values()].flat().map((c) => c.sha256))];
+    const chunkPlaces = await this.rowPlaces(target, chunkShas);
+    for (const [blob, list] of lists) {
+      if (!list.every((c) => chunkPlaces.has(c.sha256))) continue;
+      const chunks = list.map((c) => ({
+        sha256: c.sha256,
+        length: c.size,
+        place: chunkPlaces.get(c.sha256) ?? null,
+      }));
+      found.set(blob, { chunks });
+    }
+    return found;
+  }
+
+  private async rowPlaces(target: string, sha256s: string[]): Promise<Map<string, PackedPlace | null>> {
     const found = new Map<string, PackedPlace | null>();
     if (!sha256s.length) return found;
     const r = await this.pool.query<{
@@ -79,7 +103,7 @@ export class BlobIndex {
   }
 
   /** The place of one blob on a target (undefined: not known there, or its own object). */
-  async placeOf(target: string, sha256: string): Promise<PackedPlace | undefined> {
+  async placeOf(target: string, sha256: string): Promise<PackedPlace | ChunkedPlaces | undefined> {
     return (await this.places(target, [sha256])).get(sha256) ?? undefined;
   }
 

@@ -31,10 +31,15 @@ export interface BlobVerdict extends BlobCandidate {
   deleted: boolean;
 }
 
+/**
+ * The file blobs that hold blob `c`: itself, and every chunked file's blob it is a chunk of. A
+ * chunk is referenced exactly when a file made of it is.
+ */
+const HOLDERS = `(SELECT c.sha256 UNION ALL SELECT bc.blob_sha256 FROM blob_chunks bc WHERE bc.chunk_sha256 = c.sha256)`;
 export const LIVE_REF = `SELECT 1 FROM backup_files f JOIN backups b ON b.id = f.backup_id
-  WHERE f.blob_sha256 = c.sha256 AND ${notEndedSql('b')}`;
+  WHERE f.blob_sha256 IN ${HOLDERS} AND ${notEndedSql('b')}`;
 const RELEASED = `SELECT max(b.lifecycle_changed_at) FROM backup_files f JOIN backups b ON b.id = f.backup_id
-  WHERE f.blob_sha256 = c.sha256 AND b.lifecycle IN ${SQL_ENDED}`;
+  WHERE f.blob_sha256 IN ${HOLDERS} AND b.lifecycle IN ${SQL_ENDED}`;
 
 /** Postgres' side of blob garbage collection: what each target holds and which blobs may go. */
 export class BlobGcStore {

@@ -223,13 +223,14 @@ export class CopyChecks {
     return r.rows;
   }
 
-  /** The kept backups with a copy on the target that store a file in this blob, and which files. */
+  /** The kept backups with a copy on the target that store a file in this blob (or in a file it is a chunk of), and which files. */
   async holding(target: string, sha256: string): Promise<CopyHolding[]> {
     const r = await this.pool.query<CopyHolding>(
       `SELECT b.id AS "backupId", b.host, b.key, c.status, array_agg(f.path ORDER BY f.path) AS paths
        FROM backup_files f JOIN backups b ON b.id = f.backup_id
        JOIN backup_copies c ON c.backup_id = b.id AND c.target = $1
-       WHERE f.blob_sha256 = $2 AND ${SQL_KEPT}
+       WHERE (f.blob_sha256 = $2 OR f.blob_sha256 IN (SELECT blob_sha256 FROM blob_chunks WHERE chunk_sha256 = $2))
+         AND ${SQL_KEPT}
        GROUP BY b.id, b.host, b.key, c.status ORDER BY b.created_at, b.id`,
       [target, sha256],
     );
@@ -269,9 +270,24 @@ export const copyReadSinceSql = (param: string) => `(CASE WHEN c.target = '${LOC
                      AND COALESCE(f.local_checked_at, f.hashed_at, '-infinity') < ${param})
   ELSE COALESCE(c.checked_at, c.verified_at, '-infinity') >= ${param}
    AND NOT EXISTS (SELECT 1 FROM backup_files f
-                   LEFT JOIN target_blobs t ON t.target = c.target AND t.sha256 = f.blob_sha256
+                   LEFT JOIN target_blobs own ON own.target = c.target AND own.sha256 = f.blob_sha256
+                   CROSS JOIN LATERAL (${STORED_PIECES_SQL}) t
                    WHERE f.backup_id = b.id AND (t.checked_at IS NULL OR t.checked_at < ${param} OR t.bad_at IS NOT NULL))
   END)`;
+
+/**
+ * What a target stores for file blob `f.blob_sha256` (its own row `own`, left-joined): that row,
+ * or else each of its chunks' rows (a row of nulls for one the target lacks), or else one row of
+ * nulls (the target holds nothing for it).
+ */
+const STORED_PIECES_SQL = `SELECT own.checked_at, own.bad_at WHERE own.sha256 IS NOT NULL
+  UNION ALL
+  SELECT ct.checked_at, ct.bad_at FROM blob_chunks bc
+    LEFT JOIN target_blobs ct ON ct.target = c.target AND ct.sha256 = bc.chunk_sha256
+    WHERE own.sha256 IS NULL AND bc.blob_sha256 = f.blob_sha256
+  UNION ALL
+  SELECT NULL::timestamptz, NULL::timestamptz WHERE own.sha256 IS NULL
+    AND NOT EXISTS (SELECT 1 FROM blob_chunks bc WHERE bc.blob_sha256 = f.blob_sha256)`;
 
 /** One copy kind's stored bytes, and how many of them were read back since a date. */
 export interface CopyCoverage {

@@ -27,13 +27,16 @@ export async function bytesFreed(q: Queryable, going: string[]): Promise<BytesFr
     [going],
   );
   const targets = await q.query<TargetBytes>(
-    `WITH gone AS (SELECT DISTINCT blob_sha256 AS sha256 FROM backup_files WHERE backup_id = ANY($1::uuid[]))
+    `WITH files AS (SELECT DISTINCT blob_sha256 AS sha256 FROM backup_files WHERE backup_id = ANY($1::uuid[])),
+     gone AS (SELECT sha256 FROM files
+              UNION SELECT bc.chunk_sha256 FROM blob_chunks bc JOIN files ON files.sha256 = bc.blob_sha256)
      SELECT tb.target, count(*)::int AS blobs, COALESCE(sum(tb.size), 0)::bigint AS bytes
      FROM target_blobs tb JOIN gone g ON g.sha256 = tb.sha256
      WHERE NOT EXISTS (
        SELECT 1 FROM backup_files f JOIN backups b ON b.id = f.backup_id
-       WHERE f.blob_sha256 = tb.sha256 AND NOT (b.id = ANY($1::uuid[]))
-         AND ${notEndedSql('b')})
+       WHERE (f.blob_sha256 = tb.sha256
+              OR f.blob_sha256 IN (SELECT blob_sha256 FROM blob_chunks WHERE chunk_sha256 = tb.sha256))
+         AND NOT (b.id = ANY($1::uuid[])) AND ${notEndedSql('b')})
      GROUP BY tb.target ORDER BY tb.target`,
     [going],
   );

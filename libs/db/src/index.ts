@@ -1,4 +1,5 @@
 export * from './backup-store.ts';
+export * from './blob-chunks.ts';
 export * from './blob-index.ts';
 export * from './blob-refs.ts';
 export * from './change-store.ts';

@@ -1,4 +1,5 @@
 export { canonicalJson } from './canonical-json.ts';
+export { chunkStream, DEFAULT_CHUNKER_PARAMS } from './chunking/index.ts';
 export {
   CorruptObjectError,
   IntegrityError,
@@ -52,8 +53,10 @@ export {
   type BlobPlace,
   type BlobRead,
   blobObject,
+  type ChunkedPlace,
   indexPacks,
   openBlob,
+  type PackPlace,
   readPackBlobs,
   readPackIndex,
 } from './packs/pack-read.ts';

@@ -92,6 +92,8 @@ export const ManifestFileSchema = z
     /** Raw bytes (base64) of the path when it is not valid UTF-8 (`path` then shows `\xHH` escapes). */
     pathBytes: base64.optional(),
     attrs: FileAttributesSchema.optional(),
+    /** A large file's stored bytes as content-defined chunks, in order: each a blob (in a pack). */
+    chunks: z.array(sha256Hex).min(1).optional(),
   })
   .refine(
     (f) =>

@@ -36,7 +36,10 @@ export async function markFromManifests(target: StorageTarget, live: Set<string>
     marks.foreign++;
     try {
       const manifest = await readManifest(target, parsed.host, parsed.backupKey);
-      for (const f of Object.values(manifest.files)) marks.refs.add(f.storedSha256 ?? f.sha256);
+      for (const f of Object.values(manifest.files)) {
+        marks.refs.add(f.storedSha256 ?? f.sha256);
+        for (const chunk of f.chunks ?? []) marks.refs.add(chunk);
+      }
     } catch (err) {
       if (err instanceof NotFoundError) continue; // removed since the listing: it references nothing now
       if ((err as { transient?: unknown }).transient === true) throw err; // the job retries

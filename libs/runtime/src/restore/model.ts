@@ -17,6 +17,8 @@ export interface RestoreFile {
   pathBytes?: Buffer | null;
   /** Mode, owner, mtime and xattrs to give the file; absent for backups taken before they were recorded. */
   attrs?: FileAttributes | null;
+  /** A large file's chunks as its manifest lists them (a restore from the bucket alone finds each). */
+  chunks?: string[];
 }
 
 /** A directory or symlink to bring back (it holds no bytes). */
@@ -56,6 +58,7 @@ function fileOfManifest(storedPath: string, f: ManifestFile): RestoreFile {
     encrypted,
     pathBytes: f.pathBytes === undefined ? null : Buffer.from(f.pathBytes, 'base64'),
     attrs: f.attrs ?? null,
+    ...(f.chunks && { chunks: f.chunks }),
   };
 }
 

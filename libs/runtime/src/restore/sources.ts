@@ -1,7 +1,7 @@
 import { createReadStream } from 'node:fs';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
-import { type BlobPlace, openBlob, type ReadOnlyTarget } from '@fleet-backup/storage';
+import { type BlobPlace, type ChunkedPlace, openBlob, type ReadOnlyTarget } from '@fleet-backup/storage';
 import type { RestoreFile } from './model.ts';
 
 /** A copy restored bytes can come from: the host's backup directory or a target's blobs. */
@@ -28,7 +28,7 @@ export function localSource(name: string, dir: string): CopySource {
   };
 }
 
-/** Where each blob is on a target: in a pack (a place), or its own object (null or absent). */
+/** Where each blob is on a target: in a pack or in chunks (a place), or its own object (null or absent). */
 export type BlobPlaces = ReadonlyMap<string, BlobPlace | null>;
 
 /**
@@ -41,7 +41,19 @@ export function targetSource(target: ReadOnlyTarget, places: BlobPlaces): CopySo
     name: target.name,
     open: (file) => {
       const sha256 = file.encrypted?.sha256 ?? file.sha256;
-      return openBlob(target, sha256, places.get(sha256) ?? undefined);
+      return openBlob(target, sha256, places.get(sha256) ?? chunkedPlace(file.chunks, places));
     },
   };
+}
+
+/** A file's chunks, when the manifest lists them and each is in a pack found (else undefined). */
+function chunkedPlace(chunks: string[] | undefined, places: BlobPlaces): ChunkedPlace | undefined {
+  if (!chunks) return undefined;
+  const found: ChunkedPlace['chunks'] = [];
+  for (const sha256 of chunks) {
+    const place = places.get(sha256);
+    if (!place || !('pack' in place)) return undefined;
+    found.push({ sha256, length: place.length, place });
+  }
+  return { chunks: found };
 }

@@ -5,16 +5,24 @@ import { listAll } from '../repository.ts';
 import type { ReadOnlyTarget } from '../target.ts';
 import { PACK_FOOTER_BYTES, type PackEntry, parsePackFooter, parsePackIndex } from './pack-format.ts';
 
-/** Where a blob's bytes sit inside a pack on a target (no place: the blob is its own object). */
-export interface BlobPlace {
+/** Where a blob's bytes sit inside a pack on a target. */
+export interface PackPlace {
   pack: string;
   offset: number;
   length: number;
 }
 
-/** The object that holds a blob: its pack, or its own key. */
+/** A large file's blob stored as content-defined chunks: each chunk in a pack, or its own object (null). */
+export interface ChunkedPlace {
+  chunks: { sha256: string; length: number; place: PackPlace | null }[];
+}
+
+/** Where a blob is on a target: in a pack, in chunks, or (no place) its own object. */
+export type BlobPlace = PackPlace | ChunkedPlace;
+
+/** The object that holds a blob: its pack, or its own key (a chunked blob is named by its own key). */
 export function blobObject(sha256: string, place: BlobPlace | undefined): string {
-  return place ? packKey(place.pack) : blobKey(sha256);
+  return place && 'pack' in place ? packKey(place.pack) : blobKey(sha256);
 }
 
 /** A blob's stored bytes: a range of its pack, or its own object. The caller checks its sha256. */
@@ -25,10 +33,23 @@ export async function openBlob(
   signal?: AbortSignal,
 ): Promise<Readable> {
   if (!place) return target.get(blobKey(sha256), undefined, signal);
+  if ('chunks' in place) return Readable.from(chunkBytes(target, place, signal));
   // An empty range cannot be asked for; an empty blob has nothing that could rot.
   if (place.length === 0) return Readable.from([]);
   const range = { start: place.offset, end: place.offset + place.length - 1 };
   return target.get(packKey(place.pack), range, signal);
+}
+
+/** A chunked blob's bytes: its chunks one after another, each opened as it is reached. */
+async function* chunkBytes(
+  target: ReadOnlyTarget,
+  place: ChunkedPlace,
+  signal?: AbortSignal,
+): AsyncGenerator<Buffer> {
+  for (const chunk of place.chunks) {
+    for await (const piece of await openBlob(target, chunk.sha256, chunk.place ?? undefined, signal))
+      yield piece as Buffer;
+  }
 }
 
 /** Reads a pack's own index from its end (two range reads), checked as untrusted input. */
@@ -122,13 +143,13 @@ export async function readPackBlobs(
  * the bucket alone (no Postgres) needs to find a manifest's blobs. A blob in two packs (two writers
  * packed it) keeps the first place found.
  */
-export async function indexPacks(target: ReadOnlyTarget, parallel = 8): Promise<Map<string, BlobPlace>> {
+export async function indexPacks(target: ReadOnlyTarget, parallel = 8): Promise<Map<string, PackPlace>> {
   const packs: string[] = [];
   for await (const obj of listAll(target, PACKS_PREFIX)) {
     const pack = parsePackKey(obj.key);
     if (pack !== undefined) packs.push(pack);
   }
-  const places = new Map<string, BlobPlace>();
+  const places = new Map<string, PackPlace>();
   let next = 0;
   const lane = async () => {
     for (let pack = packs[next++]; pack !== undefined; pack = packs[next++]) {

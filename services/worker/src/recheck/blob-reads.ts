@@ -35,10 +35,10 @@ export async function readBlobsBack(
   const single: BlobToRead[] = [];
   const byPack = new Map<string, BlobToRead[]>();
   for (const b of blobs) {
-    const inPack = b.place ? byPack.get(b.place.pack) : undefined;
-    if (inPack) inPack.push(b);
-    else if (b.place) byPack.set(b.place.pack, [b]);
-    else single.push(b);
+    const pack = b.place && 'pack' in b.place ? b.place.pack : undefined;
+    const members = pack === undefined ? single : (byPack.get(pack) ?? []);
+    members.push(b);
+    if (pack !== undefined) byPack.set(pack, members);
   }
   const work: (() => Promise<void>)[] = [];
   for (const [pack, members] of byPack) {
@@ -65,7 +65,9 @@ async function readWholePack(
   signal?.throwIfAborted();
   const blobOf = new Map(members.map((m) => [m.blob.sha256, m.blob]));
   const entries: PackEntry[] = members.flatMap((m) =>
-    m.place ? [{ sha256: m.blob.sha256, ...m.place }] : [],
+    m.place && 'pack' in m.place
+      ? [{ sha256: m.blob.sha256, offset: m.place.offset, length: m.place.length }]
+      : [],
   );
   const results = new Map<StoredBlob, string | null>();
   try {
@@ -107,7 +109,8 @@ export async function confirmPresent(
   const packs = new Map<string, Promise<string | null>>();
   const present = (b: BlobToRead): Promise<string | null> => {
     const key = blobObject(b.blob.sha256, b.place);
-    if (!b.place) return headProblem(target, key, b.blob.size);
+    // Chunked blobs come here as their chunks (readTargetCopy expands them).
+    if (!b.place || !('pack' in b.place)) return headProblem(target, key, b.blob.size);
     let pack = packs.get(key);
     if (!pack) {
       pack = headProblem(target, key, undefined);

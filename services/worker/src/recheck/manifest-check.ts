@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { type BackupDetail, type FileRow, storedBlob } from '@fleet-backup/db';
+import { type BackupDetail, ChunkLists, type FileRow, type Pool, storedBlob } from '@fleet-backup/db';
 import {
   type Manifest,
   manifestKey,
@@ -16,9 +16,10 @@ import type { CopyProblem } from './blob-read.ts';
 export const sha256Hex = (bytes: Buffer): string => createHash('sha256').update(bytes).digest('hex');
 
 /** The manifest bytes the catalog writes for a backup (replicate writes exactly these). */
-export function manifestBytes(detail: BackupDetail, target: string): Buffer {
+export async function manifestBytes(pool: Pool, detail: BackupDetail, target: string): Promise<Buffer> {
   const key = manifestKey(detail.backup.host, detail.backup.key);
-  return serializeManifest(buildManifest(detail), { target, key });
+  const lists = await new ChunkLists(pool).of(detail.files.map((f) => storedBlob(f).sha256));
+  return serializeManifest(buildManifest(detail, lists), { target, key });
 }
 
 export interface ManifestCheck {
@@ -34,6 +35,7 @@ export interface ManifestCheck {
  * metadata. A target that cannot be reached throws.
  */
 export async function checkManifest(
+  pool: Pool,
   target: ReadOnlyTarget,
   detail: BackupDetail,
   recordedSha: string | null,
@@ -51,7 +53,7 @@ export async function checkManifest(
   }
   const sha256 = sha256Hex(bytes);
   const problems: CopyProblem[] = [];
-  const expected = recordedSha ?? sha256Hex(manifestBytes(detail, target.name));
+  const expected = recordedSha ?? sha256Hex(await manifestBytes(pool, detail, target.name));
   if (sha256 !== expected) {
     problems.push({
       path: key,

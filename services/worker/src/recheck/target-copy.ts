@@ -44,7 +44,7 @@ export async function readTargetCopy(
   readSince?: Date,
 ): Promise<TargetRead> {
   const recorded = await new CopyChecks(rt.pool, rt.clock).manifestSha(detail.backup.id, target.name);
-  const manifest = await checkManifest(target, detail, recorded);
+  const manifest = await checkManifest(rt.pool, target, detail, recorded);
   const blobs = new Map<string, { blob: StoredBlob; paths: string[] }>();
   for (const f of detail.files) {
     // The blob is what was stored: for an encrypted file, its ciphertext (no key is needed here).
@@ -62,16 +62,16 @@ export async function readTargetCopy(
     checkedBytes: 0,
     vouchedBytes: 0,
   };
-  const shas = [...blobs.keys()];
-  const places = await rt.blobs.places(target.name, shas);
+  const wanted = await storedPieces(rt, target.name, blobs);
+  const shas = [...wanted.keys()];
   const readGood = readSince
     ? await new CopyChecks(rt.pool, rt.clock).readGoodSince(target.name, shas, readSince)
     : new Set<string>();
   const toRead: BlobToRead[] = [];
   const vouched: BlobToRead[] = [];
-  for (const { blob } of blobs.values()) {
-    const b = { blob, place: places.get(blob.sha256) ?? undefined };
-    (readGood.has(blob.sha256) ? vouched : toRead).push(b);
+  for (const [sha, piece] of wanted) {
+    blobs.set(sha, piece);
+    (readGood.has(sha) ? vouched : toRead).push(piece);
   }
   const parallel = rt.config.targetParallelRequests;
   const found = (counted: 'checkedBytes' | 'vouchedBytes') => (blob: StoredBlob, problem: string | null) => {
@@ -94,6 +94,38 @@ export async function readTargetCopy(
  * now on when none was), and a rot finding per bad object. True when something bad was not
  * known before, so a repair is worth asking for.
  */
+/**
+ * What is stored for these blobs on the target, each with the files it holds: a blob in a pack or
+ * of its own, or, for a large file stored in chunks, each of its chunks (read, vouched for, marked
+ * bad and healed like any blob).
+ */
+async function storedPieces(
+  rt: Runtime,
+  target: string,
+  blobs: Map<string, { blob: StoredBlob; paths: string[] }>,
+): Promise<Map<string, BlobToRead & { paths: string[] }>> {
+  const places = await rt.blobs.places(target, [...blobs.keys()]);
+  const pieces = new Map<string, BlobToRead & { paths: string[] }>();
+  for (const [sha, { blob, paths }] of blobs) {
+    const place = places.get(sha) ?? undefined;
+    if (!place || !('chunks' in place)) {
+      pieces.set(sha, { blob, place, paths });
+      continue;
+    }
+    for (const c of place.chunks) {
+      const seen = pieces.get(c.sha256);
+      if (seen) seen.paths.push(...paths);
+      else
+        pieces.set(c.sha256, {
+          blob: { sha256: c.sha256, size: c.length },
+          place: c.place ?? undefined,
+          paths: [...paths],
+        });
+    }
+  }
+  return pieces;
+}
+
 export async function recordTargetRead(
   rt: Runtime,
   detail: BackupDetail,

@@ -1,16 +1,20 @@
 import type { FileAttributes, TreeNode } from '@fleet-backup/core';
-import { type BackupDetail, seedEntry } from '@fleet-backup/db';
+import { type BackupDetail, type BlobChunk, seedEntry, storedBlob } from '@fleet-backup/db';
 import { MANIFEST_FORMAT, type Manifest, type ManifestNode } from '@fleet-backup/storage';
 
 /**
- * A backup's manifest: every stored path with its source path, size and sha256, plus the seed
- * entry as captured. Built only from what does not change after the snapshot, so a retried
+ * A backup's manifest: every stored path with its source path, size and sha256 (and a large
+ * file's chunk list), plus the seed entry as captured. Built only from what does not change after the snapshot, so a retried
  * replicate writes identical bytes (manifests are written once).
  */
-export function buildManifest({ backup, files, nodes }: BackupDetail): Manifest {
+export function buildManifest(
+  { backup, files, nodes }: BackupDetail,
+  chunkLists: ReadonlyMap<string, BlobChunk[]>,
+): Manifest {
   const entries: Manifest['files'] = {};
   for (const f of files) {
     const e = f.encrypted;
+    const chunks = chunkLists.get(storedBlob(f).sha256);
     entries[f.storedPath] = {
       path: f.path,
       size: f.size,
@@ -19,6 +23,8 @@ export function buildManifest({ backup, files, nodes }: BackupDetail): Manifest 
       ...(e && { storedSha256: e.sha256, storedSize: e.size, keyId: e.keyId }),
       ...(f.pathBytes && { pathBytes: f.pathBytes.toString('base64') }),
       ...(f.attrs && { attrs: manifestAttrs(f.attrs) }),
+      // A large file's chunks, in order: a restore from the bucket alone finds each in the packs.
+      ...(chunks && { chunks: chunks.map((c) => c.sha256) }),
     };
   }
   return {

@@ -79,7 +79,7 @@ async function manifestReadsGood(rt: Runtime, target: StorageTarget, backupId: s
   const checks = new CopyChecks(rt.pool, rt.clock);
   const detail = await rt.backups.detail(backupId);
   const recorded = await checks.manifestSha(backupId, target.name);
-  const check = await checkManifest(target, detail, recorded);
+  const check = await checkManifest(rt.pool, target, detail, recorded);
   const first = check.problems[0];
   if (!first) {
     await checks.copyChecked(backupId, target.name);

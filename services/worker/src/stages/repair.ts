@@ -111,7 +111,7 @@ async function rewriteBadManifests(rt: Runtime, target: StorageTarget, ctx: JobC
     ctx.signal.throwIfAborted();
     const detail = await rt.backups.detail(backupId);
     const recorded = await checks.manifestSha(backupId, target.name);
-    if ((await checkManifest(target, detail, recorded)).problems.length === 0) continue;
+    if ((await checkManifest(rt.pool, target, detail, recorded)).problems.length === 0) continue;
     const good = await goodManifestBytes(rt, detail, target.name, recorded);
     if (!good) {
       ctx.log.error(
@@ -136,7 +136,7 @@ async function goodManifestBytes(
   target: string,
   recorded: string | null,
 ): Promise<{ bytes: Buffer; sha256: string; from: string } | null> {
-  const rebuilt = manifestBytes(detail, target);
+  const rebuilt = await manifestBytes(rt.pool, detail, target);
   const sha256 = sha256Hex(rebuilt);
   if (!recorded || recorded === sha256) return { bytes: rebuilt, sha256, from: 'catalog' };
   const key = manifestKey(detail.backup.host, detail.backup.key);

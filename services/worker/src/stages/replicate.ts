@@ -1,14 +1,15 @@
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { LOCAL_COPY } from '@fleet-backup/core';
-import { CopyChecks, storedBlob } from '@fleet-backup/db';
+import { ChunkLists, CopyChecks, storedBlob } from '@fleet-backup/db';
 import type { JobContext, JobData } from '@fleet-backup/queue';
 import { runStage, type StagePorts, type StageSpec, storedCopyStream } from '@fleet-backup/runtime';
-import { putBlobIfAbsent, type StorageTarget, writeManifest } from '@fleet-backup/storage';
+import { type StorageTarget, writeManifest } from '@fleet-backup/storage';
 import { type AgentEnv, assertOwnHost, backupDir } from '../agent-env.ts';
 import { forEachLimited } from '../limited.ts';
 import { replaceBadBlob } from '../recheck/replace-blob.ts';
 import { buildManifest } from './manifest.ts';
+import { sendChunked } from './replicate-chunks.ts';
 import { Packer, Presence, readSmallStored } from './replicate-packs.ts';
 
 /**
@@ -60,7 +61,8 @@ export function replicateStage(env: AgentEnv): StageSpec<JobData<'replicate'>, S
 
 /**
  * Uploads the backup's blobs the target lacks (or holds bad), then its manifest. Small blobs go
- * into packs, a few dozen objects for tens of thousands of files; larger ones are their own object.
+ * into packs, a few dozen objects for tens of thousands of files; larger ones are cut into chunks,
+ * which go into packs too (sendChunked).
  */
 async function sendCopy(env: AgentEnv, target: StorageTarget, ports: StagePorts): Promise<Sent> {
   const { backups, blobs, config } = env.rt;
@@ -84,6 +86,7 @@ async function sendCopy(env: AgentEnv, target: StorageTarget, ports: StagePorts)
   const places = await blobs.places(target.name, shas);
   const presence = new Presence(target, blobs);
   const packer = new Packer(target, blobs, config.packTargetBytes, signal);
+  const context = { rt: env.rt, target, packer, presence, signal };
   const sent: Sent = {
     target: target.name,
     blobs: unique.length,
@@ -109,22 +112,25 @@ async function sendCopy(env: AgentEnv, target: StorageTarget, ports: StagePorts)
         }
       }
       const place = places.get(file.sha256);
-      if (place !== undefined && (await presence.holds(file, place))) return;
+      const own = place === undefined || (place !== null && 'chunks' in place) ? undefined : place;
+      if (own !== undefined && (await presence.holds(file, own))) return;
       if (file.size <= config.packBlobMaxBytes) {
         await packer.add(file.sha256, await readSmallStored(dir, file, target.name));
         counted(file.size);
         return;
       }
-      const put = await putBlobIfAbsent(target, file.sha256, file.size, () => readStored(dir, file));
-      await blobs.record(target.name, file.sha256, file.size);
-      if (put.uploaded) counted(file.size);
+      const bytes = await sendChunked(context, file, place, () => readStored(dir, file));
+      if (bytes > 0) counted(bytes);
     } finally {
       ports.progress(++done, unique.length);
     }
   });
   await packer.flush();
   sent.packs = packer.packs;
-  const manifest = await writeManifest(target, buildManifest(detail));
+  const manifest = await writeManifest(
+    target,
+    buildManifest(detail, await new ChunkLists(env.rt.pool).of(shas)),
+  );
   // Kept so every later read checks the whole manifest, byte for byte, against what was written.
   await checks.recordManifest(backup.id, target.name, manifest.sha256);
   return sent;

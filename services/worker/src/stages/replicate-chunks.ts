@@ -1,0 +1,88 @@
+import { createHash } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { LOCAL_COPY } from '@fleet-backup/core';
+import {
+  type BlobChunk,
+  type ChunkedPlaces,
+  ChunkLists,
+  CopyChecks,
+  type PackedPlace,
+} from '@fleet-backup/db';
+import type { Runtime } from '@fleet-backup/runtime';
+import { blobKey, chunkStream, IntegrityError, type StorageTarget } from '@fleet-backup/storage';
+import { replaceBadBlob } from '../recheck/replace-blob.ts';
+import type { Packer, Presence } from './replicate-packs.ts';
+
+/** What a replicate shares while it sends one target its blobs. */
+export interface SendContext {
+  rt: Runtime;
+  target: StorageTarget;
+  packer: Packer;
+  presence: Presence;
+  signal: AbortSignal;
+}
+
+const sha256Of = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
+
+/**
+ * Sends a large file's blob as content-defined chunks (FastCDC, about 1 MiB), each a blob in a
+ * pack, so a file that changed a little sends little more than what changed. A file whose every
+ * chunk the target holds is not even read. Otherwise the stored copy is read once: cut, each
+ * chunk the target lacks (or holds bad) packed, the whole checked against the file's sha256, and
+ * the chunk list recorded (it is the same for every target). Returns the bytes sent.
+ */
+export async function sendChunked(
+  ctx: SendContext,
+  file: { sha256: string; size: number },
+  place: PackedPlace | ChunkedPlaces | null | undefined,
+  open: () => Readable,
+): Promise<number> {
+  if (place && 'chunks' in place && (await holdsEvery(ctx, place))) return 0;
+  const whole = createHash('sha256');
+  const chunks: BlobChunk[] = [];
+  let offset = 0;
+  let sent = 0;
+  for await (const bytes of chunkStream(open())) {
+    ctx.signal.throwIfAborted();
+    whole.update(bytes);
+    const chunk = { sha256: sha256Of(bytes), offset, size: bytes.length };
+    chunks.push(chunk);
+    offset += bytes.length;
+    if (await holdsChunk(ctx, chunk, bytes)) continue;
+    await ctx.packer.add(chunk.sha256, bytes);
+    sent += bytes.length;
+  }
+  const actual = whole.digest('hex');
+  if (actual !== file.sha256 || offset !== file.size)
+    throw new IntegrityError(ctx.target.name, blobKey(file.sha256), file.sha256, actual);
+  await new ChunkLists(ctx.rt.pool).record(file.sha256, chunks);
+  return sent;
+}
+
+async function holdsEvery(ctx: SendContext, place: ChunkedPlaces): Promise<boolean> {
+  const bad = await new CopyChecks(ctx.rt.pool, ctx.rt.clock).badAmong(
+    ctx.target.name,
+    place.chunks.map((c) => c.sha256),
+  );
+  if (bad.size) return false;
+  for (const c of place.chunks)
+    if (!(await ctx.presence.holds({ sha256: c.sha256, size: c.length }, c.place))) return false;
+  return true;
+}
+
+/** Whether the target holds a chunk good; one it holds bad is replaced from these bytes first. */
+async function holdsChunk(
+  ctx: SendContext,
+  chunk: { sha256: string; size: number },
+  bytes: Buffer,
+): Promise<boolean> {
+  const { rt, target } = ctx;
+  if ((await new CopyChecks(rt.pool, rt.clock).badAmong(target.name, [chunk.sha256])).has(chunk.sha256)) {
+    const source = { name: LOCAL_COPY, open: async () => Readable.from([bytes]) };
+    await replaceBadBlob(rt, target, chunk, source, ctx.signal);
+    return true;
+  }
+  const place = (await rt.blobs.places(target.name, [chunk.sha256])).get(chunk.sha256);
+  if (place === undefined || (place !== null && 'chunks' in place)) return false;
+  return ctx.presence.holds(chunk, place);
+}
