@@ -3,7 +3,7 @@ import path from 'node:path';
 import { BadInputError, LOCAL_COPY } from '@fleet-backup/core';
 import { type BackupDetail, storedBlob } from '@fleet-backup/db';
 import { readOnly } from '@fleet-backup/storage';
-import { type CopySource, localSource, targetSource } from './restore.ts';
+import { type CopySource, localSource, restoreSetOfDetail, targetSource } from './restore.ts';
 import type { Runtime } from './runtime.ts';
 
 /**
@@ -51,5 +51,5 @@ export async function catalogTargetSource(
     target,
     detail.files.map((f) => storedBlob(f).sha256),
   );
-  return targetSource(readOnly(rt.targets.get(target)), places);
+  return targetSource(readOnly(rt.targets.get(target)), places, restoreSetOfDetail(detail).files);
 }

@@ -3,6 +3,7 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { type BlobPlace, type ChunkedPlace, openBlob, type ReadOnlyTarget } from '@fleet-backup/storage';
 import type { RestoreFile } from './model.ts';
+import { PackCache } from './pack-cache.ts';
 
 /** A copy restored bytes can come from: the host's backup directory or a target's blobs. */
 export interface CopySource {
@@ -36,13 +37,20 @@ export type BlobPlaces = ReadonlyMap<string, BlobPlace | null>;
  * through `places`: Postgres' record of the target, or the packs' own indexes when restoring from
  * the bucket alone.
  */
-export function targetSource(target: ReadOnlyTarget, places: BlobPlaces): CopySource {
+export function targetSource(
+  target: ReadOnlyTarget,
+  places: BlobPlaces,
+  files: RestoreFile[] = [],
+): CopySource {
+  const placeOf = (file: RestoreFile) => {
+    const sha256 = file.encrypted?.sha256 ?? file.sha256;
+    return places.get(sha256) ?? chunkedPlace(file.chunks, places);
+  };
+  // Packs many of the files live in are fetched whole, once.
+  const view = new PackCache(target, files.map(placeOf)).view();
   return {
     name: target.name,
-    open: (file) => {
-      const sha256 = file.encrypted?.sha256 ?? file.sha256;
-      return openBlob(target, sha256, places.get(sha256) ?? chunkedPlace(file.chunks, places));
-    },
+    open: (file) => openBlob(view, file.encrypted?.sha256 ?? file.sha256, placeOf(file)),
   };
 }
 

@@ -165,7 +165,8 @@ async function restoreFromBucket(opts: RestoreOptions): Promise<void> {
   };
   // The packs' own indexes say where the manifest's blobs are; a blob in none is its own object.
   const places = await indexPacks(target, config.targetParallelRequests);
-  await runAndRecord(attempt, { ...opts, from: target.name }, config, [targetSource(target, places)]);
+  const source = targetSource(target, places, attempt.selection.files);
+  await runAndRecord(attempt, { ...opts, from: target.name }, config, [source]);
 }
 
 /** Runs the restore and records it, whatever the outcome (the record is best effort without Postgres). */

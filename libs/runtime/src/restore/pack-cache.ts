@@ -1,0 +1,85 @@
+import { Readable } from 'node:stream';
+import {
+  type BlobPlace,
+  type ByteRange,
+  type PackPlace,
+  packKey,
+  parsePackKey,
+  type ReadOnlyTarget,
+} from '@fleet-backup/storage';
+
+/** From this many wanted blobs on, a restore fetches a pack whole, once, rather than a range per blob. */
+const WHOLE_PACK_FROM = 8;
+/** Packs held at once (16 MiB each by default); past that, blobs are read as ranges. */
+const MAX_HELD = 4;
+
+/**
+ * Serves a restore's blobs from packs fetched whole: a pack many wanted blobs live in is read in
+ * one request, held while its blobs are still to come, and dropped after the last (restic's
+ * restorer reads each pack once the same way). The bytes are checked by the restore as they land.
+ */
+export class PackCache {
+  private readonly target: ReadOnlyTarget;
+  /** Blobs still to be served from each pack worth fetching whole. */
+  private readonly remaining = new Map<string, number>();
+  private readonly held = new Map<string, Promise<Buffer>>();
+
+  constructor(target: ReadOnlyTarget, wanted: Iterable<BlobPlace | null | undefined>) {
+    this.target = target;
+    const counts = new Map<string, number>();
+    for (const place of wanted)
+      for (const p of packPlaces(place)) counts.set(p.pack, (counts.get(p.pack) ?? 0) + 1);
+    for (const [pack, n] of counts) if (n >= WHOLE_PACK_FROM) this.remaining.set(pack, n);
+  }
+
+  /** The target as a restore reads it: a range of a pack worth fetching whole comes from the whole. */
+  view(): ReadOnlyTarget {
+    const { target } = this;
+    return {
+      name: target.name,
+      kind: target.kind,
+      offsite: target.offsite,
+      location: target.location,
+      get: async (key, range, signal) => {
+        const pack = parsePackKey(key);
+        const fromWhole = pack !== undefined && range ? await this.slice(pack, range) : undefined;
+        return fromWhole ?? target.get(key, range, signal);
+      },
+      head: (key) => target.head(key),
+      list: (prefix, opts) => target.list(prefix, opts),
+    };
+  }
+
+  /** A range of a pack fetched whole, or undefined when it is better read as a range. */
+  private async slice(pack: string, range: ByteRange): Promise<Readable | undefined> {
+    const left = this.remaining.get(pack);
+    if (left === undefined) return undefined;
+    let whole = this.held.get(pack);
+    if (!whole) {
+      if (this.held.size >= MAX_HELD) return undefined;
+      whole = this.fetch(pack);
+      this.held.set(pack, whole);
+    }
+    const bytes = await whole.catch(() => undefined);
+    if (left <= 1) {
+      this.remaining.delete(pack);
+      this.held.delete(pack);
+    } else this.remaining.set(pack, left - 1);
+    const end = (range.end ?? range.start) + 1;
+    // A pack that could not be fetched whole: the range read says why, for this blob.
+    if (!bytes || end > bytes.length) return undefined;
+    return Readable.from([bytes.subarray(range.start, end)]);
+  }
+
+  private async fetch(pack: string): Promise<Buffer> {
+    const chunks: Buffer[] = [];
+    for await (const chunk of await this.target.get(packKey(pack))) chunks.push(chunk as Buffer);
+    return Buffer.concat(chunks);
+  }
+}
+
+function packPlaces(place: BlobPlace | null | undefined): PackPlace[] {
+  if (!place) return [];
+  if ('pack' in place) return [place];
+  return place.chunks.flatMap((c) => (c.place ? [c.place] : []));
+}
