@@ -40,15 +40,36 @@ export async function openBlob(
   return target.get(packKey(place.pack), range, signal);
 }
 
-/** A chunked blob's bytes: its chunks one after another, each opened as it is reached. */
+/** Chunks fetched ahead of the one being read: requests in flight, and at most 4 chunks (16 MiB) held. */
+const CHUNKS_AHEAD = 4;
+
+/** A chunked blob's bytes: its chunks in order, the next few fetched while one is read. */
 async function* chunkBytes(
   target: ReadOnlyTarget,
   place: ChunkedPlace,
   signal?: AbortSignal,
 ): AsyncGenerator<Buffer> {
-  for (const chunk of place.chunks) {
+  const fetch = async (chunk: ChunkedPlace['chunks'][number]) => {
+    const pieces: Buffer[] = [];
     for await (const piece of await openBlob(target, chunk.sha256, chunk.place ?? undefined, signal))
-      yield piece as Buffer;
+      pieces.push(piece as Buffer);
+    return Buffer.concat(pieces);
+  };
+  const ahead: Promise<Buffer>[] = [];
+  let next = 0;
+  const fill = () => {
+    for (let c = place.chunks[next]; c !== undefined && ahead.length < CHUNKS_AHEAD; c = place.chunks[next]) {
+      const pending = fetch(c);
+      pending.catch(() => {}); // awaited in order below, where a failure is thrown
+      ahead.push(pending);
+      next++;
+    }
+  };
+  fill();
+  for (let pending = ahead.shift(); pending !== undefined; pending = ahead.shift()) {
+    const bytes = await pending;
+    fill();
+    yield bytes;
   }
 }
 
