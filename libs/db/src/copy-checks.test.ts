@@ -2,7 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { ManualClock } from '@fleet-backup/core';
 import { type Isolated, isolate, serviceUrls } from '@fleet-backup/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CopyChecks, recheckCoverage, sliceBounds } from './copy-checks.ts';
+import { CopyChecks, sliceBounds } from './copy-checks.ts';
+import { recheckCoverage } from './copy-coverage.ts';
 import { LocalChecks } from './local-checks.ts';
 import { reportQueries } from './report-queries.ts';
 

@@ -6,6 +6,7 @@ export * from './change-store.ts';
 export * from './checkout.ts';
 export * from './completeness-queries.ts';
 export * from './copy-checks.ts';
+export * from './copy-coverage.ts';
 export * from './drill-store.ts';
 export * from './expiry-plan.ts';
 export * from './file-catalog.ts';

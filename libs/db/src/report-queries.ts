@@ -1,5 +1,5 @@
 import type { BackupKind, BackupStatus } from '@fleet-backup/core';
-import { copyReadSinceSql } from './copy-checks.ts';
+import { copyReadSinceSql } from './copy-coverage.ts';
 import { keptSql, SQL_KEPT } from './lifecycle-sql.ts';
 import type { Queryable } from './pool.ts';
 
