@@ -109,19 +109,27 @@ describe.skipIf(!services)('chunks: large files cut by content', () => {
     await expectRestores(ids[1]!, '-after-gc');
   });
 
-  it('finds a byte flipped inside a chunk with an on-demand verify, and never restores it', async () => {
-    const id = ids[1]!;
+  /** Flips a byte in the middle of the file's `seq`-th chunk where the target stores it; its sha256. */
+  async function flipChunk(seq: number): Promise<string> {
     const r = await fleet.iso.pool.query(
-      `SELECT tb.pack, tb.pack_offset AS offset, tb.size FROM blob_chunks bc
+      `SELECT bc.chunk_sha256 AS sha, tb.pack, tb.pack_offset AS offset, tb.size FROM blob_chunks bc
        JOIN target_blobs tb ON tb.sha256 = bc.chunk_sha256 AND tb.target = 'second'
-       WHERE bc.blob_sha256 = $1 ORDER BY bc.seq LIMIT 1`,
-      [sha(big)],
+       WHERE bc.blob_sha256 = $1 AND bc.seq = $2`,
+      [sha(big), seq],
     );
-    const { pack, offset, size } = r.rows[0];
+    const { sha: chunk, pack, offset, size } = r.rows[0];
     await flipByte({
       file: path.join(fleet.targetDir, 'packs', pack.slice(0, 2), pack),
       at: Number(offset) + Math.floor(Number(size) / 2),
     });
+    return chunk;
+  }
+
+  it('finds a byte flipped inside a chunk with an on-demand verify, and never restores it', async () => {
+    const id = ids[1]!;
+    // No worker or agent: nothing heals the copy before the restore below tries it.
+    await fleet.stopAgents();
+    await flipChunk(0);
     const verify = await runCli(['verify', id, '--target', 'second', '--json'], fleet.env);
     expect(verify.code, verify.stderr).toBe(1);
     expect((await copyDetail(id)).status).toBe('corrupt');
@@ -131,6 +139,37 @@ describe.skipIf(!services)('chunks: large files cut by content', () => {
     expect(run.stderr).toMatch(/bytes hash to [0-9a-f]{64}, expected/);
     const written = await readFile(path.join(to, dir.slice(1), 'orders.bin')).catch(() => null);
     expect(written).toBeNull();
+    await fleet.startAgents();
+  });
+
+  it('fails a drill on a byte flipped inside a chunk, and the rolling re-read finds another', async () => {
+    // The repair the verify above queued has put good bytes back, and the copy verified again.
+    await waitFor(async () => (await copyDetail(ids[1]!)).status === 'verified', {
+      timeoutMs: 60_000,
+      what: 'the repair to heal the copy',
+    });
+    await flipChunk(2);
+    const key = await keyOf(ids[1]!);
+    const drill = await runCli(['drill', '--host', HOST, '--backup', key, '--from', 'second'], fleet.env);
+    expect(drill.code).toBe(1);
+    expect(drill.stderr).toMatch(/orders\.bin from copy second: sha256 mismatch/);
+    await waitFor(async () => (await copyDetail(ids[1]!)).status === 'corrupt', {
+      what: 'the copy to be corrupt',
+    });
+
+    const chunk = await flipChunk(3);
+    fleet.rt.config.recheckWindowDays = 1; // today's slice is everything
+    await fleet.rt.queues.add('recheck', { target: 'second' });
+    await waitFor(
+      async () =>
+        (
+          await fleet.iso.pool.query('SELECT bad_at FROM target_blobs WHERE sha256 = $1 AND target = $2', [
+            chunk,
+            'second',
+          ])
+        ).rows[0]?.bad_at != null,
+      { timeoutMs: 30_000, what: 'the re-read to mark the chunk bad' },
+    );
   });
 
   /** Restores the backup through the catalog and from the bucket alone, and compares the large file. */

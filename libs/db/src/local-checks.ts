@@ -85,12 +85,36 @@ export class LocalChecks {
     return r.rows[0] ?? null;
   }
 
-  /** Hosts with a verified local copy of a kept backup holding these bytes. */
+  /**
+   * The newest verified local file on the host whose stored bytes hold this chunk of a large
+   * file, with where in the file the chunk starts and its size; null when none.
+   */
+  async verifiedChunkHolder(
+    host: string,
+    chunk: string,
+  ): Promise<{ file: LocalFile; offset: number; size: number } | null> {
+    const r = await this.pool.query<LocalFile & { chunkOffset: string; chunkSize: string }>(
+      `SELECT ${LOCAL_FILE_COLUMNS}, bc.chunk_offset AS "chunkOffset", bc.size AS "chunkSize"
+       FROM blob_chunks bc JOIN backup_files f ON f.blob_sha256 = bc.blob_sha256
+       JOIN backups b ON b.id = f.backup_id
+       JOIN backup_copies c ON c.backup_id = b.id AND c.target = $3 AND c.status = 'verified'
+       WHERE b.host = $1 AND bc.chunk_sha256 = $2 AND ${SQL_KEPT}
+       ORDER BY b.created_at DESC LIMIT 1`,
+      [host, chunk, LOCAL_COPY],
+    );
+    const row = r.rows[0];
+    if (!row) return null;
+    const { chunkOffset, chunkSize, ...file } = row;
+    return { file, offset: Number(chunkOffset), size: Number(chunkSize) };
+  }
+
+  /** Hosts with a verified local copy of a kept backup holding these bytes (a file, or a chunk of one). */
   async hostsHolding(sha256: string): Promise<string[]> {
     const r = await this.pool.query<{ host: string }>(
       `SELECT DISTINCT b.host FROM backup_files f JOIN backups b ON b.id = f.backup_id
        JOIN backup_copies c ON c.backup_id = b.id AND c.target = $2 AND c.status = 'verified'
-       WHERE f.blob_sha256 = $1 AND ${SQL_KEPT} ORDER BY b.host`,
+       WHERE (f.blob_sha256 = $1 OR f.blob_sha256 IN (SELECT blob_sha256 FROM blob_chunks WHERE chunk_sha256 = $1))
+         AND ${SQL_KEPT} ORDER BY b.host`,
       [sha256, LOCAL_COPY],
     );
     return r.rows.map((row) => row.host);

@@ -186,14 +186,21 @@ export async function repairFromLocal(
   const healed: string[] = [];
   for (const blob of await checks.badBlobs(target.name)) {
     ctx.signal.throwIfAborted();
-    const holder = await local.verifiedHolder(env.host, blob.sha256);
+    const whole = await local.verifiedHolder(env.host, blob.sha256);
+    // A chunk of a large file is the range of the local file it was cut from.
+    const chunk = whole ? null : await local.verifiedChunkHolder(env.host, blob.sha256);
+    const holder = whole ?? chunk?.file;
     if (!holder) continue;
     assertOwnHost(env, await rt.backups.require(holder.backupId));
+    const range = chunk ? { start: chunk.offset, end: chunk.offset + chunk.size - 1 } : {};
     const from: BlobSource = {
       name: LOCAL_COPY,
       // Opened before the put, so a missing file fails here and not as the target's upload error.
       open: async () =>
-        (await open(localPath(env.backupRoot, holder), 'r')).createReadStream({ highWaterMark: 1 << 20 }),
+        (await open(localPath(env.backupRoot, holder), 'r')).createReadStream({
+          highWaterMark: 1 << 20,
+          ...range,
+        }),
     };
     try {
       if ((await replaceBadBlob(rt, target, blob, from, ctx.signal)) === 'replaced') healed.push(blob.sha256);
