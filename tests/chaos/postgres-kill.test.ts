@@ -115,7 +115,9 @@ describe.skipIf(!services)('postgres-kill: backends terminated while backups run
     );
     expect(crashes).toEqual([]);
     expect(stack.roles.every((r) => r.alive)).toBe(true);
-    expect(terminated).toBeGreaterThan(10);
+    // Each kill ends the connections open at that moment; since replicate sends packs (no longer a
+    // few queries per file), fewer are open at once: 9 to 12 in 20 kills on this machine.
+    expect(terminated).toBeGreaterThan(5);
     expect(terminatedWhileRunning).toBeGreaterThan(0);
     expect(expireCutOff).toBe(true);
     expect(migrationCutOff).toBe(true);

@@ -195,7 +195,8 @@ describe.skipIf(!services)('sensitive items: encrypted on the agent, never in th
           targets: { target: string; deleted: number; examined: number }[];
         };
         for (const t of report.targets) {
-          expect(t.examined, t.target).toBeGreaterThan(0);
+          // A scan lists blobs of their own; these are all in packs, which Postgres knows.
+          if (!args.includes('--scan')) expect(t.examined, t.target).toBeGreaterThan(0);
           expect(t.deleted, `${args.join(' ')} on ${t.target}`).toBe(0);
         }
       }

@@ -1,6 +1,7 @@
 import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { hostQueueName } from '@fleet-backup/queue';
+import { FsTarget, indexPacks } from '@fleet-backup/storage';
 import { serviceUrls } from '@fleet-backup/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backupAndWait, fileIdentities, QueueProbe, show, waitForStatus } from '../support/fault.ts';
@@ -88,7 +89,17 @@ describe.skipIf(!services)('an operator retry of a failed job finishes the backu
     // The local copy was not rewritten, and the target now holds every blob plus the manifest.
     expect(await fileIdentities(path.join(stack.backupRoot, key))).toEqual(local);
     const stored = await listFiles(stack.secondDir);
-    for (const f of done.files) expect(stored.some((s) => s.endsWith(f.sha256))).toBe(true);
+    const packed = await indexPacks(new FsTarget({ name: 'second', root: stack.secondDir }));
+    for (const f of done.files) {
+      // A large file is stored as its chunks, each in a pack.
+      const chunks = await stack.iso.pool.query(
+        'SELECT chunk_sha256 AS sha FROM blob_chunks WHERE blob_sha256 = $1',
+        [f.sha256],
+      );
+      const blobs: string[] = chunks.rows.length ? chunks.rows.map((r) => r.sha) : [f.sha256];
+      for (const blob of blobs)
+        expect(packed.has(blob) || stored.some((s) => s.endsWith(blob)), f.path).toBe(true);
+    }
     expect(stored.filter((s) => s.includes(key))).toHaveLength(1);
   });
 });

@@ -58,7 +58,7 @@ describe.skipIf(!services)('packs: written, collected, repacked', () => {
     await fleet?.close();
   });
 
-  it('sends a backup of many small files as one pack, and a large file as its own object', async () => {
+  it('sends a backup of many small files and a large file cut in chunks as one pack', async () => {
     const dir = path.join(fleet.sourceDir(HOST), 'one');
     await writeSmall(dir, 300, 'one');
     const large = randomBytes(700 * 1024);
@@ -67,14 +67,19 @@ describe.skipIf(!services)('packs: written, collected, repacked', () => {
     const packs = await packsOnTarget(fleet);
     expect(packs.size).toBe(1);
     const places = await indexPacks(targetOf(fleet));
-    expect(places.size).toBe(300);
-    const own = [...(await blobsOnTarget(fleet))].filter((s) => !places.has(s));
-    expect(own).toEqual([sha(large)]);
+    const chunks = await fleet.iso.pool.query(
+      'SELECT chunk_sha256 AS sha FROM blob_chunks WHERE blob_sha256 = $1',
+      [sha(large)],
+    );
+    expect(chunks.rows.length).toBeGreaterThanOrEqual(1);
+    expect(places.size).toBe(300 + chunks.rows.length);
+    for (const { sha: chunk } of chunks.rows) expect(places.has(chunk)).toBe(true);
+    expect([...(await blobsOnTarget(fleet))].filter((s) => !places.has(s))).toEqual([]);
     const recorded = await fleet.iso.pool.query(
       'SELECT count(*)::int AS n FROM target_blobs WHERE target = $1 AND pack IS NOT NULL',
       ['second'],
     );
-    expect(recorded.rows[0].n).toBe(300);
+    expect(recorded.rows[0].n).toBe(300 + chunks.rows.length);
     expect(await missingReferencedBlobs(fleet)).toEqual([]);
   });
 
