@@ -34,14 +34,6 @@ export class BlobIndex {
     this.clock = clock;
   }
 
-  async known(target: string, sha256: string): Promise<boolean> {
-    const r = await this.pool.query('SELECT 1 FROM target_blobs WHERE target = $1 AND sha256 = $2', [
-      target,
-      sha256,
-    ]);
-    return r.rowCount === 1;
-  }
-
   /**
    * Of these blobs, the ones the target is known to hold, each with its place: a PackedPlace in a
    * pack, ChunkedPlaces when the target holds every chunk of a chunked file's blob, or null for a
@@ -105,13 +97,6 @@ export class BlobIndex {
   /** The place of one blob on a target (undefined: not known there, or its own object). */
   async placeOf(target: string, sha256: string): Promise<PackedPlace | ChunkedPlaces | undefined> {
     return (await this.places(target, [sha256])).get(sha256) ?? undefined;
-  }
-
-  async record(target: string, sha256: string, size: number): Promise<void> {
-    await this.pool.query(
-      'INSERT INTO target_blobs (target, sha256, size, stored_at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING',
-      [target, sha256, size, this.clock.now()],
-    );
   }
 
   /**
