@@ -14,8 +14,8 @@ import {
   type StorageTarget,
 } from '@fleet-backup/storage';
 
-/** Packs being uploaded at once: with the one filling, memory is three packs' bytes. */
-const PACKS_IN_FLIGHT = 2;
+/** Packs being uploaded at once: with the one filling, memory is two packs' bytes (32 MiB by default). */
+const PACKS_IN_FLIGHT = 1;
 
 /**
  * Gathers a replicate's small blobs into packs and uploads each when it is full (and the last at
