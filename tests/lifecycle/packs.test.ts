@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { runExpire, runGc } from '@fleet-backup/runtime';
 import { indexPacks } from '@fleet-backup/storage';
 import { serviceUrls } from '@fleet-backup/testkit';
+import { followUpCorrupt, type TargetRead } from '@fleet-backup/worker';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli, waitFor } from '../support/cli.ts';
 
@@ -81,6 +82,46 @@ describe.skipIf(!services)('packs: written, collected, repacked', () => {
     );
     expect(recorded.rows[0].n).toBe(300 + chunks.rows.length);
     expect(await missingReferencedBlobs(fleet)).toEqual([]);
+  });
+
+  it('reads a copy again when the blobs its read found bad were healed before it was marked corrupt', async () => {
+    // The race: a repair (from another copy's read) heals the blob and looks for corrupt copies to
+    // read again just before this read marks its copy corrupt. Nothing would come back to it.
+    const { id } = (
+      await fleet.iso.pool.query('SELECT id FROM backups WHERE host = $1 ORDER BY created_at LIMIT 1', [HOST])
+    ).rows[0];
+    const blob = (
+      await fleet.iso.pool.query('SELECT sha256, size FROM target_blobs WHERE pack IS NOT NULL LIMIT 1')
+    ).rows[0];
+    await fleet.iso.pool.query(
+      "UPDATE backup_copies SET status = 'corrupt' WHERE backup_id = $1 AND target = 'second'",
+      [id],
+    );
+    const read = {
+      bad: [
+        {
+          blob: { sha256: blob.sha256, size: Number(blob.size) },
+          problem: 'blob content differs',
+          paths: [],
+        },
+      ],
+    };
+    await followUpCorrupt(
+      fleet.rt,
+      { backupId: id, host: HOST, target: 'second' },
+      read as unknown as TargetRead,
+      false,
+    );
+    await waitFor(
+      async () =>
+        (
+          await fleet.iso.pool.query(
+            "SELECT status FROM backup_copies WHERE backup_id = $1 AND target = 'second'",
+            [id],
+          )
+        ).rows[0].status === 'verified',
+      { timeoutMs: 30_000, what: 'the copy to be read again and verified' },
+    );
   });
 
   it('deletes a pack once no backup references any of its blobs', async () => {

@@ -2,6 +2,11 @@ export { describeSystemState, type PlannedSystemState } from './capture/plan-sta
 export { type NotSqlite, type SqliteSnapshot, snapshotSqlite } from './fs/sqlite-snapshot.ts';
 export * from './metadata-file.ts';
 export * from './plan.ts';
-export { type RecheckResult, recheckTargetCopy } from './recheck/target-copy.ts';
+export {
+  followUpCorrupt,
+  type RecheckResult,
+  recheckTargetCopy,
+  type TargetRead,
+} from './recheck/target-copy.ts';
 export * from './roles.ts';
 export { recheckTarget } from './stages/recheck.ts';

@@ -219,7 +219,33 @@ export async function recheckTargetCopy(
   if (settled && settled.status !== settled.previous && !opts.finishStage) {
     await rt.queues.add('refresh-metadata', { host: settled.host, backupId });
   }
-  if (settled?.status === 'corrupt' && news && opts.repair)
-    await rt.queues.add('repair', { target: target.name });
+  if (settled?.status === 'corrupt')
+    await followUpCorrupt(
+      rt,
+      { backupId, host: detail.backup.host, target: target.name },
+      read,
+      news && opts.repair,
+    );
   return { settled, problems: read.problems, checkedBytes: read.checkedBytes };
+}
+
+/**
+ * What a copy just settled corrupt needs next: a repair when the read found something not known
+ * bad before (`repair`). Otherwise, when every blob it read bad has been healed meanwhile (a repair
+ * of the same blob from another copy's read, running beside this one), another read of the copy:
+ * that repair already looked for corrupt copies to read again, before this one was marked.
+ */
+export async function followUpCorrupt(
+  rt: Runtime,
+  copy: { backupId: string; host: string; target: string },
+  read: TargetRead,
+  repair: boolean,
+): Promise<void> {
+  if (repair) {
+    await rt.queues.add('repair', { target: copy.target });
+    return;
+  }
+  const bad = read.bad.map((b) => b.blob.sha256);
+  if (bad.length && (await new CopyChecks(rt.pool, rt.clock).badAmong(copy.target, bad)).size === 0)
+    await rt.queues.add('verify-copy', copy);
 }

@@ -3,7 +3,12 @@ import type { JobContext, JobData } from '@fleet-backup/queue';
 import { type Runtime, runStage, type StageSpec } from '@fleet-backup/runtime';
 import { readOnly } from '@fleet-backup/storage';
 import { type Settled, settleCopyIn } from '../recheck/settle.ts';
-import { readTargetCopy, recordTargetRead, type TargetRead } from '../recheck/target-copy.ts';
+import {
+  followUpCorrupt,
+  readTargetCopy,
+  recordTargetRead,
+  type TargetRead,
+} from '../recheck/target-copy.ts';
 
 /**
  * verify (pool): reads the copy on one target back: the whole manifest, byte for byte (against
@@ -58,7 +63,8 @@ export function verifyStage(rt: Runtime): StageSpec<JobData<'verify'>, Read, Set
       if (read.problems.length)
         log.error({ ...fields, problems: read.problems.slice(0, 10) }, 'copy is corrupt');
       else log.info(fields, settled?.previous === 'corrupt' ? 'copy verified again' : 'copy verified');
-      if (settled?.status === 'corrupt' && news) await rt.queues.add('repair', { target });
+      if (settled?.status === 'corrupt')
+        await followUpCorrupt(rt, { backupId: backup.id, host: backup.host, target }, read, news);
     },
     // The host's backup_metadata.json lives on its agent; ask it to refresh, on every delivery
     // (a pre-change's on the urgent lane, so the file says `verified` without waiting for a daily).
