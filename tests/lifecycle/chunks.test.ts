@@ -174,7 +174,7 @@ describe.skipIf(!services)('chunks: large files cut by content', () => {
         ).rowCount === 1,
       { timeoutMs: 60_000, what: 'the re-read to find the chunk bad' },
     );
-  });
+  }, 180_000);
 
   /** Restores the backup through the catalog and from the bucket alone, and compares the large file. */
   async function expectRestores(id: string, label = ''): Promise<void> {
