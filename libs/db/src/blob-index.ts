@@ -1,6 +1,6 @@
 import type { Clock } from '@fleet-backup/core';
 import { ChunkLists } from './blob-chunks.ts';
-import { type Pool, withTransaction } from './pool.ts';
+import { type Pool, type Queryable, withTransaction } from './pool.ts';
 
 /** Where a blob sits in a pack on a target (the storage lib's PackedPlace). */
 export interface PackedPlace {
@@ -107,10 +107,11 @@ export class BlobIndex {
   async recordPack(target: string, pack: WrittenPack): Promise<void> {
     const now = this.clock.now();
     await withTransaction(this.pool, async (tx) => {
-      await tx.query(
-        `INSERT INTO target_packs (target, sha256, size, blobs, stored_at) VALUES ($1, $2, $3, $4, $5)
-         ON CONFLICT DO NOTHING`,
-        [target, pack.sha256, pack.size, pack.entries.length, now],
+      await recordPackRow(
+        tx,
+        target,
+        { sha256: pack.sha256, size: pack.size, blobs: pack.entries.length },
+        now,
       );
       await tx.query(
         `INSERT INTO target_blobs (target, sha256, size, stored_at, pack, pack_offset)
@@ -148,4 +149,18 @@ export class BlobIndex {
       await tx.query('DELETE FROM target_packs WHERE target = $1 AND sha256 = $2', [target, pack]);
     });
   }
+}
+
+/** Records that a target holds a pack (a row already there stays as it is). */
+export async function recordPackRow(
+  q: Queryable,
+  target: string,
+  pack: { sha256: string; size: number; blobs: number },
+  at: Date,
+): Promise<void> {
+  await q.query(
+    `INSERT INTO target_packs (target, sha256, size, blobs, stored_at) VALUES ($1, $2, $3, $4, $5)
+     ON CONFLICT DO NOTHING`,
+    [target, pack.sha256, pack.size, pack.blobs, at],
+  );
 }

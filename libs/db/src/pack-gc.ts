@@ -1,5 +1,5 @@
 import type { Clock } from '@fleet-backup/core';
-import type { WrittenPack } from './blob-index.ts';
+import { recordPackRow, type WrittenPack } from './blob-index.ts';
 import { BLOB_REFS_LOCK, LIVE_REF } from './blob-refs.ts';
 import { type Pool, withTransaction } from './pool.ts';
 
@@ -45,11 +45,7 @@ export class PackGcStore {
 
   /** Records a pack found on the target that Postgres did not know (a crash after its upload). */
   async adopt(target: string, pack: { sha256: string; size: number; blobs: number }): Promise<void> {
-    await this.pool.query(
-      `INSERT INTO target_packs (target, sha256, size, blobs, stored_at) VALUES ($1, $2, $3, $4, $5)
-       ON CONFLICT DO NOTHING`,
-      [target, pack.sha256, pack.size, pack.blobs, this.clock.now()],
-    );
+    await recordPackRow(this.pool, target, pack, this.clock.now());
   }
 
   async known(target: string): Promise<Set<string>> {
@@ -66,11 +62,7 @@ export class PackGcStore {
   async movePlaces(target: string, from: string, to: WrittenPack): Promise<void> {
     const now = this.clock.now();
     await withTransaction(this.pool, async (tx) => {
-      await tx.query(
-        `INSERT INTO target_packs (target, sha256, size, blobs, stored_at) VALUES ($1, $2, $3, $4, $5)
-         ON CONFLICT DO NOTHING`,
-        [target, to.sha256, to.size, to.entries.length, now],
-      );
+      await recordPackRow(tx, target, { sha256: to.sha256, size: to.size, blobs: to.entries.length }, now);
       await tx.query(
         `UPDATE target_blobs tb SET pack = $3, pack_offset = e.pos
          FROM unnest($4::text[], $5::bigint[]) AS e(sha256, pos)
