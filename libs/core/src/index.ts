@@ -11,6 +11,7 @@ export * from './generated.ts';
 export * from './host-health.ts';
 export * from './ids.ts';
 export * from './kinds.ts';
+export * from './limited.ts';
 export * from './lifecycle.ts';
 export * from './metadata.ts';
 export * from './naming.ts';

@@ -168,7 +168,10 @@ export async function startFleetStack(
           ],
       cli: (args) =>
         new Promise((resolve, reject) => {
-          const p = spawn(process.execPath, [entry, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+          const p = spawn(process.execPath, [...PROFILE_FLAGS, entry, ...args], {
+            env,
+            stdio: ['ignore', 'pipe', 'pipe'],
+          });
           let stdout = '';
           let stderr = '';
           p.stdout.on('data', (d) => (stdout += d));

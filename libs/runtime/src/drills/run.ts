@@ -171,8 +171,10 @@ async function restoreFromOneCopy(
       where: `backup ${detail.backup.host}/${detail.backup.key}`,
       // Sensitive files are stored encrypted: a drill proves they decrypt with the configured keys.
       keyring: rt.config.encryption,
+      parallel: rt.config.targetParallelRequests,
       onFallback: (file, from, error) => {
-        failure = new DrillFailure(
+        // Files are read in parallel: the first that failed is the one reported.
+        failure ??= new DrillFailure(
           restoreFailureReason(file.path, from, error.message),
           servedBadBytes(error) ? { target: from, path: file.path } : null,
         );

@@ -30,10 +30,22 @@ export function inDir(fd: number, name: Buffer | string): Buffer {
  * O_NOFOLLOW|O_DIRECTORY from its parent's descriptor, and a symlink or a file in the way is
  * refused, naming it. Only the top (`--to` itself) may be a symlink: it is the user's choice.
  */
+interface DirOptions {
+  create: boolean;
+  modeFor?: (key: string) => number;
+}
+
+/** An open (or opening) directory, and how many callers are using it now. */
+interface OpenDir {
+  handle: Promise<FileHandle | null>;
+  users: number;
+}
+
 export class DirTree {
   readonly top: string;
   private readonly root: FileHandle;
-  private readonly open = new Map<string, FileHandle>();
+  /** Least recently used first; a directory in use is never closed. */
+  private readonly open = new Map<string, OpenDir>();
   /** Directories this restore created (latin1 keys of their relative paths). */
   readonly created = new Set<string>();
 
@@ -57,27 +69,37 @@ export class DirTree {
   }
 
   /**
-   * The directory at `components` below the top, opened from its parent. `create`: missing ones
-   * are made with `modeFor(key)` (umask applies); otherwise a missing one gives null.
+   * Runs `fn` with the directory at `components` below the top, opened from its parent and kept
+   * open until `fn` settles, however many other calls run at once. `create`: missing ones are
+   * made with `modeFor(key)` (umask applies); otherwise a missing one gives null. Calls for one
+   * directory share a single open (and mkdir).
    */
-  async dir(
+  async use<T>(
     components: Buffer[],
-    opts: { create: boolean; modeFor?: (key: string) => number },
-  ): Promise<FileHandle | null> {
-    if (!components.length) return this.root;
+    opts: DirOptions,
+    fn: (dir: FileHandle | null) => Promise<T>,
+  ): Promise<T> {
+    if (!components.length) return fn(this.root);
     const key = Buffer.concat(components.flatMap((c, i) => (i ? [SLASH, c] : [c]))).toString('latin1');
-    const cached = this.open.get(key);
-    if (cached) {
-      this.open.delete(key);
-      this.open.set(key, cached);
-      return cached;
+    let entry = this.open.get(key);
+    if (entry) this.open.delete(key);
+    else entry = { handle: this.openChild(components, key, opts), users: 0 };
+    this.open.set(key, entry);
+    entry.users++;
+    try {
+      return await fn(await entry.handle);
+    } finally {
+      entry.users--;
+      // A missing directory (or a failed open) is not remembered: a later call may create it.
+      if (!entry.users && !(await entry.handle.catch(() => null)) && this.open.get(key) === entry)
+        this.open.delete(key);
+      this.closeIdle();
     }
-    const parent = await this.dir(components.slice(0, -1), opts);
-    if (!parent) return null;
-    const name = components[components.length - 1] as Buffer;
-    const handle = await this.openChild(parent, name, key, opts);
-    if (handle) this.remember(key, handle);
-    return handle;
+  }
+
+  /** The directory's handle, for callers that use one directory at a time (not concurrently). */
+  dir(components: Buffer[], opts: DirOptions): Promise<FileHandle | null> {
+    return this.use(components, opts, async (dir) => dir);
   }
 
   /** A path for messages: the top plus the components (bytes that are not UTF-8 shown as U+FFFD). */
@@ -86,16 +108,23 @@ export class DirTree {
   }
 
   async close(): Promise<void> {
-    for (const handle of this.open.values()) await handle.close().catch(() => {});
+    for (const entry of this.open.values()) await (await entry.handle.catch(() => null))?.close().catch(() => {});
     this.open.clear();
     await this.root.close().catch(() => {});
   }
 
-  private async openChild(
+  private openChild(components: Buffer[], key: string, opts: DirOptions): Promise<FileHandle | null> {
+    const name = components[components.length - 1] as Buffer;
+    return this.use(components.slice(0, -1), opts, (parent) =>
+      parent ? this.openIn(parent, name, key, opts) : Promise.resolve(null),
+    );
+  }
+
+  private async openIn(
     parent: FileHandle,
     name: Buffer,
     key: string,
-    opts: { create: boolean; modeFor?: (key: string) => number },
+    opts: DirOptions,
   ): Promise<FileHandle | null> {
     const at = inDir(parent.fd, name);
     try {
@@ -118,13 +147,16 @@ export class DirTree {
     });
   }
 
-  private remember(key: string, handle: FileHandle): void {
-    this.open.set(key, handle);
+  /** Past MAX_OPEN, the least recently used directories nobody is using are closed. */
+  private closeIdle(): void {
     if (this.open.size <= MAX_OPEN) return;
-    // The least recently used: an open child stays usable after its parent is closed.
-    const [oldest, old] = this.open.entries().next().value as [string, FileHandle];
-    this.open.delete(oldest);
-    void old.close().catch(() => {});
+    for (const [key, entry] of this.open) {
+      if (this.open.size <= MAX_OPEN) return;
+      if (entry.users) continue;
+      // An open child stays usable after its parent is closed.
+      this.open.delete(key);
+      void entry.handle.then((h) => h?.close()).catch(() => {});
+    }
   }
 }
 

@@ -13,8 +13,12 @@ export class AlreadyExists extends BadInputError {}
  * the old file or the new one, never half of one.
  */
 export function tempName(): string {
-  return `.fbr-${randomBytes(6).toString('hex')}`;
+  // A random prefix per process and a counter: unique within a run, and one random draw, not 20,000.
+  return `.fbr-${PROCESS_PREFIX}${(nextTemp++).toString(36)}`;
 }
+
+const PROCESS_PREFIX = randomBytes(4).toString('hex');
+let nextTemp = 0;
 
 /**
  * Moves a finished temporary entry onto its final name in the same directory (one filesystem,

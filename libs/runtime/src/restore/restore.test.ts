@@ -227,3 +227,63 @@ describe('files only checked', () => {
     }
   });
 });
+
+describe('restore writes files in parallel', () => {
+  let dir: string;
+  beforeEach(async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), 'fbt-restore-par-'));
+  });
+  afterEach(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  const openFds = async () => (await readdir('/proc/self/fd')).length;
+
+  it('keeps `parallel` files in flight across more directories than it holds open, lists them in order, and leaks no descriptor', async () => {
+    // 600 files in 300 directories (more than the 128 a restore keeps open), 3 levels deep, so
+    // directories are created, shared and evicted while other files are being written in them.
+    const tree: Record<string, string> = {};
+    for (let i = 0; i < 600; i++) tree[`d${i % 10}/e${i % 30}/f${i % 300}/file-${i}.txt`] = `bytes of ${i}`;
+    const b = backupOf(tree);
+    let inFlight = 0;
+    let peak = 0;
+    const source: CopySource = {
+      name: 'slow',
+      open: async (f) => {
+        inFlight++;
+        peak = Math.max(peak, inFlight);
+        await new Promise((r) => setTimeout(r, Math.random() * 3));
+        inFlight--;
+        return b.source.open(f);
+      },
+    };
+    const before = await openFds();
+    const to = path.join(dir, 'to');
+    const result = await restoreFiles(b.files, [source], { to, force: false, parallel: 8 });
+    expect(peak).toBe(8);
+    expect(result.files.map((f) => f.path)).toEqual(b.files.map((f) => f.path));
+    for (const [p, text] of Object.entries(tree)) expect(await readFile(path.join(to, p), 'utf8')).toBe(text);
+    expect(await openFds()).toBe(before);
+  });
+
+  it('stops at the first file no copy serves, after the files in flight land, naming it', async () => {
+    const tree: Record<string, string> = {};
+    for (let i = 0; i < 50; i++) tree[`d/file-${String(i).padStart(2, '0')}.txt`] = `bytes of ${i}`;
+    const b = backupOf(tree);
+    const opened: string[] = [];
+    const source: CopySource = {
+      name: 'mem',
+      open: async (f) => {
+        opened.push(f.path);
+        if (f.path === 'd/file-10.txt') throw new Error('gone');
+        return b.source.open(f);
+      },
+    };
+    const before = await openFds();
+    const run = restoreFiles(b.files, [source], { to: path.join(dir, 'to'), force: false, parallel: 4 });
+    await expect(run).rejects.toThrow(/could not restore d\/file-10\.txt from any copy \(mem: gone\)/);
+    // At most the files already in flight (parallel - 1) start after the failing one.
+    expect(opened.length).toBeLessThanOrEqual(11 + 3);
+    expect(await openFds()).toBe(before);
+  });
+});

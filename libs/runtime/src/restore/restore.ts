@@ -1,6 +1,6 @@
 import { symlink, unlink } from 'node:fs/promises';
 import path from 'node:path';
-import { DecryptionFailure, type Keyring, NO_KEYS, PermanentFailure } from '@fleet-backup/core';
+import { DecryptionFailure, forEachLimited, type Keyring, NO_KEYS, PermanentFailure } from '@fleet-backup/core';
 import {
   type AttributeContext,
   applyDirAttributes,
@@ -36,9 +36,13 @@ export interface RestoreOptions {
   where?: string;
   /** Told when a copy failed for a file and the next one is tried. */
   onFallback?: (file: RestoreFile, copy: string, error: Error) => void;
-  /** Told as bytes land (for a progress bar): files done, and bytes written including the file in flight. */
+  /** Told as bytes land (for a progress bar): files done, and bytes written including the files in flight. */
   onProgress?: (p: { path: string; files: number; bytes: number }) => void;
+  /** Files restored at once (default 8): each is a few requests and syscalls that would otherwise wait in turn. */
+  parallel?: number;
 }
+
+const PARALLEL_FILES = 8;
 
 export interface RestoredFile {
   path: string;
@@ -111,7 +115,7 @@ interface Planned {
 
 /** Checks the way, then writes: directories, files, symlinks, and the directories' attributes last. */
 async function restoreInto(
-  start: Omit<Run, 'modeFor' | 'result'> & { files: RestoreFile[] },
+  start: Omit<Run, 'modeFor' | 'result' | 'landed' | 'inFlightBytes'> & { files: RestoreFile[] },
   { written, links, dirs }: Planned,
 ): Promise<RestoreResult> {
   const { tree, ctx, opts } = start;
@@ -128,9 +132,17 @@ async function restoreInto(
     symlinks: 0,
     notes: [],
   };
-  const run: Run = { ...start, modeFor, result };
+  const run: Run = { ...start, modeFor, result, landed: 0, inFlightBytes: 0 };
   const landing = new Map(written.map((p) => [p.entry, p]));
-  for (const file of start.files) await restoreOneFile(run, file, landing.get(file) ?? null);
+  // Files land out of order; the result lists them in the order asked.
+  const done: RestoredFile[] = [];
+  await forEachLimited(start.files, opts.parallel ?? PARALLEL_FILES, async (file, index) => {
+    done[index] = await restoreOneFile(run, file, landing.get(file) ?? null);
+  }).catch((err: unknown) => {
+    result.files = done.filter(Boolean);
+    throw err;
+  });
+  result.files = done;
   for (const link of links) await restoreSymlink(run, link);
   if (ctx) {
     for (const d of deepestFirst(dirs)) {
@@ -151,45 +163,52 @@ interface Run {
   opts: RestoreOptions;
   modeFor: (key: string) => number;
   result: RestoreResult;
+  /** For progress: files done, and bytes of the files in flight so far. */
+  landed: number;
+  inFlightBytes: number;
 }
 
 /** One file from the first copy that serves it intact; `at` is null for a file only checked. */
-async function restoreOneFile(run: Run, file: RestoreFile, at: Placed<RestoreFile> | null): Promise<void> {
+async function restoreOneFile(
+  run: Run,
+  file: RestoreFile,
+  at: Placed<RestoreFile> | null,
+): Promise<RestoredFile> {
   const { result, opts } = run;
-  const progress = (written: number) =>
-    opts.onProgress?.({ path: file.path, files: result.files.length, bytes: result.bytes + written });
+  let inFlight = 0;
+  const progress = (written: number) => {
+    run.inFlightBytes += written - inFlight;
+    inFlight = written;
+    opts.onProgress?.({ path: file.path, files: run.landed, bytes: result.bytes + run.inFlightBytes });
+  };
   const errors: string[] = [];
   for (const source of run.sources) {
     try {
       const input = () => source.open(file);
-      if (at) {
-        const dir = await run.tree.dir(at.parent, { create: true, modeFor: run.modeFor });
-        if (!dir) throw new Error(`cannot open the directory of ${at.display}`);
-        await writeRestoredFile(
-          {
-            file,
-            dir,
-            name: at.name,
-            display: at.display,
-            force: opts.force,
-            keyring: run.keyring,
-            attrs: run.ctx,
-            onWritten: progress,
-          },
-          input,
-        );
-      } else await checkRestoredFile(file, input, run.keyring);
-      result.files.push({
-        path: file.path,
-        sha256: file.sha256,
-        size: file.size,
-        copy: source.name,
-        written: !!at,
-      });
+      if (at)
+        await run.tree.use(at.parent, { create: true, modeFor: run.modeFor }, async (dir) => {
+          if (!dir) throw new Error(`cannot open the directory of ${at.display}`);
+          await writeRestoredFile(
+            {
+              file,
+              dir,
+              name: at.name,
+              display: at.display,
+              force: opts.force,
+              keyring: run.keyring,
+              attrs: run.ctx,
+              onWritten: progress,
+            },
+            input,
+          );
+        });
+      else await checkRestoredFile(file, input, run.keyring);
+      run.landed++;
       result.bytes += file.size;
       progress(0);
-      return;
+      return { path: file.path, sha256: file.sha256, size: file.size, copy: source.name, written: !!at };
     } catch (err) {
+      progress(0);
       const error = err instanceof Error ? err : new Error(String(err));
       // The place is wrong, not the copy: another copy would fail the same way.
       if (isPlaceProblem(error)) throw error;

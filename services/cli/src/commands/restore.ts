@@ -257,6 +257,7 @@ function restoreOpts(opts: RestoreOptions, config: Config, bar: RestoreBar) {
     force: Boolean(opts.force),
     owner: opts.owner !== false,
     keyring: config.encryption,
+    parallel: config.targetParallelRequests,
     onFallback: (file: RestoreFile, copy: string, error: Error) =>
       bar.note(`fleet-backup: ${file.path}: copy ${copy} failed (${error.message}); trying the next copy`),
     onProgress: bar.onProgress,

@@ -1,3 +1,4 @@
+import { forEachLimited } from '@fleet-backup/core';
 import type { StoredBlob } from '@fleet-backup/db';
 import {
   type BlobPlace,
@@ -8,7 +9,6 @@ import {
   readPackBlobs,
   StorageError,
 } from '@fleet-backup/storage';
-import { forEachLimited } from '../limited.ts';
 import { bytesProblem, checkBlob } from './blob-read.ts';
 
 /** From this many wanted blobs on, a pack is read whole, once, instead of a range per blob. */

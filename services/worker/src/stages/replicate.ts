@@ -1,12 +1,12 @@
 import path from 'node:path';
 import type { Readable } from 'node:stream';
-import { LOCAL_COPY } from '@fleet-backup/core';
+import { forEachLimited, LOCAL_COPY } from '@fleet-backup/core';
 import { ChunkLists, CopyChecks, storedBlob } from '@fleet-backup/db';
 import type { JobContext, JobData } from '@fleet-backup/queue';
 import { runStage, type StagePorts, type StageSpec, storedCopyStream } from '@fleet-backup/runtime';
 import { type StorageTarget, writeManifest } from '@fleet-backup/storage';
 import { type AgentEnv, assertOwnHost, backupDir } from '../agent-env.ts';
-import { forEachLimited } from '../limited.ts';
+
 import { replaceBadBlob } from '../recheck/replace-blob.ts';
 import { buildManifest } from './manifest.ts';
 import { sendChunked } from './replicate-chunks.ts';
