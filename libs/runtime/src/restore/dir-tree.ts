@@ -108,7 +108,8 @@ export class DirTree {
   }
 
   async close(): Promise<void> {
-    for (const entry of this.open.values()) await (await entry.handle.catch(() => null))?.close().catch(() => {});
+    for (const entry of this.open.values())
+      await (await entry.handle.catch(() => null))?.close().catch(() => {});
     this.open.clear();
     await this.root.close().catch(() => {});
   }

@@ -1,6 +1,12 @@
 import { symlink, unlink } from 'node:fs/promises';
 import path from 'node:path';
-import { DecryptionFailure, forEachLimited, type Keyring, NO_KEYS, PermanentFailure } from '@fleet-backup/core';
+import {
+  DecryptionFailure,
+  forEachLimited,
+  type Keyring,
+  NO_KEYS,
+  PermanentFailure,
+} from '@fleet-backup/core';
 import {
   type AttributeContext,
   applyDirAttributes,
