@@ -1,4 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
+import fs from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -11,7 +12,10 @@ import {
   readOnly,
 } from '@fleet-backup/storage';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { RestoreFile } from './model.ts';
 import { PackCache } from './pack-cache.ts';
+import { restoreFiles } from './restore.ts';
+import { targetSource } from './sources.ts';
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
@@ -66,5 +70,31 @@ describe('PackCache: a restore reads each pack once', () => {
     const view = new PackCache(target, places.slice(0, 3)).view();
     for (const i of [0, 1, 2]) await readAll(await openBlob(view, sha(blobs[i]!), places[i]!));
     expect(gets.map((g) => g.ranged)).toEqual([true, true, true]);
+  });
+
+  it('has a restore of files spread over more packs than it holds read them pack by pack, each fetched once', async () => {
+    // Six packs (more than the four a restore holds), their blobs interleaved in the files' order.
+    const packs = await Promise.all(Array.from({ length: 6 }, () => pack(10)));
+    const places = new Map(packs.flatMap((p) => p.blobs.map((b, i) => [sha(b), p.places[i]!] as const)));
+    const bytes = new Map(packs.flatMap((p) => p.blobs.map((b) => [sha(b), b] as const)));
+    const files: RestoreFile[] = Array.from({ length: 10 }, (_, i) => packs.map((p) => p.blobs[i]!))
+      .flat()
+      .map((b, n) => ({ path: `f${n}`, storedPath: `f${n}`, size: b.length, sha256: sha(b) }));
+    const to = path.join(root, 'restored');
+    const result = await restoreFiles(files, [targetSource(target, places, files)], {
+      to,
+      force: false,
+      attributes: false,
+      parallel: 8,
+    });
+    expect(result.files.map((f) => f.path)).toEqual(files.map((f) => f.path));
+    for (const f of files)
+      expect((await readAll(fs.createReadStream(path.join(to, f.path)))).equals(bytes.get(f.sha256)!)).toBe(
+        true,
+      );
+    expect(gets.filter((g) => g.ranged)).toEqual([]);
+    expect(gets.map((g) => g.key).sort()).toEqual(
+      packs.map((p) => `packs/${p.places[0]!.pack.slice(0, 2)}/${p.places[0]!.pack}`).sort(),
+    );
   });
 });

@@ -60,11 +60,12 @@ export class PackCache {
       whole = this.fetch(pack);
       this.held.set(pack, whole);
     }
-    const bytes = await whole.catch(() => undefined);
+    // Counted before the wait: files are restored in parallel, and each must see the others' counts.
     if (left <= 1) {
       this.remaining.delete(pack);
       this.held.delete(pack);
     } else this.remaining.set(pack, left - 1);
+    const bytes = await whole.catch(() => undefined);
     const end = (range.end ?? range.start) + 1;
     // A pack that could not be fetched whole: the range read says why, for this blob.
     if (!bytes || end > bytes.length) return undefined;

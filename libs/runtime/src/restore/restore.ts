@@ -142,9 +142,14 @@ async function restoreInto(
   const landing = new Map(written.map((p) => [p.entry, p]));
   // Files land out of order; the result lists them in the order asked.
   const done: RestoredFile[] = [];
-  await forEachLimited(start.files, opts.parallel ?? PARALLEL_FILES, async (file, index) => {
-    done[index] = await restoreOneFile(run, file, landing.get(file) ?? null);
-  }).catch((err: unknown) => {
+  await forEachLimited(
+    readOrder(start.files, start.sources[0]),
+    opts.parallel ?? PARALLEL_FILES,
+    async (index) => {
+      const file = start.files[index] as RestoreFile;
+      done[index] = await restoreOneFile(run, file, landing.get(file) ?? null);
+    },
+  ).catch((err: unknown) => {
     result.files = done.filter(Boolean);
     throw err;
   });
@@ -159,6 +164,16 @@ async function restoreInto(
   }
   await syncDirectories(tree, [...written, ...links]);
   return result;
+}
+
+/** The files' indexes in the order the first copy reads best (CopySource.readOrder); ties keep the order asked. */
+function readOrder(files: RestoreFile[], source: CopySource | undefined): number[] {
+  const indexes = files.map((_, i) => i);
+  if (!source?.readOrder) return indexes;
+  const keys = files.map((f) => (source.readOrder as (f: RestoreFile) => string)(f));
+  return indexes.sort((a, b) =>
+    (keys[a] as string) < (keys[b] as string) ? -1 : keys[a] === keys[b] ? a - b : 1,
+  );
 }
 
 interface Run {

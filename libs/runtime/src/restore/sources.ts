@@ -9,6 +9,12 @@ import { PackCache } from './pack-cache.ts';
 export interface CopySource {
   name: string;
   open(file: RestoreFile): Promise<Readable>;
+  /**
+   * Where a file's bytes begin in this copy, for a restore to read the files in that order: each
+   * pack is then fetched once, and let go once its last file has landed (restic's restorer walks
+   * packs the same way). Absent: the order asked.
+   */
+  readOrder?(file: RestoreFile): string;
 }
 
 /**
@@ -51,6 +57,12 @@ export function targetSource(
   return {
     name: target.name,
     open: (file) => openBlob(view, file.encrypted?.sha256 ?? file.sha256, placeOf(file)),
+    readOrder: (file) => {
+      const place = placeOf(file);
+      const first = place && ('pack' in place ? place : place.chunks[0]?.place);
+      // Blobs in their own objects (stored before packs) first, then by pack and offset.
+      return first ? `${first.pack}:${first.offset.toString(16).padStart(12, '0')}` : '';
+    },
   };
 }
 

@@ -115,7 +115,7 @@ async function sendCopy(env: AgentEnv, target: StorageTarget, ports: StagePorts)
       const own = place === undefined || (place !== null && 'chunks' in place) ? undefined : place;
       if (own !== undefined && (await presence.holds(file, own))) return;
       if (file.size <= config.packBlobMaxBytes) {
-        await packer.add(file.sha256, await readSmallStored(dir, file, target.name));
+        await packer.add(file.sha256, readSmallStored(dir, file, target.name));
         counted(file.size);
         return;
       }
