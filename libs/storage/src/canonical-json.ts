@@ -69,6 +69,53 @@ function render(value: unknown, indent: string, path: string): string {
   return text + laid.close;
 }
 
+/** Not the fast path: a key JSON.stringify would reorder, or a value it would write differently. */
+const SLOW = Symbol('slow');
+
+/**
+ * `value` rebuilt with its object keys in byte order, for JSON.stringify to write: the same text
+ * as render, at native speed. SLOW when stringify would not write it exactly as render does
+ * (integer-like keys, which objects put first; numbers with no JSON form; bigints).
+ */
+function sortedCopy(value: unknown): unknown {
+  const v = unwrap(value);
+  if (v === null || typeof v !== 'object') {
+    if (typeof v === 'bigint' || (typeof v === 'number' && !Number.isFinite(v))) return SLOW;
+    return v;
+  }
+  if (Array.isArray(v)) {
+    const out: unknown[] = [];
+    for (const m of v) {
+      const c = absent(m) ? null : sortedCopy(m);
+      if (c === SLOW) return SLOW;
+      out.push(c);
+    }
+    return out;
+  }
+  const record = v as Record<string, unknown>;
+  // No prototype: a key named __proto__ (a file may be called that) stays a key.
+  const out: Record<string, unknown> = Object.create(null);
+  for (const key of Object.keys(record).sort(compareKeys)) {
+    if (absent(record[key])) continue;
+    if (INTEGER_LIKE.test(key)) return SLOW;
+    const c = sortedCopy(record[key]);
+    if (c === SLOW) return SLOW;
+    out[key] = c;
+  }
+  return out;
+}
+
+/** Keys a JS object orders before all others, whatever the insertion order (array indexes). */
+const INTEGER_LIKE = /^(0|[1-9]\d*)$/;
+
+/** render's text for a small value; through JSON.stringify when that gives the same text. */
+function renderSmall(value: unknown, indent: string, path: string): string {
+  const copy = sortedCopy(value);
+  if (copy === SLOW) return render(value, indent, path);
+  // JSON escapes every newline inside a string, so each one in the text is a line break.
+  return JSON.stringify(copy, null, 2).replaceAll('\n', `\n${indent}`);
+}
+
 // A value of at most this many arrays, objects and members in all is written whole; a larger one a
 // member at a time, so a large document never exists whole.
 const WHOLE_NODES = 256;
@@ -89,7 +136,7 @@ function* pieces(value: unknown, indent: string, path: string): Generator<string
   const v = unwrap(value);
   const leaf = leafText(v, () => path);
   if (leaf !== null) return yield leaf;
-  if (small(v)) return yield render(v, indent, path);
+  if (small(v)) return yield renderSmall(v, indent, path);
   const laid = layoutOf(v as object, indent);
   yield laid.open;
   for (const m of laid.members) {
