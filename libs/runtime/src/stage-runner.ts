@@ -88,6 +88,8 @@ export async function runStage<I extends StageInput, W, C>(
         workMs: Math.round(worked - began),
         commitMs: Math.round(commitDone - worked),
         afterCommitMs: Math.round(performance.now() - commitDone),
+        // The process's peak so far (MB): the stage that raised it is the one to look at.
+        peakRssMb: Math.round(process.resourceUsage().maxRSS / 1024),
       },
       'stage finished',
     );
