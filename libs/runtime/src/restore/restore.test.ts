@@ -287,3 +287,49 @@ describe('restore writes files in parallel', () => {
     expect(await openFds()).toBe(before);
   });
 });
+
+describe('restored files land in batches, after one flush of the filesystem', () => {
+  let dir: string;
+  beforeEach(async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), 'fbt-restore-land-'));
+  });
+  afterEach(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  const walk = async (root: string): Promise<string[]> =>
+    (await readdir(root, { recursive: true })).map(String).sort();
+
+  it('lands more files than a batch holds under their own names, leaving no temporary name', async () => {
+    const tree: Record<string, string> = {};
+    for (let i = 0; i < 2500; i++) tree[`d${i % 7}/f-${i}`] = `bytes of ${i}`;
+    const b = backupOf(tree);
+    const to = path.join(dir, 'to');
+    await restoreFiles(b.files, [b.source], { to, force: false, parallel: 8 });
+    const names = await walk(to);
+    expect(names.filter((n) => n.includes('.fbr-'))).toEqual([]);
+    expect(names.filter((n) => n.includes('/'))).toHaveLength(2500);
+    for (const [p, text] of Object.entries(tree)) expect(await readFile(path.join(to, p), 'utf8')).toBe(text);
+  });
+
+  it('removes the written files still waiting for their names when the restore fails', async () => {
+    const tree: Record<string, string> = {};
+    for (let i = 0; i < 1500; i++) tree[`d/f-${String(i).padStart(4, '0')}`] = `bytes of ${i}`;
+    const b = backupOf(tree);
+    const source: CopySource = {
+      name: 'mem',
+      open: async (f) => {
+        if (f.path === 'd/f-1200') throw new Error('gone');
+        return b.source.open(f);
+      },
+    };
+    const to = path.join(dir, 'to');
+    await expect(restoreFiles(b.files, [source], { to, force: false, parallel: 4 })).rejects.toThrow(
+      /could not restore d\/f-1200/,
+    );
+    const names = await walk(to);
+    expect(names.filter((n) => n.includes('.fbr-'))).toEqual([]);
+    // The first batch of a thousand landed; none of the next is left half-way.
+    expect(names.filter((n) => n.startsWith('d/'))).toHaveLength(1000);
+  });
+});

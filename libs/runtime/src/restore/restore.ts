@@ -16,6 +16,7 @@ import {
 } from './attributes.ts';
 import { RestoreDestinationError } from './destination-error.ts';
 import { DirTree, inDir, PathInTheWay } from './dir-tree.ts';
+import { BatchedLanding, type Written } from './landing.ts';
 import type { RestoreFile, RestoreNode } from './model.ts';
 import { OwnerMap } from './owners.ts';
 import { AlreadyExists, placeEntry, tempName } from './place.ts';
@@ -121,7 +122,7 @@ interface Planned {
 
 /** Checks the way, then writes: directories, files, symlinks, and the directories' attributes last. */
 async function restoreInto(
-  start: Omit<Run, 'modeFor' | 'result' | 'landed' | 'inFlightBytes'> & { files: RestoreFile[] },
+  start: Omit<Run, 'modeFor' | 'result' | 'landing' | 'landed' | 'inFlightBytes'> & { files: RestoreFile[] },
   { written, links, dirs }: Planned,
 ): Promise<RestoreResult> {
   const { tree, ctx, opts } = start;
@@ -138,8 +139,9 @@ async function restoreInto(
     symlinks: 0,
     notes: [],
   };
-  const run: Run = { ...start, modeFor, result, landed: 0, inFlightBytes: 0 };
-  const landing = new Map(written.map((p) => [p.entry, p]));
+  const landing = BatchedLanding.create(tree, opts.force);
+  const run: Run = { ...start, modeFor, result, landing, landed: 0, inFlightBytes: 0 };
+  const at = new Map(written.map((p) => [p.entry, p]));
   // Files land out of order; the result lists them in the order asked.
   const done: RestoredFile[] = [];
   await forEachLimited(
@@ -147,12 +149,15 @@ async function restoreInto(
     opts.parallel ?? PARALLEL_FILES,
     async (index) => {
       const file = start.files[index] as RestoreFile;
-      done[index] = await restoreOneFile(run, file, landing.get(file) ?? null);
+      done[index] = await restoreOneFile(run, file, at.get(file) ?? null);
     },
-  ).catch((err: unknown) => {
-    result.files = done.filter(Boolean);
-    throw err;
-  });
+  )
+    .then(() => landing?.flush())
+    .catch(async (err: unknown) => {
+      await landing?.discard();
+      result.files = done.filter(Boolean);
+      throw err;
+    });
   result.files = done;
   for (const link of links) await restoreSymlink(run, link);
   if (ctx) {
@@ -184,6 +189,8 @@ interface Run {
   opts: RestoreOptions;
   modeFor: (key: string) => number;
   result: RestoreResult;
+  /** Where written files wait for their final names (null: each is synced and renamed at once). */
+  landing: BatchedLanding | null;
   /** For progress: files done, and bytes of the files in flight so far. */
   landed: number;
   inFlightBytes: number;
@@ -203,13 +210,15 @@ async function restoreOneFile(
     opts.onProgress?.({ path: file.path, files: run.landed, bytes: result.bytes + run.inFlightBytes });
   };
   const errors: string[] = [];
+  let copy: string | null = null;
+  let waiting: Written | null = null;
   for (const source of run.sources) {
     try {
       const input = () => source.open(file);
-      if (at)
-        await run.tree.use(at.parent, { create: true, modeFor: run.modeFor }, async (dir) => {
+      if (at) {
+        const temp = await run.tree.use(at.parent, { create: true, modeFor: run.modeFor }, async (dir) => {
           if (!dir) throw new Error(`cannot open the directory of ${at.display}`);
-          await writeRestoredFile(
+          return writeRestoredFile(
             {
               file,
               dir,
@@ -219,15 +228,16 @@ async function restoreOneFile(
               keyring: run.keyring,
               attrs: run.ctx,
               onWritten: progress,
+              landLater: run.landing !== null,
             },
             input,
           );
         });
-      else await checkRestoredFile(file, input, run.keyring);
-      run.landed++;
-      result.bytes += file.size;
-      progress(0);
-      return { path: file.path, sha256: file.sha256, size: file.size, copy: source.name, written: !!at };
+        if (temp !== null)
+          waiting = { parent: at.parent, temp, name: at.name, display: at.display, size: file.size };
+      } else await checkRestoredFile(file, input, run.keyring);
+      copy = source.name;
+      break;
     } catch (err) {
       progress(0);
       const error = err instanceof Error ? err : new Error(String(err));
@@ -238,9 +248,16 @@ async function restoreOneFile(
       opts.onFallback?.(file, source.name, error);
     }
   }
-  throw new PermanentFailure(`could not restore ${file.path} from any copy (${errors.join('; ')})`, {
-    result,
-  });
+  if (copy === null)
+    throw new PermanentFailure(`could not restore ${file.path} from any copy (${errors.join('; ')})`, {
+      result,
+    });
+  // Outside the loop over copies: a batch that cannot land is no reason to read another copy.
+  if (waiting) await run.landing?.add(waiting);
+  run.landed++;
+  result.bytes += file.size;
+  progress(0);
+  return { path: file.path, sha256: file.sha256, size: file.size, copy, written: !!at };
 }
 
 /** A symlink, with its exact target (bytes when recorded so), created under a temporary name and renamed into place. */

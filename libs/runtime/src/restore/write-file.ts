@@ -28,6 +28,11 @@ export interface FileWrite {
   /** Null: no attributes to apply (a backup taken before they were recorded, or a drill). */
   attrs: AttributeContext | null;
   onWritten?: (bytes: number) => void;
+  /**
+   * The caller moves the file to its final name once the bytes are durable (BatchedLanding): no
+   * fsync and no rename here, and the temporary name is returned.
+   */
+  landLater?: boolean;
 }
 
 /**
@@ -35,7 +40,10 @@ export interface FileWrite {
  * only once every check passed: the GCM tag of an encrypted file (checked at its end, after its
  * plaintext has streamed out), the plaintext's sha256 and size, then its attributes.
  */
-export async function writeRestoredFile(w: FileWrite, openInput: () => Promise<Readable>): Promise<void> {
+export async function writeRestoredFile(
+  w: FileWrite,
+  openInput: () => Promise<Readable>,
+): Promise<string | null> {
   const { out, temp } = await createTemp(w.dir.fd).catch((err: unknown) => {
     throw destinationError(err, 'create a file beside', w.display);
   });
@@ -50,13 +58,16 @@ export async function writeRestoredFile(w: FileWrite, openInput: () => Promise<R
         w.onWritten?.(written);
       }
     });
-    await out.sync().catch((err: unknown) => {
-      throw destinationError(err, 'write', w.display);
-    });
+    if (!w.landLater)
+      await out.sync().catch((err: unknown) => {
+        throw destinationError(err, 'write', w.display);
+      });
     if (w.attrs && w.file.attrs)
       await applyFileAttributes(out, `/proc/self/fd/${w.dir.fd}/${temp}`, w.display, w.file.attrs, w.attrs);
     await out.close();
+    if (w.landLater) return temp;
     await placeEntry(w.dir.fd, temp, w.name, { force: w.force, display: w.display });
+    return null;
   } catch (err) {
     await out.close().catch(() => {});
     await unlink(inDir(w.dir.fd, temp)).catch(() => {});
