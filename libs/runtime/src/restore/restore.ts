@@ -122,7 +122,9 @@ interface Planned {
 
 /** Checks the way, then writes: directories, files, symlinks, and the directories' attributes last. */
 async function restoreInto(
-  start: Omit<Run, 'modeFor' | 'result' | 'landing' | 'landed' | 'inFlightBytes'> & { files: RestoreFile[] },
+  start: Omit<Run, 'modeFor' | 'result' | 'landing' | 'filesDone' | 'inFlightBytes'> & {
+    files: RestoreFile[];
+  },
   { written, links, dirs }: Planned,
 ): Promise<RestoreResult> {
   const { tree, ctx, opts } = start;
@@ -140,7 +142,7 @@ async function restoreInto(
     notes: [],
   };
   const landing = BatchedLanding.create(tree, opts.force);
-  const run: Run = { ...start, modeFor, result, landing, landed: 0, inFlightBytes: 0 };
+  const run: Run = { ...start, modeFor, result, landing, filesDone: 0, inFlightBytes: 0 };
   const at = new Map(written.map((p) => [p.entry, p]));
   // Files land out of order; the result lists them in the order asked.
   const done: RestoredFile[] = [];
@@ -192,7 +194,7 @@ interface Run {
   /** Where written files wait for their final names (null: each is synced and renamed at once). */
   landing: BatchedLanding | null;
   /** For progress: files done, and bytes of the files in flight so far. */
-  landed: number;
+  filesDone: number;
   inFlightBytes: number;
 }
 
@@ -207,7 +209,7 @@ async function restoreOneFile(
   const progress = (written: number) => {
     run.inFlightBytes += written - inFlight;
     inFlight = written;
-    opts.onProgress?.({ path: file.path, files: run.landed, bytes: result.bytes + run.inFlightBytes });
+    opts.onProgress?.({ path: file.path, files: run.filesDone, bytes: result.bytes + run.inFlightBytes });
   };
   const errors: string[] = [];
   let copy: string | null = null;
@@ -254,7 +256,7 @@ async function restoreOneFile(
     });
   // Outside the loop over copies: a batch that cannot land is no reason to read another copy.
   if (waiting) await run.landing?.add(waiting);
-  run.landed++;
+  run.filesDone++;
   result.bytes += file.size;
   progress(0);
   return { path: file.path, sha256: file.sha256, size: file.size, copy, written: !!at };
