@@ -44,6 +44,11 @@ export class PackBuilder {
     return this.entries.length;
   }
 
+  /** Bytes of the blobs gathered so far. */
+  get size(): number {
+    return this.bytes;
+  }
+
   get full(): boolean {
     return this.bytes >= this.targetBytes;
   }

@@ -22,6 +22,8 @@ const PACKS_IN_FLIGHT = 1;
  * Gathers a replicate's small blobs into packs and uploads each when it is full (and the last at
  * `flush`). A blob's place is recorded only after its pack is stored, so Postgres never points at
  * a pack that is not there; a pack stored but not recorded (a crash between) is garbage for gc.
+ * Memory: while a full pack waits for its turn to upload, no lane adds to the next one, so the
+ * bytes held stay one pack uploading and one full or filling, however many lanes add.
  */
 export class Packer {
   private readonly target: StorageTarget;
@@ -29,6 +31,10 @@ export class Packer {
   private readonly builder: PackBuilder;
   private readonly signal: AbortSignal | undefined;
   private readonly inFlight = new Set<Promise<void>>();
+  /** A full pack's wait for an upload slot; adds wait for it too. */
+  private waiting: Promise<void> | null = null;
+  /** Bytes of the packs taken and not yet stored. */
+  private taken = 0;
   packs = 0;
 
   constructor(target: StorageTarget, index: BlobIndex, targetBytes: number, signal?: AbortSignal) {
@@ -38,25 +44,41 @@ export class Packer {
     this.signal = signal;
   }
 
+  /** Bytes held now: the packs taken and not yet stored, and the one filling. */
+  get heldBytes(): number {
+    return this.taken + this.builder.size;
+  }
+
   /** Adds a blob (its sha256 checked by the caller); waits while a full pack cannot be sent yet. */
   async add(sha256: string, bytes: Buffer): Promise<void> {
+    while (this.waiting) await this.waiting;
     this.builder.add(sha256, bytes);
     if (this.builder.full) await this.send(this.builder.take());
   }
 
   /** Sends the pack being filled, and waits for every upload. */
   async flush(): Promise<void> {
+    while (this.waiting) await this.waiting;
     if (this.builder.count > 0) await this.send(this.builder.take());
     await Promise.all(this.inFlight);
   }
 
   private async send(pack: BuiltPack): Promise<void> {
-    while (this.inFlight.size >= PACKS_IN_FLIGHT) await Promise.race(this.inFlight).catch(() => {});
+    this.taken += pack.size;
+    const turn = (async () => {
+      while (this.inFlight.size >= PACKS_IN_FLIGHT) await Promise.race(this.inFlight).catch(() => {});
+    })();
+    this.waiting = turn;
+    await turn;
+    if (this.waiting === turn) this.waiting = null;
     const upload = (async () => {
       await putPack(this.target, pack, this.signal);
       await this.index.recordPack(this.target.name, pack);
       this.packs++;
-    })().finally(() => this.inFlight.delete(upload));
+    })().finally(() => {
+      this.inFlight.delete(upload);
+      this.taken -= pack.size;
+    });
     this.inFlight.add(upload);
     await upload;
   }
