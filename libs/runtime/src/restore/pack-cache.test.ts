@@ -72,6 +72,26 @@ describe('PackCache: a restore reads each pack once', () => {
     expect(gets.map((g) => g.ranged)).toEqual([true, true, true]);
   });
 
+  it('fetches the next pack in reading order while one is read, never more than one ahead', async () => {
+    const packs = await Promise.all(Array.from({ length: 3 }, () => pack(10)));
+    const view = new PackCache(
+      target,
+      packs.flatMap((p) => p.places),
+    ).view();
+    const read = async (p: (typeof packs)[number], i: number) =>
+      readAll(await openBlob(view, sha(p.blobs[i]!), p.places[i]!));
+    const wholeGets = () => gets.filter((g) => !g.ranged).map((g) => g.key.split('/')[2]);
+    const [a, b, c] = packs.map((p) => p.places[0]!.pack);
+    await read(packs[0]!, 0);
+    expect(wholeGets()).toEqual([a, b]);
+    for (let i = 1; i < 10; i++) await read(packs[0]!, i);
+    await read(packs[1]!, 0);
+    expect(wholeGets()).toEqual([a, b, c]);
+    for (let i = 1; i < 10; i++) await read(packs[1]!, i);
+    for (let i = 0; i < 10; i++) expect((await read(packs[2]!, i)).equals(packs[2]!.blobs[i]!)).toBe(true);
+    expect(gets.filter((g) => g.ranged)).toEqual([]);
+  });
+
   it('has a restore of files spread over more packs than it holds read them pack by pack, each fetched once', async () => {
     // Six packs (more than the four a restore holds), their blobs interleaved in the files' order.
     const packs = await Promise.all(Array.from({ length: 6 }, () => pack(10)));

@@ -12,6 +12,8 @@ import {
 const WHOLE_PACK_FROM = 8;
 /** Packs held at once (16 MiB each by default); past that, blobs are read as ranges. */
 const MAX_HELD = 4;
+/** The next pack is fetched while this many or fewer are held: the one being read, so two at most. */
+const PREFETCH_WHILE_HELD = 1;
 
 /**
  * Serves a restore's blobs from packs fetched whole: a pack many wanted blobs live in is read in
@@ -23,13 +25,20 @@ export class PackCache {
   /** Blobs still to be served from each pack worth fetching whole. */
   private readonly remaining = new Map<string, number>();
   private readonly held = new Map<string, Promise<Buffer>>();
+  /** The packs worth fetching whole, in the order the restore will read them. */
+  private readonly order: string[] = [];
 
+  /** `wanted`: the places of the blobs to restore, in the order they will be read. */
   constructor(target: ReadOnlyTarget, wanted: Iterable<BlobPlace | null | undefined>) {
     this.target = target;
     const counts = new Map<string, number>();
     for (const place of wanted)
       for (const p of packPlaces(place)) counts.set(p.pack, (counts.get(p.pack) ?? 0) + 1);
-    for (const [pack, n] of counts) if (n >= WHOLE_PACK_FROM) this.remaining.set(pack, n);
+    for (const [pack, n] of counts)
+      if (n >= WHOLE_PACK_FROM) {
+        this.remaining.set(pack, n);
+        this.order.push(pack);
+      }
   }
 
   /** The target as a restore reads it: a range of a pack worth fetching whole comes from the whole. */
@@ -57,9 +66,9 @@ export class PackCache {
     let whole = this.held.get(pack);
     if (!whole) {
       if (this.held.size >= MAX_HELD) return undefined;
-      whole = this.fetch(pack);
-      this.held.set(pack, whole);
+      whole = this.hold(pack);
     }
+    this.prefetchAfter(pack);
     // Counted before the wait: files are restored in parallel, and each must see the others' counts.
     if (left <= 1) {
       this.remaining.delete(pack);
@@ -70,6 +79,21 @@ export class PackCache {
     // A pack that could not be fetched whole: the range read says why, for this blob.
     if (!bytes || end > bytes.length) return undefined;
     return Readable.from([bytes.subarray(range.start, end)]);
+  }
+
+  private hold(pack: string): Promise<Buffer> {
+    const whole = this.fetch(pack);
+    whole.catch(() => {}); // a failed fetch is met by the reads of its blobs, as ranges
+    this.held.set(pack, whole);
+    return whole;
+  }
+
+  /** Starts fetching the pack read after `pack` while this one is being read (restic's restorer, too, keeps packs in flight). */
+  private prefetchAfter(pack: string): void {
+    if (this.held.size > PREFETCH_WHILE_HELD) return;
+    const i = this.order.indexOf(pack);
+    const next = this.order.slice(i + 1).find((p) => this.remaining.has(p) && !this.held.has(p));
+    if (next !== undefined) this.hold(next);
   }
 
   private async fetch(pack: string): Promise<Buffer> {

@@ -52,17 +52,23 @@ export function targetSource(
     const sha256 = file.encrypted?.sha256 ?? file.sha256;
     return places.get(sha256) ?? chunkedPlace(file.chunks, places);
   };
-  // Packs many of the files live in are fetched whole, once.
-  const view = new PackCache(target, files.map(placeOf)).view();
+  const readOrder = (file: RestoreFile) => {
+    const place = placeOf(file);
+    const first = place && ('pack' in place ? place : place.chunks[0]?.place);
+    // Blobs in their own objects (stored before packs) first, then by pack and offset.
+    return first ? `${first.pack}:${first.offset.toString(16).padStart(12, '0')}` : '';
+  };
+  // Packs many of the files live in are fetched whole, once, in the order a restore reads them.
+  const ordered = files.map((file) => ({ key: readOrder(file), place: placeOf(file) }));
+  ordered.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  const view = new PackCache(
+    target,
+    ordered.map((o) => o.place),
+  ).view();
   return {
     name: target.name,
     open: (file) => openBlob(view, file.encrypted?.sha256 ?? file.sha256, placeOf(file)),
-    readOrder: (file) => {
-      const place = placeOf(file);
-      const first = place && ('pack' in place ? place : place.chunks[0]?.place);
-      // Blobs in their own objects (stored before packs) first, then by pack and offset.
-      return first ? `${first.pack}:${first.offset.toString(16).padStart(12, '0')}` : '';
-    },
+    readOrder,
   };
 }
 
