@@ -48,6 +48,8 @@ export class DirTree {
   private readonly open = new Map<string, OpenDir>();
   /** Directories this restore created (latin1 keys of their relative paths). */
   readonly created = new Set<string>();
+  /** Closes of evicted directories not yet done. */
+  private readonly closing = new Set<Promise<void>>();
 
   private constructor(top: string, root: FileHandle) {
     this.top = top;
@@ -108,6 +110,8 @@ export class DirTree {
   }
 
   async close(): Promise<void> {
+    // Evicted directories may still be closing: the caller may count descriptors next.
+    await Promise.all(this.closing);
     for (const entry of this.open.values())
       await (await entry.handle.catch(() => null))?.close().catch(() => {});
     this.open.clear();
@@ -156,7 +160,9 @@ export class DirTree {
       if (entry.users) continue;
       // An open child stays usable after its parent is closed.
       this.open.delete(key);
-      void entry.handle.then((h) => h?.close()).catch(() => {});
+      const closed = entry.handle.then((h) => h?.close()).catch(() => {});
+      this.closing.add(closed);
+      void closed.finally(() => this.closing.delete(closed));
     }
   }
 }

@@ -247,11 +247,20 @@ describe('restore writes files in parallel', () => {
     const b = backupOf(tree);
     let inFlight = 0;
     let peak = 0;
+    // The first reads wait until 8 are in flight together (or 5 s pass, as they would one at a
+    // time): the peak does not depend on how the machine schedules the lanes.
+    let opened: () => void = () => {};
+    const eight = new Promise<void>((resolve) => {
+      opened = resolve;
+      setTimeout(resolve, 5000).unref();
+    });
     const source: CopySource = {
       name: 'slow',
       open: async (f) => {
         inFlight++;
         peak = Math.max(peak, inFlight);
+        if (peak === 8) opened();
+        await eight;
         await new Promise((r) => setTimeout(r, Math.random() * 3));
         inFlight--;
         return b.source.open(f);
