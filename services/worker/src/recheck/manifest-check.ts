@@ -31,8 +31,8 @@ export interface ManifestCheck {
 /**
  * Reads a target copy's manifest and checks all of it, byte for byte: against the sha256 the
  * catalog kept when it was written, or (for a copy written before that was kept) against the
- * bytes the catalog would write now. Then, to name what differs, entry by entry against the
- * metadata. A target that cannot be reached throws.
+ * bytes the catalog would write now. Then, when they are not the bytes written, entry by entry
+ * against the metadata, to name what differs. A target that cannot be reached throws.
  */
 export async function checkManifest(
   pool: Pool,
@@ -62,7 +62,9 @@ export async function checkManifest(
         : `manifest differs from what the catalog would write (sha256 ${sha256}, expected ${expected})`,
     });
   }
-  problems.push(...entryProblems(target, detail, bytes, key));
+  // The very bytes written from the catalog's rows list those rows: parsing a manifest of 20,000
+  // files again (its JSON, a validated copy and its text) was most of a pool worker's peak.
+  if (sha256 !== recordedSha) problems.push(...entryProblems(target, detail, bytes, key));
   return { problems, sha256 };
 }
 
