@@ -10,6 +10,7 @@ import { setAttributeSync } from '@napi-rs/xattr';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { manualBackup } from '../support/cli.ts';
 import { show } from '../support/fault.ts';
+import { readManifestText } from '../support/manifest-file.ts';
 import { createStack, type Stack } from '../support/stack.ts';
 
 const services = await serviceUrls();
@@ -106,7 +107,7 @@ describe.skipIf(!services)(
       expect(detail.nodes[1]?.attrs.mode).toBe(0o750);
       // The manifest on the target carries the same, for a restore from the bucket alone.
       const manifest = JSON.parse(
-        await readFile(path.join(stack.secondDir, 'hosts', HOST, view.key, 'manifest.json'), 'utf8'),
+        await readManifestText(path.join(stack.secondDir, 'hosts', HOST, view.key, 'manifest.json')),
       );
       expect(manifest.files[`${rel}/etc/app.conf.config`].attrs).toEqual(conf?.attrs);
       expect(manifest.nodes[`${rel}/link`]).toMatchObject({ type: 'symlink', target: 'etc/app.conf' });
@@ -126,7 +127,7 @@ describe.skipIf(!services)(
         'raw bytes name\n',
       );
       const manifest = JSON.parse(
-        await readFile(path.join(stack.secondDir, 'hosts', HOST, view.key, 'manifest.json'), 'utf8'),
+        await readManifestText(path.join(stack.secondDir, 'hosts', HOST, view.key, 'manifest.json')),
       );
       expect(Buffer.from(manifest.files[`${rel}.bak`].pathBytes, 'base64')).toEqual(row?.pathBytes);
       // The seed's file stays as it is: files only, keyed by the escaped path, no attributes or nodes.

@@ -9,6 +9,7 @@ import { serviceUrls } from '@fleet-backup/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { manualBackup, type RoleProcess, waitFor } from '../support/cli.ts';
 import { type Emulators, startEmulators } from '../support/emulators.ts';
+import { readManifestText } from '../support/manifest-file.ts';
 import {
   blobBytes,
   copyPaths,
@@ -161,6 +162,6 @@ describe.skipIf(!services)('self-healing: replicate and verify never settle for 
         healed_at: expect.any(Date),
       }),
     ]);
-    expect(await readFile(at.secondManifest(), 'utf8')).toContain(`"purpose": "test: before"`);
+    expect(await readManifestText(at.secondManifest())).toContain(`"purpose": "test: before"`);
   });
 });

@@ -14,6 +14,7 @@ import {
 import { type Isolated, isolate, type ServiceUrls } from '@fleet-backup/testkit';
 import { type Role, startAgent, startPoolWorker } from '@fleet-backup/worker';
 import { waitFor } from '../support/cli.ts';
+import { readManifestJson } from '../support/manifest-file.ts';
 
 /**
  * A small fleet in one process, on a ManualClock: real agents (one backup root each), a pool
@@ -182,7 +183,7 @@ export async function missingReferencedBlobs(fleet: Fleet): Promise<string[]> {
     if (!o.key.endsWith('/manifest.json')) continue;
     let manifest: { files: Record<string, { sha256: string; chunks?: string[] }> };
     try {
-      manifest = JSON.parse(await readFile(path.join(fleet.targetDir, o.key), 'utf8'));
+      manifest = await readManifestJson(path.join(fleet.targetDir, o.key));
     } catch {
       continue; // removed by a concurrent expire between the listing and the read
     }

@@ -1,10 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { createPool } from '@fleet-backup/db';
 import { blobKey, manifestKey, packKey } from '@fleet-backup/storage';
 import { waitFor } from './cli.ts';
 import { type ByteSpot, blobBytes, type Emulators, flipByte } from './emulators.ts';
+import { readManifestText, writeManifestText } from './manifest-file.ts';
 import type { Stack } from './stack.ts';
 
 /** `show --json`, as the rot tests read it. */
@@ -137,17 +138,18 @@ export { blobBytes, flipByte };
 
 /**
  * Changes one letter of the seed entry inside a manifest file, keeping it valid JSON of the same
- * size: what a byte flip there looks like to a reader that only parses the file list.
+ * size, stored compressed again: what a byte flip there looks like to a reader that only parses
+ * the file list.
  */
 export async function flipInManifestEntry(file: string): Promise<void> {
-  const text = await readFile(file, 'utf8');
+  const text = await readManifestText(file);
   const entry = text.indexOf('"entry"');
   const at = text.indexOf('"purpose": "', entry) + '"purpose": "'.length + 1;
   if (entry < 0 || at <= entry) throw new Error(`no entry purpose in ${file}`);
   const ch = text[at] ?? 'x';
   const flipped = ch === ch.toUpperCase() ? ch.toLowerCase() : ch.toUpperCase();
   if (flipped === ch) throw new Error(`cannot flip ${JSON.stringify(ch)} in ${file}`);
-  await writeFile(file, text.slice(0, at) + flipped + text.slice(at + 1));
+  await writeManifestText(file, text.slice(0, at) + flipped + text.slice(at + 1));
 }
 
 export type CopyPaths = Awaited<ReturnType<typeof copyPaths>>;

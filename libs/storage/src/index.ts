@@ -44,6 +44,7 @@ export {
   type ManifestNode,
   ManifestNodeSchema,
   ManifestSchema,
+  manifestText,
   parseManifest,
   serializeManifest,
 } from './manifest.ts';

@@ -1,3 +1,5 @@
+import { Readable } from 'node:stream';
+import { createGzip, gunzipSync, gzipSync } from 'node:zlib';
 import { z } from 'zod';
 import { canonicalJsonChunks } from './canonical-json.ts';
 import { PermanentError } from './errors.ts';
@@ -174,14 +176,50 @@ export function* manifestChunks(manifest: Manifest): Generator<Buffer> {
   for (const chunk of canonicalJsonChunks(manifest)) yield Buffer.from(chunk, 'utf8');
 }
 
-/** Validates a manifest and renders it as canonical JSON bytes, whole: for tests and small manifests. */
+/**
+ * How manifests are stored: their canonical JSON, gzipped. A daily's manifest lists every file
+ * (about 600 bytes of JSON each, most of it repeated keys and attributes), and each copy's verify
+ * reads it back whole; gzip keeps about a fifth. Level and header are fixed (Node writes mtime 0),
+ * so the same manifest gives the same stored bytes, which a rewrite and a repair compare.
+ */
+const STORED_GZIP = { level: 9 };
+/**
+ * What a stored manifest may unpack to (about 400,000 files): beyond it, a crafted object (a gzip
+ * bomb) is refused before it can take the reader's memory.
+ */
+export const MAX_MANIFEST_TEXT = 256 * 1024 * 1024;
+
+/** The stored bytes of a (validated) manifest, as a stream made as it is read. */
+export function storedManifestStream(manifest: Manifest): Readable {
+  return Readable.from(manifestChunks(manifest)).pipe(createGzip(STORED_GZIP));
+}
+
+/** Validates a manifest and makes its stored bytes, whole: for repairs, tests and small manifests. */
 export function serializeManifest(manifest: Manifest, where: ManifestWhere): Buffer {
   assertValidManifest(manifest, where);
-  return Buffer.concat([...manifestChunks(manifest)]);
+  return gzipSync(Buffer.concat([...manifestChunks(manifest)]), STORED_GZIP);
+}
+
+/**
+ * A stored manifest's JSON text: gunzipped, or as it is for a manifest stored before they were
+ * compressed (JSON cannot start with gzip's first byte, 0x1f). PermanentError when it does not
+ * unpack.
+ */
+export function manifestText(bytes: Buffer, where: ManifestWhere): Buffer {
+  if (bytes[0] !== 0x1f || bytes[1] !== 0x8b) return bytes;
+  try {
+    return gunzipSync(bytes, { maxOutputLength: MAX_MANIFEST_TEXT });
+  } catch (err) {
+    throw new PermanentError(
+      `manifest ${where.key} on target ${where.target} does not unpack (corrupt?): ${(err as Error).message}`,
+      { target: where.target, key: where.key, cause: err },
+    );
+  }
 }
 
 /** Parses and validates manifest bytes; PermanentError when they are not a valid manifest. */
-export function parseManifest(bytes: Buffer, where: ManifestWhere): Manifest {
+export function parseManifest(stored: Buffer, where: ManifestWhere): Manifest {
+  const bytes = manifestText(stored, where);
   let json: unknown;
   try {
     json = JSON.parse(bytes.toString('utf8'));

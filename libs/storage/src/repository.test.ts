@@ -2,11 +2,18 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
+import { gzipSync } from 'node:zlib';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { NotFoundError, PermanentError } from './errors.ts';
 import { FsTarget } from './fs-target.ts';
 import { blobKey, manifestKey } from './layout.ts';
-import { MANIFEST_FORMAT, type Manifest } from './manifest.ts';
+import {
+  MANIFEST_FORMAT,
+  MAX_MANIFEST_TEXT,
+  type Manifest,
+  manifestText,
+  serializeManifest,
+} from './manifest.ts';
 import { hasBlob, listAll, putBlobIfAbsent, readManifest, writeManifest } from './repository.ts';
 import { bufferBody, readAll, sha256Hex } from './testing/data.ts';
 
@@ -82,6 +89,58 @@ describe('repository', () => {
     const junk = Buffer.from('{"format":"fleet-backup.manifest/1"}');
     await target.put(key, bufferBody(junk), { sha256: sha256Hex(junk) });
     await expect(readManifest(target, 'db-1', 'bad')).rejects.toBeInstanceOf(PermanentError);
+  });
+
+  it('stores a manifest gzipped, the same bytes streamed as made whole, and about a fifth of its JSON', async () => {
+    const big = manifest();
+    for (let i = 0; i < 2000; i++)
+      big.files[`srv/app/d${i % 20}/f${i}.dat.bak`] = {
+        path: `srv/app/d${i % 20}/f${i}.dat`,
+        size: 1000 + i,
+        sha256: sha256Hex(`file ${i}`),
+        attrs: {
+          mode: 0o644,
+          uid: 0,
+          gid: 0,
+          owner: 'root',
+          group: 'root',
+          mtimeNs: `${1_700_000_000_000_000_000n + BigInt(i)}`,
+        },
+      };
+    const { sha256 } = await writeManifest(target, big);
+    const stored = await readAll(await target.get(manifestKey(big.host, big.key)));
+    expect(stored.subarray(0, 2)).toEqual(Buffer.from([0x1f, 0x8b]));
+    expect(sha256Hex(stored)).toBe(sha256);
+    const where = { target: 'second', key: 'm' };
+    expect(serializeManifest(big, where)).toEqual(stored);
+    const json = manifestText(stored, where);
+    expect(json.length).toBeGreaterThan(4 * stored.length);
+    expect(await readManifest(target, big.host, big.key)).toEqual(big);
+  });
+
+  it('reads a manifest stored as plain JSON before they were compressed, and takes it as the same manifest', async () => {
+    const key = manifestKey('db-1', '20240101_0930_migration');
+    const plain = manifestText(serializeManifest(manifest(), { target: 'second', key }), {
+      target: 'second',
+      key,
+    });
+    await target.put(key, bufferBody(plain), { sha256: sha256Hex(plain) });
+    expect(await readManifest(target, 'db-1', '20240101_0930_migration')).toEqual(manifest());
+    // A retried replicate finds it there: the same manifest, not a conflict, and its bytes stay.
+    expect(await writeManifest(target, manifest())).toEqual({ written: false, sha256: sha256Hex(plain) });
+    await expect(writeManifest(target, manifest({ status: 'verified' }))).rejects.toThrow(/already exists/);
+  });
+
+  it('refuses a manifest whose gzip is damaged, or that unpacks past what any manifest could be', async () => {
+    const key = manifestKey('db-1', 'bad');
+    const stored = serializeManifest(manifest(), { target: 'second', key });
+    stored[stored.length - 6]! ^= 0xff; // inside the CRC-32 trailer
+    await target.put(key, bufferBody(stored), { sha256: sha256Hex(stored) });
+    await expect(readManifest(target, 'db-1', 'bad')).rejects.toThrow(/does not unpack/);
+    // Some 260 KiB that would unpack to more than any manifest: refused, not unpacked whole.
+    const bomb = gzipSync(Buffer.alloc(MAX_MANIFEST_TEXT + 1024 * 1024, 0x20), { level: 9 });
+    expect(bomb.length).toBeLessThan(MAX_MANIFEST_TEXT / 512);
+    expect(() => manifestText(bomb, { target: 'second', key })).toThrow(/does not unpack/);
   });
 
   it('iterates every object under a prefix across pages', async () => {

@@ -1,8 +1,16 @@
+import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { NotFoundError, PermanentError } from './errors.ts';
 import { hashStream } from './integrity.ts';
 import { blobKey, manifestKey } from './layout.ts';
-import { assertValidManifest, type Manifest, manifestChunks, parseManifest } from './manifest.ts';
+import {
+  assertValidManifest,
+  type Manifest,
+  manifestChunks,
+  manifestText,
+  parseManifest,
+  storedManifestStream,
+} from './manifest.ts';
 import type { ObjectInfo, ReadOnlyTarget, StorageTarget } from './target.ts';
 
 /** Manifests are small; a larger object under a manifest key is not one and is not read into memory. */
@@ -94,13 +102,19 @@ export async function writeManifest(
   manifest: Manifest,
 ): Promise<{ written: boolean; sha256: string }> {
   const key = manifestKey(manifest.host, manifest.key);
-  assertValidManifest(manifest, { target: target.name, key });
-  const body = () => Readable.from(manifestChunks(manifest));
+  const where = { target: target.name, key };
+  assertValidManifest(manifest, where);
+  const body = () => storedManifestStream(manifest);
   const { sha256, size } = await hashStream(body());
   const existing = await headOrUndefined(target, key);
   if (existing !== undefined) {
-    const same = existing.size === size && (await hashStream(await target.get(key))).sha256 === sha256;
-    if (same) return { written: false, sha256 };
+    // The same manifest, whatever zlib (or none, before manifests were compressed) stored it.
+    const stored = await readObject(target, key);
+    const text = manifestText(stored, where);
+    const same =
+      sha256Hex(stored) === sha256 ||
+      sha256Hex(text) === (await hashStream(Readable.from(manifestChunks(manifest)))).sha256;
+    if (same) return { written: false, sha256: sha256Hex(stored) };
     throw new PermanentError(
       `manifest ${key} already exists on target ${target.name} with different content; ` +
         'a backup key is written once: use a new backup key or delete the old manifest deliberately',
@@ -150,4 +164,8 @@ export async function* listAll(
     }
     cursor = page.next;
   } while (cursor !== undefined);
+}
+
+function sha256Hex(bytes: Buffer): string {
+  return createHash('sha256').update(bytes).digest('hex');
 }
