@@ -14,5 +14,5 @@ export async function readManifestJson<T = { files: Record<string, unknown> }>(f
 
 /** Stores `text` as the manifest at `file`, compressed as manifests are. */
 export async function writeManifestText(file: string, text: string): Promise<void> {
-  await writeFile(file, gzipSync(Buffer.from(text), { level: 9 }));
+  await writeFile(file, gzipSync(Buffer.from(text), { level: 6 }));
 }

@@ -1,4 +1,4 @@
-import { Readable } from 'node:stream';
+import { pipeline, Readable } from 'node:stream';
 import { createGzip, gunzipSync, gzipSync } from 'node:zlib';
 import { z } from 'zod';
 import { canonicalJsonChunks } from './canonical-json.ts';
@@ -178,11 +178,12 @@ export function* manifestChunks(manifest: Manifest): Generator<Buffer> {
 
 /**
  * How manifests are stored: their canonical JSON, gzipped. A daily's manifest lists every file
- * (about 600 bytes of JSON each, most of it repeated keys and attributes), and each copy's verify
- * reads it back whole; gzip keeps about a fifth. Level and header are fixed (Node writes mtime 0),
- * so the same manifest gives the same stored bytes, which a rewrite and a repair compare.
+ * (about 360 bytes of JSON each, most of it repeated keys and attributes), and each copy's verify
+ * reads it back whole; gzip keeps about a sixth. Level and header are fixed (Node writes mtime 0),
+ * so the same manifest gives the same stored bytes, which a rewrite and a repair compare. Level 6:
+ * 20,000 files in 72 ms to 1/6.66 of their JSON, where level 9 takes 185 ms for 1/6.70.
  */
-const STORED_GZIP = { level: 9 };
+const STORED_GZIP = { level: 6 };
 /**
  * What a stored manifest may unpack to (about 400,000 files): beyond it, a crafted object (a gzip
  * bomb) is refused before it can take the reader's memory.
@@ -191,7 +192,10 @@ export const MAX_MANIFEST_TEXT = 256 * 1024 * 1024;
 
 /** The stored bytes of a (validated) manifest, as a stream made as it is read. */
 export function storedManifestStream(manifest: Manifest): Readable {
-  return Readable.from(manifestChunks(manifest)).pipe(createGzip(STORED_GZIP));
+  const gzip = createGzip(STORED_GZIP);
+  // pipeline, not pipe: an error making the JSON ends the stream read with that error.
+  pipeline(Readable.from(manifestChunks(manifest)), gzip, () => {});
+  return gzip;
 }
 
 /** Validates a manifest and makes its stored bytes, whole: for repairs, tests and small manifests. */
