@@ -1,5 +1,5 @@
 export { canonicalJson } from './canonical-json.ts';
-export { chunkStream, DEFAULT_CHUNKER_PARAMS } from './chunking/index.ts';
+export { chunkStream, cutAt, DEFAULT_CHUNKER_PARAMS } from './chunking/index.ts';
 export {
   CorruptObjectError,
   IntegrityError,

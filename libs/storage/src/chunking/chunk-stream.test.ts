@@ -1,7 +1,7 @@
 import { createCipheriv, createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { chunkStream } from './chunk-stream.ts';
+import { chunkStream, cutAt } from './chunk-stream.ts';
 import { type ChunkerParams, DEFAULT_CHUNKER_PARAMS } from './params.ts';
 
 const SMALL: ChunkerParams = { minSize: 1024, avgSize: 4096, maxSize: 16384 };
@@ -133,5 +133,27 @@ describe('chunkStream', () => {
   it('rejects a source that yields strings', async () => {
     const strings = Readable.from(['not bytes']) as AsyncIterable<Uint8Array>;
     await expect(chunksOf(strings)).rejects.toThrow(/expected Buffer or Uint8Array/);
+  });
+});
+
+describe('cutAt', () => {
+  const collect = async (source: Buffer[], sizes: number[]) => {
+    const out: Buffer[] = [];
+    for await (const piece of cutAt(Readable.from(source), sizes)) out.push(piece as Buffer);
+    return out;
+  };
+  const bytes = Buffer.from(Array.from({ length: 100 }, (_, i) => i));
+  // The same bytes arriving in uneven reads, as a file stream's would.
+  const reads = [bytes.subarray(0, 7), bytes.subarray(7, 60), bytes.subarray(60, 61), bytes.subarray(61)];
+
+  it('cuts where the sizes say, across reads', async () => {
+    const out = await collect(reads, [10, 45, 5, 40]);
+    expect(out.map((p) => p.length)).toEqual([10, 45, 5, 40]);
+    expect(Buffer.concat(out)).toEqual(bytes);
+  });
+
+  it('gives bytes past the sizes as one more piece, and a short last piece when the source ends early', async () => {
+    expect((await collect(reads, [10, 45])).map((p) => p.length)).toEqual([10, 45, 45]);
+    expect((await collect(reads, [60, 50])).map((p) => p.length)).toEqual([60, 40]);
   });
 });

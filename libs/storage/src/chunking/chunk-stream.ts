@@ -43,3 +43,40 @@ export async function* chunkStream(
   }
   if (pendingBytes > 0) yield Buffer.concat(pieces, pendingBytes);
 }
+
+/**
+ * The source cut where a chunk list recorded before says: pieces of `sizes` bytes in order, then
+ * whatever is left as one more piece (a source that grew), and a short last piece when the source
+ * ends early. For a file cut before, this skips the gear hash: the caller checks each piece
+ * against its recorded sha256.
+ */
+export async function* cutAt(
+  source: AsyncIterable<Buffer | Uint8Array>,
+  sizes: readonly number[],
+): AsyncGenerator<Buffer> {
+  let next = 0;
+  let pieces: Uint8Array[] = [];
+  let pending = 0;
+  for await (const input of source) {
+    let from = 0;
+    while (from < input.length) {
+      const want = sizes[next];
+      if (want === undefined) {
+        pieces.push(input.subarray(from));
+        pending += input.length - from;
+        break;
+      }
+      const take = Math.min(want - pending, input.length - from);
+      pieces.push(input.subarray(from, from + take));
+      pending += take;
+      from += take;
+      if (pending === want) {
+        yield Buffer.concat(pieces, pending);
+        pieces = [];
+        pending = 0;
+        next++;
+      }
+    }
+  }
+  if (pending > 0) yield Buffer.concat(pieces, pending);
+}

@@ -1,5 +1,5 @@
 // Content-defined chunking (FastCDC) for storing large files as deduplicated ~1 MiB chunks.
 // Why it is our own code and not an npm library: see cut-point.ts.
-export { chunkStream } from './chunk-stream.ts';
+export { chunkStream, cutAt } from './chunk-stream.ts';
 export { CutScanner, cutPoint } from './cut-point.ts';
 export { type ChunkerParams, DEFAULT_CHUNKER_PARAMS, validateChunkerParams } from './params.ts';

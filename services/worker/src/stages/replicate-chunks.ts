@@ -9,7 +9,7 @@ import {
   type PackedPlace,
 } from '@fleet-backup/db';
 import type { Runtime } from '@fleet-backup/runtime';
-import { blobKey, chunkStream, IntegrityError, type StorageTarget } from '@fleet-backup/storage';
+import { blobKey, chunkStream, cutAt, IntegrityError, type StorageTarget } from '@fleet-backup/storage';
 import { replaceBadBlob } from '../recheck/replace-blob.ts';
 import type { Packer, Presence } from './replicate-packs.ts';
 
@@ -29,7 +29,9 @@ const sha256Of = (bytes: Buffer) => createHash('sha256').update(bytes).digest('h
  * pack, so a file that changed a little sends little more than what changed. A file whose every
  * chunk the target holds is not even read. Otherwise the stored copy is read once: cut, each
  * chunk the target lacks (or holds bad) packed, the whole checked against the file's sha256, and
- * the chunk list recorded (it is the same for every target). Returns the bytes sent.
+ * the chunk list recorded. The list is the same for every target: the next target's replicate
+ * cuts the file where it says, without the gear hash, and checks each piece against it. Returns
+ * the bytes sent.
  */
 export async function sendChunked(
   ctx: SendContext,
@@ -38,24 +40,42 @@ export async function sendChunked(
   open: () => Readable,
 ): Promise<number> {
   if (place && 'chunks' in place && (await holdsEvery(ctx, place))) return 0;
-  const whole = createHash('sha256');
+  const lists = new ChunkLists(ctx.rt.pool);
+  // Cut for another target already: the same cuts, each piece checked against its recorded
+  // sha256, which together stand for the file's (checked whole when the list was recorded).
+  const known = (await lists.of([file.sha256])).get(file.sha256);
+  const whole = known ? null : createHash('sha256');
   const chunks: BlobChunk[] = [];
   let offset = 0;
   let sent = 0;
-  for await (const bytes of chunkStream(open())) {
+  const notTheFile = (actual: string) =>
+    new IntegrityError(ctx.target.name, blobKey(file.sha256), file.sha256, actual);
+  for await (const bytes of known
+    ? cutAt(
+        open(),
+        known.map((c) => c.size),
+      )
+    : chunkStream(open())) {
     ctx.signal.throwIfAborted();
-    whole.update(bytes);
+    whole?.update(bytes);
     const chunk = { sha256: sha256Of(bytes), offset, size: bytes.length };
+    const recorded = known?.[chunks.length];
+    if (known && (recorded?.sha256 !== chunk.sha256 || recorded.size !== chunk.size))
+      throw notTheFile(`chunk ${chunks.length} of ${known.length} hashing to ${chunk.sha256}`);
     chunks.push(chunk);
     offset += bytes.length;
     if (await holdsChunk(ctx, chunk, bytes)) continue;
     await ctx.packer.add(chunk.sha256, bytes);
     sent += bytes.length;
   }
-  const actual = whole.digest('hex');
-  if (actual !== file.sha256 || offset !== file.size)
-    throw new IntegrityError(ctx.target.name, blobKey(file.sha256), file.sha256, actual);
-  await new ChunkLists(ctx.rt.pool).record(file.sha256, chunks);
+  if (known) {
+    if (chunks.length !== known.length || offset !== file.size)
+      throw notTheFile(`${chunks.length} of ${known.length} chunks, ${offset} bytes`);
+    return sent;
+  }
+  const actual = (whole as ReturnType<typeof createHash>).digest('hex');
+  if (actual !== file.sha256 || offset !== file.size) throw notTheFile(actual);
+  await lists.record(file.sha256, chunks);
   return sent;
 }
 

@@ -1,0 +1,85 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { systemClock } from '@fleet-backup/core';
+import { BlobIndex, ChunkLists } from '@fleet-backup/db';
+import type { Runtime } from '@fleet-backup/runtime';
+import { storedCopyStream } from '@fleet-backup/runtime';
+import { FsTarget, IntegrityError } from '@fleet-backup/storage';
+import { type Isolated, isolate, serviceUrls } from '@fleet-backup/testkit';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sendChunked } from './replicate-chunks.ts';
+import { Packer, Presence } from './replicate-packs.ts';
+
+const services = await serviceUrls();
+const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+
+describe.skipIf(!services)('sendChunked', () => {
+  let iso: Isolated;
+  let rt: Runtime;
+  const bytes = randomBytes(5 * 1024 * 1024);
+  const file = { sha256: sha(bytes), size: bytes.length };
+  let local: string;
+
+  beforeAll(async () => {
+    if (!services) return;
+    iso = await isolate(services, 'send-chunked');
+    // The parts of a runtime sendChunked uses: the catalog, through the real pool.
+    rt = {
+      pool: iso.pool,
+      clock: systemClock,
+      blobs: new BlobIndex(iso.pool, systemClock),
+    } as unknown as Runtime;
+    local = path.join(iso.dir, 'big.bin');
+    await writeFile(local, bytes);
+  });
+  afterAll(async () => {
+    await iso?.cleanup();
+  });
+
+  async function send(name: string) {
+    const root = path.join(iso.dir, name);
+    await mkdir(root, { recursive: true });
+    const target = new FsTarget({ name, root });
+    const packer = new Packer(target, rt.blobs, 16 * 1024 * 1024);
+    const ctx = {
+      rt,
+      target,
+      packer,
+      presence: new Presence(target, rt.blobs),
+      signal: new AbortController().signal,
+    };
+    const sent = await sendChunked(ctx, file, undefined, () => storedCopyStream(local, file.size));
+    await packer.flush();
+    return {
+      sent,
+      chunks: await rt.blobs.places(
+        name,
+        (await new ChunkLists(iso.pool).of([file.sha256])).get(file.sha256)!.map((c) => c.sha256),
+      ),
+    };
+  }
+
+  it('cuts a file for a second target where it was cut for the first, and sends the same chunks', async () => {
+    const first = await send('one');
+    const list = (await new ChunkLists(iso.pool).of([file.sha256])).get(file.sha256)!;
+    expect(list.length).toBeGreaterThan(2);
+    const second = await send('two');
+    expect(second.sent).toBe(first.sent);
+    expect(first.sent).toBe(bytes.length);
+    // Every recorded chunk has a place on both targets.
+    expect([...first.chunks.values()].every((p) => p && 'pack' in p)).toBe(true);
+    expect([...second.chunks.values()].every((p) => p && 'pack' in p)).toBe(true);
+  });
+
+  it('refuses a local copy whose bytes no longer match the recorded chunks, naming the chunk', async () => {
+    const rotten = Buffer.from(bytes);
+    rotten[3 * 1024 * 1024]! ^= 0x01;
+    await writeFile(local, rotten);
+    const attempt = send('three');
+    await expect(attempt).rejects.toBeInstanceOf(IntegrityError);
+    await expect(attempt).rejects.toThrow(
+      /expected [0-9a-f]{64}, got chunk \d+ of \d+ hashing to [0-9a-f]{64}/,
+    );
+  });
+});
