@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { unlink } from 'node:fs/promises';
+import { type FileHandle, unlink } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { forEachLimited } from '@fleet-backup/core';
 import type { DirTree } from './dir-tree.ts';
@@ -27,23 +27,44 @@ const run = promisify(execFile);
  * Renames restored files into place a batch at a time, each batch after one syncfs(2) of the
  * restore's filesystem: a final name only ever points at bytes already on disk, as with an fsync
  * per file before its rename, but with one flush per thousand files instead of one per file (the
- * fsyncs were most of a 20,000-file restore). Null where there is no sync command: each file is
- * then synced itself before its rename.
+ * fsyncs were most of a 20,000-file restore). Files on another filesystem below the top, and
+ * every file where there is no sync command (null), are synced themselves before their rename.
  */
 export class BatchedLanding {
   private readonly tree: DirTree;
   private readonly force: boolean;
+  /** The device of the restore's top: `sync -f` flushes that filesystem only. */
+  private readonly dev: number;
+  /** Whether each directory (by key) is on that filesystem. */
+  private readonly onTopFs = new Map<string, Promise<boolean>>();
   private batch: Written[] = [];
   private bytes = 0;
   private landing: Promise<void> = Promise.resolve();
 
-  private constructor(tree: DirTree, force: boolean) {
+  private constructor(tree: DirTree, force: boolean, dev: number) {
     this.tree = tree;
     this.force = force;
+    this.dev = dev;
   }
 
-  static create(tree: DirTree, force: boolean): BatchedLanding | null {
-    return SYNC ? new BatchedLanding(tree, force) : null;
+  static async create(tree: DirTree, force: boolean): Promise<BatchedLanding | null> {
+    if (!SYNC) return null;
+    const top = await tree.dir([], { create: false });
+    return top ? new BatchedLanding(tree, force, (await top.stat()).dev) : null;
+  }
+
+  /**
+   * Whether a file written in `dir` can wait for a batch: only on the top's filesystem, the one
+   * the flush covers. A restore `--to /` also writes into /var, /home… when they are mounts of
+   * their own; there each file is synced before its rename, as without a sync command.
+   */
+  covers(dir: FileHandle, key: string): Promise<boolean> {
+    let known = this.onTopFs.get(key);
+    if (!known) {
+      known = dir.stat().then((s) => s.dev === this.dev);
+      this.onTopFs.set(key, known);
+    }
+    return known;
   }
 
   /** Queues a written file; resolves once its batch has landed when this one filled the batch. */

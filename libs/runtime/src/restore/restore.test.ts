@@ -321,6 +321,28 @@ describe('restored files land in batches, after one flush of the filesystem', ()
     for (const [p, text] of Object.entries(tree)) expect(await readFile(path.join(to, p), 'utf8')).toBe(text);
   });
 
+  it('lands files on another filesystem below the top too (synced one by one there)', async (ctx) => {
+    const to = path.join(dir, 'to');
+    const mnt = path.join(to, 'mnt');
+    await mkdir(mnt, { recursive: true });
+    try {
+      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=16m', 'fbt-restore', mnt], { stdio: 'ignore' });
+    } catch {
+      return ctx.skip('mounting a tmpfs needs root');
+    }
+    try {
+      const tree: Record<string, string> = {};
+      for (let i = 0; i < 40; i++) tree[`${i % 2 ? 'mnt' : 'disk'}/f-${i}`] = `bytes of ${i}`;
+      const b = backupOf(tree);
+      await restoreFiles(b.files, [b.source], { to, force: false, parallel: 4 });
+      for (const [p, text] of Object.entries(tree))
+        expect(await readFile(path.join(to, p), 'utf8')).toBe(text);
+      expect((await walk(to)).filter((n) => n.includes('.fbr-'))).toEqual([]);
+    } finally {
+      execFileSync('umount', [mnt]);
+    }
+  });
+
   it('removes the written files still waiting for their names when the restore fails', async () => {
     const tree: Record<string, string> = {};
     for (let i = 0; i < 1500; i++) tree[`d/f-${String(i).padStart(4, '0')}`] = `bytes of ${i}`;

@@ -141,7 +141,7 @@ async function restoreInto(
     symlinks: 0,
     notes: [],
   };
-  const landing = BatchedLanding.create(tree, opts.force);
+  const landing = await BatchedLanding.create(tree, opts.force);
   const run: Run = { ...start, modeFor, result, landing, filesDone: 0, inFlightBytes: 0 };
   const at = new Map(written.map((p) => [p.entry, p]));
   // Files land out of order; the result lists them in the order asked.
@@ -230,7 +230,7 @@ async function restoreOneFile(
               keyring: run.keyring,
               attrs: run.ctx,
               onWritten: progress,
-              landLater: run.landing !== null,
+              landLater: (await run.landing?.covers(dir, dirKey(at.parent))) ?? false,
             },
             input,
           );
