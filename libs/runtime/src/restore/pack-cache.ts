@@ -25,8 +25,9 @@ export class PackCache {
   /** Blobs still to be served from each pack worth fetching whole. */
   private readonly remaining = new Map<string, number>();
   private readonly held = new Map<string, Promise<Buffer>>();
-  /** The packs worth fetching whole, in the order the restore will read them. */
+  /** The packs worth fetching whole, in the order the restore will read them, and each one's place there. */
   private readonly order: string[] = [];
+  private readonly position = new Map<string, number>();
 
   /** `wanted`: the places of the blobs to restore, in the order they will be read. */
   constructor(target: ReadOnlyTarget, wanted: Iterable<BlobPlace | null | undefined>) {
@@ -37,6 +38,7 @@ export class PackCache {
     for (const [pack, n] of counts)
       if (n >= WHOLE_PACK_FROM) {
         this.remaining.set(pack, n);
+        this.position.set(pack, this.order.length);
         this.order.push(pack);
       }
   }
@@ -91,9 +93,13 @@ export class PackCache {
   /** Starts fetching the pack read after `pack` while this one is being read (restic's restorer, too, keeps packs in flight). */
   private prefetchAfter(pack: string): void {
     if (this.held.size > PREFETCH_WHILE_HELD) return;
-    const i = this.order.indexOf(pack);
-    const next = this.order.slice(i + 1).find((p) => this.remaining.has(p) && !this.held.has(p));
-    if (next !== undefined) this.hold(next);
+    // Usually the very next: packs are read in order, so this stays short for a restore of any size.
+    for (let i = (this.position.get(pack) ?? this.order.length) + 1; i < this.order.length; i++) {
+      const next = this.order[i] as string;
+      if (!this.remaining.has(next) || this.held.has(next)) continue;
+      this.hold(next);
+      return;
+    }
   }
 
   private async fetch(pack: string): Promise<Buffer> {
