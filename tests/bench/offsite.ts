@@ -300,7 +300,6 @@ async function report(
   const extra = extraLines(f);
   if (extra.length) log(`\n${extra.join('\n')}`);
   log(`\n${targetsTable(targets)}`);
-  log('(O3\'s "bytes read back per daily" is not measured here)');
   for (const n of notes) log(`note: ${n}`);
   if (o.json) {
     const doc = {

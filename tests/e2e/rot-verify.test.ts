@@ -139,6 +139,28 @@ describe.skipIf(!services)('fleet-backup verify: rot after verification is found
     expect((await verify(shown.id, '--target', 'second')).run.code).toBe(0);
   });
 
+  it('counts the manifest in the bytes read back (egress), beside the blobs', async () => {
+    const { shown } = await backup('egress');
+    const readSoFar = async () =>
+      Number(
+        (
+          await stack.iso.pool.query(
+            "SELECT COALESCE(sum(bytes), 0) AS n FROM target_reads WHERE target = 'second'",
+          )
+        ).rows[0].n,
+      );
+    const before = await readSoFar();
+    const { run, outcomes } = await verify(shown.id, '--target', 'second');
+    expect(run.code, run.stderr).toBe(0);
+    const manifestBytes = (await readFile((await copyPaths(stack, emu, shown)).secondManifest())).length;
+    const second = (await show(stack, shown.id)).copies.find((c) => c.target === 'second');
+    const checkedBytes = (second?.detail as { checkedBytes?: number } | undefined)?.checkedBytes ?? 0;
+    expect(outcomes[0]).toMatchObject({ copy: 'second', result: 'verified' });
+    expect(checkedBytes).toBeGreaterThan(0);
+    // Every blob of the copy, read in full, and its manifest: what the target was asked for.
+    expect((await readSoFar()) - before).toBe(checkedBytes + manifestBytes);
+  });
+
   it('reads a whole host, takes a key with --host, and answers 2 and 3 for bad arguments', async () => {
     const { shown } = await backup('host');
     const all = await verify('--host', HOST);

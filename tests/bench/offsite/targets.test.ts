@@ -38,6 +38,13 @@ function figures(over: Partial<OffsiteFigures> = {}): OffsiteFigures {
       changedPerDay: '1%',
       notVerified: [],
       fleetSeconds: [1, 1, 1],
+      // s3: at most 2 × 10 + 1000/30 = 53.3 bytes a day; gcs read 60 on day 3.
+      readBack: [
+        { day: 2, target: 's3', read: 40, added: 10 },
+        { day: 3, target: 's3', read: 50, added: 10 },
+        { day: 2, target: 'gcs', read: 40, added: 10 },
+        { day: 3, target: 'gcs', read: 60, added: 10 },
+      ],
       stored: { s3: h(5, 1350), gcs: h(5, 1400) },
       restic: h(3, 1100),
     },
@@ -48,6 +55,7 @@ function figures(over: Partial<OffsiteFigures> = {}): OffsiteFigures {
       changedPerDay: '1%',
       notVerified: [],
       fleetSeconds: [1, 1, 1],
+      readBack: [],
       stored: { s3: h(5, 1100), gcs: h(5, 1300) },
       restic: h(3, 1200),
     },
@@ -75,11 +83,13 @@ describe('judge: issue 12 targets from one run', () => {
     expect(gcs).toMatchObject({ value: null, pass: false });
   });
 
-  it('O3 against one full copy, O3b against restic growth, in bytes', () => {
+  it('O3 against one full copy and the read-back limit, O3b against restic growth, in bytes', () => {
     const t = byId(figures());
-    expect(t.O3!.checks.map((c) => [c.value, c.pass])).toEqual([
-      [1.35, true],
-      [1.4, false],
+    expect(t.O3!.checks.map((c) => [c.label, c.value?.toFixed(3), c.pass])).toEqual([
+      ['s3: bytes stored / one full copy', '1.350', true],
+      ['s3: most read back by a daily / (2× added + 1/30)', (50 / (20 + 1000 / 30)).toFixed(3), true],
+      ['gcs: bytes stored / one full copy', '1.400', false],
+      ['gcs: most read back by a daily / (2× added + 1/30)', (60 / (20 + 1000 / 30)).toFixed(3), false],
     ]);
     expect(t.O3b!.checks[0]).toMatchObject({ unit: 'B', value: 1100, baseline: 1200, pass: true });
     expect(t.O3b!.checks[1]).toMatchObject({ value: 1300, pass: false });

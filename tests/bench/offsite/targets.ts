@@ -42,6 +42,13 @@ export interface DataSetFigures {
   } | null;
 }
 
+export interface DailyReadBack {
+  day: number;
+  target: string;
+  read: number;
+  added: number;
+}
+
 export interface SeriesFigures {
   what: string;
   days: number;
@@ -51,6 +58,8 @@ export interface SeriesFigures {
   notVerified: string[];
   /** Seconds of each day's fleet-backup run to every copy verified (null: it did not verify). */
   fleetSeconds: (number | null)[];
+  /** Each daily after the first, per target: bytes read back by its verify, and bytes it added. */
+  readBack: DailyReadBack[];
   /** What the series added to each target. */
   stored: Record<string, Holdings>;
   /** What the series added to restic's local repository (null: restic did not run). */
@@ -95,6 +104,16 @@ function check(
 }
 
 const perObject = (h: Holdings | undefined, files: number) => (h ? h.objects / files : null);
+
+/**
+ * O3's read-back target, for the series' worst daily on one target: bytes read back over twice
+ * what the daily added plus 1/30 of one full copy (the rolling re-read's share). At most 1 passes.
+ */
+function worstReadBack(s: SeriesFigures, target: string): number | null {
+  const days = (s.readBack ?? []).filter((d) => d.target === target);
+  if (!days.length) return null;
+  return Math.max(...days.map((d) => d.read / (2 * d.added + s.fullBytes / 30)));
+}
 
 export function judge(f: OffsiteFigures): TargetResult[] {
   const targets: Omit<TargetResult, 'pass'>[] = [];
@@ -143,10 +162,19 @@ export function judge(f: OffsiteFigures): TargetResult[] {
         id === 'O3'
           ? 'bytes stored per target ≤ 1.35× one full copy'
           : "bytes stored per target ≤ restic's repository growth",
-      checks: Object.entries(s.stored).map(([t, h]) =>
+      checks: Object.entries(s.stored).flatMap(([t, h]) =>
         id === 'O3'
-          ? check(f, `${t}: bytes stored / one full copy`, h.bytes / s.fullBytes, 'ratio', 1.35)
-          : check(f, `${t}: bytes stored`, h.bytes, 'B', 1, { name: what, value: s.restic?.bytes ?? null }),
+          ? [
+              check(f, `${t}: bytes stored / one full copy`, h.bytes / s.fullBytes, 'ratio', 1.35),
+              check(
+                f,
+                `${t}: most read back by a daily / (2× added + 1/30)`,
+                worstReadBack(s, t),
+                'ratio',
+                1,
+              ),
+            ]
+          : [check(f, `${t}: bytes stored`, h.bytes, 'B', 1, { name: what, value: s.restic?.bytes ?? null })],
       ),
     });
   }

@@ -27,6 +27,8 @@ export interface ManifestCheck {
   problems: CopyProblem[];
   /** sha256 of the bytes read; null when there were none to read. */
   sha256: string | null;
+  /** Bytes read (egress: a copy's read counts its manifest too). */
+  bytes: number;
 }
 
 /**
@@ -47,9 +49,13 @@ export async function checkManifest(
     bytes = await readObject(target, key);
   } catch (err) {
     if (err instanceof NotFoundError)
-      return { problems: [{ path: key, problem: 'manifest missing' }], sha256: null };
+      return { problems: [{ path: key, problem: 'manifest missing' }], sha256: null, bytes: 0 };
     if (err instanceof StorageError && !err.transient)
-      return { problems: [{ path: key, problem: `manifest unreadable: ${err.message}` }], sha256: null };
+      return {
+        problems: [{ path: key, problem: `manifest unreadable: ${err.message}` }],
+        sha256: null,
+        bytes: 0,
+      };
     throw err;
   }
   const sha256 = sha256Hex(bytes);
@@ -76,7 +82,7 @@ export async function checkManifest(
   // The very bytes written from the catalog's rows list those rows: parsing a manifest of 20,000
   // files again (its JSON, a validated copy and its text) was most of a pool worker's peak.
   if (sha256 !== recordedSha) problems.push(...entryProblems(target, detail, bytes, key));
-  return { problems, sha256 };
+  return { problems, sha256, bytes: bytes.length };
 }
 
 function tryManifestText(bytes: Buffer, target: string, key: string): Buffer | null {

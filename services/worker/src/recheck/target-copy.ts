@@ -210,7 +210,7 @@ export async function recheckTargetCopy(
     finishStage: opts.finishStage ?? false,
   });
   rt.metrics.bytesVerified.inc({ target: target.name }, read.checkedBytes);
-  await new CopyChecks(rt.pool, rt.clock).noteReadBack(target.name, read.checkedBytes);
+  await new CopyChecks(rt.pool, rt.clock).noteReadBack(target.name, read.checkedBytes + read.manifest.bytes);
   const fields = { target: target.name, backupId, key: detail.backup.key, by: opts.by };
   if (read.problems.length)
     opts.log.error({ ...fields, problems: read.problems.slice(0, 10) }, 'copy is corrupt');

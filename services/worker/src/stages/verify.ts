@@ -58,7 +58,7 @@ export function verifyStage(rt: Runtime): StageSpec<JobData<'verify'>, Read, Set
       }),
     async afterCommit({ target, read, news }, settled, { backup, log }) {
       rt.metrics.bytesVerified.inc({ target }, read.checkedBytes);
-      await new CopyChecks(rt.pool, rt.clock).noteReadBack(target, read.checkedBytes);
+      await new CopyChecks(rt.pool, rt.clock).noteReadBack(target, read.checkedBytes + read.manifest.bytes);
       const fields = { target, backupId: backup.id, key: backup.key, by: 'verify' };
       if (read.problems.length)
         log.error({ ...fields, problems: read.problems.slice(0, 10) }, 'copy is corrupt');
