@@ -1,7 +1,7 @@
 import path from 'node:path';
-import { PermanentFailure } from '@fleet-backup/core';
+import { forEachLimited, PermanentFailure } from '@fleet-backup/core';
 import { type BackupRow, type StoredFile, storedBlob } from '@fleet-backup/db';
-import { forEachBounded, TimeSlice } from '../fs/bounded.ts';
+import { TimeSlice } from '../fs/bounded.ts';
 import { SMALL_READ } from '../fs/buffer-pool.ts';
 import { hashFile, hashSmallFileSync } from '../fs/hash-file.ts';
 import { readSourceIndex } from './source-index.ts';
@@ -27,7 +27,7 @@ export async function checkLocalFiles(
   const index = backup.request.fullCheck ? null : await readSourceIndex(backupRoot, backup.key);
   const toRead = index ? files.filter((f) => !index.get(f.path)?.linked) : files;
   const slice = new TimeSlice();
-  await forEachBounded(toRead, FILES_IN_FLIGHT, async (file) => {
+  await forEachLimited(toRead, FILES_IN_FLIGHT, async (file) => {
     signal.throwIfAborted();
     const local = path.join(dir, file.storedPath);
     const want = storedBlob(file);

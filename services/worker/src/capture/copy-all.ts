@@ -1,7 +1,7 @@
-import { PermanentFailure } from '@fleet-backup/core';
+import { forEachLimited, PermanentFailure } from '@fleet-backup/core';
 import type { JobContext } from '@fleet-backup/queue';
 import type { DirMaker } from '../fs/atomic-copy.ts';
-import { forEachBounded, TimeSlice } from '../fs/bounded.ts';
+import { TimeSlice } from '../fs/bounded.ts';
 import type { FoundFile, SkippedItem } from '../fs/found.ts';
 import { warnSensitiveSkipped } from '../stages/sensitive.ts';
 import { snapshotFile } from '../stages/snapshot-file.ts';
@@ -63,7 +63,7 @@ export async function copyAll(
     if (linked) outcomes[i] = { row: linked, notes, linked: true };
     else outcomes[i] = { row: await snapshotFile(file, dir, { ...copy, notes }), notes, linked: false };
   };
-  await forEachBounded(found, FILES_IN_FLIGHT, (file, i) => {
+  await forEachLimited(found, FILES_IN_FLIGHT, (file, i) => {
     const done = one(file, i);
     started.set(
       file.path,

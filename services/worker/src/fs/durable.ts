@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { open } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { forEachBounded } from './bounded.ts';
+import { forEachLimited } from '@fleet-backup/core';
 
 const run = promisify(execFile);
 const PARALLEL_FSYNC = 32;
@@ -21,7 +21,7 @@ export async function makeDurable(dir: string, storedPaths: string[]): Promise<v
     () => true,
     () => false,
   );
-  if (!synced) await forEachBounded(storedPaths, PARALLEL_FSYNC, (p) => fsyncPath(path.join(dir, p), 'r'));
+  if (!synced) await forEachLimited(storedPaths, PARALLEL_FSYNC, (p) => fsyncPath(path.join(dir, p), 'r'));
   const dirs = new Set<string>([dir, path.dirname(dir)]);
   for (const p of storedPaths) {
     for (let d = path.dirname(path.join(dir, p)); d.startsWith(dir) && !dirs.has(d); d = path.dirname(d))
@@ -36,7 +36,7 @@ export async function makeDurable(dir: string, storedPaths: string[]): Promise<v
     else byDepth.set(depth, [d]);
   }
   for (const depth of [...byDepth.keys()].sort((a, b) => b - a))
-    await forEachBounded(byDepth.get(depth) ?? [], PARALLEL_FSYNC, (d) => fsyncPath(d, 'r'));
+    await forEachLimited(byDepth.get(depth) ?? [], PARALLEL_FSYNC, (d) => fsyncPath(d, 'r'));
 }
 
 /** fsyncs one file or directory by path. */
