@@ -30,14 +30,15 @@ export class PackBuilder {
     this.targetBytes = targetBytes;
   }
 
-  /** Adds one blob's bytes, whose sha256 the caller has checked. A blob already in this pack is skipped. */
-  add(sha256: string, bytes: Buffer): void {
-    if (this.held.has(sha256)) return;
+  /** Adds one blob's bytes, whose sha256 the caller has checked; false when this pack holds it already. */
+  add(sha256: string, bytes: Buffer): boolean {
+    if (this.held.has(sha256)) return false;
     this.held.add(sha256);
     this.entries.push({ sha256, offset: this.bytes, length: bytes.length });
     this.parts.push(bytes);
     this.hash.update(bytes);
     this.bytes += bytes.length;
+    return true;
   }
 
   get count(): number {

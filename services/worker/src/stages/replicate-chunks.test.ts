@@ -37,7 +37,16 @@ describe.skipIf(!services)('sendChunked', () => {
     await iso?.cleanup();
   });
 
-  async function send(name: string) {
+  /** A file of `content` beside the test's, to send on its own. */
+  async function another(name: string, content: Buffer) {
+    const other = { file: { sha256: sha(content), size: content.length }, local: path.join(iso.dir, name) };
+    await writeFile(other.local, content);
+    return other;
+  }
+
+  const listOf = async (sha256: string) => (await new ChunkLists(iso.pool).of([sha256])).get(sha256)!;
+
+  async function send(name: string, which = { file, local }) {
     const root = path.join(iso.dir, name);
     await mkdir(root, { recursive: true });
     const target = new FsTarget({ name, root });
@@ -49,20 +58,22 @@ describe.skipIf(!services)('sendChunked', () => {
       presence: new Presence(target, rt.blobs),
       signal: new AbortController().signal,
     };
-    const sent = await sendChunked(ctx, file, undefined, () => storedCopyStream(local, file.size));
+    const sent = await sendChunked(ctx, which.file, undefined, () =>
+      storedCopyStream(which.local, which.file.size),
+    );
     await packer.flush();
     return {
       sent,
       chunks: await rt.blobs.places(
         name,
-        (await new ChunkLists(iso.pool).of([file.sha256])).get(file.sha256)!.map((c) => c.sha256),
+        (await listOf(which.file.sha256)).map((c) => c.sha256),
       ),
     };
   }
 
   it('cuts a file for a second target where it was cut for the first, and sends the same chunks', async () => {
     const first = await send('one');
-    const list = (await new ChunkLists(iso.pool).of([file.sha256])).get(file.sha256)!;
+    const list = await listOf(file.sha256);
     expect(list.length).toBeGreaterThan(2);
     const second = await send('two');
     expect(second.sent).toBe(first.sent);
@@ -70,6 +81,36 @@ describe.skipIf(!services)('sendChunked', () => {
     // Every recorded chunk has a place on both targets.
     expect([...first.chunks.values()].every((p) => p && 'pack' in p)).toBe(true);
     expect([...second.chunks.values()].every((p) => p && 'pack' in p)).toBe(true);
+  });
+
+  it('looks chunks up a window at a time, not with queries for each chunk', async () => {
+    const other = await another('fresh.bin', randomBytes(8 * 1024 * 1024));
+    const query = iso.pool.query.bind(iso.pool);
+    let queries = 0;
+    iso.pool.query = ((...args: Parameters<typeof query>) => {
+      queries++;
+      return query(...args);
+    }) as typeof iso.pool.query;
+    try {
+      await send('windows', other);
+    } finally {
+      iso.pool.query = query;
+    }
+    const chunks = (await listOf(other.file.sha256)).length;
+    expect(chunks).toBeGreaterThan(32);
+    // A lookup per chunk was four queries each (bad copies, places, chunk lists, their places).
+    expect(queries).toBeLessThan(chunks / 2);
+  });
+
+  it('sends a chunk that repeats within a file once, and counts its bytes once', async () => {
+    // Zeros cut into the same chunk again and again.
+    const other = await another('zeros.bin', Buffer.alloc(6 * 1024 * 1024));
+    const { sent, chunks } = await send('zeros', other);
+    const list = await listOf(other.file.sha256);
+    expect(list.length).toBeGreaterThan(8);
+    expect(chunks.size).toBeLessThanOrEqual(2);
+    const distinct = new Map(list.map((c) => [c.sha256, c.size]));
+    expect(sent).toBe([...distinct.values()].reduce((a, b) => a + b, 0));
   });
 
   it('refuses a local copy whose bytes no longer match the recorded chunks, naming the chunk', async () => {

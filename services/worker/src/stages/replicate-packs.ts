@@ -49,11 +49,15 @@ export class Packer {
     return this.taken + this.builder.size;
   }
 
-  /** Adds a blob (its sha256 checked by the caller); waits while a full pack cannot be sent yet. */
-  async add(sha256: string, bytes: Buffer): Promise<void> {
+  /**
+   * Adds a blob (its sha256 checked by the caller); waits while a full pack cannot be sent yet.
+   * False when the pack being filled holds the blob already (a chunk seen twice in a file).
+   */
+  async add(sha256: string, bytes: Buffer): Promise<boolean> {
     while (this.waiting) await this.waiting;
-    this.builder.add(sha256, bytes);
+    const added = this.builder.add(sha256, bytes);
     if (this.builder.full) await this.send(this.builder.take());
+    return added;
   }
 
   /** Sends the pack being filled, and waits for every upload. */
