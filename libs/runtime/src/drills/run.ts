@@ -193,7 +193,7 @@ async function restoreFromOneCopy(
 function servedBadBytes(error: Error): boolean {
   return (
     error instanceof IntegrityError ||
-    // The server's own checksum of the object (GCS crc32c, S3 checksums) failed on read.
+    // The server's own checksum of the object (GCS MD5, S3 checksums) failed on read.
     error instanceof CorruptObjectError ||
     error instanceof NotFoundError ||
     error instanceof DecryptionFailure ||

@@ -24,7 +24,7 @@ describe('mapGcsError', () => {
     expect(mapGcsError(Object.assign(new Error('boom'), fields), ctx)).toBeInstanceOf(type);
   });
 
-  it('calls a download that fails its stored crc32c corruption, not unreachability', () => {
+  it('calls a download that fails its stored checksum corruption, not unreachability', () => {
     const err = mapGcsError(Object.assign(new Error('mismatch'), { code: 'CONTENT_DOWNLOAD_MISMATCH' }), ctx);
     expect(err).toBeInstanceOf(CorruptObjectError);
     expect(err.transient).toBe(false);

@@ -38,14 +38,14 @@ export function mapGcsError(err: unknown, ctx: GcsErrorContext): StorageError {
     );
   }
   if (code === 'CONTENT_DOWNLOAD_MISMATCH') {
-    // TLS rules out damage in transit, so the stored bytes no longer match their crc32c.
+    // TLS rules out damage in transit, so the stored bytes no longer match their checksum.
     return new CorruptObjectError(
-      `${what} failed: the bytes read do not match the stored crc32c, so the object is corrupt; restore it from another copy`,
+      `${what} failed: the bytes read do not match the stored checksum, so the object is corrupt; restore it from another copy`,
       opts,
     );
   }
   if (code === 'FILE_NO_UPLOAD' || code === 'FILE_NO_UPLOAD_DELETED') {
-    return transient('the stored object did not match the crc32c of the bytes sent (it was deleted)');
+    return transient('the stored object did not match the checksum of the bytes sent (it was deleted)');
   }
   if (status === 412) return permanent('a precondition failed (the object changed meanwhile)');
   if (status === 416) return permanent('the byte range is past the end of the object');

@@ -110,7 +110,7 @@ describe('GcsTarget against the GCS emulator', () => {
     await expect.poll(openSessions, { timeout: 3000 }).toBe(before);
   });
 
-  it('fails reading an object corrupted at rest (crc32c) with PermanentError', async () => {
+  it('fails reading an object corrupted at rest (its stored MD5) with PermanentError', async () => {
     const t = target();
     const bytes = patternBytes(100_000, 6);
     await t.put('rot/me', bufferBody(bytes), { sha256: sha256Hex(bytes) });
