@@ -53,7 +53,7 @@ async function* chunkBytes(
     const pieces: Buffer[] = [];
     for await (const piece of await openBlob(target, chunk.sha256, chunk.place ?? undefined, signal))
       pieces.push(piece as Buffer);
-    return Buffer.concat(pieces);
+    return pieces.length === 1 ? (pieces[0] as Buffer) : Buffer.concat(pieces);
   };
   const ahead: Promise<Buffer>[] = [];
   let next = 0;
