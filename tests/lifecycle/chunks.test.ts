@@ -142,23 +142,37 @@ describe.skipIf(!services)('chunks: large files cut by content', () => {
     await fleet.startAgents();
   });
 
-  it('fails a drill on a byte flipped inside a chunk, and the rolling re-read finds another', async () => {
-    // The repair the verify above queued has put good bytes back, and the copy verified again.
-    await waitFor(async () => (await copyDetail(ids[1]!)).status === 'verified', {
-      timeoutMs: 60_000,
-      what: 'the repair to heal the copy',
-    });
-    await flipChunk(2);
+  it('fails a drill on a byte flipped inside a chunk, heals that chunk, fails the next drill, and the rolling re-read finds another', async () => {
+    const healed = () =>
+      waitFor(async () => (await copyDetail(ids[1]!)).status === 'verified', {
+        timeoutMs: 60_000,
+        what: 'the repair to heal the copy',
+      });
+    const drillFails = async (chunk: string) => {
+      const drill = await runCli(['drill', '--host', HOST, '--backup', key, '--from', 'second'], fleet.env);
+      expect(drill.code).toBe(1);
+      expect(drill.stderr).toMatch(/orders\.bin from copy second: sha256 mismatch/);
+      // Recorded as rot in that chunk, found by the drill (the copy was marked corrupt, and may
+      // be healed already).
+      const found = await fleet.iso.pool.query(
+        "SELECT 1 FROM rot_findings WHERE backup_id = $1 AND copy = 'second' AND found_by = 'drill' AND object = $2",
+        [ids[1], blobKey(chunk)],
+      );
+      expect(found.rowCount).toBe(1);
+    };
     const key = await keyOf(ids[1]!);
-    const drill = await runCli(['drill', '--host', HOST, '--backup', key, '--from', 'second'], fleet.env);
-    expect(drill.code).toBe(1);
-    expect(drill.stderr).toMatch(/orders\.bin from copy second: sha256 mismatch/);
-    // Recorded as rot found by the drill (the copy was marked corrupt, and may be healed already).
-    const found = await fleet.iso.pool.query(
-      "SELECT 1 FROM rot_findings WHERE backup_id = $1 AND copy = 'second' AND found_by = 'drill'",
-      [ids[1]],
+    // The repair the verify above queued has put good bytes back, and the copy verified again.
+    await healed();
+    await drillFails(await flipChunk(2));
+    await healed();
+    // The chunk was healed, not the file written as an object of its own: drills would read that
+    // in place of the chunks, and pass over rot in them.
+    const own = await fleet.iso.pool.query(
+      "SELECT 1 FROM target_blobs WHERE target = 'second' AND sha256 = $1",
+      [sha(big)],
     );
-    expect(found.rowCount).toBe(1);
+    expect(own.rowCount).toBe(0);
+    await drillFails(await flipChunk(4));
 
     const chunk = await flipChunk(3);
     fleet.rt.config.recheckWindowDays = 1; // today's slice is everything

@@ -1,5 +1,13 @@
-import { CopyChecks, RotFindings, storedBlob } from '@fleet-backup/db';
-import { blobKey } from '@fleet-backup/storage';
+import { createHash } from 'node:crypto';
+import { CopyChecks, RotFindings, type StoredBlob, storedBlob } from '@fleet-backup/db';
+import {
+  blobKey,
+  NotFoundError,
+  openBlob,
+  type PackPlace,
+  type ReadOnlyTarget,
+  StorageError,
+} from '@fleet-backup/storage';
 import type { Runtime } from '../runtime.ts';
 
 /**
@@ -27,16 +35,62 @@ export async function markCopyCorrupt(
   const file = (await backups.detail(backupId)).files.find((f) => f.path === found.path);
   if (!file) return;
   const blob = storedBlob(file);
-  await new RotFindings(rt.pool, rt.clock).record({
-    copy: found.target,
-    host: backup.host,
-    backupId,
-    object: blobKey(blob.sha256),
-    problem: found.problem,
-    foundBy: 'drill',
-  });
-  if (await new CopyChecks(rt.pool, rt.clock).blobBad(found.target, blob, found.problem)) {
-    await rt.queues.add('repair', { target: found.target });
+  const bad = await blobsServingBad(rt, found.target, blob);
+  const findings = new RotFindings(rt.pool, rt.clock);
+  const checks = new CopyChecks(rt.pool, rt.clock);
+  let newlyBad = false;
+  for (const b of bad.length ? bad : [blob]) {
+    await findings.record({
+      copy: found.target,
+      host: backup.host,
+      backupId,
+      object: blobKey(b.sha256),
+      problem: found.problem,
+      foundBy: 'drill',
+    });
+    if (bad.length && (await checks.blobBad(found.target, b, found.problem))) newlyBad = true;
+  }
+  // Nothing found bad on a second read: the repair still reads the corrupt copy again, and settles it.
+  if (newlyBad || !bad.length) await rt.queues.add('repair', { target: found.target });
+}
+
+/**
+ * The blobs that served a file's bad bytes. A file stored as chunks on the target: the chunks
+ * that read bad now, each read and hashed (none when none does), so the repair heals those
+ * chunks. Marking the file's own blob instead had the repair write the whole file as an object of
+ * its own, which every later restore and drill read in place of the chunks, so rot in them went
+ * unseen (tests/lifecycle/chunks.test.ts). Any other file: its blob.
+ */
+async function blobsServingBad(rt: Runtime, target: string, blob: StoredBlob): Promise<StoredBlob[]> {
+  const place = await rt.blobs.placeOf(target, blob.sha256);
+  if (!place || !('chunks' in place)) return [blob];
+  const bad: StoredBlob[] = [];
+  try {
+    for (const c of place.chunks) {
+      const chunk = { sha256: c.sha256, size: c.length };
+      if (await readsBad(rt.targets.get(target), chunk, c.place)) bad.push(chunk);
+    }
+  } catch (err) {
+    // The target went away meanwhile: which chunk is bad stays unknown, and the repair finds out.
+    rt.log.warn({ err, target, blob: blob.sha256 }, 'could not read the chunks again to find the bad one');
+    return [];
+  }
+  return bad;
+}
+
+/** Whether a blob reads back other than its sha256 and size; an unreachable target throws. */
+async function readsBad(target: ReadOnlyTarget, blob: StoredBlob, place: PackPlace | null): Promise<boolean> {
+  try {
+    const hash = createHash('sha256');
+    let size = 0;
+    for await (const bytes of await openBlob(target, blob.sha256, place ?? undefined)) {
+      hash.update(bytes as Buffer);
+      size += (bytes as Buffer).length;
+    }
+    return hash.digest('hex') !== blob.sha256 || size !== blob.size;
+  } catch (err) {
+    if (err instanceof NotFoundError || (err instanceof StorageError && !err.transient)) return true;
+    throw err;
   }
 }
 
