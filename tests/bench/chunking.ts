@@ -146,7 +146,7 @@ async function chunkHashes(data: Buffer, params: ChunkerParams): Promise<Map<str
 async function benchDedup(original: Buffer, places: number): Promise<void> {
   const changed = edited(original, places);
   const rows: Record<string, Record<string, number | string>> = {};
-  for (const avg of [512 * 1024, MiB, 2 * MiB]) {
+  for (const avg of [64 * 1024, 128 * 1024, 256 * 1024, MiB]) {
     const params = { minSize: avg / 4, avgSize: avg, maxSize: avg * 4 };
     const before = await chunkHashes(original, params);
     const after = await chunkHashes(changed, params);
