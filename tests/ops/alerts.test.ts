@@ -157,6 +157,10 @@ describe('Grafana dashboard', () => {
       /bytes per second/i,
       /storage per target/i,
       /drill/i,
+      // Issue 12: rot found after verification, how much of each copy was re-read, and its egress.
+      /rot found/i,
+      /re-read within/i,
+      /read back per day/i,
     ])
       expect(titles).toMatch(wanted);
     expect(JSON.stringify(doc.templating)).toMatch(/"type":"datasource"/);
