@@ -160,22 +160,30 @@ export async function readPackBlobs(
 }
 
 /**
- * The place of every blob in the target's packs, from the packs' own indexes: what a restore with
- * the bucket alone (no Postgres) needs to find a manifest's blobs. A blob in two packs (two writers
- * packed it) keeps the first place found.
+ * Where blobs are, from the target's packs' own indexes: the bucket-only restore's map, when
+ * there is no catalog. A blob in two packs (two writers packed it) keeps the first place found.
+ * With `wanted`, only those blobs are kept and the scan stops once every one is found: a fleet's
+ * bucket holds every host's blobs, and a map of all of them grows with the fleet (10^8 blobs for
+ * 1,000 hosts of 100,000 files) where one restore needs its own.
  */
-export async function indexPacks(target: ReadOnlyTarget, parallel = 8): Promise<Map<string, PackPlace>> {
+export async function indexPacks(
+  target: ReadOnlyTarget,
+  parallel = 8,
+  wanted?: ReadonlySet<string>,
+): Promise<Map<string, PackPlace>> {
   const packs: string[] = [];
   for await (const obj of listAll(target, PACKS_PREFIX)) {
     const pack = parsePackKey(obj.key);
     if (pack !== undefined) packs.push(pack);
   }
   const places = new Map<string, PackPlace>();
+  const allFound = () => wanted !== undefined && places.size === wanted.size;
   let next = 0;
   const lane = async () => {
-    for (let pack = packs[next++]; pack !== undefined; pack = packs[next++]) {
+    for (let pack = packs[next++]; pack !== undefined && !allFound(); pack = packs[next++]) {
       for (const e of await readPackIndex(target, pack))
-        if (!places.has(e.sha256)) places.set(e.sha256, { pack, offset: e.offset, length: e.length });
+        if (!places.has(e.sha256) && (wanted?.has(e.sha256) ?? true))
+          places.set(e.sha256, { pack, offset: e.offset, length: e.length });
     }
   };
   await Promise.all(Array.from({ length: Math.min(parallel, packs.length) }, lane));

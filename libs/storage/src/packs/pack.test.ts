@@ -6,10 +6,11 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { PermanentError } from '../errors.ts';
 import { FsTarget } from '../fs-target.ts';
 import { packKey, parsePackKey } from '../layout.ts';
+import type { ReadOnlyTarget } from '../target.ts';
 import { readAll, sha256Hex } from '../testing/data.ts';
 import { PackBuilder, putPack } from './pack-builder.ts';
 import { PACK_FORMAT, type PackEntry, packTrailer, parsePackIndex } from './pack-format.ts';
-import { type BlobRead, openBlob, readPackBlobs, readPackIndex } from './pack-read.ts';
+import { type BlobRead, indexPacks, openBlob, readPackBlobs, readPackIndex } from './pack-read.ts';
 
 const blobs = [Buffer.from('first blob'), Buffer.alloc(0), Buffer.alloc(70_000, 7), Buffer.from('last')];
 const where = { target: 't', key: 'packs/aa/x' };
@@ -95,6 +96,42 @@ describe('packs', () => {
     };
     const whole = Buffer.concat(chunks);
     expect((await readAll(await openBlob(target, sha256Hex(whole), place))).equals(whole)).toBe(true);
+  });
+
+  it('indexes only the blobs wanted, and stops reading indexes once every one is found', async () => {
+    const packs = [];
+    for (const fill of [1, 2, 3]) {
+      const builder = new PackBuilder(1 << 20);
+      for (const b of [Buffer.alloc(100, fill), Buffer.alloc(200, fill)]) builder.add(sha256Hex(b), b);
+      const pack = builder.take();
+      await putPack(target, pack);
+      packs.push(pack);
+    }
+    expect((await indexPacks(target)).size).toBe(6);
+    const read: string[] = [];
+    const counted: ReadOnlyTarget = {
+      name: target.name,
+      kind: target.kind,
+      offsite: target.offsite,
+      location: target.location,
+      get: (key, range, signal) => {
+        read.push(key);
+        return target.get(key, range, signal);
+      },
+      head: (key) => target.head(key),
+      list: (prefix, opts) => target.list(prefix, opts),
+    };
+    // Packs are listed in key order: the first one listed holds every blob wanted.
+    const first = packs.sort((a, b) => (a.sha256 < b.sha256 ? -1 : 1))[0]!;
+    const wanted = new Set(first.entries.map((e) => e.sha256));
+    const places = await indexPacks(counted, 1, wanted);
+    expect([...places.keys()].sort()).toEqual([...wanted].sort());
+    expect(new Set(read)).toEqual(new Set([packKey(first.sha256)]));
+    // A blob no pack holds (its own object) keeps the scan going to the end.
+    read.length = 0;
+    const more = await indexPacks(counted, 1, new Set([...wanted, sha256Hex(Buffer.from('elsewhere'))]));
+    expect(more.size).toBe(2);
+    expect(new Set(read).size).toBe(3);
   });
 
   it('refuses an index that is hostile or corrupt', () => {

@@ -164,7 +164,12 @@ async function restoreFromBucket(opts: RestoreOptions): Promise<void> {
     selection: selectForRestore(restoreSetOfManifest(manifest), opts.file, where),
   };
   // The packs' own indexes say where the manifest's blobs are; a blob in none is its own object.
-  const places = await indexPacks(target, config.targetParallelRequests);
+  // Only the blobs of the files restored are looked for (a chunked file's chunks, never its whole
+  // blob, which no pack holds), and the scan ends once all are found.
+  const wanted = new Set(
+    attempt.selection.files.flatMap((f) => f.chunks ?? [f.encrypted?.sha256 ?? f.sha256]),
+  );
+  const places = await indexPacks(target, config.targetParallelRequests, wanted);
   const source = targetSource(target, places, attempt.selection.files);
   await runAndRecord(attempt, { ...opts, from: target.name }, config, [source]);
 }
