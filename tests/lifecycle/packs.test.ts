@@ -193,6 +193,33 @@ describe.skipIf(!services)('packs: written, collected, repacked', () => {
     expect(new Set(recorded.rows.map((r) => r.pack))).toEqual(await packsOnTarget(fleet));
     await expectRestores(fleet, keepId, keep);
   }, 300_000);
+
+  it('restores from the bucket alone past a pack whose index rotted, naming it', async () => {
+    const before = await packsOnTarget(fleet);
+    const dir = path.join(fleet.sourceDir(HOST), 'past-rot');
+    await writeSmall(dir, 20, 'past rot');
+    fleet.clock.advance(DAY);
+    const id = await manual([dir], 'past a rotten pack');
+    // A pack this backup does not use, its index damaged: every bucket-only restore used to fail.
+    // The first in key order, so it is among the first indexes read, before the scan can stop.
+    const rotten = [...before].sort()[0]!;
+    const file = path.join(fleet.targetDir, 'packs', rotten.slice(0, 2), rotten);
+    const bytes = await readFile(file);
+    bytes[bytes.length - 20]! ^= 0xff;
+    await writeFile(file, bytes);
+    const key = (await fleet.iso.pool.query('SELECT key FROM backups WHERE id = $1', [id])).rows[0].key;
+    const to = path.join(fleet.iso.dir, 'restore-past-rot');
+    const run = await runCli(
+      ['restore', '--target', 'second', '--host', HOST, '--backup', key, '--to', to, '--json'],
+      fleet.env,
+    );
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stderr).toContain(`warning: pack ${rotten} on second is skipped`);
+    for (let i = 0; i < 20; i++) {
+      const f = path.join(dir, `f${i}.txt`);
+      expect((await readFile(path.join(to, f.slice(1)))).equals(await readFile(f))).toBe(true);
+    }
+  });
 });
 
 /** Runs expiry and waits until every backup it removes is gone from every copy (then gc may collect). */

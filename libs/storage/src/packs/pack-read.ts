@@ -1,5 +1,6 @@
 import { createHash, type Hash } from 'node:crypto';
 import { Readable } from 'node:stream';
+import { StorageError } from '../errors.ts';
 import { blobKey, PACKS_PREFIX, packKey, parsePackKey } from '../layout.ts';
 import { listAll } from '../repository.ts';
 import type { ReadOnlyTarget } from '../target.ts';
@@ -159,18 +160,30 @@ export async function readPackBlobs(
   return { sha256: whole.digest('hex'), size: pos };
 }
 
+/** What indexPacks looks for, and whom it tells about a pack it cannot read. */
+export interface IndexPacksOptions {
+  /** Index reads in flight. */
+  parallel?: number;
+  /** Only these blobs are kept, and the scan stops once every one is found. */
+  wanted?: ReadonlySet<string>;
+  /** A pack whose index is corrupt or that went away meanwhile: it is skipped, and reported here. */
+  onUnreadable?: (pack: string, err: StorageError) => void;
+}
+
 /**
  * Where blobs are, from the target's packs' own indexes: the bucket-only restore's map, when
  * there is no catalog. A blob in two packs (two writers packed it) keeps the first place found.
- * With `wanted`, only those blobs are kept and the scan stops once every one is found: a fleet's
- * bucket holds every host's blobs, and a map of all of them grows with the fleet (10^8 blobs for
- * 1,000 hosts of 100,000 files) where one restore needs its own.
+ * With `wanted`, the map holds only those blobs: a fleet's bucket holds every host's blobs, and a
+ * map of all of them grows with the fleet (10^8 blobs for 1,000 hosts of 100,000 files) where one
+ * restore needs its own. A pack whose index cannot be read is skipped: one rotten pack must not
+ * stop every restore, only those that need its blobs (which then find them missing). A target
+ * that cannot be reached throws.
  */
 export async function indexPacks(
   target: ReadOnlyTarget,
-  parallel = 8,
-  wanted?: ReadonlySet<string>,
+  opts: IndexPacksOptions = {},
 ): Promise<Map<string, PackPlace>> {
+  const { parallel = 8, wanted, onUnreadable } = opts;
   const packs: string[] = [];
   for await (const obj of listAll(target, PACKS_PREFIX)) {
     const pack = parsePackKey(obj.key);
@@ -178,10 +191,16 @@ export async function indexPacks(
   }
   const places = new Map<string, PackPlace>();
   const allFound = () => wanted !== undefined && places.size === wanted.size;
+  const entriesOf = (pack: string) =>
+    readPackIndex(target, pack).catch((err: unknown) => {
+      if (!(err instanceof StorageError) || err.transient) throw err;
+      onUnreadable?.(pack, err);
+      return [];
+    });
   let next = 0;
   const lane = async () => {
     for (let pack = packs[next++]; pack !== undefined && !allFound(); pack = packs[next++]) {
-      for (const e of await readPackIndex(target, pack))
+      for (const e of await entriesOf(pack))
         if (!places.has(e.sha256) && (wanted?.has(e.sha256) ?? true))
           places.set(e.sha256, { pack, offset: e.offset, length: e.length });
     }

@@ -124,14 +124,29 @@ describe('packs', () => {
     // Packs are listed in key order: the first one listed holds every blob wanted.
     const first = packs.sort((a, b) => (a.sha256 < b.sha256 ? -1 : 1))[0]!;
     const wanted = new Set(first.entries.map((e) => e.sha256));
-    const places = await indexPacks(counted, 1, wanted);
+    const places = await indexPacks(counted, { parallel: 1, wanted });
     expect([...places.keys()].sort()).toEqual([...wanted].sort());
     expect(new Set(read)).toEqual(new Set([packKey(first.sha256)]));
     // A blob no pack holds (its own object) keeps the scan going to the end.
     read.length = 0;
-    const more = await indexPacks(counted, 1, new Set([...wanted, sha256Hex(Buffer.from('elsewhere'))]));
+    const more = await indexPacks(counted, {
+      parallel: 1,
+      wanted: new Set([...wanted, sha256Hex(Buffer.from('elsewhere'))]),
+    });
     expect(more.size).toBe(2);
     expect(new Set(read).size).toBe(3);
+
+    // A pack whose index rotted is skipped and named; the other packs' blobs are still found.
+    const rotten = packs[1]!;
+    const file = path.join(root, packKey(rotten.sha256));
+    const bytes = await readFile(file);
+    bytes[bytes.length - 20]! ^= 0xff; // inside the index JSON
+    await writeFile(file, bytes);
+    const skipped: string[] = [];
+    const rest = await indexPacks(target, { onUnreadable: (pack) => skipped.push(pack) });
+    expect(skipped).toEqual([rotten.sha256]);
+    expect(rest.size).toBe(4);
+    expect(rotten.entries.some((e) => rest.has(e.sha256))).toBe(false);
   });
 
   it('refuses an index that is hostile or corrupt', () => {

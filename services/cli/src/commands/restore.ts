@@ -169,7 +169,14 @@ async function restoreFromBucket(opts: RestoreOptions): Promise<void> {
   const wanted = new Set(
     attempt.selection.files.flatMap((f) => f.chunks ?? [f.encrypted?.sha256 ?? f.sha256]),
   );
-  const places = await indexPacks(target, config.targetParallelRequests, wanted);
+  const places = await indexPacks(target, {
+    parallel: config.targetParallelRequests,
+    wanted,
+    onUnreadable: (pack, err) =>
+      process.stderr.write(
+        `warning: pack ${pack} on ${target.name} is skipped (${err.message}); files whose bytes are only there will be missing\n`,
+      ),
+  });
   const source = targetSource(target, places, attempt.selection.files);
   await runAndRecord(attempt, { ...opts, from: target.name }, config, [source]);
 }
