@@ -74,11 +74,18 @@ async function* chunkBytes(
   }
 }
 
-/** Reads a pack's own index from its end (two range reads), checked as untrusted input. */
-export async function readPackIndex(target: ReadOnlyTarget, pack: string): Promise<PackEntry[]> {
+/**
+ * Reads a pack's own index from its end (two range reads), checked as untrusted input. `size`:
+ * the pack's size as a listing gave it, which saves a head (a third of a bucket scan's requests).
+ */
+export async function readPackIndex(
+  target: ReadOnlyTarget,
+  pack: string,
+  size?: number,
+): Promise<PackEntry[]> {
   const key = packKey(pack);
   const where = { target: target.name, key };
-  const { size } = await target.head(key);
+  size ??= (await target.head(key)).size;
   if (size < PACK_FOOTER_BYTES) return parsePackIndex(Buffer.alloc(0), 0, where);
   const footer = await readRange(target, key, size - PACK_FOOTER_BYTES, PACK_FOOTER_BYTES);
   const length = parsePackFooter(footer, size, where);
@@ -184,15 +191,15 @@ export async function indexPacks(
   opts: IndexPacksOptions = {},
 ): Promise<Map<string, PackPlace>> {
   const { parallel = 8, wanted, onUnreadable } = opts;
-  const packs: string[] = [];
+  const packs: { sha256: string; size: number }[] = [];
   for await (const obj of listAll(target, PACKS_PREFIX)) {
-    const pack = parsePackKey(obj.key);
-    if (pack !== undefined) packs.push(pack);
+    const sha256 = parsePackKey(obj.key);
+    if (sha256 !== undefined) packs.push({ sha256, size: obj.size });
   }
   const places = new Map<string, PackPlace>();
   const allFound = () => wanted !== undefined && places.size === wanted.size;
-  const entriesOf = (pack: string) =>
-    readPackIndex(target, pack).catch((err: unknown) => {
+  const entriesOf = ({ sha256: pack, size }: { sha256: string; size: number }) =>
+    readPackIndex(target, pack, size).catch((err: unknown) => {
       if (!(err instanceof StorageError) || err.transient) throw err;
       onUnreadable?.(pack, err);
       return [];
@@ -202,7 +209,7 @@ export async function indexPacks(
     for (let pack = packs[next++]; pack !== undefined && !allFound(); pack = packs[next++]) {
       for (const e of await entriesOf(pack))
         if (!places.has(e.sha256) && (wanted?.has(e.sha256) ?? true))
-          places.set(e.sha256, { pack, offset: e.offset, length: e.length });
+          places.set(e.sha256, { pack: pack.sha256, offset: e.offset, length: e.length });
     }
   };
   await Promise.all(Array.from({ length: Math.min(parallel, packs.length) }, lane));

@@ -109,6 +109,7 @@ describe('packs', () => {
     }
     expect((await indexPacks(target)).size).toBe(6);
     const read: string[] = [];
+    let heads = 0;
     const counted: ReadOnlyTarget = {
       name: target.name,
       kind: target.kind,
@@ -118,7 +119,10 @@ describe('packs', () => {
         read.push(key);
         return target.get(key, range, signal);
       },
-      head: (key) => target.head(key),
+      head: (key) => {
+        heads++;
+        return target.head(key);
+      },
       list: (prefix, opts) => target.list(prefix, opts),
     };
     // Packs are listed in key order: the first one listed holds every blob wanted.
@@ -127,6 +131,7 @@ describe('packs', () => {
     const places = await indexPacks(counted, { parallel: 1, wanted });
     expect([...places.keys()].sort()).toEqual([...wanted].sort());
     expect(new Set(read)).toEqual(new Set([packKey(first.sha256)]));
+    expect(heads).toBe(0); // the listing gave each pack's size
     // A blob no pack holds (its own object) keeps the scan going to the end.
     read.length = 0;
     const more = await indexPacks(counted, {
