@@ -38,7 +38,6 @@ export async function markCopyCorrupt(
   const bad = await blobsServingBad(rt, found.target, blob);
   const findings = new RotFindings(rt.pool, rt.clock);
   const checks = new CopyChecks(rt.pool, rt.clock);
-  let newlyBad = false;
   for (const b of bad.length ? bad : [blob]) {
     await findings.record({
       copy: found.target,
@@ -48,10 +47,12 @@ export async function markCopyCorrupt(
       problem: found.problem,
       foundBy: 'drill',
     });
-    if (bad.length && (await checks.blobBad(found.target, b, found.problem))) newlyBad = true;
+    if (bad.length) await checks.blobBad(found.target, b, found.problem);
   }
-  // Nothing found bad on a second read: the repair still reads the corrupt copy again, and settles it.
-  if (newlyBad || !bad.length) await rt.queues.add('repair', { target: found.target });
+  // Always, even when the blob was marked bad already: whoever marked it may have been a repair's
+  // last re-read, which queues no repair, and the copy would wait corrupt for the rolling re-read.
+  // A repair with nothing to heal reads the corrupt copy again and settles it.
+  await rt.queues.add('repair', { target: found.target });
 }
 
 /**
