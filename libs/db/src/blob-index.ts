@@ -107,12 +107,7 @@ export class BlobIndex {
   async recordPack(target: string, pack: WrittenPack): Promise<void> {
     const now = this.clock.now();
     await withTransaction(this.pool, async (tx) => {
-      await recordPackRow(
-        tx,
-        target,
-        { sha256: pack.sha256, size: pack.size, blobs: pack.entries.length },
-        now,
-      );
+      await recordPackRow(tx, target, pack, now);
       await tx.query(
         `INSERT INTO target_blobs (target, sha256, size, stored_at, pack, pack_offset)
          SELECT $1, e.sha256, e.len, $3, $2, e.pos
@@ -151,16 +146,17 @@ export class BlobIndex {
   }
 }
 
-/** Records that a target holds a pack (a row already there stays as it is). */
+/** Records that a target holds a pack, with its blobs' count and bytes (a row already there stays). */
 export async function recordPackRow(
   q: Queryable,
   target: string,
-  pack: { sha256: string; size: number; blobs: number },
+  pack: WrittenPack,
   at: Date,
 ): Promise<void> {
+  const payload = pack.entries.reduce((sum, e) => sum + e.length, 0);
   await q.query(
-    `INSERT INTO target_packs (target, sha256, size, blobs, stored_at) VALUES ($1, $2, $3, $4, $5)
+    `INSERT INTO target_packs (target, sha256, size, blobs, payload, stored_at) VALUES ($1, $2, $3, $4, $5, $6)
      ON CONFLICT DO NOTHING`,
-    [target, pack.sha256, pack.size, pack.blobs, at],
+    [target, pack.sha256, pack.size, pack.entries.length, payload, at],
   );
 }

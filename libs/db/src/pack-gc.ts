@@ -31,20 +31,23 @@ export class PackGcStore {
     this.clock = clock;
   }
 
-  /** Packs of the target, with the bytes still pointing at them, for those at most `maxLiveFraction` live. */
+  /**
+   * Packs of the target, with the bytes still pointing at them, for those at most `maxLiveFraction`
+   * live: of the blob bytes they were written with, since their index is no dead weight.
+   */
   async packsUsed(target: string, maxLiveFraction: number): Promise<PackUse[]> {
     const r = await this.pool.query<{ sha256: string; size: string; live: string }>(
       `SELECT tp.sha256, tp.size, COALESCE(sum(tb.size), 0) AS live
        FROM target_packs tp LEFT JOIN target_blobs tb ON tb.target = tp.target AND tb.pack = tp.sha256
-       WHERE tp.target = $1 GROUP BY tp.sha256, tp.size
-       HAVING COALESCE(sum(tb.size), 0) <= $2::float8 * tp.size ORDER BY tp.sha256`,
+       WHERE tp.target = $1 GROUP BY tp.sha256, tp.size, tp.payload
+       HAVING COALESCE(sum(tb.size), 0) <= $2::float8 * COALESCE(tp.payload, tp.size) ORDER BY tp.sha256`,
       [target, maxLiveFraction],
     );
     return r.rows.map((row) => ({ sha256: row.sha256, size: Number(row.size), liveBytes: Number(row.live) }));
   }
 
   /** Records a pack found on the target that Postgres did not know (a crash after its upload). */
-  async adopt(target: string, pack: { sha256: string; size: number; blobs: number }): Promise<void> {
+  async adopt(target: string, pack: WrittenPack): Promise<void> {
     await recordPackRow(this.pool, target, pack, this.clock.now());
   }
 
@@ -62,7 +65,7 @@ export class PackGcStore {
   async movePlaces(target: string, from: string, to: WrittenPack): Promise<void> {
     const now = this.clock.now();
     await withTransaction(this.pool, async (tx) => {
-      await recordPackRow(tx, target, { sha256: to.sha256, size: to.size, blobs: to.entries.length }, now);
+      await recordPackRow(tx, target, to, now);
       await tx.query(
         `UPDATE target_blobs tb SET pack = $3, pack_offset = e.pos
          FROM unnest($4::text[], $5::bigint[]) AS e(sha256, pos)

@@ -86,7 +86,7 @@ async function adoptUnknownPacks(store: PackGcStore, target: StorageTarget): Pro
     const sha256 = parsePackKey(obj.key);
     if (sha256 === undefined || known.has(sha256)) continue;
     const entries = await readPackIndex(target, sha256).catch(() => [] as PackEntry[]);
-    await store.adopt(target.name, { sha256, size: obj.size, blobs: entries.length });
+    await store.adopt(target.name, { sha256, size: obj.size, entries });
     adopted++;
   }
   return adopted;

@@ -16,6 +16,9 @@ export interface CopyProblem {
   problem: string;
 }
 
+/** The problem of a blob whose pack is not on the target. */
+export const PACK_GONE = 'blob missing (its pack is gone)';
+
 /**
  * Reads one blob back in full and says what is wrong with it, or null when its bytes hash to
  * the sha256 in its key with the right size and agree with the checksums the server stored. A
@@ -38,7 +41,7 @@ export async function checkBlob(
       return `blob size ${actual.size}, expected ${blob.size}`;
     return storedChecksumProblem(target, info, actual);
   } catch (err) {
-    if (err instanceof NotFoundError) return 'blob missing';
+    if (err instanceof NotFoundError) return place && 'pack' in place ? PACK_GONE : 'blob missing';
     // The client's own download validation (GCS crc32c/md5, S3 checksums) failed: the stored bytes are bad.
     if (err instanceof StorageError && !err.transient) return `unreadable: ${err.message}`;
     throw err;

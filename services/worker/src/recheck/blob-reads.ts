@@ -9,7 +9,7 @@ import {
   readPackBlobs,
   StorageError,
 } from '@fleet-backup/storage';
-import { bytesProblem, checkBlob } from './blob-read.ts';
+import { bytesProblem, checkBlob, PACK_GONE } from './blob-read.ts';
 
 /** From this many wanted blobs on, a pack is read whole, once, instead of a range per blob. */
 const WHOLE_PACK_FROM = 8;
@@ -18,6 +18,16 @@ const WHOLE_PACK_FROM = 8;
 export interface BlobToRead {
   blob: StoredBlob;
   place: BlobPlace | undefined;
+}
+
+/** The places blobs have now (absent: the target is not known to hold it any more). */
+export type PlacesNow = (sha256s: string[]) => Promise<Map<string, BlobPlace | null>>;
+
+type Found = (blob: StoredBlob, problem: string | null) => Promise<void> | void;
+
+export interface ReadOptions {
+  signal?: AbortSignal;
+  placesNow?: PlacesNow;
 }
 
 /**
@@ -29,7 +39,51 @@ export async function readBlobsBack(
   target: ReadOnlyTarget,
   blobs: BlobToRead[],
   parallel: number,
-  found: (blob: StoredBlob, problem: string | null) => Promise<void> | void,
+  found: Found,
+  opts: ReadOptions = {},
+): Promise<void> {
+  await againWhereMoved(blobs, found, opts.placesNow, (some, report) =>
+    readEach(target, some, parallel, report, opts.signal),
+  );
+}
+
+/**
+ * Runs `pass` over the blobs; a blob whose pack it found gone is looked up again (`placesNow`):
+ * a repack may have moved it, and gc deleted the old pack, after the caller looked it up (a grace
+ * period shorter than the read). It goes through `pass` once more where it is now, and only a
+ * blob still in the same place, or nowhere, is reported missing.
+ */
+async function againWhereMoved(
+  blobs: BlobToRead[],
+  found: Found,
+  placesNow: PlacesNow | undefined,
+  pass: (blobs: BlobToRead[], found: Found) => Promise<void>,
+): Promise<void> {
+  if (!placesNow) return pass(blobs, found);
+  const bySha = new Map(blobs.map((b) => [b.blob.sha256, b]));
+  const gone: BlobToRead[] = [];
+  await pass(blobs, (blob, problem) => {
+    const wanted = bySha.get(blob.sha256);
+    if (problem !== PACK_GONE || !wanted) return found(blob, problem);
+    gone.push(wanted);
+  });
+  if (!gone.length) return;
+  const now = await placesNow(gone.map((b) => b.blob.sha256));
+  const moved: BlobToRead[] = [];
+  for (const b of gone) {
+    const place = now.get(b.blob.sha256);
+    if (place === undefined || JSON.stringify(place ?? undefined) === JSON.stringify(b.place))
+      await found(b.blob, PACK_GONE);
+    else moved.push({ blob: b.blob, place: place ?? undefined });
+  }
+  if (moved.length) await pass(moved, found);
+}
+
+async function readEach(
+  target: ReadOnlyTarget,
+  blobs: BlobToRead[],
+  parallel: number,
+  found: Found,
   signal?: AbortSignal,
 ): Promise<void> {
   const single: BlobToRead[] = [];
@@ -59,7 +113,7 @@ async function readWholePack(
   target: ReadOnlyTarget,
   pack: string,
   members: BlobToRead[],
-  found: (blob: StoredBlob, problem: string | null) => Promise<void> | void,
+  found: Found,
   signal?: AbortSignal,
 ): Promise<void> {
   signal?.throwIfAborted();
@@ -90,7 +144,7 @@ async function readWholePack(
 
 /** A pack that is gone or unreadable spoils every blob in it; a target that cannot be reached throws. */
 function packProblem(err: unknown): string {
-  if (err instanceof NotFoundError) return 'blob missing (its pack is gone)';
+  if (err instanceof NotFoundError) return PACK_GONE;
   if (err instanceof StorageError && !err.transient) return `unreadable: ${err.message}`;
   throw err;
 }
@@ -103,7 +157,19 @@ export async function confirmPresent(
   target: ReadOnlyTarget,
   blobs: BlobToRead[],
   parallel: number,
-  found: (blob: StoredBlob, problem: string | null) => Promise<void> | void,
+  found: Found,
+  opts: ReadOptions = {},
+): Promise<void> {
+  await againWhereMoved(blobs, found, opts.placesNow, (some, report) =>
+    headEach(target, some, parallel, report, opts.signal),
+  );
+}
+
+async function headEach(
+  target: ReadOnlyTarget,
+  blobs: BlobToRead[],
+  parallel: number,
+  found: Found,
   signal?: AbortSignal,
 ): Promise<void> {
   const packs = new Map<string, Promise<string | null>>();
@@ -133,8 +199,7 @@ async function headProblem(
     const info = await target.head(key);
     return size === undefined || info.size === size ? null : `blob size ${info.size}, expected ${size}`;
   } catch (err) {
-    if (err instanceof NotFoundError)
-      return key.startsWith('packs/') ? 'blob missing (its pack is gone)' : 'blob missing';
+    if (err instanceof NotFoundError) return key.startsWith('packs/') ? PACK_GONE : 'blob missing';
     throw err;
   }
 }

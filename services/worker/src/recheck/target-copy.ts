@@ -84,8 +84,9 @@ export async function readTargetCopy(
     read.bad.push({ blob, problem, paths });
     for (const path of paths) read.problems.push({ path, problem });
   };
-  await readBlobsBack(target, toRead, parallel, found('checkedBytes'), signal);
-  await confirmPresent(target, vouched, parallel, found('vouchedBytes'), signal);
+  const opts = { signal, placesNow: (shas: string[]) => rt.blobs.places(target.name, shas) };
+  await readBlobsBack(target, toRead, parallel, found('checkedBytes'), opts);
+  await confirmPresent(target, vouched, parallel, found('vouchedBytes'), opts);
   return read;
 }
 

@@ -50,7 +50,7 @@ export async function recheckTarget(rt: Runtime, data: JobData<'recheck'>, ctx: 
       if (await checks.blobBad(target.name, blob, problem)) news = true;
       await markHoldersCorrupt(rt, target.name, { blob, problem }, 'recheck');
     },
-    ctx.signal,
+    { signal: ctx.signal, placesNow: (shas) => rt.blobs.places(target.name, shas) },
   );
   await checks.blobsGood(target.name, good);
   const manifests = await checks.manifestSlice(target.name, window);
