@@ -114,6 +114,39 @@ describe.skipIf(!services)('self-healing: replicate and verify never settle for 
     expect(rows.every((r) => r.healed_at)).toBe(true);
   });
 
+  it('a repair whose sources read bad too records the rot there and turns their copies corrupt before healing them', async () => {
+    const source = await rotSource(stack.iso.dir, 'sources');
+    const run = await stack.cli(manualBackup(HOST, 'sources', [source], '--json', '--wait'));
+    expect(run.code, run.stderr).toBe(0);
+    const a = await show(stack, JSON.parse(run.stdout).id);
+    const at = await copyPaths(stack, emu, a);
+    for (const t of TARGETS) await flipByte(at[t]('a.txt'));
+    // Only s3 is read: its repair takes second and gcs as sources (last read good) and finds their
+    // bytes bad too. Before, that was marked nowhere a person looks: no finding, copies verified.
+    const found = await stack.cli(['verify', a.id, '--target', 's3', '--json']);
+    expect(found.code).toBe(1);
+    const object = blobObject(storedSha(fileOf(a, 'a.txt')));
+    let last: Finding[] = [];
+    const rows = await waitFor(
+      async () => {
+        last = await findings(object);
+        return last.length === 3 && last.every((f) => f.healed_at) ? last : null;
+      },
+      { timeoutMs: 90_000, what: 'rot on every target found and healed', detail: () => JSON.stringify(last) },
+    );
+    expect(rows.map((r) => [r.copy, r.found_by, r.healed_from])).toEqual([
+      ['gcs', 'repair', 'local'],
+      ['s3', 'cli', 'local'],
+      ['second', 'repair', 'local'],
+    ]);
+    const healed = await waitVerified(stack, a.id);
+    expect(healed.compliance.ok).toBe(true);
+    // A packed blob is healed as its own object: read it where it is now.
+    const now = await copyPaths(stack, emu, healed);
+    for (const t of TARGETS)
+      expect(await blobBytes(now[t]('a.txt')), t).toEqual(await readFile(path.join(source, 'a.txt')));
+  }, 150_000);
+
   it('verify finds bytes flipped between replicate and verify on every target kind, manifest included, and the repair heals them', async () => {
     await worker.stop();
     const source = await rotSource(stack.iso.dir, 'before');

@@ -1,8 +1,11 @@
 import { type Clock, LOCAL_COPY } from '@fleet-backup/core';
 import type { Pool } from './pool.ts';
 
-/** Who found it: the pipeline's verify, the rolling re-read, a restore drill, or `fleet-backup verify`. */
-export type RotFinder = 'verify' | 'recheck' | 'drill' | 'cli';
+/**
+ * Who found it: the pipeline's verify, the rolling re-read, a restore drill, `fleet-backup verify`,
+ * or a repair whose source's bytes were bad too.
+ */
+export type RotFinder = 'verify' | 'recheck' | 'drill' | 'cli' | 'repair';
 
 export interface NewRotFinding {
   /** 'local' or a target name. */

@@ -20,6 +20,7 @@ import {
   type StorageTarget,
 } from '@fleet-backup/storage';
 import { type AgentEnv, assertOwnHost } from '../agent-env.ts';
+import { markHoldersCorrupt } from '../recheck/holders.ts';
 import { localPath } from '../recheck/local-copy.ts';
 import { checkManifest, manifestBytes, sha256Hex } from '../recheck/manifest-check.ts';
 import { type BlobSource, replaceBadBlob, sourceBytesBad } from '../recheck/replace-blob.ts';
@@ -81,12 +82,22 @@ async function replaceFromTargets(
     } catch (err) {
       rethrowIfDestination(err, target);
       ctx.log.warn({ err, blob: blob.sha256, from: name }, 'could not copy the blob from this target');
-      if (sourceBytesBad(err) && (await checks.blobBad(name, blob, String(err)))) {
-        await rt.queues.add('repair', { target: name });
-      }
+      if (sourceBytesBad(err)) await rotAtSource(rt, name, blob, err);
     }
   }
   return 'no-source';
+}
+
+/**
+ * The source's bytes of a blob were bad: rot there, found by the repair. Like a read that finds it,
+ * it is marked bad, every kept backup holding it loses its verified copy there (3-2-1, alerts), the
+ * finding is recorded, and a repair of that target is queued when it was not known bad before.
+ */
+async function rotAtSource(rt: Runtime, source: string, blob: StoredBlob, err: unknown): Promise<void> {
+  const problem = `read bad as a repair's source: ${(err as Error).message}`;
+  const news = await new CopyChecks(rt.pool, rt.clock).blobBad(source, blob, problem);
+  await markHoldersCorrupt(rt, source, { blob, problem }, 'repair');
+  if (news) await rt.queues.add('repair', { target: source });
 }
 
 /**
