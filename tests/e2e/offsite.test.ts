@@ -192,8 +192,10 @@ describe.skipIf(!services)('offsite fan-out to fs, S3 and GCS', () => {
         rot.find((f) => f.copy === copy && f.object === blobKey(sha)),
         `${copy}: ${JSON.stringify(rot)}`,
       ).toMatchObject({
-        backupId: shown.id,
-        foundBy: 'cli',
+        // One finding per object: it names one of the backups holding it.
+        backupId: expect.stringMatching(new RegExp(`^(${shown.id}|${first.shown.id})$`)),
+        // The repair of the first copy read bad may find the other's bytes bad first.
+        foundBy: expect.stringMatching(/^(cli|repair)$/),
         healedFrom: expect.any(String),
       });
     }

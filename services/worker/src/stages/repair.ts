@@ -14,6 +14,7 @@ import type { Runtime } from '@fleet-backup/runtime';
 import {
   IntegrityError,
   manifestKey,
+  NotFoundError,
   openBlob,
   readObject,
   StorageError,
@@ -82,7 +83,7 @@ async function replaceFromTargets(
     } catch (err) {
       rethrowIfDestination(err, target);
       ctx.log.warn({ err, blob: blob.sha256, from: name }, 'could not copy the blob from this target');
-      if (sourceBytesBad(err)) await rotAtSource(rt, name, blob, err);
+      if (sourceBytesBad(err)) await rotAtSource(rt, { source: name, for: target.name }, blob, err);
     }
   }
   return 'no-source';
@@ -93,11 +94,23 @@ async function replaceFromTargets(
  * it is marked bad, every kept backup holding it loses its verified copy there (3-2-1, alerts), the
  * finding is recorded, and a repair of that target is queued when it was not known bad before.
  */
-async function rotAtSource(rt: Runtime, source: string, blob: StoredBlob, err: unknown): Promise<void> {
-  const problem = `read bad as a repair's source: ${(err as Error).message}`;
-  const news = await new CopyChecks(rt.pool, rt.clock).blobBad(source, blob, problem);
-  await markHoldersCorrupt(rt, source, { blob, problem }, 'repair');
-  if (news) await rt.queues.add('repair', { target: source });
+async function rotAtSource(
+  rt: Runtime,
+  copies: { source: string; for: string },
+  blob: StoredBlob,
+  err: unknown,
+): Promise<void> {
+  // The error names the destination when its put refused the bytes; the rot is the source's.
+  const what =
+    err instanceof NotFoundError
+      ? 'blob missing'
+      : err instanceof IntegrityError
+        ? 'blob content differs'
+        : `unreadable: ${(err as Error).message}`;
+  const problem = `${what} (read as the source of a repair of ${copies.for})`;
+  const news = await new CopyChecks(rt.pool, rt.clock).blobBad(copies.source, blob, problem);
+  await markHoldersCorrupt(rt, copies.source, { blob, problem }, 'repair');
+  if (news) await rt.queues.add('repair', { target: copies.source });
 }
 
 /**
