@@ -112,15 +112,14 @@ const WINDOW_BYTES = 2 << 20;
  */
 async function sendWindow(ctx: SendContext, window: WindowedChunk[]): Promise<number> {
   const { rt, target } = ctx;
-  const shas = [...new Set(window.map((w) => w.chunk.sha256))];
+  // A chunk seen twice in the window has the same bytes both times: one entry is enough.
+  const unique = new Map(window.map((w) => [w.chunk.sha256, w]));
+  const shas = [...unique.keys()];
   if (!shas.length) return 0;
   const bad = await new CopyChecks(rt.pool, rt.clock).badAmong(target.name, shas);
   const places = await rt.blobs.places(target.name, shas);
-  const done = new Set<string>();
   let sent = 0;
-  for (const { chunk, bytes } of window) {
-    if (done.has(chunk.sha256)) continue;
-    done.add(chunk.sha256);
+  for (const { chunk, bytes } of unique.values()) {
     if (bad.has(chunk.sha256)) {
       const source = { name: LOCAL_COPY, open: async () => Readable.from([bytes]) };
       await replaceBadBlob(rt, target, chunk, source, ctx.signal);
