@@ -10,13 +10,12 @@ import { hashStream } from '@fleet-backup/storage';
 import { isolate, serviceUrls } from '@fleet-backup/testkit';
 import { startEmulators } from '../support/emulators.ts';
 import { writeLarge } from '../support/tree.ts';
+import { launchEnv, NODE_FLAGS } from './launch.ts';
 
 const SIZE = Number(process.env.BENCH_BYTES ?? 1024 ** 3);
 const RSS_LIMIT = 200_000_000; // 200 MB
 const here = (p: string) => fileURLToPath(new URL(p, import.meta.url));
 const BUNDLE = here('../../services/cli/dist/fleet-backup.js');
-// The flags every fleet-backup process runs with (the bin's shebang, the Dockerfile).
-const NODE_FLAGS = (process.env.BENCH_NODE_FLAGS ?? '--max-semi-space-size=1 --optimize-for-size').split(' ');
 const mib = (n: number) => (n / 1024 / 1024).toFixed(1);
 
 const services = await serviceUrls();
@@ -34,7 +33,7 @@ try {
   const config = path.join(iso.dir, 'config.json');
   await writeFile(config, JSON.stringify({ targets: emu.targets() }));
   const env = {
-    ...process.env,
+    ...launchEnv(),
     REDIS_URL: iso.redisUrl,
     DATABASE_URL: iso.databaseUrl,
     QUEUE_PREFIX: iso.queuePrefix,

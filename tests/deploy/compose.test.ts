@@ -5,6 +5,7 @@ import path from 'node:path';
 import { configFileSchema } from '@fleet-backup/config';
 import { minimatch } from 'minimatch';
 import { describe, expect, it } from 'vitest';
+import { shebang } from '../bench/launch.ts';
 import { commandWorks, missing, REPO, readText, readYaml, repoPath, unreadEnvNames } from './support.ts';
 
 interface ComposeService {
@@ -328,6 +329,14 @@ describe('infra/docker/Dockerfile', () => {
     expect(final).toMatch(/ENTRYPOINT \[[^\]]*"services\/cli\/dist\/fleet-backup\.js"\]/);
     // The migrations travel with the bundle: every service role applies them at start.
     expect(final).toMatch(/COPY --from=deps \/app\/libs\/db\/migrations /);
+  });
+
+  it("runs the bundle as the bin does: the shebang's Node flags and allocator setting", () => {
+    const entrypoint = JSON.parse(`[${/^ENTRYPOINT \[(.*)\]$/m.exec(final)![1]}]`) as string[];
+    expect(entrypoint.slice(1, -1)).toEqual(shebang.nodeFlags);
+    expect(shebang.env).toEqual({ MALLOC_ARENA_MAX: '2' });
+    for (const [name, value] of Object.entries(shebang.env))
+      expect(final).toContain(`ENV ${name}=${value}\n`);
   });
 
   it('finds every production package where the bundle looks: root or services/cli node_modules', () => {

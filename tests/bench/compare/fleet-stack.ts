@@ -8,16 +8,16 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { S3_EMULATOR_CREDENTIALS, startGcsEmulator, startS3Emulator } from '@fleet-backup/emulators';
 import { type Isolated, isolate, type ServiceUrls } from '@fleet-backup/testkit';
+import { launchEnv, NODE_FLAGS } from '../launch.ts';
 import { track } from './cleanup.ts';
 
 const here = (p: string) => fileURLToPath(new URL(p, import.meta.url));
 const SOURCES_BIN = here('../../../services/cli/bin/fleet-backup.js');
 const BUNDLE = here('../../../services/cli/dist/fleet-backup.js');
-// The flags every fleet-backup process runs with (the bin's shebang, the Dockerfile);
-// BENCH_NODE_FLAGS tries others, as in `npm run bench`.
-const NODE_FLAGS = (process.env.BENCH_NODE_FLAGS ?? '--max-semi-space-size=1 --optimize-for-size').split(' ');
 // BENCH_PROFILE_DIR=DIR: each role also runs under `node --cpu-prof` at log level debug, and its
-// profile and log are left there.
+// profile and log are left there. BENCH_LOG_DIR=DIR: only the debug logs (each stage's peak RSS),
+// without a profiler's own memory and time.
+const DEBUG_LOGS = process.env.BENCH_PROFILE_DIR ?? process.env.BENCH_LOG_DIR;
 const PROFILE_FLAGS = process.env.BENCH_PROFILE_DIR
   ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`]
   : [];
@@ -95,7 +95,7 @@ export async function startFleetStack(
   );
   const backupRoot = path.join(iso.dir, 'backup');
   const env = {
-    ...process.env,
+    ...launchEnv(),
     REDIS_URL: iso.redisUrl,
     DATABASE_URL: iso.databaseUrl,
     QUEUE_PREFIX: iso.queuePrefix,
@@ -104,10 +104,10 @@ export async function startFleetStack(
     DATA_DIR: path.join(iso.dir, 'var'),
     PORT: '0',
     BOARD_ADMIN_PASSWORD: 'bench-board-admin-password',
-    LOG_LEVEL: process.env.BENCH_PROFILE_DIR ? 'debug' : 'info',
+    LOG_LEVEL: DEBUG_LOGS ? 'debug' : 'info',
   };
   const entry = opts.bundle ? BUNDLE : SOURCES_BIN;
-  const logs = process.env.BENCH_PROFILE_DIR ?? path.join(iso.dir, 'logs');
+  const logs = DEBUG_LOGS ?? path.join(iso.dir, 'logs');
   await mkdir(logs, { recursive: true });
   const roles: ChildProcess[] = [];
   const role = async (args: string[], ready: string) => {
