@@ -10,6 +10,7 @@ import { hashStream } from '@fleet-backup/storage';
 import { isolate, serviceUrls } from '@fleet-backup/testkit';
 import { startEmulators } from '../support/emulators.ts';
 import { writeLarge } from '../support/tree.ts';
+import { bareTransfer } from './bare.ts';
 import { launchEnv, NODE_FLAGS } from './launch.ts';
 
 const SIZE = Number(process.env.BENCH_BYTES ?? 1024 ** 3);
@@ -99,7 +100,7 @@ try {
     const ours = SIZE / 1024 / 1024 / ((Date.parse(stage.finished) - Date.parse(stage.started)) / 1000);
     const target = emu.targets().find((t) => t.name === kind) as { url: string };
     const endpoint = new URL(target.url).searchParams.get('endpoint') ?? '';
-    const bare = await bareUpload({ kind, file, endpoint, bucket: emu.bucket });
+    const bare = await bareTransfer({ kind, op: 'put', file, endpoint, bucket: emu.bucket });
     const bareRate = bare.bytes / 1024 / 1024 / bare.seconds;
     console.log(
       `${kind.padEnd(7)} bare SDK upload       ${bareRate.toFixed(1).padStart(6)}   ${mib(bare.peakRssBytes).padStart(6)} MiB`,
@@ -125,19 +126,4 @@ async function peakRss(p: ChildProcess): Promise<number> {
   const status = await readFile(`/proc/${p.pid}/status`, 'utf8');
   const kb = Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? 0);
   return kb * 1024;
-}
-
-function bareUpload(
-  args: Record<string, string>,
-): Promise<{ seconds: number; bytes: number; peakRssBytes: number }> {
-  return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, [...NODE_FLAGS, here('./bare-upload.ts'), JSON.stringify(args)], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    let out = '';
-    p.stdout.on('data', (d) => (out += d));
-    p.on('close', (code) =>
-      code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`bare upload exited ${code}`)),
-    );
-  });
 }

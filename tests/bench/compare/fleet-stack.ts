@@ -39,6 +39,8 @@ export interface StandinTarget {
   /** s3 and gcs: the bucket and the key prefix the target writes under. */
   bucket: string;
   prefix: string;
+  /** s3 and gcs: the emulator's endpoint, for a bare SDK client. */
+  endpoint?: string;
 }
 
 export interface FleetStack {
@@ -163,8 +165,22 @@ export async function startFleetStack(
         ? []
         : [
             { name: 'second', kind: 'fs', dir: second, bucket: '', prefix: '' },
-            { name: 's3-standin', kind: 's3', dir: s3Dir, bucket: BUCKET, prefix: 'fleet' },
-            { name: 'gcs-standin', kind: 'gcs', dir: gcsDir, bucket: BUCKET, prefix: 'fleet' },
+            {
+              name: 's3-standin',
+              kind: 's3',
+              dir: s3Dir,
+              bucket: BUCKET,
+              prefix: 'fleet',
+              endpoint: s3.endpoint,
+            },
+            {
+              name: 'gcs-standin',
+              kind: 'gcs',
+              dir: gcsDir,
+              bucket: BUCKET,
+              prefix: 'fleet',
+              endpoint: gcs.endpoint,
+            },
           ],
       cli: (args) =>
         new Promise((resolve, reject) => {

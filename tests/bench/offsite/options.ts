@@ -3,8 +3,11 @@ import { parseArgs } from 'node:util';
 /** The works of issue 12's table; O5 (peak RSS) is read over whichever of them ran. */
 export const WORKS = ['O1', 'O2', 'O3', 'O3b', 'O4'] as const;
 export type Work = (typeof WORKS)[number];
-/** Who runs: fleet-backup and its peers (restic against a local repository, and against s3rver). */
-export const RUNNERS = ['fleet', 'cp', 'restic', 'restic-s3'] as const;
+/**
+ * Who runs: fleet-backup and its peers (restic against a local repository, and against s3rver), and
+ * the floor: bare SDK transfers of the large file to and from the cloud stand-ins.
+ */
+export const RUNNERS = ['fleet', 'cp', 'restic', 'restic-s3', 'floor'] as const;
 export type Runner = (typeof RUNNERS)[number];
 
 export interface OffsiteOptions {
@@ -20,12 +23,12 @@ export interface OffsiteOptions {
   bundle: boolean;
 }
 
-export const USAGE = `usage: node tests/bench/offsite.ts [--quick] [--json FILE] [--only O1,O2,O3,O3b,O4,fleet,cp,restic,restic-s3]
+export const USAGE = `usage: node tests/bench/offsite.ts [--quick] [--json FILE] [--only O1,O2,O3,O3b,O4,fleet,cp,restic,restic-s3,floor]
        [--files N] [--large-mib N] [--series-files N] [--days N] [--db-mib N] [--bundle]
   full sizes: 20000 small files, a 1024 MiB file, O3 tree of 2000 files and O3b database of 1024 MiB over 30 days
   --quick:    2000 files, 64 MiB, O3 tree of 200 files and O3b database of 16 MiB over 5 days
   --only:     works and runners; a list without works runs every work, one without runners every runner
-              (O4 restores O1's and O2's backups, so they run with it)`;
+              (O4 restores O1's and O2's backups, so they run with it; floor needs fleet's stand-ins and O2 or O4)`;
 
 export function parseOptions(argv: string[]): OffsiteOptions {
   const { values } = parseArgs({

@@ -126,6 +126,13 @@ export function extraLines(f: OffsiteFigures): string[] {
         (s.notVerified.length ? `; not verified: ${s.notVerified.join(', ')}` : ''),
     );
   }
+  const floor = f.large.floor;
+  if (floor)
+    lines.push(
+      `floor, bare SDK transfers of the large file: ${Object.entries(floor.targets)
+        .map(([t, x]) => `${t} put ${secs(x.put)}, get ${secs(x.get)}`)
+        .join('; ')}; every stand-in at once: put ${secs(floor.both.put)}, get ${secs(floor.both.get)}`,
+    );
   if (f.peakRss)
     lines.push(
       `peak RSS (VmHWM) over the run: ${Object.entries(f.peakRss)

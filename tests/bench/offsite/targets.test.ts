@@ -102,4 +102,20 @@ describe('judge: issue 12 targets from one run', () => {
     const none = judge(figures({ fleetRan: false }));
     expect(none.every((t) => t.pass === null && t.checks.every((c) => c.pass === null))).toBe(true);
   });
+
+  it('O2 and O4 floors: the faster of one by one and all at once, against restic', () => {
+    const large = {
+      ...figures().large,
+      restic: { seconds: 5 },
+      restore: { fleet: {}, restic: { seconds: 3 }, resticS3: null },
+      floor: { targets: { s3: { put: 4, get: 3 }, gcs: { put: 5, get: 7 } }, both: { put: 6, get: 6 } },
+    };
+    const t = byId(figures({ large }));
+    // One by one 19 s, at once 12 s: 12 / 5 = 2.4 ≤ 3.
+    expect(t['O2 floor']!.checks[0]).toMatchObject({ value: 12, ratio: 2.4, pass: true });
+    expect(t['O4 floor']!.checks.map((c) => [c.label, c.ratio, c.pass])).toEqual([
+      ['bare get from s3', 1, true],
+      ['bare get from gcs', 7 / 3, false],
+    ]);
+  });
 });

@@ -34,6 +34,12 @@ export interface DataSetFigures {
   cp: PeerRun | null;
   restic: PeerRun | null;
   resticS3: PeerRun | null;
+  /**
+   * Bare SDK transfers of the data set's file to and from each cloud stand-in, by target name:
+   * one after another (`put`, `get`), and both stand-ins at once (`both`): what O2 and O4 cannot
+   * beat on these stand-ins, whatever fleet-backup does.
+   */
+  floor?: Floor | null;
   /** fleet-backup's restore from each target, by target name, and restic's from its repositories. */
   restore: {
     fleet: Record<string, PeerRun>;
@@ -64,6 +70,12 @@ export interface SeriesFigures {
   stored: Record<string, Holdings>;
   /** What the series added to restic's local repository (null: restic did not run). */
   restic: Holdings | null;
+}
+
+export interface Floor {
+  targets: Record<string, { put: number; get: number }>;
+  /** Every stand-in's put at once, then every stand-in's get at once: wall seconds. */
+  both: { put: number; get: number };
 }
 
 export interface OffsiteFigures {
@@ -150,6 +162,7 @@ export function judge(f: OffsiteFigures): TargetResult[] {
         }),
       ],
     });
+  if (large.floor) targets.push(...floorTargets(f, large.floor, large));
   for (const [id, s, what] of [
     ['O3', f.series, 'one full copy'],
     ['O3b', f.dbSeries, 'restic growth'],
@@ -211,4 +224,39 @@ export function judge(f: OffsiteFigures): TargetResult[] {
 function overall(checks: Check[]): boolean | null {
   if (checks.some((c) => c.pass === false)) return false;
   return checks.length > 0 && checks.every((c) => c.pass === true) ? true : null;
+}
+
+/**
+ * O2 and O4 on the stand-ins' own floor. O2's backup must at least put the file on each cloud
+ * stand-in and read it back (its verify); O4's restore must at least get it. When the bare SDK
+ * transfers alone exceed the target, it cannot pass on these stand-ins.
+ */
+function floorTargets(f: OffsiteFigures, floor: Floor, large: DataSetFigures): Omit<TargetResult, 'pass'>[] {
+  const all = Object.values(floor.targets);
+  const oneByOne = all.reduce((n, t) => n + t.put + t.get, 0);
+  const atOnce = floor.both.put + floor.both.get;
+  return [
+    {
+      id: 'O2 floor',
+      work: 'bare SDK put and get of the large file on every cloud stand-in (the faster of one by one and all at once)',
+      target: "≤ 3× restic's backup to a local repository, or O2 cannot pass on these stand-ins",
+      checks: [
+        check(f, 'bare put + get on every cloud stand-in', Math.min(oneByOne, atOnce), 's', 3, {
+          name: 'restic backup',
+          value: large.restic?.seconds ?? null,
+        }),
+      ],
+    },
+    {
+      id: 'O4 floor',
+      work: 'bare SDK get of the large file from each cloud stand-in',
+      target: "≤ 2× restic's restore from a local repository, or O4 cannot pass on these stand-ins",
+      checks: Object.entries(floor.targets).map(([t, x]) =>
+        check(f, `bare get from ${t}`, x.get, 's', 2, {
+          name: 'restic restore',
+          value: large.restore?.restic?.seconds ?? null,
+        }),
+      ),
+    },
+  ];
 }
