@@ -22,18 +22,40 @@ async function serve(config: Config, name: string, start: (rt: Runtime) => Promi
   const stopGovernor = startMemoryGovernor(config.gcSlackBytes);
   const roles = await start(rt);
   await new Promise<void>((resolve) => {
+    let stopped = false;
     const stop = (signal: string) => {
+      if (stopped) return;
+      stopped = true;
+      clearInterval(orphan);
       rt.log.info({ signal }, 'shutting down');
       resolve();
     };
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
+    const orphan = whenOrphaned(() => stop('its npm parent exited'));
   });
   // In order: stop taking work, finish or release jobs, then what jobs depend on (emulators).
   for (const role of roles) await role.close();
   stopGovernor();
   await rt.close();
   rt.log.info('stopped');
+}
+
+/**
+ * Started through npm (`npx fleet-backup agent`), a role runs under npm and a shell. SIGTERM to the
+ * PID npx shows ends npm and the shell, but not the role, which went on orphaned: two agents for
+ * one host ran side by side. So a role npm started stops as on SIGTERM once its parent is gone.
+ * A role started otherwise (systemd, a container, nohup) is left alone: outliving a parent is
+ * what nohup is for.
+ */
+function whenOrphaned(stop: () => void): NodeJS.Timeout | undefined {
+  if (!process.env.npm_command) return undefined;
+  const parent = process.ppid;
+  const timer = setInterval(() => {
+    if (process.ppid !== parent) stop();
+  }, 500);
+  timer.unref();
+  return timer;
 }
 
 /** Workers and agents have no API: they serve /metrics, /healthz and /readyz on METRICS_PORT, when set. */
