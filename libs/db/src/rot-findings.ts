@@ -33,7 +33,8 @@ export interface RotCount {
 }
 
 // One open finding per object: a blob shared by many backups, or read bad again before it was
-// healed, is one piece of rot. Local objects are named within their host.
+// healed, is one piece of rot. Local objects are named within their host. The unique index
+// rot_findings_one_open (migration 017) holds it.
 const SAME_OBJECT = `copy = $1 AND object = $2 AND healed_at IS NULL AND (copy <> '${LOCAL_COPY}' OR host = $3)`;
 
 /** The history of rot: what was found bad, where, by whom, and when and from where it was healed. */
@@ -46,12 +47,14 @@ export class RotFindings {
     this.clock = clock;
   }
 
-  /** Records a finding unless the same object already has one that is not healed. */
+  /**
+   * Records a finding unless the same object already has one that is not healed (a unique index
+   * holds that, so two readers finding it at once record it once).
+   */
   async record(f: NewRotFinding): Promise<void> {
     await this.pool.query(
       `INSERT INTO rot_findings (found_at, copy, host, backup_id, object, problem, found_by)
-       SELECT $4, $1, $3, $5, $2, $6, $7
-       WHERE NOT EXISTS (SELECT 1 FROM rot_findings WHERE ${SAME_OBJECT})`,
+       VALUES ($4, $1, $3, $5, $2, $6, $7) ON CONFLICT DO NOTHING`,
       [f.copy, f.object, f.host, this.clock.now(), f.backupId, f.problem.slice(0, 2000), f.foundBy],
     );
   }

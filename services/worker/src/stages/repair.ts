@@ -83,7 +83,12 @@ async function replaceFromTargets(
     } catch (err) {
       rethrowIfDestination(err, target);
       ctx.log.warn({ err, blob: blob.sha256, from: name }, 'could not copy the blob from this target');
-      if (sourceBytesBad(err)) await rotAtSource(rt, { source: name, for: target.name }, blob, err);
+      // A pack gone because a repack moved the blob since it was looked up is no rot there (as
+      // verify's second look, recheck/blob-reads.ts): the blob comes from the next source instead.
+      const moved =
+        err instanceof NotFoundError &&
+        JSON.stringify(await rt.blobs.placeOf(name, blob.sha256)) !== JSON.stringify(place);
+      if (sourceBytesBad(err) && !moved) await rotAtSource(rt, { source: name, for: target.name }, blob, err);
     }
   }
   return 'no-source';
