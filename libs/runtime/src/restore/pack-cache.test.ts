@@ -65,6 +65,20 @@ describe('PackCache: a restore reads each pack once', () => {
     expect(gets).toEqual([{ key: expect.stringMatching(/^packs\//), ranged: false }]);
   });
 
+  it('serves blobs that straddle the pieces the pack arrived in, byte for byte', async () => {
+    // 40 blobs of 10,000 bytes arrive as 64 KiB pieces: many blobs span two of them.
+    const blobs = Array.from({ length: 40 }, () => randomBytes(10_000));
+    const builder = new PackBuilder(1 << 30);
+    for (const b of blobs) builder.add(sha(b), b);
+    const built = builder.take();
+    await putPack(new FsTarget({ name: 'second', root }), built);
+    const places = built.entries.map((e) => ({ pack: built.sha256, offset: e.offset, length: e.length }));
+    const view = new PackCache(target, places).view();
+    for (const [i, place] of places.entries())
+      expect((await readAll(await openBlob(view, sha(blobs[i]!), place))).equals(blobs[i]!)).toBe(true);
+    expect(gets).toHaveLength(1);
+  });
+
   it('reads a pack few blobs come from as ranges', async () => {
     const { blobs, places } = await pack(20);
     const view = new PackCache(target, places.slice(0, 3)).view();

@@ -50,13 +50,14 @@ async function* chunkBytes(
   place: ChunkedPlace,
   signal?: AbortSignal,
 ): AsyncGenerator<Buffer> {
+  // A chunk's pieces as they came, not joined: the reader hashes and writes them as they are.
   const fetch = async (chunk: ChunkedPlace['chunks'][number]) => {
     const pieces: Buffer[] = [];
     for await (const piece of await openBlob(target, chunk.sha256, chunk.place ?? undefined, signal))
       pieces.push(piece as Buffer);
-    return pieces.length === 1 ? (pieces[0] as Buffer) : Buffer.concat(pieces);
+    return pieces;
   };
-  const ahead: Promise<Buffer>[] = [];
+  const ahead: Promise<Buffer[]>[] = [];
   let next = 0;
   const fill = () => {
     for (let c = place.chunks[next]; c !== undefined && ahead.length < CHUNKS_AHEAD; c = place.chunks[next]) {
@@ -68,9 +69,9 @@ async function* chunkBytes(
   };
   fill();
   for (let pending = ahead.shift(); pending !== undefined; pending = ahead.shift()) {
-    const bytes = await pending;
+    const pieces = await pending;
     fill();
-    yield bytes;
+    yield* pieces;
   }
 }
 
