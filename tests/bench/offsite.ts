@@ -238,16 +238,16 @@ async function fleetRestores(ctx: Ctx, stack: FleetStack, d: DataSetFigures, lab
 /** The stand-ins' floor: bare SDK puts and gets of the file, one stand-in after another, then all at once. */
 async function floor(stack: FleetStack, file: string): Promise<Floor> {
   const clouds = stack.standins.filter((t) => t.kind !== 'fs');
-  const transfer = async (t: (typeof clouds)[number], op: 'put' | 'get') => {
-    const r = await bareTransfer({
-      kind: t.kind as 's3' | 'gcs',
-      op,
-      file,
-      endpoint: t.endpoint ?? '',
-      bucket: t.bucket,
-    });
-    return r.seconds;
-  };
+  const transfer = async (t: (typeof clouds)[number], op: 'put' | 'get') =>
+    (
+      await bareTransfer({
+        kind: t.kind as 's3' | 'gcs',
+        op,
+        file,
+        endpoint: t.endpoint ?? '',
+        bucket: t.bucket,
+      })
+    ).seconds;
   const out: Floor = { targets: {}, both: { put: 0, get: 0 } };
   for (const t of clouds) {
     progress(`floor: bare SDK put and get of the large file on ${t.name}…`);

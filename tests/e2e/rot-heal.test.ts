@@ -64,12 +64,17 @@ describe.skipIf(!services)('self-healing: replicate and verify never settle for 
     await emu?.stop();
   });
 
+  /** A verified manual backup of a fresh rot source, and where each target holds its files. */
+  async function backedUp(label: string, description: string) {
+    const source = await rotSource(stack.iso.dir, label);
+    const run = await stack.cli(manualBackup(HOST, description, [source], '--json', '--wait'));
+    expect(run.code, run.stderr).toBe(0);
+    const a = await show(stack, JSON.parse(run.stdout).id);
+    return { source, a, at: await copyPaths(stack, emu, a) };
+  }
+
   it('replicate replaces a blob known bad on every target kind, and the backups it spoiled verify again', async () => {
-    const source = await rotSource(stack.iso.dir, 'replicate');
-    const first = await stack.cli(manualBackup(HOST, 'first', [source], '--json', '--wait'));
-    expect(first.code, first.stderr).toBe(0);
-    const a = await show(stack, JSON.parse(first.stdout).id);
-    const at = await copyPaths(stack, emu, a);
+    const { source, a, at } = await backedUp('replicate', 'first');
     // The same blob rots on all three targets, and is found (marked bad) while no repair can run.
     await worker.stop();
     for (const t of TARGETS) await flipByte(at[t]('a.txt'));
@@ -115,11 +120,7 @@ describe.skipIf(!services)('self-healing: replicate and verify never settle for 
   });
 
   it('a repair whose sources read bad too records the rot there and turns their copies corrupt before healing them', async () => {
-    const source = await rotSource(stack.iso.dir, 'sources');
-    const run = await stack.cli(manualBackup(HOST, 'sources', [source], '--json', '--wait'));
-    expect(run.code, run.stderr).toBe(0);
-    const a = await show(stack, JSON.parse(run.stdout).id);
-    const at = await copyPaths(stack, emu, a);
+    const { source, a, at } = await backedUp('sources', 'sources');
     for (const t of TARGETS) await flipByte(at[t]('a.txt'));
     // Only s3 is read: its repair takes second and gcs as sources (last read good) and finds their
     // bytes bad too. Before, that was marked nowhere a person looks: no finding, copies verified.
