@@ -96,6 +96,8 @@ export const ManifestFileSchema = z
     attrs: FileAttributesSchema.optional(),
     /** A large file's stored bytes as content-defined chunks, in order: each a blob (in a pack). */
     chunks: z.array(sha256Hex).min(1).optional(),
+    /** A database file's `has_wal` in backup_metadata.json; present exactly for database files. */
+    hasWal: z.boolean().optional(),
   })
   .refine(
     (f) =>
@@ -121,7 +123,11 @@ export const ManifestSchema = z.strictObject({
   files: z.record(z.string(), ManifestFileSchema),
   /** Directories and symlinks, keyed by path (as in the metadata); absent in older manifests. */
   nodes: z.record(z.string(), ManifestNodeSchema).optional(),
-  /** The backup's backup_metadata.json entry, kept verbatim; storage does not interpret it. */
+  /**
+   * The backup's backup_metadata.json entry without its `files`, which are the manifest's own:
+   * `size`, `sha256` (as `hash`) and `hasWal` (as `has_wal`) of each. Manifests written before
+   * 2026-12-07 keep the entry whole, files and all. Storage does not interpret it.
+   */
   entry: z.unknown(),
 });
 

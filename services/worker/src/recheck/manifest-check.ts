@@ -11,16 +11,43 @@ import {
   StorageError,
   serializeManifest,
 } from '@fleet-backup/storage';
-import { buildManifest } from '../stages/manifest.ts';
+import { buildManifest, MANIFEST_FORMS, type ManifestForm } from '../stages/manifest.ts';
 import type { CopyProblem } from './blob-read.ts';
 
 export const sha256Hex = (bytes: Buffer): string => createHash('sha256').update(bytes).digest('hex');
 
-/** The manifest bytes the catalog writes for a backup (replicate writes exactly these). */
-export async function manifestBytes(pool: Pool, detail: BackupDetail, target: string): Promise<Buffer> {
+/**
+ * The manifest bytes the catalog writes for a backup (replicate writes exactly these), or those
+ * it wrote in an earlier form.
+ */
+async function manifestBytes(
+  pool: Pool,
+  detail: BackupDetail,
+  target: string,
+  form: ManifestForm = 'current',
+): Promise<Buffer> {
   const key = manifestKey(detail.backup.host, detail.backup.key);
   const lists = await new ChunkLists(pool).of(detail.files.map((f) => storedBlob(f).sha256));
-  return serializeManifest(buildManifest(detail, lists), { target, key });
+  return serializeManifest(buildManifest(detail, lists, form), { target, key });
+}
+
+/**
+ * The catalog's bytes for a copy's manifest: in the form whose sha256 was recorded when it was
+ * written, in the current form when none was; null when no form gives the recorded bytes (the
+ * catalog changed since).
+ */
+export async function catalogManifest(
+  pool: Pool,
+  detail: BackupDetail,
+  target: string,
+  recorded: string | null,
+): Promise<{ bytes: Buffer; sha256: string } | null> {
+  for (const form of MANIFEST_FORMS) {
+    const bytes = await manifestBytes(pool, detail, target, form);
+    const sha256 = sha256Hex(bytes);
+    if (!recorded || recorded === sha256) return { bytes, sha256 };
+  }
+  return null;
 }
 
 export interface ManifestCheck {
@@ -65,24 +92,31 @@ export async function checkManifest(
       path: key,
       problem: `manifest bytes differ from those written (sha256 ${sha256}, recorded ${recordedSha})`,
     });
-  if (recordedSha === null) {
-    // Written before its sha256 was kept, perhaps before manifests were compressed: its JSON is
-    // compared with the JSON the catalog would write now.
-    const rebuilt = manifestText(await manifestBytes(pool, detail, target.name), {
-      target: target.name,
-      key,
+  if (recordedSha === null && !(await catalogWrites(pool, detail, target.name, bytes)))
+    problems.push({
+      path: key,
+      problem: `manifest differs from what the catalog would write (sha256 ${sha256})`,
     });
-    const text = tryManifestText(bytes, target.name, key);
-    if (!text || sha256Hex(text) !== sha256Hex(rebuilt))
-      problems.push({
-        path: key,
-        problem: `manifest differs from what the catalog would write (sha256 ${sha256})`,
-      });
-  }
   // The very bytes written from the catalog's rows list those rows: parsing a manifest of 20,000
   // files again (its JSON, a validated copy and its text) was most of a pool worker's peak.
   if (sha256 !== recordedSha) problems.push(...entryProblems(target, detail, bytes, key));
   return { problems, sha256, bytes: bytes.length };
+}
+
+/**
+ * For a copy written before its sha256 was kept, perhaps before manifests were compressed: whether
+ * its JSON is the JSON the catalog writes, in one of the forms manifests have had.
+ */
+async function catalogWrites(pool: Pool, detail: BackupDetail, target: string, bytes: Buffer) {
+  const key = manifestKey(detail.backup.host, detail.backup.key);
+  const text = tryManifestText(bytes, target, key);
+  if (!text) return false;
+  const sha256 = sha256Hex(text);
+  for (const form of MANIFEST_FORMS) {
+    const rebuilt = manifestText(await manifestBytes(pool, detail, target, form), { target, key });
+    if (sha256Hex(rebuilt) === sha256) return true;
+  }
+  return false;
 }
 
 function tryManifestText(bytes: Buffer, target: string, key: string): Buffer | null {

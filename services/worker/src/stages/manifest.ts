@@ -3,14 +3,25 @@ import { type BackupDetail, type BlobChunk, seedEntry, storedBlob } from '@fleet
 import { MANIFEST_FORMAT, type Manifest, type ManifestNode } from '@fleet-backup/storage';
 
 /**
+ * How a manifest is laid out. `current`: the seed entry without its files, which would repeat
+ * every path and sha256 far from the first (gzip cannot share them: about 43% of a stored
+ * manifest). `entry-files`: the seed entry whole, as manifests were written before 2026-12-07,
+ * rebuilt only to check or rewrite such a copy byte for byte.
+ */
+export type ManifestForm = 'current' | 'entry-files';
+export const MANIFEST_FORMS: readonly ManifestForm[] = ['current', 'entry-files'];
+
+/**
  * A backup's manifest: every stored path with its source path, size and sha256 (and a large
- * file's chunk list), plus the seed entry as captured. Built only from what does not change after the snapshot, so a retried
- * replicate writes identical bytes (manifests are written once).
+ * file's chunk list), plus the seed entry as captured. Built only from what does not change after
+ * the snapshot, so a retried replicate writes identical bytes (manifests are written once).
  */
 export function buildManifest(
   { backup, files, nodes }: BackupDetail,
   chunkLists: ReadonlyMap<string, BlobChunk[]>,
+  form: ManifestForm = 'current',
 ): Manifest {
+  const whole = form === 'entry-files';
   const entries: Manifest['files'] = {};
   for (const f of files) {
     const e = f.encrypted;
@@ -25,8 +36,15 @@ export function buildManifest(
       ...(f.attrs && { attrs: manifestAttrs(f.attrs) }),
       // A large file's chunks, in order: a restore from the bucket alone finds each in the packs.
       ...(chunks && { chunks: chunks.map((c) => c.sha256) }),
+      // The one field of the seed entry's files the rest of the manifest does not say.
+      ...(!whole && f.cls === 'database' && { hasWal: f.hasWal ?? false }),
     };
   }
+  const { files: entryFiles, ...entryHead } = seedEntry(
+    { ...backup, lifecycle: null, changeVerifiedBy: null, changeVerifiedAt: null },
+    whole ? files : [],
+    false,
+  );
   return {
     format: MANIFEST_FORMAT,
     host: backup.host,
@@ -35,11 +53,7 @@ export function buildManifest(
     created: backup.createdAt.toISOString(),
     files: entries,
     ...(nodes.length > 0 && { nodes: Object.fromEntries(nodes.map((n) => [n.path, manifestNode(n)])) }),
-    entry: seedEntry(
-      { ...backup, lifecycle: null, changeVerifiedBy: null, changeVerifiedAt: null },
-      files,
-      false,
-    ),
+    entry: whole ? { ...entryHead, files: entryFiles } : entryHead,
   };
 }
 

@@ -23,7 +23,7 @@ import {
 import { type AgentEnv, assertOwnHost } from '../agent-env.ts';
 import { markHoldersCorrupt } from '../recheck/holders.ts';
 import { localPath } from '../recheck/local-copy.ts';
-import { checkManifest, manifestBytes, sha256Hex } from '../recheck/manifest-check.ts';
+import { catalogManifest, checkManifest, sha256Hex } from '../recheck/manifest-check.ts';
 import { type BlobSource, replaceBadBlob, sourceBytesBad } from '../recheck/replace-blob.ts';
 import { recheckTargetCopy } from '../recheck/target-copy.ts';
 
@@ -165,9 +165,8 @@ async function goodManifestBytes(
   target: string,
   recorded: string | null,
 ): Promise<{ bytes: Buffer; sha256: string; from: string } | null> {
-  const rebuilt = await manifestBytes(rt.pool, detail, target);
-  const sha256 = sha256Hex(rebuilt);
-  if (!recorded || recorded === sha256) return { bytes: rebuilt, sha256, from: 'catalog' };
+  const rebuilt = await catalogManifest(rt.pool, detail, target, recorded);
+  if (rebuilt) return { ...rebuilt, from: 'catalog' };
   const key = manifestKey(detail.backup.host, detail.backup.key);
   for (const c of detail.copies) {
     if (c.target === target || c.target === LOCAL_COPY || c.status !== 'verified') continue;
