@@ -5,6 +5,7 @@ import path from 'node:path';
 import { S3_EMULATOR_CREDENTIALS, type S3Emulator, startS3Emulator } from '@fleet-backup/emulators';
 import { serviceUrls } from '@fleet-backup/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { roleInPty } from '../cli/pty.ts';
 import { type CliResult, RoleProcess, waitFor } from '../support/cli.ts';
 import { createStack, type Stack } from '../support/stack.ts';
 
@@ -176,6 +177,22 @@ describe.skipIf(!services)('logs: one JSON line per stage event, and no secret a
     expect(out).toContain('stage failed for good');
     for (const [name, value] of Object.entries(SECRETS))
       expect(out.includes(value), `${name} leaked`).toBe(false);
+  });
+
+  it('pretty-prints on a terminal, and JSON there too when LOG_FORMAT=json, still without secrets', async () => {
+    const pidFile = path.join(stack.iso.dir, 'pty-worker.pid');
+    const onTerminal = async (env: Record<string, string>) => {
+      const run = await roleInPty(['worker'], { ...stack.env, ...env }, /worker ready/, pidFile);
+      expect(run.code, run.stdout).toBe(0);
+      for (const [name, value] of Object.entries(SECRETS))
+        expect(run.stdout.includes(value), `${name} leaked`).toBe(false);
+      return run.stdout.replaceAll('\r', '');
+    };
+    const pretty = await onTerminal({});
+    expect(pretty).toMatch(/INFO.*worker ready/);
+    expect(jsonLines(pretty)).toEqual([]);
+    const json = await onTerminal({ LOG_FORMAT: 'json' });
+    expect(jsonLines(json).map((l) => l.msg)).toContain('worker ready');
   });
 
   it('pretty-prints in dev mode (FLEET_BACKUP_DEV=1), still without secrets', async () => {

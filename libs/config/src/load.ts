@@ -39,6 +39,8 @@ export interface Config extends ConfigFile {
   /** Buffer growth that triggers a collection in data-plane processes (0 = V8's own timing). */
   gcSlackBytes: number;
   logLevel: string;
+  /** LOG_FORMAT: `pretty` lines for people, `json` for collectors, `auto` (default): pretty on a terminal. */
+  logFormat: LogFormat;
   /** Port of the /metrics, /healthz and /readyz server of a worker or agent (METRICS_PORT); null: none. */
   metricsPort: number | null;
   /** Address that server binds to (METRICS_BIND, default BIND_ADDRESS). */
@@ -111,6 +113,7 @@ export function loadConfig(env: Env = process.env): Config {
     agentConcurrency: Math.max(1, intVar(env, 'AGENT_CONCURRENCY', 1)),
     gcSlackBytes: intVar(env, 'GC_SLACK_MB', 24) * 1024 * 1024,
     logLevel: env.LOG_LEVEL || 'info',
+    logFormat: logFormat(env),
     metricsPort: env.METRICS_PORT ? intVar(env, 'METRICS_PORT', 0) : null,
     metricsBind: env.METRICS_BIND || env.BIND_ADDRESS || '127.0.0.1',
     metricsToken: env.METRICS_TOKEN || null,
@@ -178,6 +181,16 @@ function readConfigFile(file: string): ConfigFile {
   const parsed = configFileSchema.safeParse(raw);
   if (!parsed.success) throw new BadInputError(`config file ${file}: ${describeIssues(parsed.error)}`);
   return parsed.data;
+}
+
+const LOG_FORMATS = ['auto', 'json', 'pretty'] as const;
+export type LogFormat = (typeof LOG_FORMATS)[number];
+
+function logFormat(env: Env): LogFormat {
+  const raw = (env.LOG_FORMAT || 'auto').toLowerCase();
+  const format = LOG_FORMATS.find((f) => f === raw);
+  if (!format) throw new BadInputError(`LOG_FORMAT must be auto, json or pretty, got ${env.LOG_FORMAT}`);
+  return format;
 }
 
 /** A yes/no variable: unset, empty, 0 or false is off; 1 or true is on; anything else is a mistake. */

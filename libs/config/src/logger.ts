@@ -1,5 +1,6 @@
 import { createRequire } from 'node:module';
 import pino, { type DestinationStream, type Logger } from 'pino';
+import type { LogFormat } from './load.ts';
 import { secretScrubber } from './secret-values.ts';
 
 const require = createRequire(import.meta.url);
@@ -29,6 +30,16 @@ export interface LoggerOptions {
   pretty?: boolean;
   /** Where lines go; default stderr. */
   destination?: DestinationStream;
+}
+
+/**
+ * Whether a process's log lines are pretty-printed: as LOG_FORMAT says, and for `auto` when
+ * stderr is a terminal (a person reads it: `npm start`) or in dev mode. A pipe, a file, systemd's
+ * journal or a container's log collector gets JSON, one object per line.
+ */
+export function prettyLogs(config: { logFormat: LogFormat; devMode: boolean }, terminal: boolean): boolean {
+  if (config.logFormat !== 'auto') return config.logFormat === 'pretty';
+  return terminal || config.devMode;
 }
 
 /** JSON logs to stderr, so stdout stays clean for CLI output and --json. */

@@ -1,4 +1,4 @@
-import { type Config, createLogger, type Logger, secretValues } from '@fleet-backup/config';
+import { type Config, createLogger, type Logger, prettyLogs, secretValues } from '@fleet-backup/config';
 import { type Clock, NotFoundFailure, systemClock } from '@fleet-backup/core';
 import {
   BackupStore,
@@ -49,7 +49,12 @@ export interface RuntimeOptions {
 /** Opens Postgres, Redis and the configured targets. */
 export async function openRuntime(config: Config, opts: RuntimeOptions): Promise<Runtime> {
   const clock = opts.clock ?? systemClock;
-  const log = opts.log ?? createLogger(config.logLevel, opts.name, { secrets: secretValues(config) });
+  const log =
+    opts.log ??
+    createLogger(config.logLevel, opts.name, {
+      secrets: secretValues(config),
+      pretty: prettyLogs(config, process.stderr.isTTY === true),
+    });
   if (opts.migrate) await ensureDatabase(config.databaseUrl);
   const pool = createPool(config.databaseUrl);
   if (opts.migrate) {
