@@ -34,17 +34,17 @@ export interface LoggerOptions {
 
 /**
  * Whether a process's log lines are pretty-printed: as LOG_FORMAT says, and for `auto` when
- * stderr is a terminal (a person reads it: `npm start`) or in dev mode. A pipe, a file, systemd's
- * journal or a container's log collector gets JSON, one object per line.
+ * stderr is a terminal (a person reads it: `npm start`) or FLEET_BACKUP_DEV=1 says so. A pipe, a
+ * file, systemd's journal or a container's log collector gets JSON, one object per line.
  */
-export function prettyLogs(config: { logFormat: LogFormat; devMode: boolean }, terminal: boolean): boolean {
-  if (config.logFormat !== 'auto') return config.logFormat === 'pretty';
-  return terminal || config.devMode;
+export function prettyLogs(format: LogFormat, terminal: boolean, env = process.env): boolean {
+  if (format !== 'auto') return format === 'pretty';
+  return terminal || /^(1|true)$/i.test(env.FLEET_BACKUP_DEV ?? '');
 }
 
 /** JSON logs to stderr, so stdout stays clean for CLI output and --json. */
 export function createLogger(level: string, name: string, opts: LoggerOptions = {}): Logger {
-  const pretty = opts.pretty ?? /^(1|true)$/i.test(process.env.FLEET_BACKUP_DEV ?? '');
+  const pretty = opts.pretty ?? prettyLogs('auto', false);
   // A stream, not a transport: transports load files by path in a worker thread, which the
   // production bundle does not carry. Loaded lazily, so production processes never pay for it.
   const out: DestinationStream = pretty

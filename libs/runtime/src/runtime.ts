@@ -53,7 +53,7 @@ export async function openRuntime(config: Config, opts: RuntimeOptions): Promise
     opts.log ??
     createLogger(config.logLevel, opts.name, {
       secrets: secretValues(config),
-      pretty: prettyLogs(config, process.stderr.isTTY === true),
+      pretty: prettyLogs(config.logFormat, process.stderr.isTTY === true),
     });
   if (opts.migrate) await ensureDatabase(config.databaseUrl);
   const pool = createPool(config.databaseUrl);

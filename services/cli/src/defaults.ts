@@ -1,6 +1,7 @@
+import { randomBytes } from 'node:crypto';
 import { access, mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { Config } from '@fleet-backup/config';
+import { type Config, loadKeyring } from '@fleet-backup/config';
 import { S3_EMULATOR_CREDENTIALS, startGcsEmulator, startS3Emulator } from '@fleet-backup/emulators';
 
 const STANDIN_BUCKET = 'fleet-backup-standin';
@@ -49,7 +50,15 @@ export async function withEmbeddedDefaults(
       options: {},
     },
   ];
+  const key = await demoKey(config, env);
+  if (key) out.encryption = loadKeyring({ ENCRYPTION_KEY_FILE: key });
   const notices = [
+    ...(key
+      ? [
+          `!! sensitive files (the sample's app/.env) are encrypted with a DEMO key kept in ${key}:`,
+          `!!   other processes need ENCRYPTION_KEY_FILE=${key} to restore them; set your own ENCRYPTION_KEY for real use`,
+        ]
+      : []),
     `!! s3-standin  (${s3.endpoint}) is a LOCAL STAND-IN, NOT OFFSITE: an s3rver emulator in this process`,
     `!! gcs-standin (${gcs.endpoint}) is a LOCAL STAND-IN, NOT OFFSITE: a GCS emulator in this process`,
     '!! Configure real offsite targets (FLEET_BACKUP_CONFIG) before trusting these backups.',
@@ -61,6 +70,23 @@ export async function withEmbeddedDefaults(
       await Promise.all([s3.stop(), gcs.stop()]);
     },
   };
+}
+
+/**
+ * The sample holds a secret (app/.env), which without a key is skipped with a warning on the very
+ * first run. So unless a key is configured, `start` makes a demo key once, readable by its owner
+ * only, and keeps it beside the data so the backups it encrypted stay restorable after a restart.
+ */
+async function demoKey(config: Config, env: NodeJS.ProcessEnv): Promise<string | null> {
+  if (config.encryption.currentId !== null || env.ENCRYPTION_KEY || env.ENCRYPTION_KEY_FILE) return null;
+  const file = path.join(config.dataDir, 'demo-encryption.key');
+  await mkdir(config.dataDir, { recursive: true });
+  await writeFile(file, `demo:${randomBytes(32).toString('base64')}\n`, { flag: 'wx', mode: 0o600 }).catch(
+    (err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EEXIST') throw err;
+    },
+  );
+  return file;
 }
 
 async function writeSample(dir: string): Promise<void> {

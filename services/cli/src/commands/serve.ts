@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { type Config, loadConfig } from '@fleet-backup/config';
+import type { BackupRow } from '@fleet-backup/db';
 import {
   openRuntime,
   type Runtime,
@@ -94,8 +95,12 @@ export function registerServeCommands(program: Command): void {
         ];
         const sources = config.hosts[config.host]?.sources.map((s) => s.path) ?? [];
         if (sources.length) {
-          const { backup } = await requestBackup(rt, { host: config.host, kind: 'daily', paths: sources });
-          console.log(`backing up ${sources.join(', ')} as ${backup.key} (id ${backup.id})`);
+          const { backup, created } = await requestBackup(rt, {
+            host: config.host,
+            kind: 'daily',
+            paths: sources,
+          });
+          console.log(todaysDaily(backup, created, sources));
           console.log(`  local copy:   ${path.join(config.backupRoot, backup.key)}`);
           console.log(`  metadata:     ${path.join(config.backupRoot, 'backup_metadata.json')}`);
         } else
@@ -149,4 +154,16 @@ export function registerServeCommands(program: Command): void {
         withMetricsServer(rt, [await startAgent(rt, config.host, config.backupRoot)]),
       );
     });
+}
+
+/**
+ * What `start` says of today's daily: a daily is one a day, so a restart after it was made starts
+ * nothing, and must not say it is backing up.
+ */
+function todaysDaily(backup: BackupRow, created: boolean, sources: string[]): string {
+  const which = `${backup.key} (id ${backup.id})`;
+  if (created) return `backing up ${sources.join(', ')} as ${which}`;
+  if (backup.status === 'running') return `today's daily ${which} is under way already: nothing new started`;
+  const manual = `npx fleet-backup backup --host ${backup.host} --kind manual --purpose WHY ${sources.map((p) => `--path ${p}`).join(' ')}`;
+  return `today's daily ${which} is done (${backup.status}): nothing is backed up again until tomorrow's daily; for one now: ${manual}`;
 }
