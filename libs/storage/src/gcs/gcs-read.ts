@@ -1,3 +1,4 @@
+import { EventEmitter, setMaxListeners } from 'node:events';
 import type { Readable } from 'node:stream';
 import { numberField } from '../cloud/net-errors.ts';
 
@@ -5,6 +6,20 @@ import { numberField } from '../cloud/net-errors.ts';
 function abortReason(signal: AbortSignal): Error {
   const reason: unknown = signal.reason;
   return reason instanceof Error ? reason : new DOMException('This operation was aborted', 'AbortError');
+}
+
+/**
+ * The response is the body stream of the download's fetch, and three pipelines and their
+ * end-of-stream watchers of @google-cloud/storage, teeny-request and node-fetch put 11 `error` and
+ * 11 `close` listeners on it: one over Node's limit of 10, so each large download printed a
+ * MaxListenersExceededWarning (googleapis/google-cloud-node#9185). They go with the response, so
+ * it is no leak. Its own limit is raised to what those need, with room; the default stays for
+ * every other emitter, where a warning would still mean a leak.
+ */
+const DOWNLOAD_BODY_LISTENERS = 24;
+
+function containListeners(res: unknown): void {
+  if (res instanceof EventEmitter) setMaxListeners(DOWNLOAD_BODY_LISTENERS, res);
 }
 
 /**
@@ -30,6 +45,7 @@ export function awaitDownloadResponse(stream: Readable, signal?: AbortSignal): P
       signal?.removeEventListener('abort', onAbort);
     };
     const onResponse = (res: unknown) => {
+      containListeners(res);
       const status = numberField(res, 'statusCode') ?? numberField(res, 'status');
       // A failed response is followed by an 'error' carrying the body's message; wait for that.
       if (status !== undefined && status >= 300) return;

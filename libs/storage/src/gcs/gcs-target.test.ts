@@ -110,6 +110,25 @@ describe('GcsTarget against the GCS emulator', () => {
     await expect.poll(openSessions, { timeout: 3000 }).toBe(before);
   });
 
+  it('downloads a large object, whole and by range, with no MaxListenersExceededWarning', async () => {
+    // The client's pipelines put 11 listeners on each download's body (googleapis/google-cloud-node#9185).
+    const t = target();
+    const bytes = patternBytes(20 * MiB, 17);
+    await t.put('large-read', bufferBody(bytes), { sha256: sha256Hex(bytes), size: bytes.length });
+    const warnings: string[] = [];
+    const onWarning = (w: Error) => void warnings.push(`${w.name}: ${w.message}`);
+    process.on('warning', onWarning);
+    try {
+      expect((await readAll(await t.get('large-read'))).equals(bytes)).toBe(true);
+      const part = await readAll(await t.get('large-read', { start: MiB, end: 12 * MiB - 1 }));
+      expect(part.equals(bytes.subarray(MiB, 12 * MiB))).toBe(true);
+      await new Promise((r) => setImmediate(r));
+    } finally {
+      process.off('warning', onWarning);
+    }
+    expect(warnings.filter((w) => w.startsWith('MaxListenersExceededWarning'))).toEqual([]);
+  });
+
   it('fails reading an object corrupted at rest (its stored MD5) with PermanentError', async () => {
     const t = target();
     const bytes = patternBytes(100_000, 6);
