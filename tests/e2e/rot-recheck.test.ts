@@ -3,6 +3,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { loadConfig } from '@fleet-backup/config';
+import { capturedLog } from '@fleet-backup/config/testing';
 import { ManualClock } from '@fleet-backup/core';
 import { hostQueueName, JobSchedulers, POOL_QUEUE } from '@fleet-backup/queue';
 import {
@@ -65,6 +66,7 @@ describe.skipIf(!services)(
       rt = await openRuntime(loadConfig({ ...stack.env, ENCRYPTION_KEY: KEY, LOG_LEVEL: 'warn' }), {
         name: 'rot-recheck-test',
         clock,
+        log: capturedLog('rot-recheck-test').log,
       });
     }, 120_000);
     afterAll(async () => {

@@ -1,6 +1,7 @@
 import { access, mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { loadConfig } from '@fleet-backup/config';
+import { capturedLog } from '@fleet-backup/config/testing';
 import { ManualClock } from '@fleet-backup/core';
 import { openRuntime, type Runtime, requestBackup } from '@fleet-backup/runtime';
 import {
@@ -71,7 +72,8 @@ export async function createFleet(
     JOB_LOCK_MS: '4000',
   };
   const clock = new ManualClock(opts.start);
-  const rt = await openRuntime(loadConfig(env), { name: label, migrate: true, clock });
+  const { log } = capturedLog(label);
+  const rt = await openRuntime(loadConfig(env), { name: label, migrate: true, clock, log });
   let roles: Role[] = [];
   const fleet: Fleet = {
     iso,

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { EventEmitter, setMaxListeners } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -36,7 +37,15 @@ export function sha256(data: Buffer): string {
   return createHash('sha256').update(data).digest('hex');
 }
 
+/**
+ * A stream's bytes. A @google-cloud/storage download puts 11 listeners on its response (the
+ * client's pipelines; googleapis/google-cloud-node#9185), one over Node's limit, and each large
+ * download warned: the limit of that response alone is raised, as GcsTarget does.
+ */
 export async function collect(stream: NodeJS.ReadableStream): Promise<Buffer> {
+  stream.on('response', (res: unknown) => {
+    if (res instanceof EventEmitter) setMaxListeners(24, res);
+  });
   const chunks: Buffer[] = [];
   for await (const chunk of stream) chunks.push(chunk as Buffer);
   return Buffer.concat(chunks);

@@ -1,4 +1,5 @@
 import { loadConfig } from '@fleet-backup/config';
+import { capturedLog } from '@fleet-backup/config/testing';
 import { LOCAL_COPY, ManualClock, preChangeEntrySchema } from '@fleet-backup/core';
 import { ChangeStore } from '@fleet-backup/db';
 import { hostQueueName, urgentQueueName } from '@fleet-backup/queue';
@@ -43,7 +44,7 @@ describe.skipIf(!services)('pre-change API: intake, safe, change verified or fai
           { name: 'vault', url: `file://${iso.dir}`, offsite: true, options: {} },
         ],
       },
-      { name: 'test', clock },
+      { name: 'test', clock, log: capturedLog('test').log },
     );
     await rt.hosts.touch('db-01');
     app = (await buildServer(rt, { token: TOKEN })).app;

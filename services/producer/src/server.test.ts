@@ -1,4 +1,5 @@
 import { loadConfig } from '@fleet-backup/config';
+import { capturedLog } from '@fleet-backup/config/testing';
 import { hostQueueName } from '@fleet-backup/queue';
 import { openRuntime, type Runtime } from '@fleet-backup/runtime';
 import { type Isolated, isolate, serviceUrls } from '@fleet-backup/testkit';
@@ -24,7 +25,7 @@ describe.skipIf(!services)('producer HTTP surface', () => {
     });
     rt = await openRuntime(
       { ...config, targets: [{ name: 'second', url: `file://${iso.dir}`, options: {} }] },
-      { name: 'test' },
+      { name: 'test', log: capturedLog('test').log },
     );
     await rt.hosts.touch('api-host');
     open = (await buildServer(rt, { token: null })).app;

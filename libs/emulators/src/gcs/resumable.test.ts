@@ -1,7 +1,7 @@
 import { request } from 'node:http';
 import { Storage } from '@google-cloud/storage';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { patternBytes, sha256, tempDir } from '../test-helpers.ts';
+import { collect, patternBytes, sha256, tempDir } from '../test-helpers.ts';
 import { crc32c, crc32cBase64 } from './crc32c.ts';
 import { type GcsEmulator, startGcsEmulator } from './server.ts';
 
@@ -158,7 +158,7 @@ describe('resumable uploads over raw HTTP', () => {
     await expect(fetch(`${emu.endpoint}/storage/v1/b/${BUCKET}`)).rejects.toThrow();
     emu = await startGcsEmulator({ dir, port });
 
-    const [kept] = await storage.bucket(BUCKET).file('restart/kept').download();
+    const kept = await collect(storage.bucket(BUCKET).file('restart/kept').createReadStream());
     expect(sha256(kept)).toBe(sha256(data));
     const status = await put(url, 'bytes */*');
     expect(status.headers.get('range')).toBe('bytes=0-39999');

@@ -1,4 +1,5 @@
 import { loadConfig } from '@fleet-backup/config';
+import { capturedLog } from '@fleet-backup/config/testing';
 import { ManualClock } from '@fleet-backup/core';
 import { TokenStore } from '@fleet-backup/db';
 import { hostQueueName } from '@fleet-backup/queue';
@@ -50,7 +51,11 @@ describe.skipIf(!services)('POST /v1/backups/:id/retire and GET /v1/report', () 
     });
     rt = await openRuntime(
       { ...config, targets: [{ name: 'second', url: `file://${iso.dir}`, options: {} }] },
-      { name: 'lifecycle-api', clock: new ManualClock('2026-03-10T01:00:00Z') },
+      {
+        name: 'lifecycle-api',
+        clock: new ManualClock('2026-03-10T01:00:00Z'),
+        log: capturedLog('lifecycle-api').log,
+      },
     );
     await rt.hosts.register('api-01', { timeZone: 'UTC', details: null });
     ids.unverified = await finished({ kind: 'pre_change', description: 'a', ticket: 'CHG-A' });

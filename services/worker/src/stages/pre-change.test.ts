@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { loadConfig } from '@fleet-backup/config';
+import { capturedLog } from '@fleet-backup/config/testing';
 import { hostQueueName, POOL_QUEUE, urgentQueueName } from '@fleet-backup/queue';
 import { openRuntime, type Runtime } from '@fleet-backup/runtime';
 import { type Isolated, isolate, serviceUrls } from '@fleet-backup/testkit';
@@ -40,7 +41,7 @@ describe.skipIf(!services)('pre-change jobs on the pool queue', () => {
     });
     rt = await openRuntime(
       { ...config, targets: [{ name: 'second', url: `file://${iso.dir}`, options: {} }] },
-      { name: 'test' },
+      { name: 'test', log: capturedLog('test').log },
     );
     await rt.hosts.touch('db-01');
     worker = await startPoolWorker(rt, 2);
