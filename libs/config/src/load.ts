@@ -125,7 +125,9 @@ export function loadConfig(env: Env = process.env): Config {
     targetRetryDeadlineMs: intVar(env, 'TARGET_RETRY_SECONDS', 30) * 1000,
     dropThresholdPercent: dropThreshold(env, file),
     packBlobMaxBytes: Math.max(0, intVar(env, 'PACK_BLOB_MAX_KB', 512)) * 1024,
-    packTargetBytes: Math.max(1, intVar(env, 'PACK_TARGET_MB', 16)) * 1024 * 1024,
+    // A replicate holds two pack Buffers: at 8 MiB the agent's O1 peak was 179 MB, at 16 192–199 MB
+    // (issue 12's O5 limit is 200), and a pack is one S3 PUT (its part size) instead of four requests.
+    packTargetBytes: Math.max(1, intVar(env, 'PACK_TARGET_MB', 8)) * 1024 * 1024,
     repackLiveFraction: Math.min(100, intVar(env, 'REPACK_LIVE_PERCENT', 50)) / 100,
     targetParallelRequests: Math.max(1, intVar(env, 'TARGET_PARALLEL_REQUESTS', 8)),
     configFile,

@@ -1,9 +1,21 @@
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import type { PutBody } from './target.ts';
 
-/** The stream a put reads: the body itself, or what its factory opens. */
+/** The stream a put reads: the body itself, what its factory opens, or its bytes as one chunk. */
 export function openBody(body: PutBody): Readable {
-  return typeof body === 'function' ? body() : body;
+  if (typeof body === 'function') return body();
+  if (Buffer.isBuffer(body)) return Readable.from([body], { objectMode: false });
+  return body;
+}
+
+/** Whether a put of this body can be tried again: a factory or bytes, not a stream read once. */
+export function reopenable(body: PutBody): body is Buffer | (() => Readable) {
+  return typeof body === 'function' || Buffer.isBuffer(body);
+}
+
+/** Releases a body a put will not read (a stream is destroyed; a factory or bytes hold nothing open). */
+export function discardBody(body: PutBody): void {
+  if (!reopenable(body)) body.destroy();
 }
 
 /**

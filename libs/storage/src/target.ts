@@ -1,10 +1,12 @@
 import type { Readable } from 'node:stream';
 
 /**
- * What a put reads: a stream, which can be read once, or a function that opens the bytes afresh
- * each time it is called (a file), which lets a retrying wrapper try the put again.
+ * What a put reads: a stream, which can be read once; a function that opens the bytes afresh
+ * each time it is called (a file); or the bytes themselves, in one Buffer (a pack), which an S3
+ * upload slices into parts without copying. The last two let a retrying wrapper try the put again.
+ * A Buffer must not change until the put has settled.
  */
-export type PutBody = Readable | (() => Readable);
+export type PutBody = Readable | (() => Readable) | Buffer;
 
 /** The kinds of storage a copy can live on; 3-2-1 counts distinct kinds. */
 export type TargetKind = 'fs' | 's3' | 'gcs';

@@ -28,11 +28,45 @@ export interface PackEntry {
 
 /** The index and footer that end a pack whose blobs are `entries` (in the order written). */
 export function packTrailer(entries: readonly PackEntry[]): Buffer {
-  const index = Buffer.from(JSON.stringify({ format: PACK_FORMAT, blobs: entries }), 'utf8');
-  const footer = Buffer.alloc(PACK_FOOTER_BYTES);
-  MAGIC.copy(footer, 0);
-  footer.writeBigUInt64BE(BigInt(index.length), 8);
-  return Buffer.concat([index, footer]);
+  const json = packIndexJson(entries);
+  const trailer = Buffer.allocUnsafe(Buffer.byteLength(json) + PACK_FOOTER_BYTES);
+  writeTrailer(json, trailer, 0);
+  return trailer;
+}
+
+/**
+ * Writes the trailer of a pack whose blobs are `entries` into `into` at `at`, where it must fit
+ * (packTrailerBytes says how much room it takes); returns its length.
+ */
+export function writePackTrailer(entries: readonly PackEntry[], into: Buffer, at: number): number {
+  const json = packIndexJson(entries);
+  const length = Buffer.byteLength(json) + PACK_FOOTER_BYTES;
+  if (at + length > into.length)
+    throw new RangeError(`a pack trailer of ${length} bytes does not fit at ${at}`);
+  writeTrailer(json, into, at);
+  return length;
+}
+
+/** The trailer's length for an index with no blobs: packTrailerBytes adds each entry's. */
+export const EMPTY_PACK_TRAILER_BYTES = Buffer.byteLength(packIndexJson([])) + PACK_FOOTER_BYTES;
+
+/**
+ * Bytes one entry adds to the trailer: its JSON, and the comma before it unless it is the first.
+ * Summed over the entries on top of EMPTY_PACK_TRAILER_BYTES, this is packTrailer's length.
+ */
+export function packEntryBytes(entry: PackEntry, first: boolean): number {
+  return Buffer.byteLength(JSON.stringify(entry)) + (first ? 0 : 1);
+}
+
+function packIndexJson(entries: readonly PackEntry[]): string {
+  return JSON.stringify({ format: PACK_FORMAT, blobs: entries });
+}
+
+function writeTrailer(json: string, into: Buffer, at: number): void {
+  const indexLength = into.write(json, at, 'utf8');
+  const footer = at + indexLength;
+  MAGIC.copy(into, footer);
+  into.writeBigUInt64BE(BigInt(indexLength), footer + 8);
 }
 
 /** Where a pack was read, for messages. */

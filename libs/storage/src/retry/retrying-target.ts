@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream';
+import { reopenable } from '../put-body.ts';
 import type {
   ByteRange,
   ListOptions,
@@ -36,8 +37,8 @@ export interface RetryingTargetOptions {
  * whole replicate or verify job, and a target that stays down still fails the job in time for
  * BullMQ to retry it.
  *
- * - put: retried only when its body is a factory that can open the bytes again; a plain stream
- *   can be read once, so that put gets one attempt.
+ * - put: retried only when its body is a factory that can open the bytes again, or the bytes
+ *   themselves; a plain stream can be read once, so that put gets one attempt.
  * - get: a stream that fails or ends short midway is resumed from the first byte not delivered
  *   (see retryingGet), so a reader gets exactly the object's bytes.
  */
@@ -65,7 +66,7 @@ export class RetryingTarget implements StorageTarget {
   }
 
   async put(key: string, body: PutBody, opts: PutOptions): Promise<void> {
-    if (typeof body !== 'function') return this.inner.put(key, body, opts);
+    if (!reopenable(body)) return this.inner.put(key, body, opts);
     await withRetries(this.ctx, {
       op: 'put',
       key,

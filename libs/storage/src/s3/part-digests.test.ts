@@ -3,7 +3,7 @@ import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { describe, expect, it } from 'vitest';
 import { patternBytes } from '../testing/data.ts';
-import { PartDigests, sha256HexFromS3 } from './part-digests.ts';
+import { PartDigests, partChecksumOf, sha256HexFromS3 } from './part-digests.ts';
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest();
 
@@ -33,6 +33,14 @@ describe('PartDigests', () => {
       'base64',
     );
     expect(await expectedFor(even, 5000, 5000)).toBe(`${two}-2`);
+  });
+
+  it('gives a Buffer held whole the checksum its stream would have, cut as lib-storage slices it', async () => {
+    const data = patternBytes(12_001, 3);
+    for (const size of [0, 4999, 5000, 5001, 10_000, 12_001])
+      expect(partChecksumOf(data.subarray(0, size), 5000)).toBe(
+        await expectedFor(data.subarray(0, size), 5000),
+      );
   });
 
   it('turns a full-object S3 checksum into hex and ignores composite ones', () => {

@@ -45,11 +45,26 @@ export class PartDigests extends Transform {
 
   /** The `ChecksumSHA256` S3 should report once the stream has ended. */
   expected(): string {
-    if (this.total <= this.partSize && this.digests.length === 1)
-      return (this.digests[0] as Buffer).toString('base64');
-    const composite = createHash('sha256').update(Buffer.concat(this.digests)).digest('base64');
-    return `${composite}-${this.digests.length}`;
+    return reportedChecksum(this.digests, this.total, this.partSize);
   }
+}
+
+/** The `ChecksumSHA256` S3 should report for these bytes uploaded in `partSize` slices (as lib-storage cuts a Buffer). */
+export function partChecksumOf(bytes: Buffer, partSize: number): string {
+  const digests: Buffer[] = [];
+  for (let at = 0; at < bytes.length || digests.length === 0; at += partSize)
+    digests.push(
+      createHash('sha256')
+        .update(bytes.subarray(at, at + partSize))
+        .digest(),
+    );
+  return reportedChecksum(digests, bytes.length, partSize);
+}
+
+function reportedChecksum(digests: Buffer[], total: number, partSize: number): string {
+  if (total <= partSize && digests.length === 1) return (digests[0] as Buffer).toString('base64');
+  const composite = createHash('sha256').update(Buffer.concat(digests)).digest('base64');
+  return `${composite}-${digests.length}`;
 }
 
 /** Hex sha256 from an S3 `ChecksumSHA256`, or undefined for a composite (multipart) checksum. */

@@ -137,21 +137,25 @@ export class S3Target implements StorageTarget {
    * AbortIncompleteMultipartUpload (e.g. after 1 day) so they do not accrue storage forever.
    */
   async put(key: string, body: PutBody, opts: PutOptions): Promise<void> {
-    await usingBody(body, async (stream) => {
-      assertValidKey(key, this.name);
-      await uploadVerified({
-        client: this.client,
-        target: this.name,
-        key,
-        bucket: this.bucket,
-        objectKey: this.keys.full(key),
-        body: stream,
-        opts,
-        checksums: this.checksums,
-        partSize: partSizeFor(this.partSize, opts.size),
-        queueSize: this.queueSize,
-        mapError: (err) => this.err(err, 'put', key),
-      });
+    // Bytes in one Buffer go to lib-storage as they are: it slices them into parts, not copies.
+    if (Buffer.isBuffer(body)) return this.upload(key, body, opts);
+    await usingBody(body, (stream) => this.upload(key, stream, opts));
+  }
+
+  private async upload(key: string, body: Readable | Buffer, opts: PutOptions): Promise<void> {
+    assertValidKey(key, this.name);
+    await uploadVerified({
+      client: this.client,
+      target: this.name,
+      key,
+      bucket: this.bucket,
+      objectKey: this.keys.full(key),
+      body,
+      opts,
+      checksums: this.checksums,
+      partSize: partSizeFor(this.partSize, opts.size),
+      queueSize: this.queueSize,
+      mapError: (err) => this.err(err, 'put', key),
     });
   }
 

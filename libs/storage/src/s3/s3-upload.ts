@@ -2,10 +2,10 @@ import { PassThrough, type Readable, type Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { DeleteObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
-import { verifiedBody } from '../cloud/verified-body.ts';
+import { checkBytes, verifiedBody } from '../cloud/verified-body.ts';
 import { PermanentError, type StorageError, TransientError } from '../errors.ts';
 import type { PutOptions } from '../target.ts';
-import { PartDigests } from './part-digests.ts';
+import { PartDigests, partChecksumOf } from './part-digests.ts';
 
 export interface VerifiedUpload {
   client: S3Client;
@@ -15,7 +15,8 @@ export interface VerifiedUpload {
   bucket: string;
   /** The object name in the bucket. */
   objectKey: string;
-  body: Readable;
+  /** A stream, verified as it flows; or bytes held whole, checked before the upload starts. */
+  body: Readable | Buffer;
   opts: PutOptions;
   checksums: 'sha256' | 'none';
   partSize: number;
@@ -24,15 +25,41 @@ export interface VerifiedUpload {
 }
 
 /**
- * body → Sha256Verifier → (PartDigests) → lib-storage Upload. The verifier holds back the last
- * chunk until the digest is known good, so on a mismatch the upload never sees the end of its
- * input: no single PUT is sent and no CompleteMultipartUpload either.
+ * A stream: body → Sha256Verifier → (PartDigests) → lib-storage Upload. The verifier holds back
+ * the last chunk until the digest is known good, so on a mismatch the upload never sees the end of
+ * its input: no single PUT is sent and no CompleteMultipartUpload either. A Buffer: checked whole
+ * first, then handed to lib-storage as it is, which slices it into parts where a stream's bytes
+ * are copied into a part-sized buffer each (a pack's size again).
  */
 export async function uploadVerified(u: VerifiedUpload): Promise<void> {
+  if (Buffer.isBuffer(u.body)) await uploadBytes(u, u.body);
+  else await uploadStream(u, u.body);
+}
+
+async function uploadBytes(u: VerifiedUpload, bytes: Buffer): Promise<void> {
+  // Held whole, the bytes are checked before any is sent: a mismatch sends nothing at all.
+  checkBytes(u.target, u.key, u.opts, bytes);
+  u.opts.signal?.throwIfAborted();
+  const abort = new AbortController();
+  const onAbort = () => abort.abort();
+  u.opts.signal?.addEventListener('abort', onAbort, { once: true });
+  let reported: string | undefined;
+  try {
+    reported = await startUpload(u, bytes, abort).done();
+  } catch (err) {
+    u.opts.signal?.throwIfAborted();
+    throw u.mapError(err);
+  } finally {
+    u.opts.signal?.removeEventListener('abort', onAbort);
+  }
+  if (u.checksums === 'sha256') await checkReportedChecksum(u, partChecksumOf(bytes, u.partSize), reported);
+}
+
+async function uploadStream(u: VerifiedUpload, body: Readable): Promise<void> {
   const { verifier, mismatch } = verifiedBody(u.target, u.key, u.opts);
   const parts = u.checksums === 'sha256' ? new PartDigests(u.partSize) : undefined;
   const feed = new PassThrough({ highWaterMark: 1 << 20 });
-  const stages: (Readable | Transform | PassThrough)[] = [u.body, verifier, ...(parts ? [parts] : []), feed];
+  const stages: (Readable | Transform | PassThrough)[] = [body, verifier, ...(parts ? [parts] : []), feed];
   let sourceFailure: unknown;
   let feedDestroyedByUs = false;
   const piping = pipeline(stages, u.opts.signal ? { signal: u.opts.signal } : {}).then(
@@ -44,26 +71,9 @@ export async function uploadVerified(u: VerifiedUpload): Promise<void> {
   const abort = new AbortController();
   const onAbort = () => abort.abort();
   u.opts.signal?.addEventListener('abort', onAbort, { once: true });
-  const upload = new Upload({
-    client: u.client,
-    params: {
-      Bucket: u.bucket,
-      Key: u.objectKey,
-      Body: feed,
-      ContentType: 'application/octet-stream',
-      // Informational: lets an operator see what a (multipart) object should hash to.
-      Metadata: { sha256: u.opts.sha256 },
-      ...(parts ? { ChecksumAlgorithm: 'SHA256' as const } : {}),
-    },
-    partSize: u.partSize,
-    queueSize: u.queueSize,
-    leavePartsOnError: false,
-    abortController: abort,
-  });
   let reported: string | undefined;
   try {
-    const result = await upload.done();
-    reported = 'ChecksumSHA256' in result ? result.ChecksumSHA256 : undefined;
+    reported = await startUpload(u, feed, abort).done();
   } catch (err) {
     // The upload stopped reading; unblock the pipeline so it settles.
     if (!feed.destroyed) {
@@ -83,6 +93,36 @@ export async function uploadVerified(u: VerifiedUpload): Promise<void> {
   }
   await piping;
   if (parts) await checkReportedChecksum(u, parts.expected(), reported);
+}
+
+/** The lib-storage upload of a put's body; `done` resolves to the SHA-256 checksum S3 reported. */
+function startUpload(
+  u: VerifiedUpload,
+  body: Buffer | Readable,
+  abort: AbortController,
+): { done(): Promise<string | undefined> } {
+  const upload = new Upload({
+    client: u.client,
+    params: {
+      Bucket: u.bucket,
+      Key: u.objectKey,
+      Body: body,
+      ContentType: 'application/octet-stream',
+      // Informational: lets an operator see what a (multipart) object should hash to.
+      Metadata: { sha256: u.opts.sha256 },
+      ...(u.checksums === 'sha256' ? { ChecksumAlgorithm: 'SHA256' as const } : {}),
+    },
+    partSize: u.partSize,
+    queueSize: u.queueSize,
+    leavePartsOnError: false,
+    abortController: abort,
+  });
+  return {
+    async done() {
+      const result = await upload.done();
+      return 'ChecksumSHA256' in result ? result.ChecksumSHA256 : undefined;
+    },
+  };
 }
 
 /** With checksums on, S3 must report the SHA-256 we computed; anything else means a damaged object. */

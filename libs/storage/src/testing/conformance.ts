@@ -174,6 +174,44 @@ export function describeConformance(
       expect(await listedKeys(t, `${run}integrity/`)).toEqual([]);
     });
 
+    it(
+      'stores a Buffer body as exactly its bytes, a view into a larger Buffer too, past the multipart threshold',
+      async () => {
+        const t = target();
+        // A pack is a view of the Buffer it was built in: bytes outside the view must not leak in.
+        const whole = patternBytes(largeBytes + 3 * 1024, 19);
+        const cases = [
+          { key: `${run}buffer/small`, bytes: whole.subarray(1024, 1024 + 100 * 1024) },
+          { key: `${run}buffer/large`, bytes: whole.subarray(2048, 2048 + largeBytes) },
+          { key: `${run}buffer/empty`, bytes: whole.subarray(0, 0) },
+        ];
+        for (const { key, bytes } of cases) {
+          await t.put(key, bytes, { sha256: sha256Hex(bytes), size: bytes.length });
+          expect((await t.head(key)).size).toBe(bytes.length);
+          const back = await getBytes(t, key);
+          expect(back.length).toBe(bytes.length);
+          expect(sha256Hex(back)).toBe(sha256Hex(bytes));
+        }
+      },
+      SLOW,
+    );
+
+    it('rejects a Buffer body whose sha256 or size is wrong and stores nothing under the key', async () => {
+      const t = target();
+      const bytes = patternBytes(64 * 1024, 23);
+      const wrongSha = t.put(`${run}buffer-integrity/sha`, bytes, {
+        sha256: sha256Hex(Buffer.from('something else')),
+        size: bytes.length,
+      });
+      await expect(wrongSha).rejects.toBeInstanceOf(PermanentError);
+      const wrongSize = t.put(`${run}buffer-integrity/size`, bytes, {
+        sha256: sha256Hex(bytes),
+        size: bytes.length + 1,
+      });
+      await expect(wrongSize).rejects.toBeInstanceOf(PermanentError);
+      expect(await listedKeys(t, `${run}buffer-integrity/`)).toEqual([]);
+    });
+
     it('lets concurrent puts of the same bytes under one key all succeed', async () => {
       const t = target();
       const key = `${run}concurrent/same`;

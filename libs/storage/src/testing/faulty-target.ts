@@ -7,7 +7,7 @@
 import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { PermanentError, type StorageError, TransientError } from '../errors.ts';
-import { openBody } from '../put-body.ts';
+import { discardBody, openBody } from '../put-body.ts';
 import type {
   ByteRange,
   ListOptions,
@@ -126,7 +126,7 @@ export class FaultyTarget implements StorageTarget {
 
   async put(key: string, body: PutBody, opts: PutOptions): Promise<void> {
     const fault = await this.before('put', key, opts.signal).catch((err: unknown) => {
-      if (typeof body !== 'function') body.destroy();
+      discardBody(body);
       throw err;
     });
     if (fault?.type === 'failMidway') {

@@ -15,7 +15,7 @@ import {
 } from '@fleet-backup/storage';
 import { readUpToSync } from '../fs/hash-file.ts';
 
-/** Packs being uploaded at once: with the one filling, memory is two packs' bytes (32 MiB by default). */
+/** Packs being uploaded at once: with the one filling, memory is two packs' Buffers (16 MiB by default). */
 const PACKS_IN_FLIGHT = 1;
 
 /**
@@ -23,7 +23,8 @@ const PACKS_IN_FLIGHT = 1;
  * `flush`). A blob's place is recorded only after its pack is stored, so Postgres never points at
  * a pack that is not there; a pack stored but not recorded (a crash between) is garbage for gc.
  * Memory: while a full pack waits for its turn to upload, no lane adds to the next one, so the
- * bytes held stay one pack uploading and one full or filling, however many lanes add.
+ * bytes held stay one pack uploading and one full or filling, however many lanes add; and a stored
+ * pack's Buffer is filled again by the next, so a replicate allocates two pack Buffers in all.
  */
 export class Packer {
   private readonly target: StorageTarget;
@@ -54,10 +55,16 @@ export class Packer {
    * False when the pack being filled holds the blob already (a chunk seen twice in a file).
    */
   async add(sha256: string, bytes: Buffer): Promise<boolean> {
-    while (this.waiting) await this.waiting;
-    const added = this.builder.add(sha256, bytes);
+    for (;;) {
+      while (this.waiting) await this.waiting;
+      if (this.builder.has(sha256)) return false;
+      if (this.builder.fits(bytes.length)) break;
+      // The pack is sent before this blob goes in, so a pack never outgrows the Buffer it was given.
+      await this.send(this.builder.take());
+    }
+    this.builder.add(sha256, bytes);
     if (this.builder.full) await this.send(this.builder.take());
-    return added;
+    return true;
   }
 
   /** Sends the pack being filled, and waits for every upload. */
@@ -65,6 +72,7 @@ export class Packer {
     while (this.waiting) await this.waiting;
     if (this.builder.count > 0) await this.send(this.builder.take());
     await Promise.all(this.inFlight);
+    this.builder.releaseSpare();
   }
 
   private async send(pack: BuiltPack): Promise<void> {
@@ -79,6 +87,9 @@ export class Packer {
       await putPack(this.target, pack, this.signal);
       await this.index.recordPack(this.target.name, pack);
       this.packs++;
+      // Stored: the put has read its bytes for the last time (a failed one is never reused), so
+      // the next pack fills the same Buffer, before the waiting pack's turn lets lanes add again.
+      this.builder.recycle(pack);
     })().finally(() => {
       this.inFlight.delete(upload);
       this.taken -= pack.size;
