@@ -51,7 +51,8 @@ export async function withEmbeddedDefaults(
     },
   ];
   const key = await demoKey(config, env);
-  if (key) out.encryption = loadKeyring({ ENCRYPTION_KEY_FILE: key });
+  // Retired keys (ENCRYPTION_OLD_KEYS) still restore what they encrypted.
+  if (key) out.encryption = loadKeyring({ ...env, ENCRYPTION_KEY: undefined, ENCRYPTION_KEY_FILE: key });
   const notices = [
     ...(key
       ? [
