@@ -8,6 +8,9 @@ import { RoleProcess, runCli, waitFor } from '../support/cli.ts';
 const services = await serviceUrls();
 const HOST = 'start-host';
 
+/** A path quoted for a shell, as start must print one holding a space or a quote. */
+const quoted = (p: string) => `'${p.replaceAll("'", `'\\''`)}'`;
+
 const freePort = () =>
   new Promise<number>((resolve, reject) => {
     const server = createServer().listen(0, '127.0.0.1', () => {
@@ -36,7 +39,8 @@ describe.skipIf(!services)('start on the embedded defaults: the first ten minute
 
   beforeAll(async () => {
     iso = await isolate(services!, 'start');
-    const dataDir = path.join(iso.dir, 'var');
+    // A space in the data directory: the manual-backup command start prints must quote it.
+    const dataDir = path.join(iso.dir, "var dir's");
     keyFile = path.join(dataDir, 'demo-encryption.key');
     env = {
       REDIS_URL: iso.redisUrl,
@@ -58,9 +62,10 @@ describe.skipIf(!services)('start on the embedded defaults: the first ten minute
 
   it('backs up the sample with its secret encrypted by a demo key it names, and no warning', async () => {
     const role = start();
-    await role.waitForLog(/backing up \S+ as \d{8} \(id [0-9a-f-]{36}\)/);
-    backupId = /backing up \S+ as \d{8} \(id ([0-9a-f-]{36})\)/.exec(role.log)?.[1] ?? '';
+    await role.waitForLog(/backing up .+ as \d{8} \(id [0-9a-f-]{36}\)/);
+    backupId = /backing up .+ as \d{8} \(id ([0-9a-f-]{36})\)/.exec(role.log)?.[1] ?? '';
     expect(role.log).toContain(`encrypted with a DEMO key kept in ${keyFile}`);
+    expect(role.log).toContain(`other processes need ENCRYPTION_KEY_FILE=${quoted(keyFile)} to restore them`);
     expect((await stat(keyFile)).mode & 0o777).toBe(0o600);
     const shown = await waitFor(
       async () => {
@@ -85,6 +90,10 @@ describe.skipIf(!services)('start on the embedded defaults: the first ten minute
     const role = start();
     await role.waitForLog(new RegExp(`today's daily \\d{8} \\(id ${backupId}\\) is done \\(verified\\)`));
     expect(role.log).not.toContain('backing up');
+    const sample = path.join(env.DATA_DIR as string, 'sample');
+    expect(role.log).toContain(
+      `for one now: npx fleet-backup backup --host ${HOST} --kind manual --purpose WHY --path ${quoted(sample)}`,
+    );
     expect(await readFile(keyFile, 'utf8')).toBe(key);
     expect(await role.stop()).toBe(0);
   }, 120_000);
@@ -104,7 +113,7 @@ describe.skipIf(!services)('start on the embedded defaults: the first ten minute
       };
       const beside = new RoleProcess(['start'], besideEnv);
       running.push(beside);
-      await beside.waitForLog(/backing up \S+ as \d{8} \(id [0-9a-f-]{36}\)/);
+      await beside.waitForLog(/backing up .+ as \d{8} \(id [0-9a-f-]{36}\)/);
       const id = /as \d{8} \(id ([0-9a-f-]{36})\)/.exec(beside.log)?.[1] ?? '';
       await waitFor(
         async () =>

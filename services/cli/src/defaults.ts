@@ -3,6 +3,7 @@ import { access, mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { type Config, loadKeyring } from '@fleet-backup/config';
 import { S3_EMULATOR_CREDENTIALS, startGcsEmulator, startS3Emulator } from '@fleet-backup/emulators';
+import { shellWord } from './shell-word.ts';
 
 const STANDIN_BUCKET = 'fleet-backup-standin';
 
@@ -57,7 +58,7 @@ export async function withEmbeddedDefaults(
     ...(key
       ? [
           `!! sensitive files (the sample's app/.env) are encrypted with a DEMO key kept in ${key}:`,
-          `!!   other processes need ENCRYPTION_KEY_FILE=${key} to restore them; set your own ENCRYPTION_KEY for real use`,
+          `!!   other processes need ENCRYPTION_KEY_FILE=${shellWord(key)} to restore them; set your own ENCRYPTION_KEY for real use`,
         ]
       : []),
     `!! s3-standin  (${s3.endpoint}) is a LOCAL STAND-IN, NOT OFFSITE: an s3rver emulator in this process`,

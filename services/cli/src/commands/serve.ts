@@ -12,6 +12,7 @@ import { redactUrl } from '@fleet-backup/storage';
 import type { Role } from '@fleet-backup/worker';
 import type { Command } from 'commander';
 import { wholeNumber } from '../options.ts';
+import { shellWord } from '../shell-word.ts';
 
 // Roles load lazily: an agent process need not carry the producer's web stack, nor the emulators.
 const producerRole = () => import('@fleet-backup/producer');
@@ -164,6 +165,6 @@ function todaysDaily(backup: BackupRow, created: boolean, sources: string[]): st
   const which = `${backup.key} (id ${backup.id})`;
   if (created) return `backing up ${sources.join(', ')} as ${which}`;
   if (backup.status === 'running') return `today's daily ${which} is under way already: nothing new started`;
-  const manual = `npx fleet-backup backup --host ${backup.host} --kind manual --purpose WHY ${sources.map((p) => `--path ${p}`).join(' ')}`;
+  const manual = `npx fleet-backup backup --host ${backup.host} --kind manual --purpose WHY ${sources.map((p) => `--path ${shellWord(p)}`).join(' ')}`;
   return `today's daily ${which} is done (${backup.status}): nothing is backed up again until tomorrow's daily; for one now: ${manual}`;
 }
