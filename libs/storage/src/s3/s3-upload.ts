@@ -40,17 +40,12 @@ async function uploadBytes(u: VerifiedUpload, bytes: Buffer): Promise<void> {
   // Held whole, the bytes are checked before any is sent: a mismatch sends nothing at all.
   checkBytes(u.target, u.key, u.opts, bytes);
   u.opts.signal?.throwIfAborted();
-  const abort = new AbortController();
-  const onAbort = () => abort.abort();
-  u.opts.signal?.addEventListener('abort', onAbort, { once: true });
   let reported: string | undefined;
   try {
-    reported = await startUpload(u, bytes, abort).done();
+    reported = await upload(u, bytes);
   } catch (err) {
     u.opts.signal?.throwIfAborted();
     throw u.mapError(err);
-  } finally {
-    u.opts.signal?.removeEventListener('abort', onAbort);
   }
   if (u.checksums === 'sha256') await checkReportedChecksum(u, partChecksumOf(bytes, u.partSize), reported);
 }
@@ -68,12 +63,9 @@ async function uploadStream(u: VerifiedUpload, body: Readable): Promise<void> {
       sourceFailure = err;
     },
   );
-  const abort = new AbortController();
-  const onAbort = () => abort.abort();
-  u.opts.signal?.addEventListener('abort', onAbort, { once: true });
   let reported: string | undefined;
   try {
-    reported = await startUpload(u, feed, abort).done();
+    reported = await upload(u, feed);
   } catch (err) {
     // The upload stopped reading; unblock the pipeline so it settles.
     if (!feed.destroyed) {
@@ -88,20 +80,20 @@ async function uploadStream(u: VerifiedUpload, body: Readable): Promise<void> {
     if (bad) throw bad;
     if (sourceFailure !== undefined && !feedDestroyedByUs) throw sourceFailure;
     throw u.mapError(err);
-  } finally {
-    u.opts.signal?.removeEventListener('abort', onAbort);
   }
   await piping;
   if (parts) await checkReportedChecksum(u, parts.expected(), reported);
 }
 
-/** The lib-storage upload of a put's body; `done` resolves to the SHA-256 checksum S3 reported. */
-function startUpload(
-  u: VerifiedUpload,
-  body: Buffer | Readable,
-  abort: AbortController,
-): { done(): Promise<string | undefined> } {
-  const upload = new Upload({
+/**
+ * The lib-storage upload of a put's body, stopped when the put's signal aborts; resolves to the
+ * SHA-256 checksum S3 reported.
+ */
+async function upload(u: VerifiedUpload, body: Buffer | Readable): Promise<string | undefined> {
+  const abort = new AbortController();
+  const onAbort = () => abort.abort();
+  u.opts.signal?.addEventListener('abort', onAbort, { once: true });
+  const job = new Upload({
     client: u.client,
     params: {
       Bucket: u.bucket,
@@ -117,12 +109,12 @@ function startUpload(
     leavePartsOnError: false,
     abortController: abort,
   });
-  return {
-    async done() {
-      const result = await upload.done();
-      return 'ChecksumSHA256' in result ? result.ChecksumSHA256 : undefined;
-    },
-  };
+  try {
+    const result = await job.done();
+    return 'ChecksumSHA256' in result ? result.ChecksumSHA256 : undefined;
+  } finally {
+    u.opts.signal?.removeEventListener('abort', onAbort);
+  }
 }
 
 /** With checksums on, S3 must report the SHA-256 we computed; anything else means a damaged object. */

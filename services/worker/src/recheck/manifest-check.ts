@@ -11,24 +11,20 @@ import {
   StorageError,
   serializeManifest,
 } from '@fleet-backup/storage';
-import { buildManifest, MANIFEST_FORMS, type ManifestForm } from '../stages/manifest.ts';
+import { buildManifest, MANIFEST_FORMS } from '../stages/manifest.ts';
 import type { CopyProblem } from './blob-read.ts';
 
 export const sha256Hex = (bytes: Buffer): string => createHash('sha256').update(bytes).digest('hex');
 
 /**
- * The manifest bytes the catalog writes for a backup (replicate writes exactly these), or those
- * it wrote in an earlier form.
+ * The manifest bytes the catalog writes for a backup (replicate writes exactly these), then those
+ * it wrote in each earlier form; the chunk lists are read once for all of them.
  */
-async function manifestBytes(
-  pool: Pool,
-  detail: BackupDetail,
-  target: string,
-  form: ManifestForm = 'current',
-): Promise<Buffer> {
+async function* catalogForms(pool: Pool, detail: BackupDetail, target: string): AsyncGenerator<Buffer> {
   const key = manifestKey(detail.backup.host, detail.backup.key);
   const lists = await new ChunkLists(pool).of(detail.files.map((f) => storedBlob(f).sha256));
-  return serializeManifest(buildManifest(detail, lists, form), { target, key });
+  for (const form of MANIFEST_FORMS)
+    yield serializeManifest(buildManifest(detail, lists, form), { target, key });
 }
 
 /**
@@ -42,8 +38,7 @@ export async function catalogManifest(
   target: string,
   recorded: string | null,
 ): Promise<{ bytes: Buffer; sha256: string } | null> {
-  for (const form of MANIFEST_FORMS) {
-    const bytes = await manifestBytes(pool, detail, target, form);
+  for await (const bytes of catalogForms(pool, detail, target)) {
     const sha256 = sha256Hex(bytes);
     if (!recorded || recorded === sha256) return { bytes, sha256 };
   }
@@ -112,10 +107,8 @@ async function catalogWrites(pool: Pool, detail: BackupDetail, target: string, b
   const text = tryManifestText(bytes, target, key);
   if (!text) return false;
   const sha256 = sha256Hex(text);
-  for (const form of MANIFEST_FORMS) {
-    const rebuilt = manifestText(await manifestBytes(pool, detail, target, form), { target, key });
-    if (sha256Hex(rebuilt) === sha256) return true;
-  }
+  for await (const rebuilt of catalogForms(pool, detail, target))
+    if (sha256Hex(manifestText(rebuilt, { target, key })) === sha256) return true;
   return false;
 }
 
