@@ -6,6 +6,7 @@ import { type FileAttributes, storedPath, systemClock, type TreeNode } from '@fl
 import { BackupStore, type FileRow, type Pool } from '@fleet-backup/db';
 import { manifestKey, putBlobIfAbsent, type StorageTarget, writeManifest } from '@fleet-backup/storage';
 import { getAttribute, listAttributes } from '@napi-rs/xattr';
+import { sendSegments, settleChain } from '../../services/worker/src/stages/listing-chain.ts';
 import { buildManifest } from '../../services/worker/src/stages/manifest.ts';
 
 /**
@@ -164,10 +165,21 @@ export async function publishBackup(
     await writeFile(local, f.bytes);
   }
   const detail = await store.detail(backup.id);
+  // As replicate writes a copy: the listing chain settled once, its segments, then the manifest.
+  const chain = await settleChain(pool, detail, new Map());
   for (const target of opts.targets) {
     for (const f of opts.captured.files)
       await putBlobIfAbsent(target, f.row.sha256, f.row.size, () => Readable.from([f.bytes]));
-    await writeManifest(target, buildManifest(detail, new Map()));
+    await sendSegments(target, backup.host, chain, 4);
+    await writeManifest(
+      target,
+      buildManifest(
+        detail,
+        new Map(),
+        'listing',
+        chain.map((s) => s.sha256),
+      ),
+    );
   }
   await store.transaction(async (tx) => {
     for (const t of ['local', ...opts.targets.map((x) => x.name)])

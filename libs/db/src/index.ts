@@ -14,6 +14,7 @@ export * from './forget-store.ts';
 export * from './host-store.ts';
 export * from './lifecycle-sql.ts';
 export * from './lifecycle-store.ts';
+export * from './listing-store.ts';
 export * from './local-checks.ts';
 export * from './metadata-export.ts';
 export * from './metadata-stream.ts';

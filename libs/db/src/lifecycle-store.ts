@@ -10,6 +10,7 @@ import {
 } from '@fleet-backup/core';
 import type { BackupStore } from './backup-store.ts';
 import { SQL_ENDING, SQL_KEPT } from './lifecycle-sql.ts';
+import { dropChain } from './listing-store.ts';
 import type { Queryable } from './pool.ts';
 import { type BackupRow, toBackup, toBackupHead } from './rows.ts';
 
@@ -146,6 +147,7 @@ export class LifecycleStore {
         [id],
       );
       if (pending.rowCount) return null;
+      await dropChain(tx, id);
       await tx.query('UPDATE backups SET lifecycle = $2, lifecycle_changed_at = $3 WHERE id = $1', [
         id,
         endedFor(locked.lifecycle),

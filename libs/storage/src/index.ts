@@ -26,6 +26,8 @@ export {
   blobKey,
   HOSTS_PREFIX,
   hostPrefix,
+  LISTINGS_DIR,
+  listingKey,
   MANIFEST_NAME,
   manifestKey,
   PACKS_PREFIX,
@@ -44,6 +46,7 @@ export {
   type ManifestNode,
   ManifestNodeSchema,
   ManifestSchema,
+  MAX_LISTING_SEGMENTS,
   manifestText,
   parseManifest,
   serializeManifest,
@@ -72,7 +75,26 @@ export {
   registerTargetScheme,
   TARGET_NAME,
 } from './registry.ts';
-export { hasBlob, listAll, putBlobIfAbsent, readManifest, readObject, writeManifest } from './repository.ts';
+export {
+  applySegments,
+  deltaSegment,
+  fullSegment,
+  LISTING_FORMAT,
+  type Listing,
+  type ListingSegment,
+  ListingSegmentSchema,
+  parseSegment,
+  storedSegment,
+} from './listing.ts';
+export {
+  hasBlob,
+  listAll,
+  putBlobIfAbsent,
+  readListedManifest,
+  readManifest,
+  readObject,
+  writeManifest,
+} from './repository.ts';
 export {
   DEFAULT_RETRY_POLICY,
   isRetryable,

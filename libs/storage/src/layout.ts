@@ -5,7 +5,9 @@
  *   blobs/sha256/<aa>/<sha256>                 a file's contents, content-addressed, written once
  *   packs/<aa>/<sha256>                        many small blobs and their index (packs/pack-format.ts),
  *                                              under the sha256 of the whole pack, written once
- *   hosts/<host>/<backupKey>/manifest.json     one backup: its files and seed metadata entry
+ *   hosts/<host>/<backupKey>/manifest.json     one backup: its seed metadata entry, and its files
+ *                                              or the listing segments that hold them
+ *   hosts/<host>/listings/<sha256>             one listing segment (storage/listing.ts), written once
  */
 import { PermanentError } from './errors.ts';
 import { SHA256_HEX } from './integrity.ts';
@@ -15,6 +17,8 @@ export const BLOBS_PREFIX = 'blobs/sha256/';
 export const PACKS_PREFIX = 'packs/';
 export const HOSTS_PREFIX = 'hosts/';
 export const MANIFEST_NAME = 'manifest.json';
+/** Not a backup key (those start with a date), so it cannot clash with one. */
+export const LISTINGS_DIR = 'listings';
 
 /** Layout errors are caller bugs or corrupt data, never target failures: no target to name. */
 function layoutError(message: string): PermanentError {
@@ -80,4 +84,10 @@ export function parseManifestKey(key: string): { host: string; backupKey: string
   const [, host, backupKey] = parts;
   if (host === undefined || backupKey === undefined || keyProblem(key) !== undefined) return undefined;
   return { host, backupKey };
+}
+
+/** Key of one of a host's listing segments: `hosts/<host>/listings/<sha256>`. */
+export function listingKey(host: string, sha256: string): string {
+  assertSha256(sha256);
+  return `${hostPrefix(host)}${LISTINGS_DIR}/${sha256}`;
 }

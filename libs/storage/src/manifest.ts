@@ -112,24 +112,38 @@ export const ManifestFileSchema = z
  * Whether its paths are safe to restore is judged by the restore (libs/runtime), which applies
  * the same rules to the catalog's rows.
  */
-export const ManifestSchema = z.strictObject({
-  format: z.literal(MANIFEST_FORMAT),
-  host: z.string().min(1),
-  kind: z.enum(['daily', 'pre_change', 'manual']),
-  /** The backup key: `YYYYMMDD` or `YYYYMMDD_HHMM_description`. */
-  key: z.string().min(1),
-  created: z.iso.datetime({ offset: true }),
-  /** Keyed by stored path. */
-  files: z.record(z.string(), ManifestFileSchema),
-  /** Directories and symlinks, keyed by path (as in the metadata); absent in older manifests. */
-  nodes: z.record(z.string(), ManifestNodeSchema).optional(),
-  /**
-   * The backup's backup_metadata.json entry without its `files`, which are the manifest's own:
-   * `size`, `sha256` (as `hash`) and `hasWal` (as `has_wal`) of each. Manifests written before
-   * 2026-12-07 keep the entry whole, files and all. Storage does not interpret it.
-   */
-  entry: z.unknown(),
-});
+/** A chain of listing segments is cut short long before this; more is a crafted manifest. */
+export const MAX_LISTING_SEGMENTS = 64;
+
+export const ManifestSchema = z
+  .strictObject({
+    format: z.literal(MANIFEST_FORMAT),
+    host: z.string().min(1),
+    kind: z.enum(['daily', 'pre_change', 'manual']),
+    /** The backup key: `YYYYMMDD` or `YYYYMMDD_HHMM_description`. */
+    key: z.string().min(1),
+    created: z.iso.datetime({ offset: true }),
+    /** Keyed by stored path. */
+    files: z.record(z.string(), ManifestFileSchema),
+    /** Directories and symlinks, keyed by path (as in the metadata); absent in older manifests. */
+    nodes: z.record(z.string(), ManifestNodeSchema).optional(),
+    /**
+     * Where the files and nodes are when the manifest holds none itself: listing segments
+     * (storage/listing.ts), a full one and then the changes of each later backup, applied in order.
+     * A daily then stores what changed, not the whole tree again. Absent in older manifests.
+     */
+    listing: z.array(sha256Hex).min(1).max(MAX_LISTING_SEGMENTS).optional(),
+    /**
+     * The backup's backup_metadata.json entry without its `files`, which are the manifest's own:
+     * `size`, `sha256` (as `hash`) and `hasWal` (as `has_wal`) of each. Manifests written before
+     * 2026-12-07 keep the entry whole, files and all. Storage does not interpret it.
+     */
+    entry: z.unknown(),
+  })
+  .refine(
+    (m) => m.listing === undefined || (Object.keys(m.files).length === 0 && m.nodes === undefined),
+    'a manifest with a listing holds no files or nodes of its own',
+  );
 
 export type ManifestFile = z.infer<typeof ManifestFileSchema>;
 export type ManifestNode = z.infer<typeof ManifestNodeSchema>;
@@ -189,7 +203,7 @@ export function* manifestChunks(manifest: Manifest): Generator<Buffer> {
  * so the same manifest gives the same stored bytes, which a rewrite and a repair compare. Level 6:
  * 20,000 files in 72 ms to 1/6.66 of their JSON, where level 9 takes 185 ms for 1/6.70.
  */
-const STORED_GZIP = { level: 6 };
+export const STORED_GZIP = { level: 6 };
 /**
  * What a stored manifest may unpack to (about 400,000 files): beyond it, a crafted object (a gzip
  * bomb) is refused before it can take the reader's memory.
@@ -227,27 +241,36 @@ export function manifestText(bytes: Buffer, where: ManifestWhere): Buffer {
   }
 }
 
-/** Parses and validates manifest bytes; PermanentError when they are not a valid manifest. */
-export function parseManifest(stored: Buffer, where: ManifestWhere): Manifest {
-  const bytes = manifestText(stored, where);
+/**
+ * The JSON value of a stored manifest or listing segment (gzipped or not): PermanentError when it
+ * does not unpack, is not JSON, or repeats a key in one object (JSON.parse would keep the last
+ * without a word, so a crafted object could show one entry and hide another).
+ */
+export function storedJson(stored: Buffer, where: ManifestWhere, what = 'manifest'): unknown {
+  const text = manifestText(stored, where).toString('utf8');
   let json: unknown;
   try {
-    json = JSON.parse(bytes.toString('utf8'));
+    json = JSON.parse(text);
   } catch (err) {
-    throw new PermanentError(`manifest ${where.key} on target ${where.target} is not JSON (corrupt?)`, {
+    throw new PermanentError(`${what} ${where.key} on target ${where.target} is not JSON (corrupt?)`, {
       target: where.target,
       key: where.key,
       cause: err,
     });
   }
-  const duplicate = firstDuplicateKey(bytes.toString('utf8'));
+  const duplicate = firstDuplicateKey(text);
   if (duplicate) {
     throw new PermanentError(
-      `invalid manifest ${where.key} on target ${where.target}: key ${JSON.stringify(duplicate.key)} appears twice in ${duplicate.at} (a crafted or corrupt manifest); restore from another copy`,
+      `invalid ${what} ${where.key} on target ${where.target}: key ${JSON.stringify(duplicate.key)} appears twice in ${duplicate.at} (a crafted or corrupt ${what}); restore from another copy`,
       { target: where.target, key: where.key },
     );
   }
-  const parsed = ManifestSchema.safeParse(json);
+  return json;
+}
+
+/** Parses and validates manifest bytes; PermanentError when they are not a valid manifest. */
+export function parseManifest(stored: Buffer, where: ManifestWhere): Manifest {
+  const parsed = ManifestSchema.safeParse(storedJson(stored, where));
   if (!parsed.success) throw invalid(parsed.error, where, 'invalid');
   return parsed.data;
 }

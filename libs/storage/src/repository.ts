@@ -2,7 +2,8 @@ import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { NotFoundError, PermanentError } from './errors.ts';
 import { hashStream } from './integrity.ts';
-import { blobKey, manifestKey } from './layout.ts';
+import { blobKey, listingKey, manifestKey } from './layout.ts';
+import { applySegments, parseSegment } from './listing.ts';
 import {
   assertValidManifest,
   type Manifest,
@@ -123,6 +124,52 @@ export async function writeManifest(
   }
   await target.put(key, body, { sha256, size });
   return { written: true, sha256 };
+}
+
+/**
+ * One backup's manifest with its files and nodes in it: a manifest that keeps them in listing
+ * segments gets them from those, each checked against its sha256. NotFoundError when the manifest
+ * or a segment is absent, PermanentError when one is corrupt.
+ */
+export async function readListedManifest(
+  target: ReadOnlyTarget,
+  host: string,
+  backupKey: string,
+): Promise<Manifest> {
+  const { listing, ...manifest } = await readManifest(target, host, backupKey);
+  if (!listing) return manifest;
+  const segments = [];
+  for (const sha256 of listing) {
+    const key = listingKey(host, sha256);
+    segments.push(
+      parseSegment(await readSegment(target, key, host, backupKey), sha256, { target: target.name, key }),
+    );
+  }
+  return {
+    ...manifest,
+    ...applySegments(segments, { target: target.name, key: manifestKey(host, backupKey) }),
+  };
+}
+
+/**
+ * A listing segment's bytes. One missing while its manifest is there is a corrupt copy
+ * (PermanentError); NotFoundError only when the manifest is gone too (removed meanwhile).
+ */
+async function readSegment(target: ReadOnlyTarget, key: string, host: string, backupKey: string) {
+  try {
+    return await readObject(target, key);
+  } catch (err) {
+    if (!(err instanceof NotFoundError) || !(await headOrUndefined(target, manifestKey(host, backupKey))))
+      throw err;
+    throw new PermanentError(
+      `listing segment ${key} on target ${target.name} is missing: the copy is corrupt`,
+      {
+        target: target.name,
+        key,
+        cause: err,
+      },
+    );
+  }
 }
 
 /** Reads and validates one backup's manifest; NotFoundError when it is absent, PermanentError when corrupt. */

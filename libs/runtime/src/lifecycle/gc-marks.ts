@@ -7,7 +7,7 @@ import {
   NotFoundError,
   parseBlobKey,
   parseManifestKey,
-  readManifest,
+  readListedManifest,
   type StorageTarget,
 } from '@fleet-backup/storage';
 
@@ -35,7 +35,7 @@ export async function markFromManifests(target: StorageTarget, live: Set<string>
     if (live.has(`${parsed.host}/${parsed.backupKey}`)) continue;
     marks.foreign++;
     try {
-      const manifest = await readManifest(target, parsed.host, parsed.backupKey);
+      const manifest = await readListedManifest(target, parsed.host, parsed.backupKey);
       for (const f of Object.values(manifest.files)) {
         marks.refs.add(f.storedSha256 ?? f.sha256);
         for (const chunk of f.chunks ?? []) marks.refs.add(chunk);

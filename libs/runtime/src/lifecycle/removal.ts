@@ -1,6 +1,6 @@
 import { isEnded, LOCAL_COPY } from '@fleet-backup/core';
-import { type BackupRow, LifecycleStore } from '@fleet-backup/db';
-import { manifestKey } from '@fleet-backup/storage';
+import { type BackupRow, LifecycleStore, ListingStore } from '@fleet-backup/db';
+import { listingKey, manifestKey } from '@fleet-backup/storage';
 import type { Runtime } from '../runtime.ts';
 
 /** Where one backup's removal stands. */
@@ -24,8 +24,8 @@ export function lifecycleStore(rt: Runtime): LifecycleStore {
 
 /**
  * Carries a marked backup's removal forward: asks its host's agent to delete the local copy
- * (a job with a deterministic id, so asking again is harmless), deletes its manifest on every
- * target still holding one, and ends it once every removal is recorded. Blobs stay: other backups
+ * (a job with a deterministic id, so asking again is harmless), deletes its manifest (and the
+ * listing segments only it still needs) on every target still holding one, and ends it once every removal is recorded. Blobs stay: other backups
  * may share them, and gc deletes them once nothing references them. Safe to run any number of
  * times, from any process, after a crash at any point.
  */
@@ -41,7 +41,13 @@ export async function advanceRemoval(
       continue;
     }
     try {
-      await rt.targets.get(r.copy).delete(manifestKey(backup.host, backup.key));
+      const target = rt.targets.get(r.copy);
+      await target.delete(manifestKey(backup.host, backup.key));
+      // Then the listing segments no other backup's copy there lists: each removal deletes its
+      // own, so the last copy out deletes what it shared.
+      await new ListingStore(rt.pool).unneededOn(backup.id, r.copy, async (shas) => {
+        for (const sha of shas) await target.delete(listingKey(backup.host, sha));
+      });
       await store.recordRemoved(backup.id, r.copy);
       rt.log.info(
         { backupId: backup.id, host: backup.host, key: backup.key, target: r.copy },

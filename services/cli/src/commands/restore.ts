@@ -17,7 +17,7 @@ import {
   Targets,
   targetSource,
 } from '@fleet-backup/runtime';
-import { indexPacks, readManifest, readOnly } from '@fleet-backup/storage';
+import { indexPacks, readListedManifest, readOnly } from '@fleet-backup/storage';
 import type { Command } from 'commander';
 import { printJson } from '../exit.ts';
 import { withRuntime } from '../open.ts';
@@ -154,7 +154,7 @@ async function restoreFromBucket(opts: RestoreOptions): Promise<void> {
   }
   // A restore only reads the bucket.
   const target = readOnly(targets.get(opts.target!));
-  const manifest = await readManifest(target, opts.host, opts.backup);
+  const manifest = await readListedManifest(target, opts.host, opts.backup);
   const where = `manifest ${opts.host}/${opts.backup} on target ${target.name}`;
   const attempt = {
     host: opts.host,

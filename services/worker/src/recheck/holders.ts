@@ -16,14 +16,27 @@ export async function markHoldersCorrupt(
   foundBy: RotFinder,
   except: string | null = null,
 ): Promise<void> {
-  const findings = new RotFindings(rt.pool, rt.clock);
   const holders = await new CopyChecks(rt.pool, rt.clock).holding(target, bad.blob.sha256);
+  const object = blobKey(bad.blob.sha256);
+  await markCopiesCorrupt(rt, target, holders, { object, problem: bad.problem }, foundBy, except);
+}
+
+/** Each of these copies (but `except`) gets a finding of the bad object and, when verified, turns corrupt. */
+export async function markCopiesCorrupt(
+  rt: Runtime,
+  target: string,
+  holders: CopyHolding[],
+  bad: { object: string; problem: string },
+  foundBy: RotFinder,
+  except: string | null,
+): Promise<void> {
+  const findings = new RotFindings(rt.pool, rt.clock);
   for (const h of holders.filter((x) => x.backupId !== except)) {
     await findings.record({
       copy: target,
       host: h.host,
       backupId: h.backupId,
-      object: blobKey(bad.blob.sha256),
+      object: bad.object,
       problem: bad.problem,
       foundBy,
     });

@@ -65,7 +65,7 @@ describe.skipIf(!services)('manifest forms', () => {
   });
 
   it('keeps the seed entry without its files, and a database file its has_wal', () => {
-    const current = buildManifest(detail, new Map());
+    const current = buildManifest(detail, new Map(), 'inline');
     expect(current.entry).not.toHaveProperty('files');
     expect(current.entry).toMatchObject({ purpose: 'forms', retention: 'days_7' });
     expect(current.files['srv/app.db']?.hasWal).toBe(true);
@@ -78,7 +78,7 @@ describe.skipIf(!services)('manifest forms', () => {
       'srv/notes.txt': { size: 13, hash: sha('srv/notes.txt') },
     });
     expect(whole.files['srv/app.db']).not.toHaveProperty('hasWal');
-    expect(stored('current').length).toBeLessThan(stored('entry-files').length);
+    expect(stored('inline').length).toBeLessThan(stored('entry-files').length);
   });
 
   it('checks a copy written in the earlier form, with or without its sha256 recorded', async () => {
@@ -98,7 +98,7 @@ describe.skipIf(!services)('manifest forms', () => {
 
   it('rebuilds the bytes of the form a copy was written in, for a repair', async () => {
     const earlier = stored('entry-files');
-    const current = stored('current');
+    const current = stored('inline');
     expect(await catalogManifest(env.pool, detail, 'second', sha(earlier))).toEqual({
       bytes: earlier,
       sha256: sha(earlier),

@@ -1,7 +1,16 @@
 import { createHash } from 'node:crypto';
-import { type BackupDetail, ChunkLists, type FileRow, type Pool, storedBlob } from '@fleet-backup/db';
+import {
+  type BackupDetail,
+  type ChainSegment,
+  ChunkLists,
+  type FileRow,
+  ListingStore,
+  type Pool,
+  storedBlob,
+} from '@fleet-backup/db';
 import {
   type Manifest,
+  listingKey,
   manifestKey,
   manifestText,
   NotFoundError,
@@ -18,13 +27,17 @@ export const sha256Hex = (bytes: Buffer): string => createHash('sha256').update(
 
 /**
  * The manifest bytes the catalog writes for a backup (replicate writes exactly these), then those
- * it wrote in each earlier form; the chunk lists are read once for all of them.
+ * it wrote in each earlier form; the chunk lists and chain are read once for all of them. The
+ * listing form only for a backup with a chain (every backup replicated since chains exist).
  */
 async function* catalogForms(pool: Pool, detail: BackupDetail, target: string): AsyncGenerator<Buffer> {
   const key = manifestKey(detail.backup.host, detail.backup.key);
   const lists = await new ChunkLists(pool).of(detail.files.map((f) => storedBlob(f).sha256));
-  for (const form of MANIFEST_FORMS)
-    yield serializeManifest(buildManifest(detail, lists, form), { target, key });
+  const chain = (await new ListingStore(pool).chain(detail.backup.id)).map((s) => s.sha256);
+  for (const form of MANIFEST_FORMS) {
+    if (form === 'listing' && chain.length === 0) continue;
+    yield serializeManifest(buildManifest(detail, lists, form, chain), { target, key });
+  }
 }
 
 /**
@@ -46,7 +59,10 @@ export async function catalogManifest(
 }
 
 export interface ManifestCheck {
+  /** Problems of the manifest (its key, or a file it lists wrong) and of its listing segments (their keys). */
   problems: CopyProblem[];
+  /** The backup's listing segments that read bad: a repair puts them again from Postgres. */
+  badSegments: ChainSegment[];
   /** sha256 of the bytes read; null when there were none to read. */
   sha256: string | null;
   /** Bytes read (egress: a copy's read counts its manifest too). */
@@ -70,14 +86,9 @@ export async function checkManifest(
   try {
     bytes = await readObject(target, key);
   } catch (err) {
-    if (err instanceof NotFoundError)
-      return { problems: [{ path: key, problem: 'manifest missing' }], sha256: null, bytes: 0 };
+    if (err instanceof NotFoundError) return unreadable(pool, target, detail, 'manifest missing');
     if (err instanceof StorageError && !err.transient)
-      return {
-        problems: [{ path: key, problem: `manifest unreadable: ${err.message}` }],
-        sha256: null,
-        bytes: 0,
-      };
+      return unreadable(pool, target, detail, `manifest unreadable: ${err.message}`);
     throw err;
   }
   const sha256 = sha256Hex(bytes);
@@ -95,7 +106,58 @@ export async function checkManifest(
   // The very bytes written from the catalog's rows list those rows: parsing a manifest of 20,000
   // files again (its JSON, a validated copy and its text) was most of a pool worker's peak.
   if (sha256 !== recordedSha) problems.push(...entryProblems(target, detail, bytes, key));
-  return { problems, sha256, bytes: bytes.length };
+  const segments = await checkSegments(pool, target, detail);
+  problems.push(...segments.problems);
+  return { problems, badSegments: segments.badSegments, sha256, bytes: bytes.length + segments.bytes };
+}
+
+/**
+ * Reads each of the backup's listing segments on the target whole: its bytes must hash to its
+ * name. A segment serves many copies, but it is small beside the data, and a copy is only as
+ * restorable as its listing.
+ */
+async function checkSegments(
+  pool: Pool,
+  target: ReadOnlyTarget,
+  { backup }: BackupDetail,
+): Promise<Pick<ManifestCheck, 'problems' | 'badSegments' | 'bytes'>> {
+  const chain = await new ListingStore(pool).chain(backup.id);
+  const found: Pick<ManifestCheck, 'problems' | 'badSegments' | 'bytes'> = {
+    problems: [],
+    badSegments: [],
+    bytes: 0,
+  };
+  for (const s of new Map(chain.map((c) => [c.sha256, c])).values()) {
+    const key = listingKey(backup.host, s.sha256);
+    let problem: string;
+    try {
+      const bytes = await readObject(target, key);
+      found.bytes += bytes.length;
+      const sha256 = sha256Hex(bytes);
+      if (sha256 === s.sha256) continue;
+      problem = `listing segment bytes differ (sha256 ${sha256})`;
+    } catch (err) {
+      if (err instanceof NotFoundError) problem = 'listing segment missing';
+      else if (err instanceof StorageError && !err.transient)
+        problem = `listing segment unreadable: ${err.message}`;
+      else throw err;
+    }
+    found.problems.push({ path: key, problem });
+    found.badSegments.push(s);
+  }
+  return found;
+}
+
+/** The check of a copy whose manifest could not be read: that problem, and its segments' own. */
+async function unreadable(
+  pool: Pool,
+  target: ReadOnlyTarget,
+  detail: BackupDetail,
+  problem: string,
+): Promise<ManifestCheck> {
+  const segments = await checkSegments(pool, target, detail);
+  const key = manifestKey(detail.backup.host, detail.backup.key);
+  return { ...segments, problems: [{ path: key, problem }, ...segments.problems], sha256: null };
 }
 
 /**
@@ -133,6 +195,8 @@ function entryProblems(
   } catch (err) {
     return [{ path: key, problem: `manifest unreadable: ${(err as Error).message}` }];
   }
+  // Its files are in its segments, read on their own; that its bytes differ is the problem.
+  if (manifest.listing) return [];
   const problems: CopyProblem[] = [];
   for (const f of files) {
     const m = manifest.files[f.storedPath];

@@ -1,17 +1,18 @@
 import {
   type BackupDetail,
   CopyChecks,
+  ListingStore,
   type RotFinder,
   RotFindings,
   type StoredBlob,
   storedBlob,
 } from '@fleet-backup/db';
 import type { Runtime } from '@fleet-backup/runtime';
-import { blobKey, manifestKey, type ReadOnlyTarget, readOnly } from '@fleet-backup/storage';
+import { blobKey, listingKey, manifestKey, type ReadOnlyTarget, readOnly } from '@fleet-backup/storage';
 import type { Logger } from 'pino';
 import type { CopyProblem } from './blob-read.ts';
 import { type BlobToRead, confirmPresent, readBlobsBack } from './blob-reads.ts';
-import { markHoldersCorrupt } from './holders.ts';
+import { markCopiesCorrupt, markHoldersCorrupt } from './holders.ts';
 import { checkManifest, type ManifestCheck } from './manifest-check.ts';
 import { type Settled, settleCopy } from './settle.ts';
 
@@ -154,7 +155,8 @@ export async function recordTargetRead(
     // The other backups holding this blob on the target are spoiled too (this one the caller settles).
     await markHoldersCorrupt(rt, target, { blob, problem }, by, backupId);
   }
-  const manifestProblem = read.manifest.problems[0];
+  const segmentKeys = new Set(read.manifest.badSegments.map((s) => listingKey(host, s.sha256)));
+  const manifestProblem = read.manifest.problems.find((p) => !segmentKeys.has(p.path));
   if (manifestProblem) {
     news = true;
     const object = manifestKey(host, key);
@@ -168,6 +170,14 @@ export async function recordTargetRead(
     });
   } else if (read.manifest.sha256 && !(await checks.manifestSha(backupId, target))) {
     await checks.recordManifest(backupId, target, read.manifest.sha256);
+  }
+  for (const p of read.manifest.problems.filter((p) => segmentKeys.has(p.path))) {
+    news = true;
+    await findings.record({ copy: target, host, backupId, object: p.path, problem: p.problem, foundBy: by });
+    // Every other copy on the target whose listing holds this segment is spoiled too.
+    const sha256 = p.path.slice(p.path.lastIndexOf('/') + 1);
+    const holders = await new ListingStore(rt.pool).holding(target, sha256);
+    await markCopiesCorrupt(rt, target, holders, { object: p.path, problem: p.problem }, by, backupId);
   }
   return news;
 }

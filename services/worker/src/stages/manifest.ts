@@ -1,27 +1,67 @@
 import type { FileAttributes, TreeNode } from '@fleet-backup/core';
 import { type BackupDetail, type BlobChunk, seedEntry, storedBlob } from '@fleet-backup/db';
-import { MANIFEST_FORMAT, type Manifest, type ManifestNode } from '@fleet-backup/storage';
+import { type Listing, MANIFEST_FORMAT, type Manifest, type ManifestNode } from '@fleet-backup/storage';
 
 /**
- * How a manifest is laid out. `current`: the seed entry without its files, which would repeat
- * every path and sha256 far from the first (gzip cannot share them: about 43% of a stored
- * manifest). `entry-files`: the seed entry whole, as manifests were written before 2026-12-07,
- * rebuilt only to check or rewrite such a copy byte for byte.
+ * How a manifest is laid out. `listing`: the files and nodes in listing segments (a chain, see
+ * listing-chain.ts), as manifests are written since 2026-12-07. `inline`: in the manifest, with the
+ * seed entry without its files, which would repeat every path and sha256 far from the first (gzip
+ * cannot share them: about 43% of a stored manifest). `entry-files`: inline, with the seed entry
+ * whole, as manifests were written before that. The older forms are rebuilt only to check or
+ * rewrite such a copy byte for byte.
  */
-export type ManifestForm = 'current' | 'entry-files';
-export const MANIFEST_FORMS: readonly ManifestForm[] = ['current', 'entry-files'];
+export type ManifestForm = 'listing' | 'inline' | 'entry-files';
+export const MANIFEST_FORMS: readonly ManifestForm[] = ['listing', 'inline', 'entry-files'];
 
 /**
  * A backup's manifest: every stored path with its source path, size and sha256 (and a large
- * file's chunk list), plus the seed entry as captured. Built only from what does not change after
- * the snapshot, so a retried replicate writes identical bytes (manifests are written once).
+ * file's chunk list), plus the seed entry as captured; in the `listing` form, the sha256s of the
+ * segments that list them (`chain`) instead. Built only from what does not change after the
+ * snapshot, so a retried replicate writes identical bytes (manifests are written once).
  */
 export function buildManifest(
-  { backup, files, nodes }: BackupDetail,
+  detail: BackupDetail,
   chunkLists: ReadonlyMap<string, BlobChunk[]>,
-  form: ManifestForm = 'current',
+  form: ManifestForm,
+  chain: readonly string[] = [],
 ): Manifest {
+  const { backup, files } = detail;
   const whole = form === 'entry-files';
+  if (form === 'listing' && chain.length === 0) throw new Error(`backup ${backup.id} has no listing chain`);
+  const { files: entryFiles, ...entryHead } = seedEntry(
+    { ...backup, lifecycle: null, changeVerifiedBy: null, changeVerifiedAt: null },
+    whole ? files : [],
+    false,
+  );
+  const listed =
+    form === 'listing' ? { files: {}, listing: [...chain] } : inlineListing(detail, chunkLists, whole);
+  return {
+    format: MANIFEST_FORMAT,
+    host: backup.host,
+    kind: backup.kind,
+    key: backup.key,
+    created: backup.createdAt.toISOString(),
+    ...listed,
+    entry: whole ? { ...entryHead, files: entryFiles } : entryHead,
+  };
+}
+
+/** The files and nodes as a manifest lists them; nodes are left out when there are none. */
+function inlineListing(
+  detail: BackupDetail,
+  chunkLists: ReadonlyMap<string, BlobChunk[]>,
+  whole: boolean,
+): Pick<Manifest, 'files' | 'nodes'> {
+  const { files, nodes } = backupListing(detail, chunkLists, whole);
+  return { files, ...(Object.keys(nodes).length > 0 && { nodes }) };
+}
+
+/** A backup's files and nodes as its manifest or its listing segments list them. */
+export function backupListing(
+  { files, nodes }: BackupDetail,
+  chunkLists: ReadonlyMap<string, BlobChunk[]>,
+  whole = false,
+): Listing {
   const entries: Manifest['files'] = {};
   for (const f of files) {
     const e = f.encrypted;
@@ -40,21 +80,7 @@ export function buildManifest(
       ...(!whole && f.cls === 'database' && { hasWal: f.hasWal ?? false }),
     };
   }
-  const { files: entryFiles, ...entryHead } = seedEntry(
-    { ...backup, lifecycle: null, changeVerifiedBy: null, changeVerifiedAt: null },
-    whole ? files : [],
-    false,
-  );
-  return {
-    format: MANIFEST_FORMAT,
-    host: backup.host,
-    kind: backup.kind,
-    key: backup.key,
-    created: backup.createdAt.toISOString(),
-    files: entries,
-    ...(nodes.length > 0 && { nodes: Object.fromEntries(nodes.map((n) => [n.path, manifestNode(n)])) }),
-    entry: whole ? { ...entryHead, files: entryFiles } : entryHead,
-  };
+  return { files: entries, nodes: Object.fromEntries(nodes.map((n) => [n.path, manifestNode(n)])) };
 }
 
 function manifestNode(n: TreeNode): ManifestNode {

@@ -13,6 +13,7 @@ import type { JobContext, JobData } from '@fleet-backup/queue';
 import type { Runtime } from '@fleet-backup/runtime';
 import {
   IntegrityError,
+  listingKey,
   manifestKey,
   NotFoundError,
   openBlob,
@@ -25,6 +26,7 @@ import { markHoldersCorrupt } from '../recheck/holders.ts';
 import { localPath } from '../recheck/local-copy.ts';
 import { catalogManifest, checkManifest, sha256Hex } from '../recheck/manifest-check.ts';
 import { type BlobSource, replaceBadBlob, sourceBytesBad } from '../recheck/replace-blob.ts';
+import { putSegment } from './listing-chain.ts';
 import { recheckTargetCopy } from '../recheck/target-copy.ts';
 
 /**
@@ -129,8 +131,8 @@ function rethrowIfDestination(err: unknown, target: StorageTarget): void {
 }
 
 /**
- * Writes the manifest of each corrupt copy on the target again when it reads bad: the bytes the
- * catalog writes, or, when the catalog kept another sha256 (written by an older version), the
+ * Writes the manifest of each corrupt copy on the target again when it reads bad, and its listing
+ * segments that read bad (from Postgres): the manifest bytes the catalog writes, or, when the catalog kept another sha256 (written by an older version), the
  * bytes of another target's copy that hash to it. Delete, then put: manifests are write-once.
  */
 async function rewriteBadManifests(rt: Runtime, target: StorageTarget, ctx: JobContext): Promise<number> {
@@ -140,7 +142,18 @@ async function rewriteBadManifests(rt: Runtime, target: StorageTarget, ctx: JobC
     ctx.signal.throwIfAborted();
     const detail = await rt.backups.detail(backupId);
     const recorded = await checks.manifestSha(backupId, target.name);
-    if ((await checkManifest(rt.pool, target, detail, recorded)).problems.length === 0) continue;
+    const check = await checkManifest(rt.pool, target, detail, recorded);
+    const { host } = detail.backup;
+    // A listing segment is content-addressed: its bytes, kept in Postgres, are the good ones.
+    for (const segment of check.badSegments) {
+      const key = listingKey(host, segment.sha256);
+      await target.delete(key);
+      await putSegment(target, key, segment);
+      await new RotFindings(rt.pool, rt.clock).healed(target.name, '', key, 'catalog');
+      rewritten++;
+    }
+    const segmentKeys = new Set(check.badSegments.map((s) => listingKey(host, s.sha256)));
+    if (check.problems.every((p) => segmentKeys.has(p.path))) continue;
     const good = await goodManifestBytes(rt, detail, target.name, recorded);
     if (!good) {
       ctx.log.error(

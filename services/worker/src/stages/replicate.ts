@@ -8,6 +8,7 @@ import { type StorageTarget, writeManifest } from '@fleet-backup/storage';
 import { type AgentEnv, assertOwnHost, backupDir } from '../agent-env.ts';
 
 import { replaceBadBlob } from '../recheck/replace-blob.ts';
+import { settleChain, sendSegments } from './listing-chain.ts';
 import { buildManifest } from './manifest.ts';
 import { sendChunked } from './replicate-chunks.ts';
 import { Packer, Presence, readSmallStored } from './replicate-packs.ts';
@@ -127,9 +128,17 @@ async function sendCopy(env: AgentEnv, target: StorageTarget, ports: StagePorts)
   });
   await packer.flush();
   sent.packs = packer.packs;
+  const lists = await new ChunkLists(env.rt.pool).of(shas);
+  const chain = await settleChain(env.rt.pool, detail, lists);
+  sent.bytesUploaded += await sendSegments(target, backup.host, chain, config.targetParallelRequests, signal);
   const manifest = await writeManifest(
     target,
-    buildManifest(detail, await new ChunkLists(env.rt.pool).of(shas)),
+    buildManifest(
+      detail,
+      lists,
+      'listing',
+      chain.map((s) => s.sha256),
+    ),
   );
   // Kept so every later read checks the whole manifest, byte for byte, against what was written.
   await checks.recordManifest(backup.id, target.name, manifest.sha256);

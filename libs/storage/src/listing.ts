@@ -1,0 +1,115 @@
+import { createHash } from 'node:crypto';
+import { gzipSync } from 'node:zlib';
+import { z } from 'zod';
+import { canonicalJson } from './canonical-json.ts';
+import { PermanentError } from './errors.ts';
+import {
+  type Manifest,
+  ManifestFileSchema,
+  ManifestNodeSchema,
+  type ManifestWhere,
+  STORED_GZIP,
+  storedJson,
+} from './manifest.ts';
+
+export const LISTING_FORMAT = 'fleet-backup.listing/1';
+
+/**
+ * One segment of a backup's listing: files and nodes added or changed since the segments before
+ * it, and the stored paths and node paths gone since. The first segment of a chain is full (it
+ * removes nothing); each later backup adds the changes since the backup before it, so a daily
+ * where 1% of the files changed stores 1% of a listing, not all of it (restic stores trees by
+ * content for the same reason). Stored gzipped under its sha256, written once.
+ */
+export const ListingSegmentSchema = z.strictObject({
+  format: z.literal(LISTING_FORMAT),
+  files: z.record(z.string(), ManifestFileSchema),
+  nodes: z.record(z.string(), ManifestNodeSchema),
+  removedFiles: z.array(z.string()),
+  removedNodes: z.array(z.string()),
+});
+
+export type ListingSegment = z.infer<typeof ListingSegmentSchema>;
+
+/** A backup's files and nodes, as a manifest lists them. */
+export interface Listing {
+  files: Manifest['files'];
+  nodes: NonNullable<Manifest['nodes']>;
+}
+
+/** The whole listing as one segment: the first of a chain. */
+export function fullSegment(listing: Listing): ListingSegment {
+  return { format: LISTING_FORMAT, ...listing, removedFiles: [], removedNodes: [] };
+}
+
+/** The segment that turns listing `from` into `to`: what differs, byte for byte, and what is gone. */
+export function deltaSegment(from: Listing, to: Listing): ListingSegment {
+  const changed = <T>(a: Record<string, T>, b: Record<string, T>) => {
+    const out: Record<string, T> = {};
+    for (const [k, v] of Object.entries(b))
+      if (!Object.hasOwn(a, k) || canonicalJson(a[k]) !== canonicalJson(v)) out[k] = v;
+    return out;
+  };
+  const gone = (a: object, b: object) => Object.keys(a).filter((k) => !Object.hasOwn(b, k));
+  return {
+    format: LISTING_FORMAT,
+    files: changed(from.files, to.files),
+    nodes: changed(from.nodes, to.nodes),
+    removedFiles: gone(from.files, to.files),
+    removedNodes: gone(from.nodes, to.nodes),
+  };
+}
+
+/**
+ * Applies segments in order. A segment that removes what is not there, or a chain that does not
+ * start with a full segment, is corrupt or crafted: PermanentError, never a guess.
+ */
+export function applySegments(segments: Iterable<ListingSegment>, where: ManifestWhere): Listing {
+  const files = new Map<string, Manifest['files'][string]>();
+  const nodes = new Map<string, NonNullable<Manifest['nodes']>[string]>();
+  let first = true;
+  for (const s of segments) {
+    if (first && (s.removedFiles.length || s.removedNodes.length))
+      throw badChain(where, 'its first listing segment removes entries: it is not a full listing');
+    first = false;
+    for (const k of s.removedFiles) if (!files.delete(k)) throw badChain(where, `removes ${k}, not listed`);
+    for (const k of s.removedNodes) if (!nodes.delete(k)) throw badChain(where, `removes ${k}, not listed`);
+    for (const [k, v] of Object.entries(s.files)) files.set(k, v);
+    for (const [k, v] of Object.entries(s.nodes)) nodes.set(k, v);
+  }
+  if (first) throw badChain(where, 'it has no listing segment');
+  return { files: Object.fromEntries(files), nodes: Object.fromEntries(nodes) };
+}
+
+function badChain(where: ManifestWhere, why: string): PermanentError {
+  return new PermanentError(`manifest ${where.key} on target ${where.target}: ${why} (corrupt or crafted)`, {
+    target: where.target,
+    key: where.key,
+  });
+}
+
+/** A segment's stored bytes (canonical JSON, gzipped with fixed settings) and their sha256, its name. */
+export function storedSegment(segment: ListingSegment): { bytes: Buffer; sha256: string } {
+  const bytes = gzipSync(Buffer.from(canonicalJson(segment), 'utf8'), STORED_GZIP);
+  return { bytes, sha256: createHash('sha256').update(bytes).digest('hex') };
+}
+
+/**
+ * Parses a stored segment, checking first that its bytes hash to the name it was read under: a
+ * segment is content-addressed, so other bytes are rot or a swap, never a newer version.
+ */
+export function parseSegment(bytes: Buffer, sha256: string, where: ManifestWhere): ListingSegment {
+  const found = createHash('sha256').update(bytes).digest('hex');
+  if (found !== sha256)
+    throw new PermanentError(
+      `listing segment ${where.key} on target ${where.target} holds other bytes (sha256 ${found}): corrupt`,
+      { target: where.target, key: where.key },
+    );
+  const parsed = ListingSegmentSchema.safeParse(storedJson(bytes, where, 'listing segment'));
+  if (!parsed.success)
+    throw new PermanentError(
+      `invalid listing segment ${where.key} on target ${where.target}: ${z.prettifyError(parsed.error)}`,
+      { target: where.target, key: where.key, cause: parsed.error },
+    );
+  return parsed.data;
+}
