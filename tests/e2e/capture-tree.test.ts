@@ -5,12 +5,12 @@ import path from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { hostMetadataSchema, systemClock } from '@fleet-backup/core';
 import { BackupStore } from '@fleet-backup/db';
+import { FsTarget, readListedManifest } from '@fleet-backup/storage';
 import { serviceUrls } from '@fleet-backup/testkit';
 import { setAttributeSync } from '@napi-rs/xattr';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { manualBackup } from '../support/cli.ts';
 import { show } from '../support/fault.ts';
-import { readManifestText } from '../support/manifest-file.ts';
 import { createStack, type Stack } from '../support/stack.ts';
 
 const services = await serviceUrls();
@@ -23,6 +23,8 @@ describe.skipIf(!services)(
   'capture: what a restore needs, odd names, empty sources, and plan = snapshot',
   () => {
     let stack: Stack;
+    /** The `second` target of the stack, read as a restore from the bucket alone reads it. */
+    const secondTarget = () => new FsTarget({ name: 'second', root: stack.secondDir });
     let base: string;
     let src: string;
     let emptySrc: string;
@@ -106,12 +108,10 @@ describe.skipIf(!services)(
       ]);
       expect(detail.nodes[1]?.attrs.mode).toBe(0o750);
       // The manifest on the target carries the same, for a restore from the bucket alone.
-      const manifest = JSON.parse(
-        await readManifestText(path.join(stack.secondDir, 'hosts', HOST, view.key, 'manifest.json')),
-      );
-      expect(manifest.files[`${rel}/etc/app.conf.config`].attrs).toEqual(conf?.attrs);
-      expect(manifest.nodes[`${rel}/link`]).toMatchObject({ type: 'symlink', target: 'etc/app.conf' });
-      expect(manifest.nodes[`${rel}/empty`].attrs.mode).toBe(0o750);
+      const manifest = await readListedManifest(secondTarget(), HOST, view.key);
+      expect(manifest.files[`${rel}/etc/app.conf.config`]?.attrs).toEqual(conf?.attrs);
+      expect(manifest.nodes?.[`${rel}/link`]).toMatchObject({ type: 'symlink', target: 'etc/app.conf' });
+      expect(manifest.nodes?.[`${rel}/empty`]?.attrs.mode).toBe(0o750);
       // No link is created in the backup directory: a symlink is a record, not a file.
       await expect(lstat(path.join(stack.backupRoot, view.key, rel, 'link'))).rejects.toThrow(/ENOENT/);
     });
@@ -126,10 +126,8 @@ describe.skipIf(!services)(
       expect(await readFile(path.join(stack.backupRoot, view.key, `${rel}.bak`), 'utf8')).toBe(
         'raw bytes name\n',
       );
-      const manifest = JSON.parse(
-        await readManifestText(path.join(stack.secondDir, 'hosts', HOST, view.key, 'manifest.json')),
-      );
-      expect(Buffer.from(manifest.files[`${rel}.bak`].pathBytes, 'base64')).toEqual(row?.pathBytes);
+      const manifest = await readListedManifest(secondTarget(), HOST, view.key);
+      expect(Buffer.from(manifest.files[`${rel}.bak`]?.pathBytes ?? '', 'base64')).toEqual(row?.pathBytes);
       // The seed's file stays as it is: files only, keyed by the escaped path, no attributes or nodes.
       const seed = hostMetadataSchema.parse(
         JSON.parse(await readFile(path.join(stack.backupRoot, 'backup_metadata.json'), 'utf8')),

@@ -153,12 +153,19 @@ describe.skipIf(!services)('fleet-backup verify: rot after verification is found
     const { run, outcomes } = await verify(shown.id, '--target', 'second');
     expect(run.code, run.stderr).toBe(0);
     const manifestBytes = (await readFile((await copyPaths(stack, emu, shown)).secondManifest())).length;
+    // The manifest's listing segments are read whole too.
+    const segments = await stack.iso.pool.query(
+      `SELECT COALESCE(sum(octet_length(s.bytes)), 0)::int AS n FROM listing_segments s
+       WHERE s.sha256 IN (SELECT sha256 FROM backup_listings WHERE backup_id = $1)`,
+      [shown.id],
+    );
+    expect(segments.rows[0].n).toBeGreaterThan(0);
     const second = (await show(stack, shown.id)).copies.find((c) => c.target === 'second');
     const checkedBytes = (second?.detail as { checkedBytes?: number } | undefined)?.checkedBytes ?? 0;
     expect(outcomes[0]).toMatchObject({ copy: 'second', result: 'verified' });
     expect(checkedBytes).toBeGreaterThan(0);
     // Every blob of the copy, read in full, and its manifest: what the target was asked for.
-    expect((await readSoFar()) - before).toBe(checkedBytes + manifestBytes);
+    expect((await readSoFar()) - before).toBe(checkedBytes + manifestBytes + segments.rows[0].n);
   });
 
   it('reads a whole host, takes a key with --host, and answers 2 and 3 for bad arguments', async () => {

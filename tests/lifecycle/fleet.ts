@@ -8,14 +8,17 @@ import {
   FsTarget,
   indexPacks,
   listAll,
+  type Manifest,
   manifestKey,
+  NotFoundError,
   parseBlobKey,
+  parseManifestKey,
   parsePackKey,
+  readListedManifest,
 } from '@fleet-backup/storage';
 import { type Isolated, isolate, type ServiceUrls } from '@fleet-backup/testkit';
 import { type Role, startAgent, startPoolWorker } from '@fleet-backup/worker';
 import { waitFor } from '../support/cli.ts';
-import { readManifestJson } from '../support/manifest-file.ts';
 
 /**
  * A small fleet in one process, on a ManualClock: real agents (one backup root each), a pool
@@ -182,12 +185,16 @@ export async function missingReferencedBlobs(fleet: Fleet): Promise<string[]> {
   const blobs = await blobsOnTarget(fleet);
   const missing: string[] = [];
   for await (const o of listAll(target, 'hosts/')) {
-    if (!o.key.endsWith('/manifest.json')) continue;
-    let manifest: { files: Record<string, { sha256: string; chunks?: string[] }> };
+    const at = parseManifestKey(o.key);
+    if (!at) continue;
+    let manifest: Manifest;
     try {
-      manifest = await readManifestJson(path.join(fleet.targetDir, o.key));
-    } catch {
-      continue; // removed by a concurrent expire between the listing and the read
+      // With its listing segments: one missing while its manifest is there is a loss too.
+      manifest = await readListedManifest(target, at.host, at.backupKey);
+    } catch (err) {
+      if (err instanceof NotFoundError) continue; // removed by a concurrent expire since the listing
+      missing.push(`${o.key}: ${(err as Error).message}`);
+      continue;
     }
     // A large file is stored as its chunks: each must be there.
     for (const f of Object.values(manifest.files))

@@ -7,11 +7,6 @@ export async function readManifestText(file: string): Promise<string> {
   return manifestText(await readFile(file), { target: 'fs', key: file }).toString('utf8');
 }
 
-/** A manifest stored on an fs target, parsed. */
-export async function readManifestJson<T = { files: Record<string, unknown> }>(file: string): Promise<T> {
-  return JSON.parse(await readManifestText(file)) as T;
-}
-
 /** Stores `text` as the manifest at `file`, compressed as manifests are. */
 export async function writeManifestText(file: string, text: string): Promise<void> {
   await writeFile(file, gzipSync(Buffer.from(text), { level: 6 }));
