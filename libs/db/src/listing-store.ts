@@ -8,7 +8,7 @@ import { type Pool, type Queryable, withTransaction } from './pool.ts';
  * exclusively, so a segment is either seen as needed or was deleted before the chain was chosen
  * (and the chain is then chosen without it).
  */
-export const LISTING_REFS_LOCK = 7_241_905_115;
+export const LISTING_REFS_LOCK = 7_241_905_116;
 
 /** One listing segment of a chain: its stored bytes, and whether it is a full listing. */
 export interface ChainSegment {
@@ -42,7 +42,7 @@ export class ListingStore {
    */
   async settle(
     backupId: string,
-    choose: (previous: ChainSegment[]) => ChainSegment[],
+    choose: (previous: ChainSegment[]) => Promise<ChainSegment[]>,
   ): Promise<ChainSegment[]> {
     return withTransaction(this.pool, async (tx) => {
       // The row first, then the lock, as ending a backup takes them (drop): never a deadlock.
@@ -62,7 +62,7 @@ export class ListingStore {
         [host, backupId, created_at],
       );
       const previous = before.rows[0] ? await this.chain(before.rows[0].id, tx) : [];
-      const chosen = choose(previous);
+      const chosen = await choose(previous);
       for (const [seq, s] of chosen.entries()) {
         await tx.query(
           `INSERT INTO listing_segments (sha256, bytes, full_listing) VALUES ($1, $2, $3)

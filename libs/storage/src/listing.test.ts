@@ -28,13 +28,13 @@ const day2: Listing = {
 };
 
 /** A segment as read back: stored, then parsed under its sha256. */
-const roundTrip = (segment: ReturnType<typeof fullSegment>) => {
-  const { bytes, sha256 } = storedSegment(segment);
+const roundTrip = async (segment: ReturnType<typeof fullSegment>) => {
+  const { bytes, sha256 } = await storedSegment(segment);
   return parseSegment(bytes, sha256, where);
 };
 
 describe('listing segments', () => {
-  it('a full listing and the changes since give the later listing back, byte for byte', () => {
+  it('a full listing and the changes since give the later listing back, byte for byte', async () => {
     const delta = deltaSegment(day1, day2);
     expect(delta).toEqual({
       format: LISTING_FORMAT,
@@ -43,15 +43,15 @@ describe('listing segments', () => {
       removedFiles: ['srv/c'],
       removedNodes: ['srv/l'],
     });
-    const listing = applySegments([roundTrip(fullSegment(day1)), roundTrip(delta)], where);
+    const listing = applySegments([await roundTrip(fullSegment(day1)), await roundTrip(delta)], where);
     expect(listing).toEqual(day2);
     // Nothing changed: nothing to store.
     expect(deltaSegment(day2, day2)).toMatchObject({ files: {}, nodes: {}, removedFiles: [], removedNodes: [] });
   });
 
-  it('stores the same segment as the same bytes, named by their sha256', () => {
-    const a = storedSegment(fullSegment(day1));
-    const b = storedSegment(fullSegment({ files: { ...day1.files }, nodes: { ...day1.nodes } }));
+  it('stores the same segment as the same bytes, named by their sha256', async () => {
+    const a = await storedSegment(fullSegment(day1));
+    const b = await storedSegment(fullSegment({ files: { ...day1.files }, nodes: { ...day1.nodes } }));
     expect(a).toEqual(b);
     expect(a.bytes.subarray(0, 2)).toEqual(Buffer.from([0x1f, 0x8b]));
   });
@@ -66,8 +66,8 @@ describe('listing segments', () => {
     expect(() => applySegments([fullSegment(day1), twice], where)).toThrow(PermanentError);
   });
 
-  it('refuses a segment whose bytes are not its name, or that is not a valid segment', () => {
-    const { bytes, sha256 } = storedSegment(fullSegment(day1));
+  it('refuses a segment whose bytes are not its name, or that is not a valid segment', async () => {
+    const { bytes, sha256 } = await storedSegment(fullSegment(day1));
     const flipped = Buffer.from(bytes);
     flipped[20] = (flipped[20] ?? 0) ^ 1;
     expect(() => parseSegment(flipped, sha256, where)).toThrow(/holds other bytes/);

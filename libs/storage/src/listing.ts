@@ -1,5 +1,4 @@
 import { createHash } from 'node:crypto';
-import { gzipSync } from 'node:zlib';
 import { z } from 'zod';
 import { canonicalJson } from './canonical-json.ts';
 import { PermanentError } from './errors.ts';
@@ -8,8 +7,8 @@ import {
   ManifestFileSchema,
   ManifestNodeSchema,
   type ManifestWhere,
-  STORED_GZIP,
   storedJson,
+  storedJsonStream,
 } from './manifest.ts';
 
 export const LISTING_FORMAT = 'fleet-backup.listing/1';
@@ -88,9 +87,13 @@ function badChain(where: ManifestWhere, why: string): PermanentError {
   });
 }
 
-/** A segment's stored bytes (canonical JSON, gzipped with fixed settings) and their sha256, its name. */
-export function storedSegment(segment: ListingSegment): { bytes: Buffer; sha256: string } {
-  const bytes = gzipSync(Buffer.from(canonicalJson(segment), 'utf8'), STORED_GZIP);
+/**
+ * A segment's stored bytes (canonical JSON, gzipped with fixed settings) and their sha256, its
+ * name. The JSON is gzipped as it is made, never held whole: a full listing of 100,000 files is
+ * about 36 MB of it, and 5 MB stored.
+ */
+export async function storedSegment(segment: ListingSegment): Promise<{ bytes: Buffer; sha256: string }> {
+  const bytes = Buffer.concat(await storedJsonStream(segment).toArray());
   return { bytes, sha256: createHash('sha256').update(bytes).digest('hex') };
 }
 

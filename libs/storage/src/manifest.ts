@@ -212,9 +212,18 @@ export const MAX_MANIFEST_TEXT = 256 * 1024 * 1024;
 
 /** The stored bytes of a (validated) manifest, as a stream made as it is read. */
 export function storedManifestStream(manifest: Manifest): Readable {
+  return storedJsonStream(manifest);
+}
+
+/** The stored bytes of a value as a manifest's are stored (canonical JSON, gzipped), made as they are read. */
+export function storedJsonStream(value: unknown): Readable {
   const gzip = createGzip(STORED_GZIP);
   // pipeline, not pipe: an error making the JSON ends the stream read with that error.
-  pipeline(Readable.from(manifestChunks(manifest)), gzip, () => {});
+  pipeline(
+    Readable.from(canonicalJsonChunks(value), { objectMode: false }),
+    gzip,
+    () => {},
+  );
   return gzip;
 }
 

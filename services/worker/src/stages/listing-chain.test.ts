@@ -21,25 +21,25 @@ const resolve = (chain: ChainSegment[]) =>
   );
 
 describe('listing chains', () => {
-  it('starts full, adds only the changes of each backup, and reuses the chain when nothing changed', () => {
-    const first = extendChain([], tree(500));
+  it('starts full, adds only the changes of each backup, and reuses the chain when nothing changed', async () => {
+    const first = await extendChain([], tree(500));
     expect(first.map((s) => s.full)).toEqual([true]);
-    const second = extendChain(first, tree(500, { 7: 1 }));
+    const second = await extendChain(first, tree(500, { 7: 1 }));
     expect(second.map((s) => s.full)).toEqual([true, false]);
     expect(second[0]).toBe(first[0]);
     // One changed file of 500: its delta is a small fraction of the full listing.
     expect(second[1]!.bytes.length * 20).toBeLessThan(first[0]!.bytes.length);
     expect(resolve(second)).toEqual(tree(500, { 7: 1 }));
-    expect(extendChain(second, tree(500, { 7: 1 }))).toBe(second);
+    expect(await extendChain(second, tree(500, { 7: 1 }))).toBe(second);
   });
 
-  it('starts a new full listing when the changes outweigh half of it, or the chain is long', () => {
-    const first = extendChain([], tree(100));
-    const churned = extendChain(first, tree(100, Object.fromEntries([...Array(60).keys()].map((i) => [i, 1]))));
+  it('starts a new full listing when the changes outweigh half of it, or the chain is long', async () => {
+    const first = await extendChain([], tree(100));
+    const churned = await extendChain(first, tree(100, Object.fromEntries([...Array(60).keys()].map((i) => [i, 1]))));
     expect(churned.map((s) => s.full)).toEqual([true]);
     let chain = first;
-    for (let day = 1; chain.length < MAX_CHAIN; day++) chain = extendChain(chain, tree(1000, { [day]: day }));
-    const next = extendChain(chain, tree(1000, { 999: 1 }));
+    for (let day = 1; chain.length < MAX_CHAIN; day++) chain = await extendChain(chain, tree(1000, { [day]: day }));
+    const next = await extendChain(chain, tree(1000, { 999: 1 }));
     expect(next.map((s) => s.full)).toEqual([true]);
     expect(resolve(next)).toEqual(tree(1000, { 999: 1 }));
   });

@@ -38,35 +38,46 @@ export async function settleChain(
   detail: BackupDetail,
   chunkLists: ReadonlyMap<string, BlobChunk[]>,
 ): Promise<ChainSegment[]> {
-  const listing = backupListing(detail, chunkLists);
-  return new ListingStore(pool).settle(detail.backup.id, (previous) => extendChain(previous, listing));
+  return new ListingStore(pool).settle(detail.backup.id, (previous) =>
+    extendChain(previous, backupListing(detail, chunkLists)),
+  );
 }
 
 /** The chain for `listing` after `previous` (see settleChain). */
-export function extendChain(previous: ChainSegment[], listing: Listing): ChainSegment[] {
+export async function extendChain(previous: ChainSegment[], listing: Listing): Promise<ChainSegment[]> {
   const base = previous[0];
-  if (!base?.full || previous.length >= MAX_CHAIN) return [full(listing)];
-  const where = { target: 'catalog', key: base.sha256 };
-  const before = applySegments(
-    previous.map((s) => parseSegment(s.bytes, s.sha256, where)),
-    where,
-  );
+  if (!base?.full || previous.length >= MAX_CHAIN) return [await full(listing)];
+  const before = resolveChain(previous);
+  // Bytes Postgres kept that no longer read as a chain: a full listing is right whatever they hold.
+  if (!before) return [await full(listing)];
   const delta = deltaSegment(before, listing);
-  const unchanged =
+  const changed =
     Object.keys(delta.files).length +
-      Object.keys(delta.nodes).length +
-      delta.removedFiles.length +
-      delta.removedNodes.length ===
-    0;
-  if (unchanged) return previous;
-  const stored = storedSegment(delta);
+    Object.keys(delta.nodes).length +
+    delta.removedFiles.length +
+    delta.removedNodes.length;
+  if (changed === 0) return previous;
+  const stored = await storedSegment(delta);
   const changes = previous.slice(1).reduce((n, s) => n + s.bytes.length, stored.bytes.length);
-  if (changes * 2 > base.bytes.length) return [full(listing)];
+  if (changes * 2 > base.bytes.length) return [await full(listing)];
   return [...previous, { ...stored, full: false }];
 }
 
-function full(listing: Listing): ChainSegment {
-  return { ...storedSegment(fullSegment(listing)), full: true };
+/** The listing a chain kept in Postgres resolves to; null when it does not (never expected). */
+function resolveChain(chain: ChainSegment[]): Listing | null {
+  const where = { target: 'catalog', key: chain[0]?.sha256 ?? '' };
+  try {
+    return applySegments(
+      chain.map((s) => parseSegment(s.bytes, s.sha256, where)),
+      where,
+    );
+  } catch {
+    return null;
+  }
+}
+
+async function full(listing: Listing): Promise<ChainSegment> {
+  return { ...(await storedSegment(fullSegment(listing))), full: true };
 }
 
 /**
