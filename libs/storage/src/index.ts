@@ -37,16 +37,28 @@ export {
   parsePackKey,
 } from './layout.ts';
 export {
+  applySegments,
+  deltaSegment,
+  fullSegment,
+  LISTING_FORMAT,
+  type Listing,
+  type ListingSegment,
+  ListingSegmentSchema,
+  ownSegment,
+  parseSegment,
+  storedSegment,
+} from './listing.ts';
+export {
   type BackupKind,
   FileAttributesSchema,
   MANIFEST_FORMAT,
+  MAX_LISTING_SEGMENTS,
   type Manifest,
   type ManifestFile,
   ManifestFileSchema,
   type ManifestNode,
   ManifestNodeSchema,
   ManifestSchema,
-  MAX_LISTING_SEGMENTS,
   manifestText,
   parseManifest,
   serializeManifest,
@@ -75,17 +87,6 @@ export {
   registerTargetScheme,
   TARGET_NAME,
 } from './registry.ts';
-export {
-  applySegments,
-  deltaSegment,
-  fullSegment,
-  LISTING_FORMAT,
-  type Listing,
-  type ListingSegment,
-  ListingSegmentSchema,
-  parseSegment,
-  storedSegment,
-} from './listing.ts';
 export {
   hasBlob,
   listAll,

@@ -46,7 +46,12 @@ describe('listing segments', () => {
     const listing = applySegments([await roundTrip(fullSegment(day1)), await roundTrip(delta)], where);
     expect(listing).toEqual(day2);
     // Nothing changed: nothing to store.
-    expect(deltaSegment(day2, day2)).toMatchObject({ files: {}, nodes: {}, removedFiles: [], removedNodes: [] });
+    expect(deltaSegment(day2, day2)).toMatchObject({
+      files: {},
+      nodes: {},
+      removedFiles: [],
+      removedNodes: [],
+    });
   });
 
   it('stores the same segment as the same bytes, named by their sha256', async () => {

@@ -203,27 +203,21 @@ export function* manifestChunks(manifest: Manifest): Generator<Buffer> {
  * so the same manifest gives the same stored bytes, which a rewrite and a repair compare. Level 6:
  * 20,000 files in 72 ms to 1/6.66 of their JSON, where level 9 takes 185 ms for 1/6.70.
  */
-export const STORED_GZIP = { level: 6 };
+const STORED_GZIP = { level: 6 };
 /**
  * What a stored manifest may unpack to (about 400,000 files): beyond it, a crafted object (a gzip
  * bomb) is refused before it can take the reader's memory.
  */
 export const MAX_MANIFEST_TEXT = 256 * 1024 * 1024;
 
-/** The stored bytes of a (validated) manifest, as a stream made as it is read. */
-export function storedManifestStream(manifest: Manifest): Readable {
-  return storedJsonStream(manifest);
-}
-
-/** The stored bytes of a value as a manifest's are stored (canonical JSON, gzipped), made as they are read. */
+/**
+ * The stored bytes of a (validated) manifest, or of a listing segment, as a stream made as it is
+ * read: canonical JSON, gzipped.
+ */
 export function storedJsonStream(value: unknown): Readable {
   const gzip = createGzip(STORED_GZIP);
   // pipeline, not pipe: an error making the JSON ends the stream read with that error.
-  pipeline(
-    Readable.from(canonicalJsonChunks(value), { objectMode: false }),
-    gzip,
-    () => {},
-  );
+  pipeline(Readable.from(canonicalJsonChunks(value), { objectMode: false }), gzip, () => {});
   return gzip;
 }
 

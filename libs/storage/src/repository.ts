@@ -10,7 +10,7 @@ import {
   manifestChunks,
   manifestText,
   parseManifest,
-  storedManifestStream,
+  storedJsonStream,
 } from './manifest.ts';
 import type { ObjectInfo, ReadOnlyTarget, StorageTarget } from './target.ts';
 
@@ -105,7 +105,7 @@ export async function writeManifest(
   const key = manifestKey(manifest.host, manifest.key);
   const where = { target: target.name, key };
   assertValidManifest(manifest, where);
-  const body = () => storedManifestStream(manifest);
+  const body = () => storedJsonStream(manifest);
   const { sha256, size } = await hashStream(body());
   const existing = await headOrUndefined(target, key);
   if (existing !== undefined) {

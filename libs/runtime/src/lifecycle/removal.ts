@@ -25,8 +25,9 @@ export function lifecycleStore(rt: Runtime): LifecycleStore {
 /**
  * Carries a marked backup's removal forward: asks its host's agent to delete the local copy
  * (a job with a deterministic id, so asking again is harmless), deletes its manifest (and the
- * listing segments only it still needs) on every target still holding one, and ends it once every removal is recorded. Blobs stay: other backups
- * may share them, and gc deletes them once nothing references them. Safe to run any number of
+ * listing segments only it still needs) on every target still holding one, and ends it once every
+ * removal is recorded. Blobs stay: other backups may share them, and gc deletes them once nothing
+ * references them. Safe to run any number of
  * times, from any process, after a crash at any point.
  */
 export async function advanceRemoval(

@@ -9,8 +9,8 @@ import {
   storedBlob,
 } from '@fleet-backup/db';
 import {
-  type Manifest,
   listingKey,
+  type Manifest,
   manifestKey,
   manifestText,
   NotFoundError,

@@ -29,6 +29,8 @@ export interface TargetRead {
   checkedBytes: number;
   /** Bytes of blobs not read again: read good within the window, and confirmed still there. */
   vouchedBytes: number;
+  /** When the read began: a blob healed after it was read bad by a stale read. */
+  startedAt: Date;
 }
 
 /**
@@ -44,6 +46,7 @@ export async function readTargetCopy(
   signal?: AbortSignal,
   readSince?: Date,
 ): Promise<TargetRead> {
+  const startedAt = rt.clock.now();
   const recorded = await new CopyChecks(rt.pool, rt.clock).manifestSha(detail.backup.id, target.name);
   const manifest = await checkManifest(rt.pool, target, detail, recorded);
   const blobs = new Map<string, { blob: StoredBlob; paths: string[] }>();
@@ -62,6 +65,7 @@ export async function readTargetCopy(
     checkedFiles: detail.files.length,
     checkedBytes: 0,
     vouchedBytes: 0,
+    startedAt,
   };
   const wanted = await storedPieces(rt, target.name, blobs);
   const shas = [...wanted.keys()];
@@ -136,6 +140,7 @@ export async function recordTargetRead(
   by: RotFinder,
 ): Promise<boolean> {
   const checks = new CopyChecks(rt.pool, rt.clock);
+  await dropStaleVerdicts(checks, target, read);
   const findings = new RotFindings(rt.pool, rt.clock);
   const { id: backupId, host, key } = detail.backup;
   // Within half the re-check window a blob's last good read stands: it stays well inside the window.
@@ -180,6 +185,28 @@ export async function recordTargetRead(
     await markCopiesCorrupt(rt, target, holders, { object: p.path, problem: p.problem }, by, backupId);
   }
   return news;
+}
+
+/**
+ * Forgets what the read found bad in blobs a repair (or another read) found good after this read
+ * began: the read saw the bytes before they were put back, checked, by the repair. Recorded, its
+ * verdict would mark good bytes bad and open a finding no repair is left to heal (seen in CI: a
+ * repair's re-read of a copy, begun before a second repair healed the blob, recorded it 1 ms after
+ * the heal). A blob that rots again within those seconds is found by the next read.
+ */
+async function dropStaleVerdicts(checks: CopyChecks, target: string, read: TargetRead): Promise<void> {
+  const after = new Date(read.startedAt.getTime() + 1);
+  const healed = await checks.readGoodSince(
+    target,
+    read.bad.map((b) => b.blob.sha256),
+    after,
+  );
+  if (healed.size === 0) return;
+  read.bad = read.bad.filter((b) => !healed.has(b.blob.sha256));
+  read.problems = [
+    ...read.manifest.problems,
+    ...read.bad.flatMap((b) => b.paths.map((path) => ({ path, problem: b.problem }))),
+  ];
 }
 
 export interface RecheckOptions {

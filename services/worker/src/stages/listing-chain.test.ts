@@ -35,10 +35,14 @@ describe('listing chains', () => {
 
   it('starts a new full listing when the changes outweigh half of it, or the chain is long', async () => {
     const first = await extendChain([], tree(100));
-    const churned = await extendChain(first, tree(100, Object.fromEntries([...Array(60).keys()].map((i) => [i, 1]))));
+    const churned = await extendChain(
+      first,
+      tree(100, Object.fromEntries([...Array(60).keys()].map((i) => [i, 1]))),
+    );
     expect(churned.map((s) => s.full)).toEqual([true]);
     let chain = first;
-    for (let day = 1; chain.length < MAX_CHAIN; day++) chain = await extendChain(chain, tree(1000, { [day]: day }));
+    for (let day = 1; chain.length < MAX_CHAIN; day++)
+      chain = await extendChain(chain, tree(1000, { [day]: day }));
     const next = await extendChain(chain, tree(1000, { 999: 1 }));
     expect(next.map((s) => s.full)).toEqual([true]);
     expect(resolve(next)).toEqual(tree(1000, { 999: 1 }));

@@ -13,7 +13,7 @@ import {
   type Listing,
   listingKey,
   NotFoundError,
-  parseSegment,
+  ownSegment,
   type StorageTarget,
   storedSegment,
 } from '@fleet-backup/storage';
@@ -68,7 +68,7 @@ function resolveChain(chain: ChainSegment[]): Listing | null {
   const where = { target: 'catalog', key: chain[0]?.sha256 ?? '' };
   try {
     return applySegments(
-      chain.map((s) => parseSegment(s.bytes, s.sha256, where)),
+      chain.map((s) => ownSegment(s.bytes, s.sha256)),
       where,
     );
   } catch {

@@ -26,8 +26,8 @@ import { markHoldersCorrupt } from '../recheck/holders.ts';
 import { localPath } from '../recheck/local-copy.ts';
 import { catalogManifest, checkManifest, sha256Hex } from '../recheck/manifest-check.ts';
 import { type BlobSource, replaceBadBlob, sourceBytesBad } from '../recheck/replace-blob.ts';
-import { putSegment } from './listing-chain.ts';
 import { recheckTargetCopy } from '../recheck/target-copy.ts';
+import { putSegment } from './listing-chain.ts';
 
 /**
  * repair (pool): heals one target. Each blob marked bad is replaced with the bytes of another

@@ -8,7 +8,7 @@ import { type StorageTarget, writeManifest } from '@fleet-backup/storage';
 import { type AgentEnv, assertOwnHost, backupDir } from '../agent-env.ts';
 
 import { replaceBadBlob } from '../recheck/replace-blob.ts';
-import { settleChain, sendSegments } from './listing-chain.ts';
+import { sendSegments, settleChain } from './listing-chain.ts';
 import { buildManifest } from './manifest.ts';
 import { sendChunked } from './replicate-chunks.ts';
 import { Packer, Presence, readSmallStored } from './replicate-packs.ts';
