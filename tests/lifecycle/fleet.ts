@@ -199,13 +199,6 @@ export async function missingReferencedBlobs(fleet: Fleet): Promise<string[]> {
     // A large file is stored as its chunks: each must be there.
     for (const f of Object.values(manifest.files))
       for (const sha of f.chunks ?? [f.sha256]) if (!blobs.has(sha)) missing.push(`${o.key}: ${sha}`);
-    if (missing.length && process.env.DEBUG_CHAINS) {
-      const r = await fleet.iso.pool.query(
-        `SELECT b.id, b.lifecycle, b.status, b.created_at, (SELECT json_agg(json_build_object('p', f.path, 's', f.sha256)) FROM backup_files f WHERE f.backup_id=b.id) AS files, (SELECT json_agg(l.sha256 ORDER BY l.seq) FROM backup_listings l WHERE l.backup_id=b.id) AS chain FROM backups b WHERE b.host=$1 ORDER BY created_at`,
-        [at.host],
-      );
-      console.log('DEBUG', JSON.stringify({ manifest, rows: r.rows }, null, 1));
-    }
   }
   return missing;
 }
