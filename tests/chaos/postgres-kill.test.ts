@@ -5,6 +5,7 @@
  * worker and the migrations of a worker starting up are waiting on them when their connections
  * are terminated.
  */
+import { ADVISORY_LOCKS } from '@fleet-backup/db';
 import { createRedis, JobQueues } from '@fleet-backup/queue';
 import { serviceUrls } from '@fleet-backup/testkit';
 import pg from 'pg';
@@ -16,8 +17,7 @@ import { makeSources, requestBackups, waitAllVerified, watchRoles } from './role
 const services = await serviceUrls();
 const HOST = 'pgkill-host';
 // The session locks of libs/runtime/src/lifecycle/expire.ts and libs/db/src/migrate.ts.
-const EXPIRE_LOCK = 7_241_905_115;
-const MIGRATION_LOCK = 7_241_905_113;
+const { expireRun: EXPIRE_LOCK, migration: MIGRATION_LOCK } = ADVISORY_LOCKS;
 const KILL_EVERY_MS = 1500;
 const KILL_FOR_MS = 30_000;
 const HOLD_LOCKS_MS = 8000;

@@ -1,4 +1,5 @@
 import type { Clock } from '@fleet-backup/core';
+import { ADVISORY_LOCKS } from './advisory-locks.ts';
 import { notEndedSql, SQL_ENDED } from './lifecycle-sql.ts';
 import { type Pool, type Queryable, withTransaction } from './pool.ts';
 
@@ -8,7 +9,7 @@ import { type Pool, type Queryable, withTransaction } from './pool.ts';
  * references and deletes. So a reference is either committed before gc looks (gc sees it), or
  * waits until gc is done (and a replicate after that finds the blob gone and uploads it again).
  */
-export const BLOB_REFS_LOCK = 7_241_905_114;
+export const BLOB_REFS_LOCK = ADVISORY_LOCKS.blobRefs;
 
 /** Call inside any transaction that adds file versions (backup_files rows), before adding them. */
 export async function holdBlobReferences(tx: Queryable): Promise<void> {

@@ -1,3 +1,4 @@
+export * from './advisory-locks.ts';
 export * from './backup-store.ts';
 export * from './blob-chunks.ts';
 export * from './blob-index.ts';

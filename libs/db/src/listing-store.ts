@@ -1,3 +1,4 @@
+import { ADVISORY_LOCKS } from './advisory-locks.ts';
 import type { CopyHolding } from './copy-checks.ts';
 import { notEndedSql, SQL_KEPT } from './lifecycle-sql.ts';
 import { type Pool, type Queryable, withTransaction } from './pool.ts';
@@ -8,7 +9,7 @@ import { type Pool, type Queryable, withTransaction } from './pool.ts';
  * exclusively, so a segment is either seen as needed or was deleted before the chain was chosen
  * (and the chain is then chosen without it).
  */
-export const LISTING_REFS_LOCK = 7_241_905_116;
+export const LISTING_REFS_LOCK = ADVISORY_LOCKS.listingRefs;
 
 /** One listing segment of a chain: its stored bytes, and whether it is a full listing. */
 export interface ChainSegment {

@@ -1,11 +1,12 @@
 import { readdir, readFile } from 'node:fs/promises';
+import { ADVISORY_LOCKS } from './advisory-locks.ts';
 import { isConnectionLoss, withAdvisoryLock } from './checkout.ts';
 import type { Pool } from './pool.ts';
 
 // Resolved through the package name, so it holds from the sources and from the production bundle.
 const MIGRATIONS_DIR = new URL('./', import.meta.resolve('@fleet-backup/db/migrations/001_init.sql'));
-// Any fixed number; serialises concurrent `migrate` runs from several processes starting at once.
-const MIGRATION_LOCK = 7_241_905_113;
+// Serialises concurrent `migrate` runs from several processes starting at once.
+const MIGRATION_LOCK = ADVISORY_LOCKS.migration;
 
 export interface MigrateOptions {
   /** How many runs in all while the connection keeps being lost (a failover, pg_terminate_backend). Default 6. */

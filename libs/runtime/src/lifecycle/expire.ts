@@ -1,5 +1,5 @@
 import { LOCAL_COPY, type RetentionFacts, type RetentionPolicy, retentionVerdicts } from '@fleet-backup/core';
-import { bytesFreed, type EndingBackup, withAdvisoryLock } from '@fleet-backup/db';
+import { ADVISORY_LOCKS, bytesFreed, type EndingBackup, withAdvisoryLock } from '@fleet-backup/db';
 import type { Runtime } from '../runtime.ts';
 import {
   advanceRemoval,
@@ -9,8 +9,8 @@ import {
   waitUntilEnded,
 } from './removal.ts';
 
-// Any fixed number: serialises expire runs across processes (scheduled job, CLI, several workers).
-const EXPIRE_LOCK = 7_241_905_115;
+// Serialises expire runs across processes (scheduled job, CLI, several workers).
+const EXPIRE_LOCK = ADVISORY_LOCKS.expireRun;
 
 /** One backup an expire run removes. */
 export interface ExpireItem {
