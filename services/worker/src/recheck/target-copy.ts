@@ -194,7 +194,7 @@ export async function recordTargetRead(
  * repair's re-read of a copy, begun before a second repair healed the blob, recorded it 1 ms after
  * the heal). A blob that rots again within those seconds is found by the next read.
  */
-async function dropStaleVerdicts(checks: CopyChecks, target: string, read: TargetRead): Promise<void> {
+export async function dropStaleVerdicts(checks: CopyChecks, target: string, read: TargetRead): Promise<void> {
   const after = new Date(read.startedAt.getTime() + 1);
   const healed = await checks.readGoodSince(
     target,
