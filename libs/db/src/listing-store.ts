@@ -80,6 +80,26 @@ export class ListingStore {
     });
   }
 
+  /** Of these segments, those the target's copy of was read whole and good since `since`. */
+  async readGoodSince(target: string, shas: string[], since: Date): Promise<Set<string>> {
+    if (!shas.length) return new Set();
+    const r = await this.pool.query<{ sha256: string }>(
+      'SELECT sha256 FROM target_listings WHERE target = $1 AND sha256 = ANY($2::text[]) AND checked_at >= $3',
+      [target, shas, since],
+    );
+    return new Set(r.rows.map((row) => row.sha256));
+  }
+
+  /** Notes that the target's copies of these segments were read whole and good at `at`. */
+  async readGood(target: string, shas: string[], at: Date): Promise<void> {
+    if (!shas.length) return;
+    await this.pool.query(
+      `INSERT INTO target_listings (target, sha256, checked_at) SELECT $1, unnest($2::text[]), $3
+       ON CONFLICT (target, sha256) DO UPDATE SET checked_at = GREATEST(target_listings.checked_at, $3)`,
+      [target, shas, at],
+    );
+  }
+
   /** The kept backups with a copy on the target whose listing holds this segment. */
   async holding(target: string, sha256: string): Promise<CopyHolding[]> {
     const r = await this.pool.query<CopyHolding>(
@@ -108,7 +128,12 @@ export class ListingStore {
                              WHERE r.backup_id = b.id AND r.copy = $2 AND r.removed_at IS NOT NULL))`,
         [backupId, target],
       );
-      await fn(r.rows.map((row) => row.sha256));
+      const shas = r.rows.map((row) => row.sha256);
+      await fn(shas);
+      await tx.query('DELETE FROM target_listings WHERE target = $1 AND sha256 = ANY($2::text[])', [
+        target,
+        shas,
+      ]);
     });
   }
 }

@@ -1,13 +1,14 @@
 import { createHash } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { systemClock } from '@fleet-backup/core';
 import { type BackupDetail, BackupStore, type FileRow } from '@fleet-backup/db';
-import { FsTarget, manifestKey, manifestText, serializeManifest } from '@fleet-backup/storage';
+import { FsTarget, listingKey, manifestKey, manifestText, serializeManifest } from '@fleet-backup/storage';
 import { type Isolated, isolate, serviceUrls } from '@fleet-backup/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sendSegments, settleChain } from '../stages/listing-chain.ts';
 import { buildManifest, type ManifestForm } from '../stages/manifest.ts';
 import { catalogManifest, checkManifest } from './manifest-check.ts';
 
@@ -108,5 +109,44 @@ describe.skipIf(!services)('manifest forms', () => {
       sha256: sha(current),
     });
     expect(await catalogManifest(env.pool, detail, 'second', '0'.repeat(64))).toBeNull();
+  });
+
+  it('reads a listing segment whole unless it was read good within the window, then only heads it', async () => {
+    const chain = await settleChain(env.pool, detail, new Map());
+    const [segment] = chain;
+    await sendSegments(target, HOST, chain, 1);
+    const listed = serializeManifest(
+      buildManifest(
+        detail,
+        new Map(),
+        'listing',
+        chain.map((c) => c.sha256),
+      ),
+      { target: 'second', key: 'k' },
+    );
+    await put(listed);
+    const T0 = new Date('2026-06-01T05:00:00Z');
+    const at = (hours: number) => new Date(T0.getTime() + hours * 3_600_000);
+    const check = (reads: { now: Date; since?: Date }) =>
+      checkManifest(env.pool, target, detail, sha(listed), reads);
+    // Never read: read whole, and noted good.
+    expect(await check({ now: at(0), since: at(-1) })).toMatchObject({
+      problems: [],
+      bytes: listed.length + segment!.bytes.length,
+    });
+    // Read good since: only confirmed there. Rot inside it (same size) waits for a whole read.
+    const file = path.join(dir, listingKey(HOST, segment!.sha256));
+    const bytes = await readFile(file);
+    bytes[bytes.length >> 1]! ^= 0xff;
+    await writeFile(file, bytes);
+    expect(await check({ now: at(1), since: at(0) })).toMatchObject({ problems: [], bytes: listed.length });
+    const whole = await check({ now: at(2) });
+    expect(whole.problems).toEqual([
+      {
+        path: listingKey(HOST, segment!.sha256),
+        problem: expect.stringMatching(/^listing segment bytes differ/),
+      },
+    ]);
+    expect(whole.badSegments.map((s) => s.sha256)).toEqual([segment!.sha256]);
   });
 });

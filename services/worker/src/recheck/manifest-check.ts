@@ -80,15 +80,16 @@ export async function checkManifest(
   target: ReadOnlyTarget,
   detail: BackupDetail,
   recordedSha: string | null,
+  reads?: SegmentReads,
 ): Promise<ManifestCheck> {
   const key = manifestKey(detail.backup.host, detail.backup.key);
   let bytes: Buffer;
   try {
     bytes = await readObject(target, key);
   } catch (err) {
-    if (err instanceof NotFoundError) return unreadable(pool, target, detail, 'manifest missing');
+    if (err instanceof NotFoundError) return unreadable(pool, target, detail, 'manifest missing', reads);
     if (err instanceof StorageError && !err.transient)
-      return unreadable(pool, target, detail, `manifest unreadable: ${err.message}`);
+      return unreadable(pool, target, detail, `manifest unreadable: ${err.message}`, reads);
     throw err;
   }
   const sha256 = sha256Hex(bytes);
@@ -106,36 +107,64 @@ export async function checkManifest(
   // The very bytes written from the catalog's rows list those rows: parsing a manifest of 20,000
   // files again (its JSON, a validated copy and its text) was most of a pool worker's peak.
   if (sha256 !== recordedSha) problems.push(...entryProblems(target, detail, bytes, key));
-  const segments = await checkSegments(pool, target, detail);
+  const segments = await checkSegments(pool, target, detail, reads);
   problems.push(...segments.problems);
   return { problems, badSegments: segments.badSegments, sha256, bytes: bytes.length + segments.bytes };
 }
 
 /**
- * Reads each of the backup's listing segments on the target whole: its bytes must hash to its
- * name. A segment serves many copies, but it is small beside the data, and a copy is only as
- * restorable as its listing.
+ * How a check treats listing segments: `now`, to note the segments read whole and good; with
+ * `since` (verify), a segment read good since then is only confirmed present (a head), as blobs
+ * are: a daily reads its own new segment, and the rolling re-read keeps the others read.
+ */
+export interface SegmentReads {
+  now: Date;
+  since?: Date;
+}
+
+/**
+ * Reads each of the backup's listing segments on the target whole (its bytes must hash to its
+ * name), or, with `reads.since`, confirms one read good since then is there at its size.
  */
 async function checkSegments(
   pool: Pool,
   target: ReadOnlyTarget,
   { backup }: BackupDetail,
+  reads?: SegmentReads,
 ): Promise<Pick<ManifestCheck, 'problems' | 'badSegments' | 'bytes'>> {
-  const chain = await new ListingStore(pool).chain(backup.id);
+  const store = new ListingStore(pool);
+  const chain = [...new Map((await store.chain(backup.id)).map((c) => [c.sha256, c])).values()];
+  const fresh = reads?.since
+    ? await store.readGoodSince(
+        target.name,
+        chain.map((s) => s.sha256),
+        reads.since,
+      )
+    : new Set<string>();
   const found: Pick<ManifestCheck, 'problems' | 'badSegments' | 'bytes'> = {
     problems: [],
     badSegments: [],
     bytes: 0,
   };
-  for (const s of new Map(chain.map((c) => [c.sha256, c])).values()) {
+  const good: string[] = [];
+  for (const s of chain) {
     const key = listingKey(backup.host, s.sha256);
     let problem: string;
     try {
-      const bytes = await readObject(target, key);
-      found.bytes += bytes.length;
-      const sha256 = sha256Hex(bytes);
-      if (sha256 === s.sha256) continue;
-      problem = `listing segment bytes differ (sha256 ${sha256})`;
+      if (fresh.has(s.sha256)) {
+        const { size } = await target.head(key);
+        if (size === s.bytes.length) continue;
+        problem = `listing segment size differs (${size} bytes, written ${s.bytes.length})`;
+      } else {
+        const bytes = await readObject(target, key);
+        found.bytes += bytes.length;
+        const sha256 = sha256Hex(bytes);
+        if (sha256 === s.sha256) {
+          good.push(s.sha256);
+          continue;
+        }
+        problem = `listing segment bytes differ (sha256 ${sha256})`;
+      }
     } catch (err) {
       if (err instanceof NotFoundError) problem = 'listing segment missing';
       else if (err instanceof StorageError && !err.transient)
@@ -145,6 +174,7 @@ async function checkSegments(
     found.problems.push({ path: key, problem });
     found.badSegments.push(s);
   }
+  if (reads) await store.readGood(target.name, good, reads.now);
   return found;
 }
 
@@ -154,8 +184,9 @@ async function unreadable(
   target: ReadOnlyTarget,
   detail: BackupDetail,
   problem: string,
+  reads?: SegmentReads,
 ): Promise<ManifestCheck> {
-  const segments = await checkSegments(pool, target, detail);
+  const segments = await checkSegments(pool, target, detail, reads);
   const key = manifestKey(detail.backup.host, detail.backup.key);
   return { ...segments, problems: [{ path: key, problem }, ...segments.problems], sha256: null };
 }

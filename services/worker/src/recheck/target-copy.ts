@@ -48,7 +48,10 @@ export async function readTargetCopy(
 ): Promise<TargetRead> {
   const startedAt = rt.clock.now();
   const recorded = await new CopyChecks(rt.pool, rt.clock).manifestSha(detail.backup.id, target.name);
-  const manifest = await checkManifest(rt.pool, target, detail, recorded);
+  const manifest = await checkManifest(rt.pool, target, detail, recorded, {
+    now: startedAt,
+    ...(readSince && { since: readSince }),
+  });
   const blobs = new Map<string, { blob: StoredBlob; paths: string[] }>();
   for (const f of detail.files) {
     // The blob is what was stored: for an encrypted file, its ciphertext (no key is needed here).
@@ -142,7 +145,7 @@ export async function recordTargetRead(
   const checks = new CopyChecks(rt.pool, rt.clock);
   await dropStaleVerdicts(checks, target, read);
   const findings = new RotFindings(rt.pool, rt.clock);
-  const { id: backupId, host, key } = detail.backup;
+  const { id: backupId, host } = detail.backup;
   // Within half the re-check window a blob's last good read stands: it stays well inside the window.
   const halfWindowMs = (rt.config.recheckWindowDays * 86_400_000) / 2;
   await checks.blobsGood(target, read.good, undefined, new Date(rt.clock.now().getTime() - halfWindowMs));
@@ -160,10 +163,29 @@ export async function recordTargetRead(
     // The other backups holding this blob on the target are spoiled too (this one the caller settles).
     await markHoldersCorrupt(rt, target, { blob, problem }, by, backupId);
   }
-  const segmentKeys = new Set(read.manifest.badSegments.map((s) => listingKey(host, s.sha256)));
-  const manifestProblem = read.manifest.problems.find((p) => !segmentKeys.has(p.path));
+  if (await recordManifestFindings(rt, detail.backup, target, read.manifest, by)) news = true;
+  else if (read.manifest.sha256 && !(await checks.manifestSha(backupId, target))) {
+    await checks.recordManifest(backupId, target, read.manifest.sha256);
+  }
+  return news;
+}
+
+/**
+ * Records what a manifest check found: a finding on the manifest for its own problem, and one per
+ * bad listing segment, which spoils too every other copy on the target whose chain lists it. True
+ * when it found anything.
+ */
+export async function recordManifestFindings(
+  rt: Runtime,
+  { id: backupId, host, key }: Pick<BackupDetail['backup'], 'id' | 'host' | 'key'>,
+  target: string,
+  check: ManifestCheck,
+  by: RotFinder,
+): Promise<boolean> {
+  const findings = new RotFindings(rt.pool, rt.clock);
+  const segmentKeys = new Set(check.badSegments.map((s) => listingKey(host, s.sha256)));
+  const manifestProblem = check.problems.find((p) => !segmentKeys.has(p.path));
   if (manifestProblem) {
-    news = true;
     const object = manifestKey(host, key);
     await findings.record({
       copy: target,
@@ -173,18 +195,15 @@ export async function recordTargetRead(
       problem: manifestProblem.problem,
       foundBy: by,
     });
-  } else if (read.manifest.sha256 && !(await checks.manifestSha(backupId, target))) {
-    await checks.recordManifest(backupId, target, read.manifest.sha256);
   }
-  for (const p of read.manifest.problems.filter((p) => segmentKeys.has(p.path))) {
-    news = true;
-    await findings.record({ copy: target, host, backupId, object: p.path, problem: p.problem, foundBy: by });
-    // Every other copy on the target whose listing holds this segment is spoiled too.
-    const sha256 = p.path.slice(p.path.lastIndexOf('/') + 1);
-    const holders = await new ListingStore(rt.pool).holding(target, sha256);
-    await markCopiesCorrupt(rt, target, holders, { object: p.path, problem: p.problem }, by, backupId);
+  for (const s of check.badSegments) {
+    const object = listingKey(host, s.sha256);
+    const problem = check.problems.find((p) => p.path === object)?.problem ?? 'listing segment bad';
+    await findings.record({ copy: target, host, backupId, object, problem, foundBy: by });
+    const holders = await new ListingStore(rt.pool).holding(target, s.sha256);
+    await markCopiesCorrupt(rt, target, holders, { object, problem }, by, backupId);
   }
-  return news;
+  return check.problems.length > 0;
 }
 
 /**

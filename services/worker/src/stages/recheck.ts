@@ -1,11 +1,11 @@
-import { CopyChecks, RotFindings } from '@fleet-backup/db';
+import { CopyChecks } from '@fleet-backup/db';
 import type { JobContext, JobData } from '@fleet-backup/queue';
 import type { Runtime } from '@fleet-backup/runtime';
-import { manifestKey, type StorageTarget } from '@fleet-backup/storage';
+import type { StorageTarget } from '@fleet-backup/storage';
 import { readBlobsBack } from '../recheck/blob-reads.ts';
 import { markCorrupt, markHoldersCorrupt } from '../recheck/holders.ts';
 import { checkManifest } from '../recheck/manifest-check.ts';
-import { recheckTargetCopy } from '../recheck/target-copy.ts';
+import { recheckTargetCopy, recordManifestFindings } from '../recheck/target-copy.ts';
 
 /** verify-copy (pool): reads one target copy back in full and settles it (queued after a repair). */
 export async function verifyCopy(rt: Runtime, data: JobData<'verify-copy'>, ctx: JobContext): Promise<void> {
@@ -79,22 +79,13 @@ async function manifestReadsGood(rt: Runtime, target: StorageTarget, backupId: s
   const checks = new CopyChecks(rt.pool, rt.clock);
   const detail = await rt.backups.detail(backupId);
   const recorded = await checks.manifestSha(backupId, target.name);
-  const check = await checkManifest(rt.pool, target, detail, recorded);
-  const first = check.problems[0];
-  if (!first) {
+  const check = await checkManifest(rt.pool, target, detail, recorded, { now: rt.clock.now() });
+  if (check.problems.length === 0) {
     await checks.copyChecked(backupId, target.name);
     if (check.sha256 && !recorded) await checks.recordManifest(backupId, target.name, check.sha256);
     return true;
   }
-  const { host, key } = detail.backup;
-  await new RotFindings(rt.pool, rt.clock).record({
-    copy: target.name,
-    host,
-    backupId,
-    object: manifestKey(host, key),
-    problem: first.problem,
-    foundBy: 'recheck',
-  });
+  await recordManifestFindings(rt, detail.backup, target.name, check, 'recheck');
   await markCorrupt(rt, { backupId }, target.name, check.problems, 'recheck');
   return false;
 }
