@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import {
   type BackupDetail,
-  type ChainSegment,
+  type ChainLink,
   ChunkLists,
   type FileRow,
   ListingStore,
@@ -33,7 +33,7 @@ export const sha256Hex = (bytes: Buffer): string => createHash('sha256').update(
 async function* catalogForms(pool: Pool, detail: BackupDetail, target: string): AsyncGenerator<Buffer> {
   const key = manifestKey(detail.backup.host, detail.backup.key);
   const lists = await new ChunkLists(pool).of(detail.files.map((f) => storedBlob(f).sha256));
-  const chain = (await new ListingStore(pool).chain(detail.backup.id)).map((s) => s.sha256);
+  const chain = (await new ListingStore(pool).links(detail.backup.id)).map((s) => s.sha256);
   for (const form of MANIFEST_FORMS) {
     if (form === 'listing' && chain.length === 0) continue;
     yield serializeManifest(buildManifest(detail, lists, form, chain), { target, key });
@@ -62,7 +62,7 @@ export interface ManifestCheck {
   /** Problems of the manifest (its key, or a file it lists wrong) and of its listing segments (their keys). */
   problems: CopyProblem[];
   /** The backup's listing segments that read bad: a repair puts them again from Postgres. */
-  badSegments: ChainSegment[];
+  badSegments: ChainLink[];
   /** sha256 of the bytes read; null when there were none to read. */
   sha256: string | null;
   /** Bytes read (egress: a copy's read counts its manifest too). */
@@ -133,7 +133,7 @@ async function checkSegments(
   reads?: SegmentReads,
 ): Promise<Pick<ManifestCheck, 'problems' | 'badSegments' | 'bytes'>> {
   const store = new ListingStore(pool);
-  const chain = [...new Map((await store.chain(backup.id)).map((c) => [c.sha256, c])).values()];
+  const chain = [...new Map((await store.links(backup.id)).map((c) => [c.sha256, c])).values()];
   const fresh = reads?.since
     ? await store.readGoodSince(
         target.name,
@@ -153,8 +153,8 @@ async function checkSegments(
     try {
       if (fresh.has(s.sha256)) {
         const { size } = await target.head(key);
-        if (size === s.bytes.length) continue;
-        problem = `listing segment size differs (${size} bytes, written ${s.bytes.length})`;
+        if (size === s.size) continue;
+        problem = `listing segment size differs (${size} bytes, written ${s.size})`;
       } else {
         const bytes = await readObject(target, key);
         found.bytes += bytes.length;

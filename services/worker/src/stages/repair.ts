@@ -4,6 +4,7 @@ import { LOCAL_COPY } from '@fleet-backup/core';
 import {
   type BackupDetail,
   CopyChecks,
+  ListingStore,
   LocalChecks,
   RotFindings,
   type StoredBlob,
@@ -145,7 +146,10 @@ async function rewriteBadManifests(rt: Runtime, target: StorageTarget, ctx: JobC
     const check = await checkManifest(rt.pool, target, detail, recorded);
     const { host } = detail.backup;
     // A listing segment is content-addressed: its bytes, kept in Postgres, are the good ones.
-    for (const segment of check.badSegments) {
+    const bad = new Set(check.badSegments.map((s) => s.sha256));
+    const kept = bad.size ? await new ListingStore(rt.pool).chain(backupId) : [];
+    for (const segment of kept) {
+      if (!bad.delete(segment.sha256)) continue; // good, or put back already
       const key = listingKey(host, segment.sha256);
       await target.delete(key);
       await putSegment(target, key, segment);
