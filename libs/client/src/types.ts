@@ -83,6 +83,8 @@ export interface BackupView {
   status: BackupStatus;
   created: string;
   expires: string | null;
+  /** The configuration version it was planned with (its targets); null before versions. */
+  config_version: number | null;
   copies: CopyView[];
   stages: { stage: string; target: string | null; status: string; attempts: number; error: string | null }[];
   /** Required globs (absolute) that no stored file matched. */

@@ -8,6 +8,7 @@ import {
   hostIdSchema,
   type Keyring,
 } from '@fleet-backup/core';
+import { parseConfigDoc } from './config-doc.ts';
 import { loadKeyring } from './encryption.ts';
 import { type ConfigFile, configFileSchema } from './schema.ts';
 
@@ -83,20 +84,21 @@ export interface Config extends ConfigFile {
 
 type Env = Record<string, string | undefined>;
 
-/** Reads configuration from the environment and the optional FLEET_BACKUP_CONFIG file. */
+/** What a process takes from its own environment: everything but the configuration document. */
+export type ProcessSettings = Omit<Config, keyof ConfigFile>;
+
+/**
+ * Reads configuration from the environment and the optional FLEET_BACKUP_CONFIG file. Roles and
+ * commands then take the document from the catalog's current version instead (withConfigDoc).
+ */
 export function loadConfig(env: Env = process.env): Config {
   const configFile = env.FLEET_BACKUP_CONFIG || null;
-  const file = configFile ? readConfigFile(configFile) : configFileSchema.parse({});
+  const file = configFile ? readConfigDoc(configFile) : configFileSchema.parse({});
   const host = env.FLEET_BACKUP_HOST || hostIdFromHostname(os.hostname());
   const hostCheck = hostIdSchema.safeParse(host);
   if (!hostCheck.success) throw new BadInputError(`FLEET_BACKUP_HOST: ${describeIssues(hostCheck.error)}`);
   const dataDir = path.resolve(env.DATA_DIR || './var');
-  return {
-    ...file,
-    ...dailyOverrides(env, file),
-    ...drillOverrides(env, file),
-    ...recheckOverrides(env, file),
-    secretPatterns: listVar(env, 'SECRET_PATTERNS') ?? file.secretPatterns,
+  const settings: ProcessSettings = {
     encryption: loadKeyring(env),
     redisUrl: env.REDIS_URL || 'redis://127.0.0.1:6379',
     databaseUrl: env.DATABASE_URL || 'postgres://127.0.0.1:5432/fleet_backup',
@@ -123,7 +125,6 @@ export function loadConfig(env: Env = process.env): Config {
     devMode: flagVar(env, 'FLEET_BACKUP_DEV'),
     safeOffsiteCopies: intVar(env, 'SAFE_OFFSITE_COPIES', 1),
     targetRetryDeadlineMs: intVar(env, 'TARGET_RETRY_SECONDS', 30) * 1000,
-    dropThresholdPercent: dropThreshold(env, file),
     packBlobMaxBytes: Math.max(0, intVar(env, 'PACK_BLOB_MAX_KB', 512)) * 1024,
     // A replicate holds two pack Buffers: at 8 MiB the agent's O1 peak was 179 MB, at 16 192–199 MB
     // (issue 12's O5 limit is 200), and a pack is one S3 PUT (its part size) instead of four requests.
@@ -131,6 +132,23 @@ export function loadConfig(env: Env = process.env): Config {
     repackLiveFraction: Math.min(100, intVar(env, 'REPACK_LIVE_PERCENT', 50)) / 100,
     targetParallelRequests: Math.max(1, intVar(env, 'TARGET_PARALLEL_REQUESTS', 8)),
     configFile,
+  };
+  return withConfigDoc(settings, file, env);
+}
+
+/**
+ * A process's configuration from its own settings and a document (a file's, or the catalog's
+ * current version), under the environment's overrides of the fleet-wide settings.
+ */
+export function withConfigDoc(settings: ProcessSettings, doc: ConfigFile, env: Env = process.env): Config {
+  return {
+    ...settings,
+    ...doc,
+    ...dailyOverrides(env, doc),
+    ...drillOverrides(env, doc),
+    ...recheckOverrides(env, doc),
+    secretPatterns: listVar(env, 'SECRET_PATTERNS') ?? doc.secretPatterns,
+    dropThresholdPercent: dropThreshold(env, doc),
   };
 }
 
@@ -173,16 +191,15 @@ function dropThreshold(env: Env, file: ConfigFile): number {
   return percent;
 }
 
-function readConfigFile(file: string): ConfigFile {
+/** A configuration file (JSON), checked whole: parseConfigDoc's BadInputError names every problem. */
+export function readConfigDoc(file: string): ConfigFile {
   let raw: unknown;
   try {
     raw = JSON.parse(readFileSync(file, 'utf8'));
   } catch (err) {
     throw new BadInputError(`cannot read config file ${file}: ${(err as Error).message}`);
   }
-  const parsed = configFileSchema.safeParse(raw);
-  if (!parsed.success) throw new BadInputError(`config file ${file}: ${describeIssues(parsed.error)}`);
-  return parsed.data;
+  return parseConfigDoc(raw, `config file ${file}`);
 }
 
 const LOG_FORMATS = ['auto', 'json', 'pretty'] as const;

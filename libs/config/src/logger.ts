@@ -24,8 +24,11 @@ const REDACT = [
 ];
 
 export interface LoggerOptions {
-  /** Values removed from every line wherever they appear (secretValues(config)): keys only go so far. */
-  secrets?: readonly string[];
+  /**
+   * Values removed from every line wherever they appear (secretValues(config)): keys only go so
+   * far. A function is asked on every line, for a list that grows with a new configuration version.
+   */
+  secrets?: readonly string[] | (() => readonly string[]);
   /** Human-readable colored lines (pino-pretty) instead of JSON; default FLEET_BACKUP_DEV=1. */
   pretty?: boolean;
   /** Where lines go; default stderr. */
@@ -50,8 +53,19 @@ export function createLogger(level: string, name: string, opts: LoggerOptions = 
   const out: DestinationStream = pretty
     ? require('pino-pretty')({ destination: opts.destination ?? 2, sync: true })
     : (opts.destination ?? pino.destination(2));
-  const scrub = secretScrubber(opts.secrets ?? []);
-  const destination: DestinationStream = { write: (line) => out.write(scrub(line)) };
+  const secrets = opts.secrets ?? [];
+  const list = typeof secrets === 'function' ? secrets : () => secrets;
+  let scrubbing = list();
+  let scrub = secretScrubber(scrubbing);
+  const destination: DestinationStream = {
+    write: (line) => {
+      if (list() !== scrubbing) {
+        scrubbing = list();
+        scrub = secretScrubber(scrubbing);
+      }
+      out.write(scrub(line));
+    },
+  };
   return pino({ name, level, redact: { paths: REDACT, censor: '[redacted]' } }, destination);
 }
 

@@ -1,6 +1,7 @@
 import { DEFAULT_SECRET_PATTERNS, hostIdSchema, isTimeZone, TIME_OF_DAY } from '@fleet-backup/core';
 import { z } from 'zod';
 import { cronPattern, lifecycleSchema } from './lifecycle.ts';
+import { refuseClearSecrets } from './secret-refs.ts';
 import { cleanAbsolute, dependenciesSchema, environmentSchema } from './system-state.ts';
 
 export const sourceSchema = z.strictObject({
@@ -69,8 +70,11 @@ export const targetSchema = z.strictObject({
     .refine((n) => n !== 'local', '"local" names the host\'s own copy'),
   url: z.string().min(1),
   offsite: z.boolean().optional(),
-  /** Adapter options (credentials, endpoint…); secrets here never reach logs. */
-  options: z.record(z.string(), z.unknown()).default({}),
+  /**
+   * Adapter options (endpoint, part size, credentials…). A secret in them is a reference, never
+   * the value: `{ "env": "NAME" }` or `{ "file": "/path" }` (secret-refs.ts).
+   */
+  options: z.record(z.string(), z.unknown()).superRefine(refuseClearSecrets).default({}),
 });
 
 /** The optional config file (FLEET_BACKUP_CONFIG), JSON. */

@@ -1,14 +1,14 @@
-/** Names whose values are secrets: tokens, passwords, keys, credentials (not paths to key files). */
-const SECRET_NAME = /token|secret|passw|credential|key/i;
-const NOT_A_SECRET_NAME = /(file(name)?|path|dir|id)$/i;
+import { referencedSecrets } from './secret-refs.ts';
+import { isSecretName } from './secret-names.ts';
+
 // Shorter values (flags, numbers, `true`) would erase innocent text from every line.
 const MIN_LENGTH = 6;
 
 type Env = Record<string, string | undefined>;
 
 /**
- * Every secret value the process knows: strings under secret-looking names in the config (target
- * credentials, API and metrics tokens, passwords), passwords inside URLs (DATABASE_URL, target
+ * Every secret value the process knows: strings under secret-looking names in the config (API and
+ * metrics tokens, passwords), the target credentials it names by reference, passwords inside URLs (DATABASE_URL, target
  * endpoints), and environment variables with secret-looking names (ENCRYPTION_KEY, API_TOKEN,
  * AWS_SECRET_ACCESS_KEY…). The logger removes them from every line, wherever they appear.
  */
@@ -30,11 +30,9 @@ export function secretValues(config: unknown, env: Env = process.env): string[] 
     if (isSecretName(name)) add(value);
     urlSecrets(value).forEach(add);
   });
+  // Target credentials the configuration names by reference ({ env } or { file }).
+  referencedSecrets(config, env).forEach(add);
   return [...found];
-}
-
-function isSecretName(name: string): boolean {
-  return SECRET_NAME.test(name) && !NOT_A_SECRET_NAME.test(name);
 }
 
 /** Calls visit for every string in a JSON-like value with the name of the key holding it. */

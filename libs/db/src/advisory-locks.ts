@@ -13,4 +13,6 @@ export const ADVISORY_LOCKS = {
   expireRun: 7_241_905_115,
   /** Listing chains against the removal of their segments (listing-store.ts). */
   listingRefs: 7_241_905_116,
+  /** One configuration version applied at a time (config-store.ts). */
+  configApply: 7_241_905_117,
 } as const;

@@ -50,6 +50,8 @@ export interface NewBackup {
   request: BackupRequest;
   targets: TargetRef[];
   dailyRetentionDays: number;
+  /** The configuration version the targets came from (null: a process not reading the catalog). */
+  configVersion?: number | null;
 }
 
 /** Backups, their stages, files and copies. Every change rewrites the JSONB mirror in the same transaction. */
@@ -100,8 +102,9 @@ export class BackupStore {
       for (let n = 1; ; n++) {
         const key = n === 1 ? base : `${base}-${n}`;
         const inserted = await tx.query(
-          `INSERT INTO backups (id, host, kind, key, status, created_at, expires_at, request, targets, entry, updated_at)
-           VALUES ($1, $2, $3, $4, 'running', $5, $6, $7, $8, '{}'::jsonb, $5)
+          `INSERT INTO backups (id, host, kind, key, status, created_at, expires_at, request, targets, entry, updated_at,
+                                config_version)
+           VALUES ($1, $2, $3, $4, 'running', $5, $6, $7, $8, '{}'::jsonb, $5, $9)
            ON CONFLICT (host, key) DO NOTHING RETURNING id`,
           [
             id,
@@ -112,6 +115,7 @@ export class BackupStore {
             expires,
             JSON.stringify(request),
             input.targets.map((t) => t.name),
+            input.configVersion ?? null,
           ],
         );
         if (inserted.rowCount === 1) break;

@@ -1,5 +1,5 @@
 import { type BackupStatus, type Clock, NotFoundFailure } from '@fleet-backup/core';
-import { type Pool, withTransaction } from './pool.ts';
+import { type Pool, type Queryable, withTransaction } from './pool.ts';
 
 export interface HostSource {
   path: string;
@@ -108,12 +108,16 @@ export class HostStore {
   }
 
   /**
-   * The producer's config: registers its hosts (filling in details only where no agent has
-   * registered yet: the agent's own word wins), and with `prune`, deregisters hosts that were
-   * configured and are no longer. Returns the ids deregistered.
+   * The configuration's hosts: registers them with their details (sources, labels, daily time:
+   * the configuration is the one truth, and agents register from the same version), and with
+   * `prune`, deregisters hosts that were configured and are no longer. In `tx` when given (a
+   * version being applied), else in a transaction of its own. Returns the ids deregistered.
    */
-  async syncConfigured(hosts: Record<string, HostDetails>, opts: { prune: boolean }): Promise<string[]> {
-    return withTransaction(this.pool, async (tx) => {
+  async syncConfigured(
+    hosts: Record<string, HostDetails>,
+    opts: { prune: boolean; tx?: Queryable },
+  ): Promise<string[]> {
+    const sync = async (tx: Queryable) => {
       const now = this.clock.now();
       for (const [id, d] of Object.entries(hosts)) {
         await tx.query(
@@ -123,8 +127,9 @@ export class HostStore {
              -- Newly added to the config: back in the fleet. Still listed: a deregistration stands.
              deregistered_at = CASE WHEN hosts.in_config THEN hosts.deregistered_at ELSE NULL END,
              in_config = true,
-             time_zone = CASE WHEN hosts.last_seen IS NULL THEN EXCLUDED.time_zone ELSE hosts.time_zone END,
-             ${TAKE_DETAILS('hosts.last_seen IS NULL')}`,
+             -- A zone the configuration names wins; else the one the host's agent reported stays.
+             time_zone = CASE WHEN hosts.last_seen IS NULL OR EXCLUDED.time_zone IS NOT NULL THEN EXCLUDED.time_zone ELSE hosts.time_zone END,
+             ${TAKE_DETAILS('true')}`,
           [
             id,
             now,
@@ -143,7 +148,8 @@ export class HostStore {
         [Object.keys(hosts), now],
       );
       return gone.rows.map((r) => r.id).sort();
-    });
+    };
+    return opts.tx ? sync(opts.tx) : withTransaction(this.pool, sync);
   }
 
   /** Takes a host out of the fleet (its scheduler goes, it is never overdue); its backups stay. */

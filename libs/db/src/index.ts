@@ -6,6 +6,7 @@ export * from './blob-refs.ts';
 export * from './change-store.ts';
 export * from './checkout.ts';
 export * from './completeness-queries.ts';
+export * from './config-store.ts';
 export * from './copy-checks.ts';
 export * from './copy-coverage.ts';
 export * from './drill-store.ts';

@@ -23,6 +23,8 @@ export interface BackupRow {
   expiresAt: Date | null;
   request: BackupRequest;
   targets: string[];
+  /** The configuration version it was planned with (its targets); null before versions existed. */
+  configVersion: number | null;
   skipped: SkippedItem[];
   /** Required globs its snapshot found no file for: the backup is `incomplete`. */
   missing: string[];
@@ -130,6 +132,7 @@ export function toBackup(r: Raw): BackupRow {
     expiresAt: (r.expires_at as Date | null) ?? null,
     request: r.request as BackupRequest,
     targets: r.targets as string[],
+    configVersion: (r.config_version as number | null | undefined) ?? null,
     skipped: (r.skipped as SkippedItem[]) ?? [],
     missing: (r.missing as string[] | undefined) ?? [],
     sharpDrop: (r.sharp_drop as SharpDrop | null | undefined) ?? null,

@@ -17,16 +17,18 @@ export async function requestDaily(rt: Runtime, hostId: string): Promise<DailyOu
   // A scheduler outliving its host (removed at the producer's next sweep) must not back it up.
   if (!host) return { outcome: 'skipped', reason: `host ${hostId} is not registered` };
   if (host.deregisteredAt) return { outcome: 'skipped', reason: `host ${hostId} is deregistered` };
-  if (!host.sources.length) {
+  // Registered by the configuration version that lists the host, in the transaction that applied it.
+  const { sources } = host;
+  if (!sources.length) {
     throw new PermanentFailure(
-      `host ${hostId} has no sources to back up daily: list them under hosts.${hostId}.sources in its agent's config and restart the agent`,
+      `host ${hostId} has no sources to back up daily: list them under hosts.${hostId}.sources in the configuration (fleet-backup config apply)`,
       { host: hostId },
     );
   }
   const { backup, created } = await requestBackup(rt, {
     host: hostId,
     kind: 'daily',
-    paths: host.sources.map((s) => s.path),
+    paths: sources.map((s) => s.path),
   });
   return { outcome: created ? 'requested' : 'exists', backup };
 }

@@ -30,13 +30,18 @@ export function agentRegistration(config: Config, host: string, machineZone = lo
   };
 }
 
+/** The hosts a configuration lists, as the hosts table records them. */
+export function configuredHosts(config: Pick<Config, 'hosts'>): Record<string, HostDetails> {
+  return Object.fromEntries(Object.entries(config.hosts).map(([id, h]) => [id, details(h)]));
+}
+
 /**
- * Registers the hosts the producer's config lists, and deregisters those it no longer lists
- * (only with a config file: a producer started without one must not empty the fleet).
+ * Registers the hosts the configuration lists, and deregisters those it no longer lists (only
+ * with a configuration version or file: a producer started with neither must not empty the fleet).
  */
 export async function syncConfiguredHosts(rt: Runtime): Promise<string[]> {
-  const hosts = Object.fromEntries(Object.entries(rt.config.hosts).map(([id, h]) => [id, details(h)]));
-  const gone = await rt.hosts.syncConfigured(hosts, { prune: rt.config.configFile !== null });
+  const prune = rt.configVersion !== null || rt.config.configFile !== null;
+  const gone = await rt.hosts.syncConfigured(configuredHosts(rt.config), { prune });
   if (gone.length) rt.log.info({ hosts: gone }, 'hosts removed from the config: deregistered');
   return gone;
 }

@@ -1,5 +1,6 @@
 import { type BackupRequest, BadInputError, backupRequestSchema, describeIssues } from '@fleet-backup/core';
 import type { BackupRow } from '@fleet-backup/db';
+import { refreshConfig } from './catalog-config.ts';
 import type { Runtime } from './runtime.ts';
 
 /**
@@ -14,10 +15,13 @@ export async function requestBackup(
   const parsed = backupRequestSchema.safeParse(input);
   if (!parsed.success) throw new BadInputError(`invalid backup request: ${describeIssues(parsed.error)}`);
   const request: BackupRequest = parsed.data;
+  // Planned on the newest configuration version, whichever process plans it.
+  await refreshConfig(rt);
   const result = await rt.backups.create({
     ...(opts.id ? { id: opts.id } : {}),
     request,
     targets: rt.targets.refs(),
+    configVersion: rt.configVersion,
     dailyRetentionDays: rt.config.dailyRetentionDays,
   });
   await rt.advance(result.backup.id);

@@ -3,6 +3,7 @@ import { type Clock, NotFoundFailure, systemClock } from '@fleet-backup/core';
 import {
   BackupStore,
   BlobIndex,
+  ConfigStore,
   createPool,
   ensureDatabase,
   HostStore,
@@ -12,13 +13,22 @@ import {
 } from '@fleet-backup/db';
 import { checkRedisSettings, createRedis, JobQueues } from '@fleet-backup/queue';
 import type { Redis } from 'ioredis';
+import { refreshConfig } from './catalog-config.ts';
 import { ProcessMetrics } from './metrics/process-metrics.ts';
 import { nextJobs } from './pipeline.ts';
 import { Targets } from './targets.ts';
 
 /** Everything a role needs, opened once per process. */
 export interface Runtime {
+  /** This process's settings and the configuration document it runs on (the catalog's version). */
   config: Config;
+  /** Whether `config` follows the catalog's newest configuration version (RuntimeOptions.catalog). */
+  catalog: boolean;
+  /** The catalog's configuration version `config` holds; null: none applied, or not read from the catalog. */
+  configVersion: number | null;
+  /** Runs on `config` from now on (targets rebuilt): refreshConfig's step. */
+  useConfig(config: Config, version: number | null): void;
+  configs: ConfigStore;
   clock: Clock;
   log: Logger;
   pool: Pool;
@@ -44,15 +54,22 @@ export interface RuntimeOptions {
   checkRedis?: boolean;
   clock?: Clock;
   log?: Logger;
+  /**
+   * Run on the catalog's newest configuration version (every role and command does; refreshConfig
+   * keeps it current). Without it the config given is used as is (in-process tests).
+   */
+  catalog?: boolean;
 }
 
 /** Opens Postgres, Redis and the configured targets. */
 export async function openRuntime(config: Config, opts: RuntimeOptions): Promise<Runtime> {
   const clock = opts.clock ?? systemClock;
+  // Recomputed with each configuration version: its targets may name other credentials.
+  let secrets = secretValues(config);
   const log =
     opts.log ??
     createLogger(config.logLevel, opts.name, {
-      secrets: secretValues(config),
+      secrets: () => secrets,
       pretty: prettyLogs(config.logFormat, process.stderr.isTTY === true),
     });
   if (opts.migrate) await ensureDatabase(config.databaseUrl);
@@ -68,8 +85,26 @@ export async function openRuntime(config: Config, opts: RuntimeOptions): Promise
   if (opts.checkRedis) void checkRedisSettings(redis, log);
   const queues = new JobQueues(redis, config.queuePrefix);
   const backups = new BackupStore(pool, clock);
+  const targets = (c: Config) =>
+    new Targets(c.targets, {
+      retry: { deadlineMs: c.targetRetryDeadlineMs },
+      onRetry: (e) =>
+        log.warn(
+          { target: e.target, op: e.op, key: e.key, attempt: e.attempt, delayMs: e.delayMs, err: e.error },
+          'target operation failed, retrying',
+        ),
+    });
   const rt: Runtime = {
     config,
+    catalog: opts.catalog === true,
+    configVersion: null,
+    useConfig(next, version) {
+      secrets = secretValues(next);
+      rt.config = next;
+      rt.configVersion = version;
+      rt.targets = targets(next);
+    },
+    configs: new ConfigStore(pool, clock),
     clock,
     log,
     pool,
@@ -78,14 +113,7 @@ export async function openRuntime(config: Config, opts: RuntimeOptions): Promise
     blobs: new BlobIndex(pool, clock),
     redis,
     queues,
-    targets: new Targets(config.targets, {
-      retry: { deadlineMs: config.targetRetryDeadlineMs },
-      onRetry: (e) =>
-        log.warn(
-          { target: e.target, op: e.op, key: e.key, attempt: e.attempt, delayMs: e.delayMs, err: e.error },
-          'target operation failed, retrying',
-        ),
-    }),
+    targets: targets(config),
     metrics: new ProcessMetrics({ redis, pool }),
     async advance(backupId) {
       const state = await pipelineState(pool, backupId);
@@ -98,5 +126,6 @@ export async function openRuntime(config: Config, opts: RuntimeOptions): Promise
       await pool.end();
     },
   };
+  if (opts.catalog) await refreshConfig(rt);
   return rt;
 }

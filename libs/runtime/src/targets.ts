@@ -1,4 +1,4 @@
-import type { TargetConfig } from '@fleet-backup/config';
+import { resolveSecretRefs, type TargetConfig } from '@fleet-backup/config';
 import { PermanentFailure } from '@fleet-backup/core';
 import type { TargetRef } from '@fleet-backup/db';
 import {
@@ -38,11 +38,17 @@ export class Targets {
     const config = this.configs.find((c) => c.name === name);
     if (!config) {
       throw new PermanentFailure(
-        `target ${name} is not configured in this process (known: ${this.names().join(', ') || 'none'}); add it to the config file`,
+        `target ${name} is not configured in this process (known: ${this.names().join(', ') || 'none'}); add it to the configuration (fleet-backup config apply)`,
         { target: name },
       );
     }
-    const target = new RetryingTarget(createTarget(config), {
+    const spec = {
+      ...config,
+      // Credentials named by reference are read where this role runs, when first needed.
+      resolveOptions: (options: Record<string, unknown>) =>
+        resolveSecretRefs(options, `target ${name}: options`),
+    };
+    const target = new RetryingTarget(createTarget(spec), {
       ...(this.opts.retry ? { policy: this.opts.retry } : {}),
       ...(this.opts.onRetry ? { onRetry: this.opts.onRetry } : {}),
     });

@@ -19,6 +19,8 @@ export function describeBackup(d: BackupDetail) {
       retiredBy: backup.retiredBy,
     },
     request: backup.request,
+    // The configuration version it was planned with: where its targets came from.
+    config_version: backup.configVersion,
     compliance: backup.compliance,
     stages: d.stages.map(stageView),
     copies: d.copies.map(copyView),

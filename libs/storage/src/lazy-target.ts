@@ -40,7 +40,10 @@ export class LazyTarget implements StorageTarget {
   }
 
   private target(): Promise<StorageTarget> {
-    this.real ??= this.load().then((factory) => factory(this.input));
+    this.real ??= this.load().then((factory) => {
+      const { resolveOptions, ...input } = this.input;
+      return factory(resolveOptions ? { ...input, options: resolveOptions(input.options) } : input);
+    });
     return this.real;
   }
 

@@ -75,7 +75,13 @@ export function createTarget(spec: TargetSpec): StorageTarget {
       { target: spec.name },
     );
   }
-  return factory({ name: spec.name, url, offsite: spec.offsite, options: spec.options ?? {} });
+  return factory({
+    name: spec.name,
+    url,
+    offsite: spec.offsite,
+    options: spec.options ?? {},
+    ...(spec.resolveOptions ? { resolveOptions: spec.resolveOptions } : {}),
+  });
 }
 
 // Built-in schemes. Each cloud adapter adds one line here, importing its factory from src/<adapter>/.

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { loadConfig } from '@fleet-backup/config';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { withEmbeddedDefaults } from './defaults.ts';
+import { embeddedSettings } from './defaults.ts';
 
 describe("start's embedded defaults: the demo key", () => {
   let dir: string;
@@ -15,9 +15,7 @@ describe("start's embedded defaults: the demo key", () => {
 
   const embedded = async (env: Record<string, string>) => {
     const full = { DATA_DIR: path.join(dir, Object.keys(env).join('-') || 'plain'), ...env };
-    const setup = await withEmbeddedDefaults(loadConfig(full), full);
-    await setup.close();
-    return setup;
+    return embeddedSettings(loadConfig(full), full);
   };
 
   it('keeps the retired keys beside the demo key, which becomes the current one', async () => {

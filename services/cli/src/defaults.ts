@@ -1,77 +1,112 @@
 import { randomBytes } from 'node:crypto';
 import { access, mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { type Config, loadKeyring } from '@fleet-backup/config';
+import { type Config, type ConfigFile, configFileSchema, loadKeyring } from '@fleet-backup/config';
 import { S3_EMULATOR_CREDENTIALS, startGcsEmulator, startS3Emulator } from '@fleet-backup/emulators';
 import { shellWord } from './shell-word.ts';
 
 const STANDIN_BUCKET = 'fleet-backup-standin';
 
-export interface EmbeddedSetup {
+/**
+ * `start` on a fresh machine, with no config file: this process's settings for a workstation.
+ * Backups go to DATA_DIR/backup (unless BACKUP_ROOT says otherwise), and a demo key encrypts the
+ * sample's secret. Dev mode: announced loudly.
+ */
+export async function embeddedSettings(config: Config, env: NodeJS.ProcessEnv = process.env): Promise<EmbeddedSettings> {
+  const out: Config = { ...config, devMode: config.devMode || !config.configFile };
+  if (!env.BACKUP_ROOT) out.backupRoot = path.join(config.dataDir, 'backup');
+  if (config.configFile) return { config: out, notices: [] };
+  const key = await demoKey(config, env);
+  // Retired keys (ENCRYPTION_OLD_KEYS) still restore what they encrypted.
+  if (key) out.encryption = loadKeyring({ ...env, ENCRYPTION_KEY: undefined, ENCRYPTION_KEY_FILE: key });
+  const notices = key
+    ? [
+        `!! sensitive files (the sample's app/.env) are encrypted with a DEMO key kept in ${key}:`,
+        `!!   other processes need ENCRYPTION_KEY_FILE=${shellWord(key)} to restore them; set your own ENCRYPTION_KEY for real use`,
+      ]
+    : [];
+  return { config: out, notices };
+}
+
+export interface EmbeddedSettings {
   config: Config;
   /** Lines to print at start, loud about what is not real. */
+  notices: string[];
+}
+
+export interface EmbeddedConfig {
+  /** The configuration document `start` applies as a version like any other. */
+  doc: ConfigFile;
   notices: string[];
   close(): Promise<void>;
 }
 
 /**
- * The embedded default for `start` on a fresh machine: with no config file, back up a sample
- * folder under DATA_DIR to DATA_DIR/backup, with a second copy in DATA_DIR/second-copy and
- * replicas on a local S3 emulator (s3rver) and GCS emulator, so the whole fan-out runs out of
- * the box. The emulators are local stand-ins, not offsite: they are flagged offsite=false, so
- * 3-2-1 honestly reports that nothing is offsite. Explicit settings (a config file) always win.
+ * The embedded configuration: back up a sample folder under DATA_DIR, with a second copy in
+ * DATA_DIR/second-copy and replicas on a local S3 emulator (s3rver) and GCS emulator, so the whole
+ * fan-out runs out of the box. The emulators are local stand-ins, not offsite: flagged
+ * offsite=false, so 3-2-1 honestly reports that nothing is offsite. They listen on the ports the
+ * previous embedded version named when free, so a restart applies no new version.
  */
-export async function withEmbeddedDefaults(
-  config: Config,
-  env: NodeJS.ProcessEnv = process.env,
-): Promise<EmbeddedSetup> {
-  const out: Config = { ...config, hosts: { ...config.hosts } };
-  if (!env.BACKUP_ROOT) out.backupRoot = path.join(config.dataDir, 'backup');
-  if (config.configFile) return { config: out, notices: [], close: async () => {} };
+export async function embeddedConfig(config: Config, previous: ConfigFile | null): Promise<EmbeddedConfig> {
   const sample = path.join(config.dataDir, 'sample');
   await writeSample(sample);
   const second = path.join(config.dataDir, 'second-copy');
   await mkdir(second, { recursive: true });
-  const s3 = await startS3Emulator({ dir: path.join(config.dataDir, 's3rver'), buckets: [STANDIN_BUCKET] });
-  const gcs = await startGcsEmulator({ dir: path.join(config.dataDir, 'gcs-emulator') });
+  const s3 = await startS3Emulator({
+    dir: path.join(config.dataDir, 's3rver'),
+    buckets: [STANDIN_BUCKET],
+    port: previousPort(previous, 's3-standin'),
+  }).catch(() => startS3Emulator({ dir: path.join(config.dataDir, 's3rver'), buckets: [STANDIN_BUCKET] }));
+  const gcsDir = path.join(config.dataDir, 'gcs-emulator');
+  const gcs = await startGcsEmulator({ dir: gcsDir, port: previousPort(previous, 'gcs-standin') }).catch(() =>
+    startGcsEmulator({ dir: gcsDir }),
+  );
   await gcs.createBucket(STANDIN_BUCKET);
-  out.hosts[config.host] = { sources: [{ path: sample, config: false }], labels: { embedded: 'true' } };
-  out.targets = [
-    { name: 'second', url: `file://${second}`, options: {} },
-    {
-      name: 's3-standin',
-      url: `s3://${STANDIN_BUCKET}/fleet?endpoint=${s3.endpoint}&forcePathStyle=true&checksums=none`,
-      offsite: false,
-      options: { credentials: { ...S3_EMULATOR_CREDENTIALS } },
-    },
-    {
-      name: 'gcs-standin',
-      url: `gs://${STANDIN_BUCKET}/fleet?endpoint=${gcs.endpoint}`,
-      offsite: false,
-      options: {},
-    },
-  ];
-  const key = await demoKey(config, env);
-  // Retired keys (ENCRYPTION_OLD_KEYS) still restore what they encrypted.
-  if (key) out.encryption = loadKeyring({ ...env, ENCRYPTION_KEY: undefined, ENCRYPTION_KEY_FILE: key });
-  const notices = [
-    ...(key
-      ? [
-          `!! sensitive files (the sample's app/.env) are encrypted with a DEMO key kept in ${key}:`,
-          `!!   other processes need ENCRYPTION_KEY_FILE=${shellWord(key)} to restore them; set your own ENCRYPTION_KEY for real use`,
-        ]
-      : []),
-    `!! s3-standin  (${s3.endpoint}) is a LOCAL STAND-IN, NOT OFFSITE: an s3rver emulator in this process`,
-    `!! gcs-standin (${gcs.endpoint}) is a LOCAL STAND-IN, NOT OFFSITE: a GCS emulator in this process`,
-    '!! Configure real offsite targets (FLEET_BACKUP_CONFIG) before trusting these backups.',
-  ];
+  const doc = configFileSchema.parse({
+    hosts: { [config.host]: { sources: [{ path: sample }], labels: { embedded: 'true' } } },
+    targets: [
+      { name: 'second', url: `file://${second}` },
+      {
+        name: 's3-standin',
+        url: `s3://${STANDIN_BUCKET}/fleet?endpoint=${s3.endpoint}&forcePathStyle=true&checksums=none`,
+        offsite: false,
+        // s3rver's fixed key pair, by reference like any secret: the catalog holds no secret.
+        options: {
+          credentials: {
+            accessKeyId: S3_EMULATOR_CREDENTIALS.accessKeyId,
+            secretAccessKey: { file: await standinSecret(config) },
+          },
+        },
+      },
+      { name: 'gcs-standin', url: `gs://${STANDIN_BUCKET}/fleet?endpoint=${gcs.endpoint}`, offsite: false },
+    ],
+  });
   return {
-    config: out,
-    notices,
+    doc,
+    notices: [
+      `!! s3-standin  (${s3.endpoint}) is a LOCAL STAND-IN, NOT OFFSITE: an s3rver emulator in this process`,
+      `!! gcs-standin (${gcs.endpoint}) is a LOCAL STAND-IN, NOT OFFSITE: a GCS emulator in this process`,
+      '!! Configure real offsite targets (fleet-backup config apply FILE) before trusting these backups.',
+    ],
     async close() {
       await Promise.all([s3.stop(), gcs.stop()]);
     },
   };
+}
+
+/** The port a stand-in of the previous embedded version listened on; 0 (any free one) when none. */
+function previousPort(previous: ConfigFile | null, name: string): number {
+  const url = previous?.targets.find((t) => t.name === name)?.url;
+  const endpoint = url ? new URL(url).searchParams.get('endpoint') : null;
+  return endpoint ? Number(new URL(endpoint).port) || 0 : 0;
+}
+
+/** s3rver's secret key, in a file beside the data (owner-only) that the configuration names. */
+async function standinSecret(config: Config): Promise<string> {
+  const file = path.join(config.dataDir, 's3-standin.secret');
+  await writeFile(file, `${S3_EMULATOR_CREDENTIALS.secretAccessKey}\n`, { mode: 0o600 });
+  return file;
 }
 
 /**

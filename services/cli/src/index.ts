@@ -3,6 +3,7 @@ import { checkArguments } from './arguments.ts';
 import { registerAdminCommands } from './commands/admin.ts';
 import { registerBackupCommand } from './commands/backup.ts';
 import { registerChangeCommands } from './commands/change.ts';
+import { registerConfigCommands } from './commands/config.ts';
 import { registerDrillCommands } from './commands/drill.ts';
 import { registerForgetCommand } from './commands/forget.ts';
 import { registerHostCommands } from './commands/hosts.ts';
@@ -24,6 +25,7 @@ export function buildProgram(): Command {
   registerServeCommands(program);
   registerBackupCommand(program);
   registerPlanCommand(program);
+  registerConfigCommands(program);
   registerInspectCommands(program);
   registerHostCommands(program);
   registerRestoreCommands(program);

@@ -1,6 +1,6 @@
-import { type Config, loadConfig } from '@fleet-backup/config';
+import { type Config, loadConfig, readConfigDoc } from '@fleet-backup/config';
 import type { Clock } from '@fleet-backup/core';
-import { openRuntime, type Runtime } from '@fleet-backup/runtime';
+import { adoptConfigFile, openRuntime, type Runtime } from '@fleet-backup/runtime';
 import { postgresUnreachable, probePostgres, settleRedis, watchRedis } from './reachability.ts';
 
 /**
@@ -16,6 +16,8 @@ export async function withRuntime<T>(
   const rt = await openRuntime(config, {
     name: 'cli',
     migrate: opts.migrate ?? true,
+    // Every command plans and describes with the installation's configuration, not a local file.
+    catalog: true,
     ...(opts.clock ? { clock: opts.clock } : {}),
   }).catch((err: unknown) => {
     throw postgresUnreachable(err, config.databaseUrl);
@@ -23,6 +25,7 @@ export async function withRuntime<T>(
   const redis = opts.redis === false ? null : watchRedis(rt.redis, config.redisUrl);
   try {
     await probePostgres(rt.pool, config.databaseUrl);
+    if (config.configFile) await adoptConfigFile(rt, readConfigDoc(config.configFile), { apply: false });
     const work = fn(rt);
     work.catch(() => {}); // when Redis loses the race, the hung command must not crash the exit
     return await (redis ? Promise.race([work, redis.failed]) : work);

@@ -7,6 +7,7 @@ import {
   reconcileDrillSchedulers,
   reconcileLifecycleSchedulers,
   reconcileRecheckSchedulers,
+  refreshConfig,
   syncConfiguredHosts,
 } from '@fleet-backup/runtime';
 import { checkBoardLogin } from './board-auth.ts';
@@ -35,6 +36,12 @@ export async function startProducer(rt: Runtime, opts: { token: string | null })
   const { app, refreshBoard } = await buildServer(rt, opts);
   // Each step on its own: one failing (Redis or Postgres hiccup) does not skip the others.
   const steps: { failed: string; run: () => Promise<unknown> }[] = [
+    // A version applied elsewhere (config apply) registered its hosts as it was stored; the
+    // schedulers below follow it from this sweep on.
+    {
+      failed: 'reading the configuration failed; will try again',
+      run: () => refreshConfig(rt),
+    },
     {
       failed: 'reconcile failed; will try again',
       run: async () => {

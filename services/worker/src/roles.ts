@@ -1,6 +1,6 @@
 import type { HostConfig } from '@fleet-backup/config';
-import { type Handlers, hostQueueName, POOL_QUEUE, StageWorker, urgentQueueName } from '@fleet-backup/queue';
-import { agentRegistration, type Runtime, recordStageFailure } from '@fleet-backup/runtime';
+import { type Handler, type Handlers, hostQueueName, type JobName, POOL_QUEUE, StageWorker, urgentQueueName } from '@fleet-backup/queue';
+import { agentRegistration, type Runtime, recordStageFailure, refreshConfig } from '@fleet-backup/runtime';
 import type { AgentEnv } from './agent-env.ts';
 import { sweepStaging } from './capture/system-state.ts';
 import { writeHostMetadataFile } from './metadata-file.ts';
@@ -35,8 +35,15 @@ export interface Role {
  * own buffers, so the agent's peak is that of agentConcurrency + 1 jobs.
  */
 export async function startAgent(rt: Runtime, host: string, backupRoot: string): Promise<Role> {
-  const hostConfig: HostConfig = rt.config.hosts[host] ?? { sources: [], labels: {} };
-  const env: AgentEnv = { rt, host, hostConfig, backupRoot };
+  const env: AgentEnv = {
+    rt,
+    host,
+    // Read at each use: a new configuration version (a source added) applies from the next job.
+    get hostConfig(): HostConfig {
+      return rt.config.hosts[host] ?? { sources: [], labels: {} };
+    },
+    backupRoot,
+  };
   await sweepStaging(backupRoot);
   await rt.hosts.register(host, agentRegistration(rt.config, host));
   const heartbeat = setInterval(() => void rt.hosts.touch(host).catch(() => {}), HEARTBEAT_MS);
@@ -51,6 +58,8 @@ export async function startAgent(rt: Runtime, host: string, backupRoot: string):
     },
   };
   const log = rt.log.child({ role: 'agent', host });
+  // The host's entry in a new version is registered again, as at start (labels, zone, daily time).
+  const reregister = () => rt.hosts.register(host, agentRegistration(rt.config, host)).then(() => {});
   const lane = (queue: string, concurrency: number, handlers: Handlers) =>
     new StageWorker({
       queue,
@@ -59,7 +68,7 @@ export async function startAgent(rt: Runtime, host: string, backupRoot: string):
       log,
       concurrency,
       lockDurationMs: rt.config.lockDurationMs,
-      handlers,
+      handlers: onNewestConfig(rt, handlers, reregister),
       onFailure: (report) => recordStageFailure(rt.backups, report),
       onStageEvent: rt.metrics.observeStage,
     });
@@ -96,7 +105,7 @@ export async function startPoolWorker(rt: Runtime, concurrency = 4): Promise<Rol
     log: rt.log.child({ role: 'worker' }),
     concurrency,
     lockDurationMs: rt.config.lockDurationMs,
-    handlers: {
+    handlers: onNewestConfig(rt, {
       verify: (data, ctx) => verify(rt, data, ctx),
       'pre-change': (data, ctx) => preChange(rt, data, ctx),
       daily: (data, ctx) => daily(rt, data, ctx),
@@ -107,11 +116,27 @@ export async function startPoolWorker(rt: Runtime, concurrency = 4): Promise<Rol
       'verify-copy': (data, ctx) => verifyCopy(rt, data, ctx),
       recheck: (data, ctx) => recheckTarget(rt, data, ctx),
       repair: (data, ctx) => repair(rt, data, ctx),
-    },
+    }),
     onFailure: (report) => recordStageFailure(rt.backups, report),
     onStageEvent: rt.metrics.observeStage,
   });
   await worker.waitUntilReady();
   rt.log.info({ queue: POOL_QUEUE, concurrency }, 'worker ready');
   return { close: () => worker.close() };
+}
+
+/**
+ * The handlers, each first taking the catalog's newest configuration version (one cheap query
+ * when unchanged), so a job runs on what was applied before it started, without a restart.
+ */
+function onNewestConfig(rt: Runtime, handlers: Handlers, onChange?: () => Promise<void>): Handlers {
+  const fresh =
+    (handler: Handler<JobName>): Handler<JobName> =>
+    async (data, ctx) => {
+      if ((await refreshConfig(rt)) && onChange) await onChange();
+      return handler(data, ctx);
+    };
+  return Object.fromEntries(
+    Object.entries(handlers).map(([name, handler]) => [name, fresh(handler as Handler<JobName>)]),
+  ) as Handlers;
 }

@@ -70,7 +70,9 @@ export function registerInspectCommands(program: Command): void {
             return check(view, opts.check);
           }
           console.log(`${view.id}  ${view.host}/${view.key}  ${view.kind}  ${statusCell(view.status)}`);
-          console.log(`created ${view.created}${view.expires ? `, expires ${view.expires}` : ''}`);
+          console.log(
+            `created ${view.created}${view.expires ? `, expires ${view.expires}` : ''}; planned with configuration version ${view.config_version ?? 'none'}`,
+          );
           if (view.lifecycle.since) {
             console.log(
               `${view.lifecycle.state} since ${view.lifecycle.since}: ${view.lifecycle.reason ?? ''}`,

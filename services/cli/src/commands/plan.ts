@@ -1,37 +1,41 @@
-import { loadConfig } from '@fleet-backup/config';
 import { NotFoundFailure, SENSITIVE_SKIPPED } from '@fleet-backup/core';
 import { type BackupPlan, describeSystemState, planBackup } from '@fleet-backup/worker';
 import type { Command } from 'commander';
 import { printJson } from '../exit.ts';
+import { withRuntime } from '../open.ts';
 import { table } from '../table.ts';
 
 export function registerPlanCommand(program: Command): void {
   program
     .command('plan')
     .description(
-      "what a backup of the host's configured sources would take and skip (with the rule), and the sizes; runs on the host, reads its files, needs only the config file",
+      "what a backup of the host's configured sources would take and skip (with the rule), and the sizes; runs on the host, reads its files and the configuration (no Redis)",
     )
-    .requiredOption('--host <id>', 'the host whose sources to plan (from FLEET_BACKUP_CONFIG)')
+    .requiredOption('--host <id>', "the host whose sources to plan (from the configuration's current version)")
     .option('--json', 'print JSON')
     .action(async (opts: { host: string; json?: boolean }) => {
-      // No Redis or Postgres: a plan reads the host's files and the config file, nothing else.
-      const config = loadConfig();
-      const hostConfig = config.hosts[opts.host];
-      if (!hostConfig) {
-        throw new NotFoundFailure(
-          `host ${opts.host} is not in the config file (${config.configFile ?? 'FLEET_BACKUP_CONFIG is not set'})`,
-        );
-      }
-      // The keys are this process's (ENCRYPTION_KEY…): run plan with the agent's environment.
-      const plan = await planBackup(
-        opts.host,
-        hostConfig,
-        config.backupRoot,
-        config.secretPatterns,
-        config.encryption,
+      await withRuntime(
+        async (rt) => {
+          const { config } = rt;
+          const hostConfig = config.hosts[opts.host];
+          if (!hostConfig) {
+            throw new NotFoundFailure(
+              `host ${opts.host} is not in the configuration (version ${rt.configVersion ?? 'none: nothing applied yet'}; see fleet-backup config show)`,
+            );
+          }
+          // The keys are this process's (ENCRYPTION_KEY…): run plan with the agent's environment.
+          const plan = await planBackup(
+            opts.host,
+            hostConfig,
+            config.backupRoot,
+            config.secretPatterns,
+            config.encryption,
+          );
+          if (opts.json) return printJson(plan);
+          console.log(render(plan));
+        },
+        { redis: false },
       );
-      if (opts.json) return printJson(plan);
-      console.log(render(plan));
     });
 }
 

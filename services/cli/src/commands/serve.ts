@@ -1,10 +1,14 @@
 import path from 'node:path';
-import { type Config, loadConfig } from '@fleet-backup/config';
+import { type Config, loadConfig, readConfigDoc } from '@fleet-backup/config';
 import type { BackupRow } from '@fleet-backup/db';
 import {
+  adoptConfigFile,
+  applier,
+  applyConfig,
   openRuntime,
   type Runtime,
   requestBackup,
+  versionDoc,
   startMemoryGovernor,
   startMetricsServer,
 } from '@fleet-backup/runtime';
@@ -20,7 +24,12 @@ const workerRoles = () => import('@fleet-backup/worker');
 
 /** Runs roles until SIGTERM/SIGINT, then releases jobs, closes connections and exits 0. */
 async function serve(config: Config, name: string, start: (rt: Runtime) => Promise<Role[]>): Promise<void> {
-  const rt = await openRuntime(config, { name, migrate: true, checkRedis: true });
+  const rt = await openRuntime(config, { name, migrate: true, checkRedis: true, catalog: true });
+  // The producer (and `start`) applies its file when it differs from the newest version; any
+  // other role runs on the catalog's version and says so when its file differs.
+  if (config.configFile) {
+    await adoptConfigFile(rt, readConfigDoc(config.configFile), { apply: name === 'producer' || name === 'start' });
+  }
   const stopGovernor = startMemoryGovernor(config.gcSlackBytes);
   const roles = await start(rt);
   await new Promise<void>((resolve) => {
@@ -81,20 +90,20 @@ export function registerServeCommands(program: Command): void {
       'every role in one process (producer, API, Bull Board, pool worker, agent for this host); backs up this host now',
     )
     .action(async () => {
-      const { withEmbeddedDefaults } = await import('../defaults.ts');
+      const { embeddedSettings } = await import('../defaults.ts');
       const { startProducer } = await producerRole();
       const { startAgent, startPoolWorker } = await workerRoles();
-      const embedded = await withEmbeddedDefaults(loadConfig());
-      // The embedded defaults (no config file) are a workstation's: dev mode, announced loudly below.
-      const config = { ...embedded.config, devMode: embedded.config.devMode || !embedded.config.configFile };
+      const settings = await embeddedSettings(loadConfig());
+      const { config } = settings;
       await serve(config, 'start', async (rt) => {
+        const embedded = config.configFile ? null : await applyEmbedded(rt, config);
         const producer = await startProducer(rt, { token: config.apiToken });
         const roles = [
           producer,
           await startPoolWorker(rt),
           await startAgent(rt, config.host, config.backupRoot),
         ];
-        const sources = config.hosts[config.host]?.sources.map((s) => s.path) ?? [];
+        const sources = rt.config.hosts[config.host]?.sources.map((s) => s.path) ?? [];
         if (sources.length) {
           const { backup, created } = await requestBackup(rt, {
             host: config.host,
@@ -108,13 +117,16 @@ export function registerServeCommands(program: Command): void {
           console.log(
             `no sources configured for host ${config.host}; request backups with \`fleet-backup backup\``,
           );
-        for (const t of config.targets) console.log(`  target ${t.name}: ${redactUrl(t.url)}`);
-        for (const line of embedded.notices) console.log(line);
+        for (const t of rt.config.targets) console.log(`  target ${t.name}: ${redactUrl(t.url)}`);
+        console.log(
+          `configuration: version ${rt.configVersion ?? 'none'} (npx fleet-backup config show; config history)`,
+        );
+        for (const line of [...settings.notices, ...(embedded?.notices ?? [])]) console.log(line);
         if (config.devMode) console.log(DEV_BANNER);
         console.log(`Bull Board:     ${producer.boardUrl}`);
         console.log(`API:            ${producer.url}/v1/backups`);
         console.log('status:         npx fleet-backup list   (Ctrl-C stops)');
-        return [...roles, { close: embedded.close }];
+        return [...roles, ...(embedded ? [embedded] : [])];
       });
     });
 
@@ -167,4 +179,30 @@ function todaysDaily(backup: BackupRow, created: boolean, sources: string[]): st
   if (backup.status === 'running') return `today's daily ${which} is under way already: nothing new started`;
   const manual = `npx fleet-backup backup --host ${backup.host} --kind manual --purpose WHY ${sources.map((p) => `--path ${shellWord(p)}`).join(' ')}`;
   return `today's daily ${which} is done (${backup.status}): nothing is backed up again until tomorrow's daily; for one now: ${manual}`;
+}
+
+/**
+ * `start` without a config file applies its embedded configuration as a version like any other,
+ * so every process on the catalog (a CLI in another terminal) sees what it uses; unless an
+ * operator's version is current, which `start` then runs on instead, saying so.
+ */
+async function applyEmbedded(rt: Runtime, config: Config): Promise<{ notices: string[]; close(): Promise<void> }> {
+  const current = await rt.configs.current();
+  if (current && current.origin !== 'embedded') {
+    return {
+      notices: [
+        `configuration version ${current.version} (${current.origin}, by ${current.appliedBy}) is the catalog's: start runs on it, not on its embedded defaults`,
+      ],
+      close: async () => {},
+    };
+  }
+  const { embeddedConfig } = await import('../defaults.ts');
+  const embedded = await embeddedConfig(config, current ? versionDoc(current) : null);
+  try {
+    await applyConfig(rt, embedded.doc, { appliedBy: applier('start'), origin: 'embedded' });
+  } catch (err) {
+    await embedded.close();
+    throw err;
+  }
+  return embedded;
 }

@@ -1,0 +1,81 @@
+import { isDeepStrictEqual } from 'node:util';
+import os from 'node:os';
+import { type ConfigFile, diffConfig, parseConfigDoc, withConfigDoc } from '@fleet-backup/config';
+import type { ConfigOrigin, ConfigVersion } from '@fleet-backup/db';
+import { configuredHosts } from './host-registration.ts';
+import type { Runtime } from './runtime.ts';
+
+/** The document a stored version holds, checked again: a version written by a newer release may not parse. */
+export function versionDoc(v: ConfigVersion): ConfigFile {
+  return parseConfigDoc(v.doc, `configuration version ${v.version}`);
+}
+
+/**
+ * Takes the catalog's newest configuration version when it is not the one this process runs on:
+ * one index probe when nothing changed, so roles call it before every job and planners before
+ * every plan. The process's own settings (URLs, ports, keys, BACKUP_ROOT) and the environment's
+ * overrides stay. Resolves to whether it changed; a runtime not reading the catalog never does.
+ */
+export async function refreshConfig(rt: Runtime): Promise<boolean> {
+  if (!rt.catalog) return false;
+  const newest = await rt.configs.currentVersion();
+  if (newest === null || newest === rt.configVersion) return false;
+  const current = await rt.configs.current();
+  if (!current) return false;
+  rt.useConfig(withConfigDoc(rt.config, versionDoc(current)), current.version);
+  rt.log.info({ configVersion: current.version }, 'configuration version in use');
+  return true;
+}
+
+/** Who applies a version from this process: the user and machine, as `config history` shows them. */
+export function applier(role: string): string {
+  return `${role}:${os.userInfo().username}@${os.hostname()}`;
+}
+
+export interface AppliedConfig {
+  /** The version now current (the new one, or the unchanged newest). */
+  version: number;
+  created: boolean;
+  /** What changed against the version before, one line each (diffConfig). */
+  changes: string[];
+}
+
+/**
+ * Stores `doc` as the next configuration version unless it equals the newest, and in the same
+ * transaction registers its hosts and deregisters those it no longer lists. `dryRun` only diffs.
+ */
+export async function applyConfig(
+  rt: Runtime,
+  doc: ConfigFile,
+  by: { appliedBy: string; origin: ConfigOrigin; dryRun?: boolean },
+): Promise<AppliedConfig> {
+  const before = await rt.configs.current();
+  const changes = diffConfig(before ? versionDoc(before) : null, doc);
+  if (by.dryRun) return { version: before?.version ?? 0, created: false, changes };
+  const hosts = configuredHosts(doc);
+  const { version, created } = await rt.configs.apply(doc, by, (tx) =>
+    rt.hosts.syncConfigured(hosts, { prune: true, tx }).then(() => {}),
+  );
+  if (created) rt.log.info({ configVersion: version.version, origin: by.origin, changes }, 'configuration applied');
+  await refreshConfig(rt);
+  return { version: version.version, created, changes: created ? changes : [] };
+}
+
+/**
+ * What a process started with FLEET_BACKUP_CONFIG does with its file: the producer (and `start`)
+ * applies it when it differs from the newest version; any other role only warns that it runs on
+ * the catalog's version, not on its file.
+ */
+export async function adoptConfigFile(rt: Runtime, file: ConfigFile, opts: { apply: boolean }): Promise<void> {
+  if (opts.apply) {
+    await applyConfig(rt, file, { appliedBy: applier('producer'), origin: 'file' });
+    return;
+  }
+  const current = await rt.configs.current();
+  if (current && !isDeepStrictEqual(versionDoc(current), file)) {
+    rt.log.warn(
+      { configFile: rt.config.configFile, configVersion: current.version },
+      "FLEET_BACKUP_CONFIG differs from the catalog's configuration: this process runs on the catalog's version; a producer started with the file, or `fleet-backup config apply FILE`, makes it the installation's",
+    );
+  }
+}
