@@ -1,4 +1,4 @@
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import {
@@ -25,6 +25,9 @@ export async function startEmulators(label: string): Promise<Emulators> {
   const dir = await mkdtemp(path.join(os.tmpdir(), `fbt-emu-${label}-`));
   const bucket = `fbt-${label}`;
   const s3 = await startS3Emulator({ dir: path.join(dir, 's3'), buckets: [bucket] });
+  // A secret goes in the configuration by reference only (libs/config/src/secret-refs.ts).
+  const secretFile = path.join(dir, 's3.secret');
+  await writeFile(secretFile, S3_EMULATOR_CREDENTIALS.secretAccessKey, { mode: 0o600 });
   const gcsDir = path.join(dir, 'gcs');
   const emu: Emulators = {
     s3,
@@ -35,7 +38,9 @@ export async function startEmulators(label: string): Promise<Emulators> {
         name: 's3',
         url: `s3://${bucket}/fleet?endpoint=${s3.endpoint}&forcePathStyle=true&checksums=none`,
         offsite: true,
-        options: { credentials: { ...S3_EMULATOR_CREDENTIALS } },
+        options: {
+          credentials: { accessKeyId: S3_EMULATOR_CREDENTIALS.accessKeyId, secretAccessKey: { file: secretFile } },
+        },
       },
       { name: 'gcs', url: `gs://${bucket}/fleet?endpoint=${emu.gcs.endpoint}&retries=0`, offsite: true },
     ],

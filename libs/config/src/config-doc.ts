@@ -9,7 +9,9 @@ import { type ConfigFile, configFileSchema, type HostConfig, type TargetConfig }
 export function parseConfigDoc(raw: unknown, source: string): ConfigFile {
   const parsed = configFileSchema.safeParse(raw);
   if (parsed.success) return parsed.data;
-  const problems = parsed.error.issues.map((i) => `  ${i.path.length ? i.path.join('.') : '(top level)'}: ${i.message}`);
+  const problems = parsed.error.issues.map(
+    (i) => `  ${i.path.length ? i.path.join('.') : '(top level)'}: ${i.message}`,
+  );
   throw new BadInputError(
     `${source} is refused, nothing was applied (${problems.length} problem${problems.length === 1 ? '' : 's'}):\n${problems.join('\n')}`,
   );
@@ -63,7 +65,8 @@ function hostChanges(a: HostConfig, b: HostConfig): string[] {
   for (const [p, s] of now) {
     const before = was.get(p);
     if (!before) out.push(`source ${p} added`);
-    else if (!isDeepStrictEqual(before, s)) out.push(`source ${p} changed (${changedFields(before, s).join(', ')})`);
+    else if (!isDeepStrictEqual(before, s))
+      out.push(`source ${p} changed (${changedFields(before, s).join(', ')})`);
   }
   for (const p of was.keys()) if (!now.has(p)) out.push(`source ${p} removed`);
   const fields = changedFields({ ...a, sources: [] }, { ...b, sources: [] });

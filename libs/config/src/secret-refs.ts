@@ -32,8 +32,9 @@ export function refuseClearSecrets(options: Record<string, unknown>, ctx: z.Refi
     const name = path.at(-1);
     if (typeof value === 'string' && typeof name === 'string' && isSecretName(name)) {
       ctx.addIssue({ code: 'custom', path, message: REFUSED });
-    } else if (Array.isArray(value)) value.forEach((v, i) => visit(v, [...path, i]));
-    else if (value && typeof value === 'object' && !isSecretRef(value)) {
+    } else if (Array.isArray(value)) {
+      for (const [i, v] of value.entries()) visit(v, [...path, i]);
+    } else if (value && typeof value === 'object' && !isSecretRef(value)) {
       for (const [k, v] of Object.entries(value)) visit(v, [...path, k]);
     }
   };

@@ -1,5 +1,5 @@
-import { referencedSecrets } from './secret-refs.ts';
 import { isSecretName } from './secret-names.ts';
+import { referencedSecrets } from './secret-refs.ts';
 
 // Shorter values (flags, numbers, `true`) would erase innocent text from every line.
 const MIN_LENGTH = 6;

@@ -1,5 +1,5 @@
-import { isDeepStrictEqual } from 'node:util';
 import os from 'node:os';
+import { isDeepStrictEqual } from 'node:util';
 import { type ConfigFile, diffConfig, parseConfigDoc, withConfigDoc } from '@fleet-backup/config';
 import type { ConfigOrigin, ConfigVersion } from '@fleet-backup/db';
 import { configuredHosts } from './host-registration.ts';
@@ -22,8 +22,12 @@ export async function refreshConfig(rt: Runtime): Promise<boolean> {
   if (newest === null || newest === rt.configVersion) return false;
   const current = await rt.configs.current();
   if (!current) return false;
+  const was = rt.configVersion;
   rt.useConfig(withConfigDoc(rt.config, versionDoc(current)), current.version);
-  rt.log.info({ configVersion: current.version }, 'configuration version in use');
+  // A change under a running process is news; the first read (every CLI command's) is not.
+  const line = { configVersion: current.version, was };
+  if (was === null) rt.log.debug(line, 'configuration version in use');
+  else rt.log.info(line, 'configuration version changed: in use from the next job');
   return true;
 }
 
@@ -56,7 +60,8 @@ export async function applyConfig(
   const { version, created } = await rt.configs.apply(doc, by, (tx) =>
     rt.hosts.syncConfigured(hosts, { prune: true, tx }).then(() => {}),
   );
-  if (created) rt.log.info({ configVersion: version.version, origin: by.origin, changes }, 'configuration applied');
+  if (created)
+    rt.log.info({ configVersion: version.version, origin: by.origin, changes }, 'configuration applied');
   await refreshConfig(rt);
   return { version: version.version, created, changes: created ? changes : [] };
 }
@@ -66,7 +71,11 @@ export async function applyConfig(
  * applies it when it differs from the newest version; any other role only warns that it runs on
  * the catalog's version, not on its file.
  */
-export async function adoptConfigFile(rt: Runtime, file: ConfigFile, opts: { apply: boolean }): Promise<void> {
+export async function adoptConfigFile(
+  rt: Runtime,
+  file: ConfigFile,
+  opts: { apply: boolean },
+): Promise<void> {
   if (opts.apply) {
     await applyConfig(rt, file, { appliedBy: applier('producer'), origin: 'file' });
     return;

@@ -12,7 +12,10 @@ const STANDIN_BUCKET = 'fleet-backup-standin';
  * Backups go to DATA_DIR/backup (unless BACKUP_ROOT says otherwise), and a demo key encrypts the
  * sample's secret. Dev mode: announced loudly.
  */
-export async function embeddedSettings(config: Config, env: NodeJS.ProcessEnv = process.env): Promise<EmbeddedSettings> {
+export async function embeddedSettings(
+  config: Config,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<EmbeddedSettings> {
   const out: Config = { ...config, devMode: config.devMode || !config.configFile };
   if (!env.BACKUP_ROOT) out.backupRoot = path.join(config.dataDir, 'backup');
   if (config.configFile) return { config: out, notices: [] };

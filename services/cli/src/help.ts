@@ -11,7 +11,14 @@ const EXAMPLES: Record<string, string[]> = {
   producer: ['FLEET_BACKUP_CONFIG=/etc/fleet-backup.json fleet-backup producer'],
   worker: ['fleet-backup worker --concurrency 8'],
   agent: ['fleet-backup agent --host web-01'],
-  plan: ['FLEET_BACKUP_CONFIG=/etc/fleet-backup.json fleet-backup plan --host web-01'],
+  plan: ['fleet-backup plan --host web-01', 'fleet-backup plan --host web-01 --json | jq .totals'],
+  config: ['fleet-backup config apply fleet.json --dry-run', 'fleet-backup config show'],
+  'config apply': [
+    'fleet-backup config apply fleet.json --dry-run   # what would change',
+    'fleet-backup config apply fleet.json',
+  ],
+  'config show': ['fleet-backup config show', 'fleet-backup config show --version 3 --json > fleet-v3.json'],
+  'config history': ['fleet-backup config history'],
   list: ['fleet-backup list --host web-01 --limit 10', 'fleet-backup list --json | jq ".[0].status"'],
   show: [
     'fleet-backup show 3f0c2a9e-…',

@@ -1,5 +1,13 @@
 import type { HostConfig } from '@fleet-backup/config';
-import { type Handler, type Handlers, hostQueueName, type JobName, POOL_QUEUE, StageWorker, urgentQueueName } from '@fleet-backup/queue';
+import {
+  type Handler,
+  type Handlers,
+  hostQueueName,
+  type JobName,
+  POOL_QUEUE,
+  StageWorker,
+  urgentQueueName,
+} from '@fleet-backup/queue';
 import { agentRegistration, type Runtime, recordStageFailure, refreshConfig } from '@fleet-backup/runtime';
 import type { AgentEnv } from './agent-env.ts';
 import { sweepStaging } from './capture/system-state.ts';

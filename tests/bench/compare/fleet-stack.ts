@@ -71,7 +71,9 @@ export async function startFleetStack(
   const gcs = await startGcsEmulator({ dir: gcsDir });
   await gcs.createBucket(BUCKET);
   const config = path.join(iso.dir, 'config.json');
-  // The same targets `withEmbeddedDefaults` (services/cli/src/defaults.ts) configures.
+  const secretFile = path.join(iso.dir, 's3-standin.secret');
+  await writeFile(secretFile, S3_EMULATOR_CREDENTIALS.secretAccessKey, { mode: 0o600 });
+  // The same targets `embeddedConfig` (services/cli/src/defaults.ts) configures.
   await writeFile(
     config,
     JSON.stringify({
@@ -84,7 +86,12 @@ export async function startFleetStack(
               name: 's3-standin',
               url: `s3://${BUCKET}/fleet?endpoint=${s3.endpoint}&forcePathStyle=true&checksums=none`,
               offsite: false,
-              options: { credentials: { ...S3_EMULATOR_CREDENTIALS } },
+              options: {
+                credentials: {
+                  accessKeyId: S3_EMULATOR_CREDENTIALS.accessKeyId,
+                  secretAccessKey: { file: secretFile },
+                },
+              },
             },
             {
               name: 'gcs-standin',

@@ -48,14 +48,17 @@ export function registerConfigCommands(program: Command): void {
 
   config
     .command('show')
-    .description('print the current configuration version (or --version N) as JSON, with who applied it and when')
+    .description(
+      'print the current configuration version (or --version N) as JSON, with who applied it and when',
+    )
     .option('--version <n>', 'an older version', wholeNumber)
     .option('--json', 'print the document alone, as JSON')
     .action(async (opts: { version?: number; json?: boolean }) => {
       await withRuntime(
         async (rt) => {
           if (Number.isNaN(opts.version)) throw new BadInputError('--version takes a version number');
-          const v = opts.version === undefined ? await rt.configs.current() : await rt.configs.get(opts.version);
+          const v =
+            opts.version === undefined ? await rt.configs.current() : await rt.configs.get(opts.version);
           if (!v) {
             throw new NotFoundFailure(
               opts.version === undefined

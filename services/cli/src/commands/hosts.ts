@@ -53,7 +53,9 @@ export function registerHostCommands(program: Command): void {
           if (opts.json) return printJson(out);
           console.log(`host ${id} deregistered${scheduler ? '; its daily scheduler is removed' : ''}`);
           if (host.inConfig) {
-            console.log('it is still listed in the configuration: remove it there too (fleet-backup config apply)');
+            console.log(
+              'it is still listed in the configuration: remove it there too (fleet-backup config apply)',
+            );
           }
         },
         { migrate: false },

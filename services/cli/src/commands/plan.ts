@@ -11,7 +11,10 @@ export function registerPlanCommand(program: Command): void {
     .description(
       "what a backup of the host's configured sources would take and skip (with the rule), and the sizes; runs on the host, reads its files and the configuration (no Redis)",
     )
-    .requiredOption('--host <id>', "the host whose sources to plan (from the configuration's current version)")
+    .requiredOption(
+      '--host <id>',
+      "the host whose sources to plan (from the configuration's current version)",
+    )
     .option('--json', 'print JSON')
     .action(async (opts: { host: string; json?: boolean }) => {
       await withRuntime(

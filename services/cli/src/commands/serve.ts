@@ -8,9 +8,9 @@ import {
   openRuntime,
   type Runtime,
   requestBackup,
-  versionDoc,
   startMemoryGovernor,
   startMetricsServer,
+  versionDoc,
 } from '@fleet-backup/runtime';
 import { redactUrl } from '@fleet-backup/storage';
 import type { Role } from '@fleet-backup/worker';
@@ -28,7 +28,9 @@ async function serve(config: Config, name: string, start: (rt: Runtime) => Promi
   // The producer (and `start`) applies its file when it differs from the newest version; any
   // other role runs on the catalog's version and says so when its file differs.
   if (config.configFile) {
-    await adoptConfigFile(rt, readConfigDoc(config.configFile), { apply: name === 'producer' || name === 'start' });
+    await adoptConfigFile(rt, readConfigDoc(config.configFile), {
+      apply: name === 'producer' || name === 'start',
+    });
   }
   const stopGovernor = startMemoryGovernor(config.gcSlackBytes);
   const roles = await start(rt);
@@ -186,7 +188,10 @@ function todaysDaily(backup: BackupRow, created: boolean, sources: string[]): st
  * so every process on the catalog (a CLI in another terminal) sees what it uses; unless an
  * operator's version is current, which `start` then runs on instead, saying so.
  */
-async function applyEmbedded(rt: Runtime, config: Config): Promise<{ notices: string[]; close(): Promise<void> }> {
+async function applyEmbedded(
+  rt: Runtime,
+  config: Config,
+): Promise<{ notices: string[]; close(): Promise<void> }> {
   const current = await rt.configs.current();
   if (current && current.origin !== 'embedded') {
     return {
