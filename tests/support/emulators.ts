@@ -39,7 +39,10 @@ export async function startEmulators(label: string): Promise<Emulators> {
         url: `s3://${bucket}/fleet?endpoint=${s3.endpoint}&forcePathStyle=true&checksums=none`,
         offsite: true,
         options: {
-          credentials: { accessKeyId: S3_EMULATOR_CREDENTIALS.accessKeyId, secretAccessKey: { file: secretFile } },
+          credentials: {
+            accessKeyId: S3_EMULATOR_CREDENTIALS.accessKeyId,
+            secretAccessKey: { file: secretFile },
+          },
         },
       },
       { name: 'gcs', url: `gs://${bucket}/fleet?endpoint=${emu.gcs.endpoint}&retries=0`, offsite: true },

@@ -23,6 +23,9 @@ export function isSecretRef(value: unknown): value is SecretRef {
 const REFUSED =
   'a secret is never stored in the configuration: give {"env": "NAME"} or {"file": "/path"}, where each role finds it';
 
+const BAD_REF =
+  'a reference is {"env": "NAME"} (a variable name) or {"file": "/absolute/path"}, and nothing else';
+
 /**
  * Adds an issue for every secret given in the clear in a target's options: a string under a
  * secret-looking name (secretAccessKey, sessionToken, password…), at any depth.
@@ -35,7 +38,8 @@ export function refuseClearSecrets(options: Record<string, unknown>, ctx: z.Refi
     } else if (Array.isArray(value)) {
       for (const [i, v] of value.entries()) visit(v, [...path, i]);
     } else if (value && typeof value === 'object' && !isSecretRef(value)) {
-      for (const [k, v] of Object.entries(value)) visit(v, [...path, k]);
+      if ('env' in value || 'file' in value) ctx.addIssue({ code: 'custom', path, message: BAD_REF });
+      else for (const [k, v] of Object.entries(value)) visit(v, [...path, k]);
     }
   };
   visit(options, []);

@@ -63,30 +63,30 @@ export class ConfigStore {
   /**
    * Stores `doc` as the next version unless it equals the newest (jsonb equality: key order and
    * spacing do not count), all or nothing: `onApplied` runs in the same transaction. Appliers
-   * queue on an advisory lock, so two at once get consecutive versions, each diffed against the
-   * one before it.
+   * queue on an advisory lock, so two at once get consecutive versions; `previous` is the version
+   * each was stored over, to diff against.
    */
   async apply(
     doc: unknown,
     by: { appliedBy: string; origin: ConfigOrigin },
     onApplied?: OnApplied,
-  ): Promise<{ version: ConfigVersion; created: boolean }> {
+  ): Promise<{ version: ConfigVersion; created: boolean; previous: ConfigVersion | null }> {
     return withTransaction(this.pool, async (tx) => {
       await tx.query('SELECT pg_advisory_xact_lock($1)', [ADVISORY_LOCKS.configApply]);
-      const now = await tx.query<{ version: number; same: boolean }>(
-        'SELECT version, doc = $1::jsonb AS same FROM config_versions ORDER BY version DESC LIMIT 1',
-        [JSON.stringify(doc)],
-      );
-      const newest = now.rows[0];
-      if (newest?.same) return { version: (await this.current(tx)) as ConfigVersion, created: false };
-      const version = (newest?.version ?? 0) + 1;
+      const previous = await this.current(tx);
+      const same = await tx.query<{ same: boolean }>('SELECT $1::jsonb = $2::jsonb AS same', [
+        JSON.stringify(previous?.doc ?? null),
+        JSON.stringify(doc),
+      ]);
+      if (previous && same.rows[0]?.same) return { version: previous, created: false, previous };
+      const version = (previous?.version ?? 0) + 1;
       const r = await tx.query(
         `INSERT INTO config_versions (version, doc, applied_by, applied_at, origin)
          VALUES ($1, $2, $3, $4, $5) RETURNING ${HEAD}, doc`,
         [version, JSON.stringify(doc), by.appliedBy, this.clock.now(), by.origin],
       );
       await onApplied?.(tx, version);
-      return { version: toVersion(r.rows[0]), created: true };
+      return { version: toVersion(r.rows[0]), created: true, previous };
     });
   }
 }

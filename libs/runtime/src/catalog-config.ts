@@ -53,17 +53,20 @@ export async function applyConfig(
   doc: ConfigFile,
   by: { appliedBy: string; origin: ConfigOrigin; dryRun?: boolean },
 ): Promise<AppliedConfig> {
-  const before = await rt.configs.current();
-  const changes = diffConfig(before ? versionDoc(before) : null, doc);
-  if (by.dryRun) return { version: before?.version ?? 0, created: false, changes };
+  const diff = (v: ConfigVersion | null) => diffConfig(v ? versionDoc(v) : null, doc);
+  if (by.dryRun) {
+    const current = await rt.configs.current();
+    return { version: current?.version ?? 0, created: false, changes: diff(current) };
+  }
   const hosts = configuredHosts(doc);
-  const { version, created } = await rt.configs.apply(doc, by, (tx) =>
+  const { version, created, previous } = await rt.configs.apply(doc, by, (tx) =>
     rt.hosts.syncConfigured(hosts, { prune: true, tx }).then(() => {}),
   );
+  const changes = created ? diff(previous) : [];
   if (created)
     rt.log.info({ configVersion: version.version, origin: by.origin, changes }, 'configuration applied');
   await refreshConfig(rt);
-  return { version: version.version, created, changes: created ? changes : [] };
+  return { version: version.version, created, changes };
 }
 
 /**

@@ -57,6 +57,7 @@ const RULES: Record<string, Rule> = {
   host: schema(hostIdSchema),
   limit: wholeNumber(1, 100_000),
   concurrency: wholeNumber(1, 1_000),
+  version: wholeNumber(1, 1_000_000_000),
   timeout: seconds,
   // The backup request's own schema checks these, and names them as the API does (`paths.0: …`).
   path: () => null,
@@ -77,6 +78,7 @@ const RULES: Record<string, Rule> = {
 /** Where one command's argument means something else than the name says. */
 const RULES_BY_COMMAND: Record<string, Rule> = {
   'hosts remove id': schema(hostIdSchema),
+  'config apply file': localPath,
 };
 
 /** Any other value: one printable line of reasonable length. */

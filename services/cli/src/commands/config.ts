@@ -1,5 +1,5 @@
 import { readConfigDoc } from '@fleet-backup/config';
-import { BadInputError, NotFoundFailure } from '@fleet-backup/core';
+import { NotFoundFailure } from '@fleet-backup/core';
 import { applier, applyConfig, versionDoc } from '@fleet-backup/runtime';
 import type { Command } from 'commander';
 import { printJson } from '../exit.ts';
@@ -56,7 +56,6 @@ export function registerConfigCommands(program: Command): void {
     .action(async (opts: { version?: number; json?: boolean }) => {
       await withRuntime(
         async (rt) => {
-          if (Number.isNaN(opts.version)) throw new BadInputError('--version takes a version number');
           const v =
             opts.version === undefined ? await rt.configs.current() : await rt.configs.get(opts.version);
           if (!v) {
