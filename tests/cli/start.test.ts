@@ -98,6 +98,44 @@ describe.skipIf(!services)('start on the embedded defaults: the first ten minute
     expect(await role.stop()).toBe(0);
   }, 120_000);
 
+  it('a second terminal sees what start uses: plan answers, a manual backup fans out to every stand-in', async () => {
+    const role = start();
+    await role.waitForLog(/today's daily/);
+    const sample = path.join(env.DATA_DIR as string, 'sample');
+    const plan = await runCli(['plan', '--host', HOST, '--json'], env);
+    expect(plan.code, plan.stderr).toBe(0);
+    expect(JSON.parse(plan.stdout).taken.map((f: { path: string }) => f.path)).toContain(
+      path.join(sample, 'etc', 'app.yaml'),
+    );
+    const backup = await runCli(
+      [
+        'backup',
+        '--host',
+        HOST,
+        '--kind',
+        'manual',
+        '--purpose',
+        'second terminal',
+        '--retention',
+        'days_7',
+      ].concat(['--path', path.join(sample, 'etc'), '--wait', '--timeout', '90', '--json']),
+      env,
+    );
+    expect(backup.code, backup.stderr).toBe(0);
+    const shown = JSON.parse((await runCli(['show', JSON.parse(backup.stdout).id, '--json'], env)).stdout);
+    expect(shown.copies.map((c: { target: string; status: string }) => [c.target, c.status])).toEqual([
+      ['local', 'verified'],
+      ['gcs-standin', 'verified'],
+      ['s3-standin', 'verified'],
+      ['second', 'verified'],
+    ]);
+    // Planned with the version start applied; restarts on the same ports applied no other.
+    const history = JSON.parse((await runCli(['config', 'history', '--json'], env)).stdout);
+    expect(history).toMatchObject([{ version: 1, origin: 'embedded' }]);
+    expect(shown.config_version).toBe(1);
+    expect(await role.stop()).toBe(0);
+  }, 180_000);
+
   it('runs beside another installation on the same Redis and Postgres, as the README says', async () => {
     // Its own database, queue prefix, port and data directory; the first keeps running meanwhile.
     const first = start();
