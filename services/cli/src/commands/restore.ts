@@ -144,12 +144,13 @@ export function registerRestoreCommands(program: Command): void {
 /** Postgres is gone: the target's manifest says which blobs make up the backup, and how they were. */
 async function restoreFromBucket(opts: RestoreOptions): Promise<void> {
   if (!opts.host || !opts.backup) throw new BadInputError('--target needs --host and --backup');
+  // The one command that reads a file for its targets: the catalog that holds the configuration is gone.
   const config = loadConfig();
   const targets = new Targets(config.targets, { retry: { deadlineMs: config.targetRetryDeadlineMs } });
   // A name this config lacks is a usage error (exit 2), as for `verify --target`.
   if (!targets.names().includes(opts.target!)) {
     throw new BadInputError(
-      `--target must be a configured target (${targets.names().join(', ') || 'none'}), got ${opts.target}`,
+      `--target must be a target of FLEET_BACKUP_CONFIG (${targets.names().join(', ') || 'none'}; a saved \`config show --json\`), got ${opts.target}`,
     );
   }
   // A restore only reads the bucket.
