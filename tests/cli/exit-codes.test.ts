@@ -132,7 +132,9 @@ describe.skipIf(!services)(
         ...['--to', path.join(stack.iso.dir, 'restored')],
       ]);
       expect(run.code, run.stderr).toBe(2);
-      expect(run.stderr).toContain('--target must be a target of FLEET_BACKUP_CONFIG (none; a saved `config show --json`), got nowhere');
+      expect(run.stderr).toContain(
+        '--target must be a target of FLEET_BACKUP_CONFIG (none; a saved `config show --json`), got nowhere',
+      );
       expect(run.stderr).not.toMatch(/\n\s+at /);
     });
 
