@@ -301,4 +301,17 @@ describe.skipIf(!services)('file catalog: versions over a series of backups', ()
     );
     expect(orphans.rows[0].n).toBe(0);
   });
+
+  it('saves a list longer than one staging batch whole, in batches, and an unchanged re-save writes nothing', async () => {
+    const files = Array.from({ length: 4_501 }, (_, i) => ({ ...file(i), path: `batch/${file(i).path}` }));
+    const before = await versions();
+    const first = await daily('db-01');
+    await save(first, files);
+    expect(await listed(first)).toEqual(expected(files));
+    expect((await versions()) - before).toBe(4_501);
+    const second = await daily('db-01');
+    await save(second, files);
+    expect(await listed(second)).toEqual(expected(files));
+    expect((await versions()) - before).toBe(4_501);
+  });
 });

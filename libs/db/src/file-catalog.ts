@@ -35,13 +35,7 @@ const same = (a: string, b: string) =>
  * a version being closed is never the one a new file matches.
  */
 const SAVE_SQL = `
-WITH n AS (
-  SELECT * FROM unnest($3::text[], $4::text[], $5::text[], $6::bigint[], $7::text[], $8::boolean[],
-                       $9::text[], $10::bigint[], $11::text[], $12::bytea[],
-                       $13::int[], $14::bigint[], $15::bigint[], $16::text[], $17::text[], $18::bigint[], $19::jsonb[])
-    AS n(path, stored_path, class, size, sha256, has_wal, stored_sha256, stored_size, key_id, path_bytes,
-         mode, uid, gid, owner, grp, mtime_ns, xattrs)
-), m AS (
+WITH n AS (SELECT * FROM snapshot_files), m AS (
   SELECT n.path COLLATE "C" AS path,
          NULLIF(n.stored_path, catalog_default_stored_path(n.path, catalog_class_code(n.class))) AS stored_path,
          catalog_class_code(n.class) AS class, n.size, decode(n.sha256, 'hex') AS sha256, n.has_wal,
@@ -80,11 +74,7 @@ const sameNode = (a: string, b: string) =>
 
 /** The same for directories and symlinks (node_versions). */
 const SAVE_NODES_SQL = `
-WITH n AS (
-  SELECT * FROM unnest($3::text[], $4::text[], $5::text[], $6::bytea[], $7::bytea[],
-                       $8::int[], $9::bigint[], $10::bigint[], $11::text[], $12::text[], $13::bigint[], $14::jsonb[])
-    AS n(path, type, target, path_bytes, target_bytes, mode, uid, gid, owner, grp, mtime_ns, xattrs)
-), m AS (
+WITH n AS (SELECT * FROM snapshot_nodes), m AS (
   SELECT n.path COLLATE "C" AS path, CASE n.type WHEN 'dir' THEN 'd' ELSE 'l' END::"char" AS type, n.target,
          n.path_bytes, n.target_bytes, n.mode, n.uid, n.gid, n.owner, n.grp, n.mtime_ns, n.xattrs
   FROM n
@@ -119,39 +109,72 @@ export async function saveFileList(
     [backupId],
   );
   const { series, seq, old } = next.rows[0] as { series: number; seq: number; old: number | null };
-  const attrs = files.map((f) => f.attrs ?? null);
-  // The planner takes unnest for 100 rows and would compare by nested loops, quadratic in the
-  // number of files; hash joins keep a 100,000-file save linear. Restored right after.
+  await stage(tx, 'snapshot_files', FILE_COLUMNS, files, (batch) => {
+    const attrs = batch.map((f) => f.attrs ?? null);
+    return [
+      batch.map((f) => f.path),
+      batch.map((f) => f.storedPath),
+      batch.map((f) => f.cls),
+      batch.map((f) => f.size),
+      batch.map((f) => f.sha256),
+      batch.map((f) => f.hasWal),
+      batch.map((f) => f.encrypted?.sha256 ?? null),
+      batch.map((f) => f.encrypted?.size ?? null),
+      batch.map((f) => f.encrypted?.keyId ?? null),
+      batch.map((f) => f.pathBytes ?? null),
+      ...attributeColumns(attrs),
+    ];
+  });
+  await stage(tx, 'snapshot_nodes', NODE_COLUMNS, nodes, (batch) => [
+    batch.map((n) => n.path),
+    batch.map((n) => n.type),
+    batch.map((n) => n.target),
+    batch.map((n) => n.pathBytes),
+    batch.map((n) => n.targetBytes),
+    ...attributeColumns(batch.map((n) => n.attrs)),
+  ]);
+  // The planner would compare by nested loops, quadratic in the number of files; hash joins keep
+  // a 100,000-file save linear. Restored right after.
   const was = await tx.query<{ was: string }>(
     "SELECT current_setting('enable_nestloop') AS was, set_config('enable_nestloop', 'off', true)",
   );
-  await tx.query(SAVE_SQL, [
-    series,
-    seq,
-    files.map((f) => f.path),
-    files.map((f) => f.storedPath),
-    files.map((f) => f.cls),
-    files.map((f) => f.size),
-    files.map((f) => f.sha256),
-    files.map((f) => f.hasWal),
-    files.map((f) => f.encrypted?.sha256 ?? null),
-    files.map((f) => f.encrypted?.size ?? null),
-    files.map((f) => f.encrypted?.keyId ?? null),
-    files.map((f) => f.pathBytes ?? null),
-    ...attributeColumns(attrs),
-  ]);
-  await tx.query(SAVE_NODES_SQL, [
-    series,
-    seq,
-    nodes.map((n) => n.path),
-    nodes.map((n) => n.type),
-    nodes.map((n) => n.target),
-    nodes.map((n) => n.pathBytes),
-    nodes.map((n) => n.targetBytes),
-    ...attributeColumns(nodes.map((n) => n.attrs)),
-  ]);
+  await tx.query(SAVE_SQL, [series, seq]);
+  await tx.query(SAVE_NODES_SQL, [series, seq]);
   await tx.query("SELECT set_config('enable_nestloop', $1, true)", [was.rows[0]?.was ?? 'on']);
   if (old !== null) await tx.query('SELECT catalog_sweep($1, $2)', [series, old]);
+}
+
+const ATTRIBUTE_COLUMNS =
+  'mode int, uid bigint, gid bigint, owner text, grp text, mtime_ns bigint, xattrs jsonb';
+const FILE_COLUMNS = `path text, stored_path text, class text, size bigint, sha256 text, has_wal boolean,
+  stored_sha256 text, stored_size bigint, key_id text, path_bytes bytea, ${ATTRIBUTE_COLUMNS}`;
+const NODE_COLUMNS = `path text, type text, target text, path_bytes bytea, target_bytes bytea, ${ATTRIBUTE_COLUMNS}`;
+// Rows per INSERT into the staging table: a snapshot's list goes to Postgres a slice at a time, so
+// the parameters a save builds stay a few MB whatever the number of files (one statement holding
+// every file as 17 arrays was the agent's memory peak at 20,000 files, and grows without bound).
+const STAGE_BATCH = 2_000;
+
+/**
+ * Fills a temporary table (dropped at commit) with `rows`, STAGE_BATCH at a time, each batch as
+ * the parallel arrays `columns` gives for it, then ANALYZEs it so the save joins by hash.
+ */
+async function stage<T>(
+  tx: Queryable,
+  table: string,
+  definition: string,
+  rows: T[],
+  columns: (batch: T[]) => unknown[][],
+): Promise<void> {
+  await tx.query(`CREATE TEMP TABLE ${table} (${definition}) ON COMMIT DROP`);
+  const types = definition.split(',').map((c) => c.trim().split(/\s+/)[1]);
+  const unnest = types.map((t, i) => `$${i + 1}::${t}[]`).join(', ');
+  for (let at = 0; at < rows.length; at += STAGE_BATCH) {
+    await tx.query(
+      `INSERT INTO ${table} SELECT * FROM unnest(${unnest})`,
+      columns(rows.slice(at, at + STAGE_BATCH)),
+    );
+  }
+  await tx.query(`ANALYZE ${table}`);
 }
 
 /** mode, uid, gid, owner, grp, mtime_ns and xattrs as parallel arrays for unnest (nulls where unknown). */
