@@ -1,8 +1,9 @@
+import { fchmodSync, fchownSync, futimesSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { lchown, lutimes } from 'node:fs/promises';
 import os from 'node:os';
 import { type FileAttributes, PermanentFailure } from '@fleet-backup/core';
-import { setAttribute } from '@napi-rs/xattr';
+import { setAttribute, setAttributeSync } from '@napi-rs/xattr';
 import type { OwnerMap } from './owners.ts';
 
 /** Restoring ownership needs root: the restore stops and says how to go on without it. */
@@ -40,6 +41,37 @@ export async function applyFileAttributes(
   await handle.chmod(attrs.mode);
   const t = utimesSeconds(attrs.mtimeNs);
   await handle.utimes(t, t);
+}
+
+/**
+ * The same with plain syscalls, for a small file (write-file.ts): its owner's ids looked up
+ * before (`ids`, null with `--no-owner`).
+ */
+export function applyFileAttributesSync(
+  fd: number,
+  xattrPath: string,
+  display: string,
+  attrs: FileAttributes,
+  ctx: AttributeContext,
+  ids: { uid: number; gid: number } | null,
+): void {
+  if (ids) {
+    try {
+      fchownSync(fd, ids.uid, ids.gid);
+    } catch (err) {
+      throw chownFailure(err, display, attrs, ids);
+    }
+  }
+  for (const [name, value] of Object.entries(attrs.xattrs ?? {})) {
+    try {
+      setAttributeSync(xattrPath, name, Buffer.from(value, 'base64'));
+    } catch (err) {
+      xattrRefused(err, name, display, ctx);
+    }
+  }
+  fchmodSync(fd, attrs.mode);
+  const t = utimesSeconds(attrs.mtimeNs);
+  futimesSync(fd, t, t);
 }
 
 /** A directory's attributes through its open descriptor; applied after everything inside it is written. */
@@ -84,14 +116,23 @@ async function giveOwner(
   ctx: AttributeContext,
   chown: (uid: number, gid: number) => Promise<void>,
 ): Promise<void> {
-  const { uid, gid } = await ctx.owners.ids(attrs);
+  const ids = await ctx.owners.ids(attrs);
   try {
-    await chown(uid, gid);
+    await chown(ids.uid, ids.gid);
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code !== 'EPERM' && code !== 'EINVAL') throw err;
-    throw ownershipDenied(display, attrs, { uid, gid }, code);
+    throw chownFailure(err, display, attrs, ids);
   }
+}
+
+/** A failed chown: the user may not give that owner (OwnershipDenied, naming the way round), or the error as is. */
+function chownFailure(
+  err: unknown,
+  display: string,
+  attrs: FileAttributes,
+  ids: { uid: number; gid: number },
+) {
+  const code = (err as NodeJS.ErrnoException).code;
+  return code === 'EPERM' || code === 'EINVAL' ? ownershipDenied(display, attrs, ids, code) : err;
 }
 
 /** The error for a chown the restoring user may not make, naming the way round it. */
@@ -125,11 +166,16 @@ async function setXattrs(
     try {
       await setAttribute(xattrPath, name, Buffer.from(value, 'base64'));
     } catch (err) {
-      const message = (err as Error).message;
-      const errno = Number(/os error (\d+)/.exec(message)?.[1]);
-      const why = REFUSED_XATTR[errno];
-      if (!why) throw new PermanentFailure(`cannot set extended attribute ${name} on ${display}: ${message}`);
-      ctx.notes.push({ path: display, problem: `extended attribute ${name} not restored: ${why}` });
+      xattrRefused(err, name, display, ctx);
     }
   }
+}
+
+/** An xattr the filesystem or user cannot hold is noted and the restore goes on; any other error stops it. */
+function xattrRefused(err: unknown, name: string, display: string, ctx: AttributeContext): void {
+  const message = (err as Error).message;
+  const errno = Number(/os error (\d+)/.exec(message)?.[1]);
+  const why = REFUSED_XATTR[errno];
+  if (!why) throw new PermanentFailure(`cannot set extended attribute ${name} on ${display}: ${message}`);
+  ctx.notes.push({ path: display, problem: `extended attribute ${name} not restored: ${why}` });
 }
