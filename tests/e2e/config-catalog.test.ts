@@ -129,4 +129,23 @@ describe.skipIf(!services)('the configuration from the catalog, across processes
       { path: path.join(src, 'a'), config: false },
     ]);
   });
+
+  it('a producer started with a file applies it when it differs; a worker with another file warns and runs on the catalog', async () => {
+    await writeConfig('v3.json', [path.join(src, 'a')]);
+    const producer = await stack.start(['producer'], { FLEET_BACKUP_CONFIG: file('v3.json') });
+    const history = JSON.parse((await stack.cli(['config', 'history', '--json'])).stdout);
+    expect(history[0]).toMatchObject({ version: 3, origin: 'file' });
+    expect(history[0].appliedBy).toMatch(/^producer:/);
+    // Started again with the same file: the same document, no new version.
+    await producer.stop();
+    await stack.start(['producer'], { FLEET_BACKUP_CONFIG: file('v3.json') });
+    expect(JSON.parse((await stack.cli(['config', 'history', '--json'])).stdout)).toHaveLength(3);
+
+    const worker = await stack.start(['worker'], { FLEET_BACKUP_CONFIG: file('v2.json') });
+    await worker.waitForLog("FLEET_BACKUP_CONFIG differs from the catalog's configuration");
+    const plan = await stack.cli(['plan', '--host', HOST, '--json'], {
+      FLEET_BACKUP_CONFIG: file('v2.json'),
+    });
+    expect(JSON.parse(plan.stdout).sources).toEqual([path.join(src, 'a')]);
+  });
 });

@@ -13,7 +13,6 @@ import {
 } from '@fleet-backup/db';
 import { checkRedisSettings, createRedis, JobQueues } from '@fleet-backup/queue';
 import type { Redis } from 'ioredis';
-import { refreshConfig } from './catalog-config.ts';
 import { ProcessMetrics } from './metrics/process-metrics.ts';
 import { nextJobs } from './pipeline.ts';
 import { Targets } from './targets.ts';
@@ -55,8 +54,9 @@ export interface RuntimeOptions {
   clock?: Clock;
   log?: Logger;
   /**
-   * Run on the catalog's newest configuration version (every role and command does; refreshConfig
-   * keeps it current). Without it the config given is used as is (in-process tests).
+   * Run on the catalog's newest configuration version (every role and command does): read by
+   * refreshConfig (catalog-config.ts) right after opening and before every job and plan. Without
+   * it the config given is used as is (in-process tests).
    */
   catalog?: boolean;
 }
@@ -126,6 +126,5 @@ export async function openRuntime(config: Config, opts: RuntimeOptions): Promise
       await pool.end();
     },
   };
-  if (opts.catalog) await refreshConfig(rt);
   return rt;
 }

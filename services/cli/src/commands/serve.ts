@@ -7,6 +7,7 @@ import {
   applyConfig,
   openRuntime,
   type Runtime,
+  refreshConfig,
   requestBackup,
   startMemoryGovernor,
   startMetricsServer,
@@ -25,6 +26,7 @@ const workerRoles = () => import('@fleet-backup/worker');
 /** Runs roles until SIGTERM/SIGINT, then releases jobs, closes connections and exits 0. */
 async function serve(config: Config, name: string, start: (rt: Runtime) => Promise<Role[]>): Promise<void> {
   const rt = await openRuntime(config, { name, migrate: true, checkRedis: true, catalog: true });
+  await refreshConfig(rt);
   // The producer (and `start`) applies its file when it differs from the newest version; any
   // other role runs on the catalog's version and says so when its file differs.
   if (config.configFile) {
