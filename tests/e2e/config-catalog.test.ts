@@ -148,4 +148,41 @@ describe.skipIf(!services)('the configuration from the catalog, across processes
     });
     expect(JSON.parse(plan.stdout).sources).toEqual([path.join(src, 'a')]);
   });
+
+  it('a role without a credential the version names fails the job that needs it, naming the variable, and no other', async () => {
+    const [s3] = emu.targets();
+    const options = s3!.options as { credentials: { accessKeyId: string } };
+    await writeFile(
+      file('v4.json'),
+      JSON.stringify({
+        hosts: { [HOST]: { sources: [{ path: path.join(src, 'a') }] } },
+        targets: [
+          { name: 'second', url: `file://${stack.secondDir}` },
+          {
+            ...s3,
+            name: 's3-ref',
+            // No process of the stack has this variable.
+            options: { credentials: { ...options.credentials, secretAccessKey: { env: 'CFG_S3_SECRET' } } },
+          },
+        ],
+      }),
+    );
+    expect((await stack.cli(['config', 'apply', file('v4.json')])).code).toBe(0);
+    const w = await backupAndWait(
+      stack,
+      manualBackup(HOST, 'missing credential', [path.join(src, 'a')]).slice(1),
+    );
+    expect(w.result?.status).toBe('failed');
+    const view = await show(stack, w.result!.id);
+    const replicate = view.stages.find((s) => s.stage === 'replicate' && s.target === 's3-ref');
+    expect(replicate?.error).toContain(
+      'target s3-ref: options.credentials.secretAccessKey needs the environment variable CFG_S3_SECRET, which is not set for this process',
+    );
+    // The other copies go on: the second disk verifies.
+    await waitFor(
+      async () =>
+        (await show(stack, w.result!.id)).copies.find((c) => c.target === 'second')?.status === 'verified',
+      { timeoutMs: 30_000, what: 'the second copy to verify' },
+    );
+  });
 });
