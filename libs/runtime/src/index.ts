@@ -1,3 +1,4 @@
+export * from './atomic-write.ts';
 export * from './catalog-config.ts';
 export * from './changes.ts';
 export * from './daily.ts';

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { fleetMetadataChunks, hostMetadataChunks, withReadSnapshot } from '@fleet-backup/db';
-import { writeTextAtomic } from '@fleet-backup/worker';
+import { writeTextAtomic } from '@fleet-backup/runtime';
 import type { Command } from 'commander';
 import { withRuntime } from '../open.ts';
 

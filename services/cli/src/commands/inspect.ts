@@ -1,7 +1,6 @@
 import path from 'node:path';
 import { describeDrop, isKept } from '@fleet-backup/core';
-import { describeBackup, resolveBackup } from '@fleet-backup/runtime';
-import { writeJsonAtomic } from '@fleet-backup/worker';
+import { describeBackup, resolveBackup, writeJsonAtomic } from '@fleet-backup/runtime';
 import type { Command } from 'commander';
 import { CliError, EXIT, printJson } from '../exit.ts';
 import { withRuntime } from '../open.ts';
