@@ -73,12 +73,12 @@ export class ConfigStore {
   ): Promise<{ version: ConfigVersion; created: boolean; previous: ConfigVersion | null }> {
     return withTransaction(this.pool, async (tx) => {
       await tx.query('SELECT pg_advisory_xact_lock($1)', [ADVISORY_LOCKS.configApply]);
-      const previous = await this.current(tx);
-      const same = await tx.query<{ same: boolean }>('SELECT $1::jsonb = $2::jsonb AS same', [
-        JSON.stringify(previous?.doc ?? null),
-        JSON.stringify(doc),
-      ]);
-      if (previous && same.rows[0]?.same) return { version: previous, created: false, previous };
+      const newest = await tx.query(
+        `SELECT ${HEAD}, doc, doc = $1::jsonb AS same FROM config_versions ORDER BY version DESC LIMIT 1`,
+        [JSON.stringify(doc)],
+      );
+      const previous = newest.rows[0] ? toVersion(newest.rows[0]) : null;
+      if (previous && newest.rows[0].same) return { version: previous, created: false, previous };
       const version = (previous?.version ?? 0) + 1;
       const r = await tx.query(
         `INSERT INTO config_versions (version, doc, applied_by, applied_at, origin)

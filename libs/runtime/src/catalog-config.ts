@@ -1,6 +1,12 @@
 import os from 'node:os';
 import { isDeepStrictEqual } from 'node:util';
-import { type ConfigFile, diffConfig, parseConfigDoc, withConfigDoc } from '@fleet-backup/config';
+import {
+  type ConfigFile,
+  diffConfig,
+  parseConfigDoc,
+  readConfigDoc,
+  withConfigDoc,
+} from '@fleet-backup/config';
 import type { ConfigOrigin, ConfigVersion } from '@fleet-backup/db';
 import { configuredHosts } from './host-registration.ts';
 import type { Runtime } from './runtime.ts';
@@ -70,15 +76,21 @@ export async function applyConfig(
 }
 
 /**
+ * A role's or command's first read of the catalog's configuration, right after opening its runtime,
+ * then what it does with FLEET_BACKUP_CONFIG when it has one (`applyFile`: the producer and `start`).
+ */
+export async function startOnCatalog(rt: Runtime, opts: { applyFile: boolean }): Promise<void> {
+  await refreshConfig(rt);
+  const { configFile } = rt.config;
+  if (configFile) await adoptConfigFile(rt, readConfigDoc(configFile), { apply: opts.applyFile });
+}
+
+/**
  * What a process started with FLEET_BACKUP_CONFIG does with its file: the producer (and `start`)
  * applies it when it differs from the newest version; any other role only warns that it runs on
  * the catalog's version, not on its file.
  */
-export async function adoptConfigFile(
-  rt: Runtime,
-  file: ConfigFile,
-  opts: { apply: boolean },
-): Promise<void> {
+async function adoptConfigFile(rt: Runtime, file: ConfigFile, opts: { apply: boolean }): Promise<void> {
   if (opts.apply) {
     await applyConfig(rt, file, { appliedBy: applier('producer'), origin: 'file' });
     return;

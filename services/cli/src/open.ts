@@ -1,6 +1,6 @@
-import { type Config, loadConfig, readConfigDoc } from '@fleet-backup/config';
+import { type Config, loadConfig } from '@fleet-backup/config';
 import type { Clock } from '@fleet-backup/core';
-import { adoptConfigFile, openRuntime, type Runtime, refreshConfig } from '@fleet-backup/runtime';
+import { openRuntime, type Runtime, startOnCatalog } from '@fleet-backup/runtime';
 import { postgresUnreachable, probePostgres, settleRedis, watchRedis } from './reachability.ts';
 
 /**
@@ -25,8 +25,7 @@ export async function withRuntime<T>(
   const redis = opts.redis === false ? null : watchRedis(rt.redis, config.redisUrl);
   try {
     await probePostgres(rt.pool, config.databaseUrl);
-    await refreshConfig(rt);
-    if (config.configFile) await adoptConfigFile(rt, readConfigDoc(config.configFile), { apply: false });
+    await startOnCatalog(rt, { applyFile: false });
     const work = fn(rt);
     work.catch(() => {}); // when Redis loses the race, the hung command must not crash the exit
     return await (redis ? Promise.race([work, redis.failed]) : work);

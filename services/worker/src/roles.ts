@@ -52,8 +52,10 @@ export async function startAgent(rt: Runtime, host: string, backupRoot: string):
     },
     backupRoot,
   };
+  // At start, and again when a new configuration version comes (labels, zone, daily time).
+  const register = () => rt.hosts.register(host, agentRegistration(rt.config, host)).then(() => {});
   await sweepStaging(backupRoot);
-  await rt.hosts.register(host, agentRegistration(rt.config, host));
+  await register();
   const heartbeat = setInterval(() => void rt.hosts.touch(host).catch(() => {}), HEARTBEAT_MS);
   heartbeat.unref();
   const stages: Handlers = {
@@ -66,8 +68,6 @@ export async function startAgent(rt: Runtime, host: string, backupRoot: string):
     },
   };
   const log = rt.log.child({ role: 'agent', host });
-  // The host's entry in a new version is registered again, as at start (labels, zone, daily time).
-  const reregister = () => rt.hosts.register(host, agentRegistration(rt.config, host)).then(() => {});
   const lane = (queue: string, concurrency: number, handlers: Handlers) =>
     new StageWorker({
       queue,
@@ -76,7 +76,7 @@ export async function startAgent(rt: Runtime, host: string, backupRoot: string):
       log,
       concurrency,
       lockDurationMs: rt.config.lockDurationMs,
-      handlers: onNewestConfig(rt, handlers, reregister),
+      handlers: onNewestConfig(rt, handlers, register),
       onFailure: (report) => recordStageFailure(rt.backups, report),
       onStageEvent: rt.metrics.observeStage,
     });

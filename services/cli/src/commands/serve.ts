@@ -1,16 +1,15 @@
 import path from 'node:path';
-import { type Config, loadConfig, readConfigDoc } from '@fleet-backup/config';
+import { type Config, loadConfig } from '@fleet-backup/config';
 import type { BackupRow } from '@fleet-backup/db';
 import {
-  adoptConfigFile,
   applier,
   applyConfig,
   openRuntime,
   type Runtime,
-  refreshConfig,
   requestBackup,
   startMemoryGovernor,
   startMetricsServer,
+  startOnCatalog,
   versionDoc,
 } from '@fleet-backup/runtime';
 import { redactUrl } from '@fleet-backup/storage';
@@ -26,14 +25,9 @@ const workerRoles = () => import('@fleet-backup/worker');
 /** Runs roles until SIGTERM/SIGINT, then releases jobs, closes connections and exits 0. */
 async function serve(config: Config, name: string, start: (rt: Runtime) => Promise<Role[]>): Promise<void> {
   const rt = await openRuntime(config, { name, migrate: true, checkRedis: true, catalog: true });
-  await refreshConfig(rt);
   // The producer (and `start`) applies its file when it differs from the newest version; any
   // other role runs on the catalog's version and says so when its file differs.
-  if (config.configFile) {
-    await adoptConfigFile(rt, readConfigDoc(config.configFile), {
-      apply: name === 'producer' || name === 'start',
-    });
-  }
+  await startOnCatalog(rt, { applyFile: name === 'producer' || name === 'start' });
   const stopGovernor = startMemoryGovernor(config.gcSlackBytes);
   const roles = await start(rt);
   await new Promise<void>((resolve) => {
