@@ -10,15 +10,13 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { promisify } from 'node:util';
+import { loadOwnerNames, type SkippedItem, walk } from '@fleet-backup/capture';
 import { NO_KEYS, ruleSet, sensitiveMatcher } from '@fleet-backup/core';
 import pino from 'pino';
 import { checkLocalFiles } from '../../services/worker/src/capture/check-local-files.ts';
 import type { PreviousCopy } from '../../services/worker/src/capture/link-unchanged.ts';
 import { readSourceIndex } from '../../services/worker/src/capture/source-index.ts';
 import { captureFiles } from '../../services/worker/src/capture/take-snapshot.ts';
-import type { SkippedItem } from '../../services/worker/src/fs/found.ts';
-import { loadOwnerNames } from '../../services/worker/src/fs/owner-names.ts';
-import { walk } from '../../services/worker/src/fs/walk.ts';
 import { writeLarge } from '../support/tree.ts';
 
 const args = process.argv.slice(2);

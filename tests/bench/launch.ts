@@ -4,7 +4,7 @@
 // (MALLOC_ARENA_MAX=8 npm run bench:offsite) wins over the shebang's.
 import { readFileSync } from 'node:fs';
 
-const BIN = new URL('../../services/cli/bin/fleet-backup.js', import.meta.url);
+const BIN = new URL('../../services/launcher/bin/fleet-backup.js', import.meta.url);
 
 export interface Launch {
   /** Variables the shebang sets (NAME=value before `node`). */

@@ -16,7 +16,7 @@ import { launchEnv, NODE_FLAGS } from './launch.ts';
 const SIZE = Number(process.env.BENCH_BYTES ?? 1024 ** 3);
 const RSS_LIMIT = 200_000_000; // 200 MB
 const here = (p: string) => fileURLToPath(new URL(p, import.meta.url));
-const BUNDLE = here('../../services/cli/dist/fleet-backup.js');
+const BUNDLE = here('../../services/launcher/dist/fleet-backup.js');
 const mib = (n: number) => (n / 1024 / 1024).toFixed(1);
 
 const services = await serviceUrls();

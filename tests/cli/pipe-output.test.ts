@@ -12,7 +12,7 @@ import { repoRoot, runCli } from '../support/cli.ts';
 
 const run = promisify(execFile);
 const services = await serviceUrls();
-const BIN = path.join(repoRoot, 'services/cli/bin/fleet-backup.js');
+const BIN = path.join(repoRoot, 'services/launcher/bin/fleet-backup.js');
 const FILES = 30_000;
 const ATTRS = {
   mode: 0o644,

@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { type CliResult, waitFor } from '../support/cli.ts';
 
-const BIN = fileURLToPath(new URL('../../services/cli/bin/fleet-backup.js', import.meta.url));
+const BIN = fileURLToPath(new URL('../../services/launcher/bin/fleet-backup.js', import.meta.url));
 
 const quote = (s: string) => `'${s.replaceAll("'", `'\\''`)}'`;
 

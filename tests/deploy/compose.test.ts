@@ -323,10 +323,10 @@ describe('infra/docker/Dockerfile', () => {
     // The final image takes node_modules from the production-only stage, never from the build.
     expect(final).toMatch(/COPY --from=deps \/app\/node_modules /);
     expect(final).not.toMatch(/COPY --from=build \/app\/node_modules/);
-    expect(final).toMatch(/COPY --from=build \/app\/services\/cli\/dist /);
-    // The entry point is the file `npm run build` writes (services/cli/build.ts).
-    expect(readText('services/cli/build.ts')).toMatch(/'fleet-backup': /);
-    expect(final).toMatch(/ENTRYPOINT \[[^\]]*"services\/cli\/dist\/fleet-backup\.js"\]/);
+    expect(final).toMatch(/COPY --from=build \/app\/services\/launcher\/dist /);
+    // The entry point is the file `npm run build` writes (services/launcher/build.ts).
+    expect(readText('services/launcher/build.ts')).toMatch(/'fleet-backup': /);
+    expect(final).toMatch(/ENTRYPOINT \[[^\]]*"services\/launcher\/dist\/fleet-backup\.js"\]/);
     // The migrations travel with the bundle: every service role applies them at start.
     expect(final).toMatch(/COPY --from=deps \/app\/libs\/db\/migrations /);
   });
@@ -340,8 +340,12 @@ describe('infra/docker/Dockerfile', () => {
   });
 
   it('finds every production package where the bundle looks: root or services/cli node_modules', () => {
-    // The bundle in services/cli/dist resolves bare imports from services/cli/node_modules, then
-    // /app/node_modules; a production package nested under another workspace would be missed.
+    // The bundle in services/launcher/dist resolves bare imports from services/launcher/node_modules
+    // (the image's copy of services/cli/node_modules: the CLI's own versions), then /app/node_modules;
+    // a production package nested under another workspace would be missed.
+    expect(final).toMatch(
+      /COPY --from=deps \/app\/services\/cli\/node_modules \.\/services\/launcher\/node_modules/,
+    );
     const lock = JSON.parse(readText('package-lock.json')) as { packages: Record<string, { dev?: boolean }> };
     const nested = Object.entries(lock.packages)
       .filter(([p, info]) => /^(libs|services|tests)\/[^/]+\/node_modules\//.test(p) && !info.dev)

@@ -48,7 +48,7 @@ describe.skipIf(!services)('the image layout runs a role from the bundle', () =>
 
   beforeAll(async () => {
     // The production bundle, as the Dockerfile's build stage makes it.
-    execFileSync(process.execPath, [repoPath('services/cli/build.ts')], { stdio: 'pipe' });
+    execFileSync(process.execPath, [repoPath('services/launcher/build.ts')], { stdio: 'pipe' });
     dir = mkdtempSync(path.join(os.tmpdir(), 'fbt-image-'));
     layOutImage(dir);
     iso = await isolate(services!, 'image-layout');

@@ -134,7 +134,7 @@ describe.skipIf(!services)('restore brings back what was there', () => {
 
 /** The CLI as `nobody`, an ordinary user. */
 function asNobody(stack: Stack, args: string[]): Promise<CliResult> {
-  const bin = path.join(repoRoot, 'services/cli/bin/fleet-backup.js');
+  const bin = path.join(repoRoot, 'services/launcher/bin/fleet-backup.js');
   return new Promise((resolve) => {
     const child = spawn(
       'setpriv',

@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { serviceUrls } from '@fleet-backup/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { manualBackup, type RoleProcess } from '../support/cli.ts';
+import { manualBackup } from '../support/cli.ts';
 import { type Emulators, startEmulators } from '../support/emulators.ts';
 import {
   copyPaths,
@@ -35,7 +35,6 @@ interface Outcome {
 describe.skipIf(!services)('fleet-backup verify: rot after verification is found, marked and healed', () => {
   let stack: Stack;
   let emu: Emulators;
-  let worker: RoleProcess;
 
   const backup = async (label: string): Promise<{ shown: ShownBackup; source: string }> => {
     const source = await rotSource(stack.iso.dir, label);
@@ -53,7 +52,7 @@ describe.skipIf(!services)('fleet-backup verify: rot after verification is found
     emu = await startEmulators('rotverify');
     stack = await createStack(services!, 'rot-verify', { targets: emu.targets() });
     await stack.start(['producer']);
-    worker = await stack.start(['worker']);
+    await stack.start(['worker']);
     await stack.start(['agent', '--host', HOST], { ENCRYPTION_KEY: KEY });
   }, 120_000);
   afterAll(async () => {
@@ -72,9 +71,7 @@ describe.skipIf(!services)('fleet-backup verify: rot after verification is found
     await flipByte(at.s3('b.txt'));
     await flipByte(at.gcs('c.txt'));
     await flipByte(at.second('server.key'));
-    // No repair may run before we have looked: the pool worker is stopped.
-    await worker.stop();
-
+    // The pool worker reads the target copies (verify-copy jobs): this process holds no credential.
     const { run, outcomes } = await verify(shown.id);
     expect(run.code, run.stderr).toBe(1);
     expect(run.stderr).toMatch(/4 of 4 copies read bad or could not be read/);
@@ -94,16 +91,10 @@ describe.skipIf(!services)('fleet-backup verify: rot after verification is found
     );
     expect(o.local!.healed.map((h) => h.path).sort()).toEqual(o.local!.problems.map((p) => p.path).sort());
 
-    // The backup lost verified and 3-2-1 (only the local copy is verified now).
-    const hurt = await show(stack, shown.id);
-    expect(hurt.status).toBe('unverified');
-    expect(copyStates(hurt)).toEqual({ local: 'verified', second: 'corrupt', s3: 'corrupt', gcs: 'corrupt' });
-    expect(hurt.compliance.ok).toBe(false);
     // The healed local files are the source's bytes again (the encrypted one its ciphertext).
     expect(await readFile(at.local('a.txt'))).toEqual(await readFile(path.join(source, 'a.txt')));
 
-    // The repairs queued by verify run once a pool worker is back: every copy verified again.
-    worker = await stack.start(['worker']);
+    // The repairs verify queued run on the pool: every copy verified again.
     const healed = await waitVerified(stack, shown.id);
     expect(healed.compliance.ok).toBe(true);
     const again = await verify(shown.id);

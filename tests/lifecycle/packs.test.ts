@@ -10,7 +10,7 @@ import { followUpCorrupt, type TargetRead } from '@fleet-backup/worker';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli, waitFor } from '../support/cli.ts';
 
-const BIN = fileURLToPath(new URL('../../services/cli/bin/fleet-backup.js', import.meta.url));
+const BIN = fileURLToPath(new URL('../../services/launcher/bin/fleet-backup.js', import.meta.url));
 
 import {
   blobsOnTarget,

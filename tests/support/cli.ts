@@ -2,7 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const BIN = fileURLToPath(new URL('../../services/cli/bin/fleet-backup.js', import.meta.url));
+const BIN = fileURLToPath(new URL('../../services/launcher/bin/fleet-backup.js', import.meta.url));
 
 export interface CliResult {
   code: number | null;

@@ -1,8 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { loadConfig } from '@fleet-backup/config';
 import { createPool } from '@fleet-backup/db';
+import { openRuntime } from '@fleet-backup/runtime';
 import { blobKey, manifestKey, packKey } from '@fleet-backup/storage';
+import { recheckTargetCopy } from '@fleet-backup/worker';
 import { waitFor } from './cli.ts';
 import { type ByteSpot, blobBytes, type Emulators, flipByte } from './emulators.ts';
 import { readManifestText, writeManifestText } from './manifest-file.ts';
@@ -42,6 +45,25 @@ export async function waitVerified(stack: Stack, id: string, timeoutMs = 120_000
       detail: () => JSON.stringify(last?.copies),
     },
   );
+}
+
+/**
+ * Reads target copies of a backup back in this process, as `fleet-backup verify` has a pool worker
+ * do (found by `cli`, a repair queued): for a test that marks rot while no pool worker runs, so
+ * that no repair heals it before the test has looked. Returns each copy's problems.
+ */
+export async function readBackNow(env: Record<string, string>, backupId: string, targets: string[]) {
+  const rt = await openRuntime(loadConfig({ ...env, LOG_LEVEL: 'silent' }), { name: 'read-back-test' });
+  try {
+    const problems: Record<string, { path: string; problem: string }[]> = {};
+    for (const t of targets)
+      problems[t] = (
+        await recheckTargetCopy(rt, backupId, t, { by: 'cli', log: rt.log, repair: true })
+      ).problems;
+    return problems;
+  } finally {
+    await rt.close();
+  }
 }
 
 /** A source directory of plain files and one sensitive file (encrypted on the agent), all unique bytes. */

@@ -157,12 +157,20 @@ export const jobCatalog = {
   // — rot: re-reading and healing copies after verification (add entries here) —
   /**
    * Reads one target copy of a backup back in full, as verify does, and sets the copy verified or
-   * corrupt (a corrupt copy that reads good again is verified again). Queued after a repair. No
-   * job id: it must run after every repair, and reading twice is harmless.
+   * corrupt (a corrupt copy that reads good again is verified again). Queued after a repair, and
+   * by `fleet-backup verify`, which reads its VerifyCopyResult off the finished job: the pool holds
+   * the targets' credentials, an operator's CLI need not. No job id: it must run after every
+   * repair, and reading twice is harmless.
    */
   'verify-copy': define({
     queue: 'pool',
-    schema: z.strictObject({ backupId, host: hostIdSchema, target }),
+    schema: z.strictObject({
+      backupId,
+      host: hostIdSchema,
+      target,
+      /** Who asked, as its findings record it; the pipeline's own reads leave it out. */
+      by: z.enum(['verify', 'cli']).optional(),
+    }),
     attempts: 5,
     backoffMs: 30_000,
     timeoutMs: 12 * HOUR,
@@ -225,6 +233,12 @@ export const jobCatalog = {
     timeoutMs: 12 * HOUR,
   }),
 } as const;
+
+/** What a verify-copy job found: the copy's state after the read (null: backup being removed). */
+export interface VerifyCopyResult {
+  status: 'verified' | 'corrupt' | null;
+  problems: { path: string; problem: string }[];
+}
 
 export type JobCatalog = typeof jobCatalog;
 export type JobName = keyof JobCatalog;

@@ -16,7 +16,11 @@ export interface JobContext {
   progress?: (value: { done: number; total: number }) => Promise<void>;
 }
 
-export type Handler<N extends JobName> = (data: JobData<N>, ctx: JobContext) => Promise<void>;
+/**
+ * What a handler returns is kept on the finished job (BullMQ's return value): how a command that
+ * queued the job learns what it found (`fleet-backup verify` reading a target copy on the pool).
+ */
+export type Handler<N extends JobName> = (data: JobData<N>, ctx: JobContext) => Promise<unknown>;
 export type Handlers = { [N in JobName]?: Handler<N> };
 
 export interface FailureReport {
@@ -79,7 +83,11 @@ export class StageWorker {
     this.worker.on('error', (err) => opts.log.warn({ err, queue: opts.queue }, 'worker connection error'));
   }
 
-  private async process(job: Job, token: string | undefined, cancel: AbortSignal | undefined): Promise<void> {
+  private async process(
+    job: Job,
+    token: string | undefined,
+    cancel: AbortSignal | undefined,
+  ): Promise<unknown> {
     if (!isJobName(job.name) || !this.opts.handlers[job.name]) {
       throw new UnrecoverableError(`no handler for job "${job.name}" on queue ${this.opts.queue}`);
     }
@@ -117,7 +125,7 @@ export class StageWorker {
         });
       }
       const handler = this.opts.handlers[name] as Handler<typeof name>;
-      await handler(parsed.data as JobData<typeof name>, {
+      const result = await handler(parsed.data as JobData<typeof name>, {
         jobId: job.id ?? '',
         attempt,
         maxAttempts,
@@ -126,6 +134,7 @@ export class StageWorker {
         progress: (value) => job.updateProgress(value),
       });
       log.info({ event: 'done', durationMs: emit('done') }, 'stage done');
+      return result;
     } catch (raw) {
       const error = raw instanceof Error ? raw : new Error(String(raw));
       if (cancel?.aborted && cancel.reason === SHUTDOWN && token) {

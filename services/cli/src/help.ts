@@ -7,10 +7,6 @@ import { exitCodesHelp } from './exit.ts';
  * A test checks that every command's help shows at least one example.
  */
 const EXAMPLES: Record<string, string[]> = {
-  start: ['fleet-backup start', 'npm start   # the same, from a checkout'],
-  producer: ['FLEET_BACKUP_CONFIG=/etc/fleet-backup.json fleet-backup producer'],
-  worker: ['fleet-backup worker --concurrency 8'],
-  agent: ['fleet-backup agent --host web-01'],
   plan: ['fleet-backup plan --host web-01', 'fleet-backup plan --host web-01 --json | jq .totals'],
   config: ['fleet-backup config apply fleet.json --dry-run', 'fleet-backup config show'],
   'config apply': [
@@ -44,6 +40,11 @@ const EXAMPLES: Record<string, string[]> = {
   migrate: ['DATABASE_URL=postgres://backup@db/fleet fleet-backup migrate'],
 };
 
+/** The examples section of a command's help. */
+export function examplesHelp(examples: string[]): string {
+  return `\nExample${examples.length > 1 ? 's' : ''}:\n${examples.map((e) => `  ${e}`).join('\n')}`;
+}
+
 /** The command's path below the program, e.g. `tokens create`. */
 export function commandPath(cmd: Command): string {
   const names: string[] = [];
@@ -63,11 +64,7 @@ export function allCommands(program: Command): Command[] {
 export function addHelp(program: Command): void {
   for (const cmd of allCommands(program)) {
     const examples = EXAMPLES[commandPath(cmd)];
-    if (examples)
-      cmd.addHelpText(
-        'after',
-        `\nExample${examples.length > 1 ? 's' : ''}:\n${examples.map((e) => `  ${e}`).join('\n')}`,
-      );
+    if (examples) cmd.addHelpText('after', examplesHelp(examples));
     cmd.showHelpAfterError(`(run \`fleet-backup ${commandPath(cmd)} --help\` for usage and examples)`);
   }
   program.showHelpAfterError('(run `fleet-backup --help` for the commands)');

@@ -11,18 +11,24 @@ import { registerInspectCommands } from './commands/inspect.ts';
 import { registerLifecycleCommands } from './commands/lifecycle.ts';
 import { registerPlanCommand } from './commands/plan.ts';
 import { registerRestoreCommands } from './commands/restore.ts';
-import { registerServeCommands } from './commands/serve.ts';
 import { registerTokenCommands } from './commands/tokens.ts';
 import { registerVerifyCommand } from './commands/verify.ts';
 import { EXIT, reportError } from './exit.ts';
 import { addHelp, rewriteHelpCommand } from './help.ts';
 
-/** Builds the `fleet-backup` command line. */
-export function buildProgram(): Command {
+export type { Command } from 'commander';
+export { allCommands, examplesHelp } from './help.ts';
+export { wholeNumber } from './options.ts';
+
+/** Commands a package above the CLI adds (the launcher's roles), listed first. */
+export type RegisterCommands = (program: Command) => void;
+
+/** Builds the `fleet-backup` command line: the commands of `more`, then the CLI's own. */
+export function buildProgram(more: RegisterCommands[] = []): Command {
   const program = new Command('fleet-backup')
     .description('verified 3-2-1 backups for a fleet of hosts')
     .exitOverride();
-  registerServeCommands(program);
+  for (const register of more) register(program);
   registerBackupCommand(program);
   registerPlanCommand(program);
   registerConfigCommands(program);
@@ -43,9 +49,9 @@ export function buildProgram(): Command {
 }
 
 /** Runs the CLI and returns its exit code. */
-export async function main(argv: string[]): Promise<number> {
+export async function main(argv: string[], more: RegisterCommands[] = []): Promise<number> {
   try {
-    await buildProgram().parseAsync(rewriteHelpCommand(argv), { from: 'user' });
+    await buildProgram(more).parseAsync(rewriteHelpCommand(argv), { from: 'user' });
     return EXIT.ok;
   } catch (err) {
     if (err instanceof CommanderError) return err.exitCode === 0 ? EXIT.ok : EXIT.usage;

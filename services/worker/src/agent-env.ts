@@ -25,10 +25,3 @@ export function assertOwnHost(env: AgentEnv, backup: BackupRow): void {
 export function backupDir(env: AgentEnv, backup: BackupRow): string {
   return path.join(env.backupRoot, backup.key);
 }
-
-/** The roots this agent may read: configured roots, else the sources, else everything. */
-export function allowedRoots(config: HostConfig): string[] {
-  if (config.roots?.length) return config.roots;
-  if (config.sources.length) return config.sources.map((s) => s.path);
-  return ['/'];
-}

@@ -1,7 +1,5 @@
-export { describeSystemState, type PlannedSystemState } from './capture/plan-state.ts';
 export { type NotSqlite, type SqliteSnapshot, snapshotSqlite } from './fs/sqlite-snapshot.ts';
 export * from './metadata-file.ts';
-export * from './plan.ts';
 export {
   followUpCorrupt,
   type RecheckResult,

@@ -12,8 +12,8 @@ import { launchEnv, NODE_FLAGS } from '../launch.ts';
 import { track } from './cleanup.ts';
 
 const here = (p: string) => fileURLToPath(new URL(p, import.meta.url));
-const SOURCES_BIN = here('../../../services/cli/bin/fleet-backup.js');
-const BUNDLE = here('../../../services/cli/dist/fleet-backup.js');
+const SOURCES_BIN = here('../../../services/launcher/bin/fleet-backup.js');
+const BUNDLE = here('../../../services/launcher/dist/fleet-backup.js');
 // BENCH_PROFILE_DIR=DIR: each role also runs under `node --cpu-prof` at log level debug, and its
 // profile and log are left there. BENCH_LOG_DIR=DIR: only the debug logs (each stage's peak RSS),
 // without a profiler's own memory and time.
@@ -73,7 +73,7 @@ export async function startFleetStack(
   const config = path.join(iso.dir, 'config.json');
   const secretFile = path.join(iso.dir, 's3-standin.secret');
   await writeFile(secretFile, S3_EMULATOR_CREDENTIALS.secretAccessKey, { mode: 0o600 });
-  // The same targets `embeddedConfig` (services/cli/src/defaults.ts) configures.
+  // The same targets `embeddedConfig` (services/launcher/src/defaults.ts) configures.
   await writeFile(
     config,
     JSON.stringify({

@@ -12,7 +12,7 @@ export interface CompareOptions {
   days: number;
   /** How long P6 waits for the pre-change's snapshot before calling it FAIL. */
   preChangeLimitSeconds: number;
-  /** Run the production bundle (services/cli/dist) instead of the sources. */
+  /** Run the production bundle (services/launcher/dist) instead of the sources. */
   bundle: boolean;
   /** No targets besides the local copy: quicker runs while working on the local data path. */
   localOnly: boolean;

@@ -19,7 +19,7 @@ export interface OffsiteOptions {
   seriesFiles: number;
   days: number;
   dbBytes: number;
-  /** Run the production bundle (services/cli/dist) instead of the sources. */
+  /** Run the production bundle (services/launcher/dist) instead of the sources. */
   bundle: boolean;
 }
 

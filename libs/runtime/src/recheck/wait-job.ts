@@ -1,6 +1,11 @@
 import type { Runtime } from '../runtime.ts';
 
-export type JobOutcome = { state: 'completed' } | { state: 'failed'; reason: string } | { state: 'timeout' };
+export type JobOutcome =
+  | { state: 'completed'; value: unknown }
+  | { state: 'failed'; reason: string }
+  /** An attempt failed and the job waits for its next: it stays queued. */
+  | { state: 'retrying'; reason: string }
+  | { state: 'timeout' };
 
 /**
  * Waits for a job on a queue to finish, polling its state: how a command waits for work only an
@@ -18,8 +23,10 @@ export async function waitForJob(
   for (;;) {
     const job = await queue.getJob(jobId);
     const state = job ? await job.getState() : 'unknown';
-    if (state === 'completed') return { state };
+    if (state === 'completed') return { state, value: job?.returnvalue };
     if (state === 'failed') return { state, reason: job?.failedReason ?? 'failed' };
+    if (state === 'delayed' && job?.attemptsMade && job.failedReason)
+      return { state: 'retrying', reason: job.failedReason };
     if (performance.now() > deadline) return { state: 'timeout' };
     await new Promise((r) => setTimeout(r, 300));
   }

@@ -1,5 +1,5 @@
+import { type BackupPlan, describeSystemState, planBackup } from '@fleet-backup/capture';
 import { NotFoundFailure, SENSITIVE_SKIPPED } from '@fleet-backup/core';
-import { type BackupPlan, describeSystemState, planBackup } from '@fleet-backup/worker';
 import type { Command } from 'commander';
 import { printJson } from '../exit.ts';
 import { withRuntime } from '../open.ts';

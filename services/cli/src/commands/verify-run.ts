@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { isKept, LOCAL_COPY, NotFoundFailure } from '@fleet-backup/core';
 import { type BackupRow, CopyChecks } from '@fleet-backup/db';
-import type { JobData } from '@fleet-backup/queue';
-import { type Runtime, resolveBackup, waitForJob } from '@fleet-backup/runtime';
+import type { VerifyCopyResult } from '@fleet-backup/queue';
+import { type JobOutcome, type Runtime, resolveBackup, waitForJob } from '@fleet-backup/runtime';
 import { CliError, EXIT } from '../exit.ts';
 
 /** What one copy read as: verified; corrupt (a repair is queued); healed (read bad, fetched again, verified). */
@@ -64,39 +64,35 @@ export function checkTargetName(rt: Runtime, target: string | undefined): void {
   );
 }
 
-interface LocalJob {
-  chosen: Chosen;
-  data: JobData<'verify-local'>;
+type Base = Omit<CopyOutcome, 'result' | 'note'>;
+
+/** A read queued for a copy: a target's on the pool, a local copy's on its host's agent. */
+interface Queued {
+  base: Base;
+  queue: string;
   jobId: string;
+  /** The outcome, from the finished job. */
+  outcome(done: JobOutcome, timeoutMs: number): Promise<CopyOutcome>;
 }
 
 /**
- * Reads every verified or corrupt copy of the backups back in full: targets here, in this
- * process (a corrupt one gets a repair queued), each local copy on its host's agent (a job on the
- * host's queue, waited for up to `timeoutMs`; the agent heals what reads bad from a target).
- * Copies the pipeline has not verified yet are left to it.
+ * Reads every verified or corrupt copy of the backups back in full, each where it is read from:
+ * a target's copy on a pool worker (which holds the targets' credentials; a corrupt one gets a
+ * repair queued), each local copy on its host's agent (which heals what reads bad from a target).
+ * Each is a job, waited for up to `timeoutMs` in all; one not run by then stays queued. Copies the
+ * pipeline has not verified yet are left to it.
  */
 export async function verifyBackups(
   rt: Runtime,
   chosen: Chosen[],
   opts: { target?: string; timeoutMs: number },
 ): Promise<CopyOutcome[]> {
-  const { recheckTargetCopy } = await import('@fleet-backup/worker');
-  const log = rt.log.child({}, { level: 'warn' });
   const outcomes: CopyOutcome[] = [];
-  const local: LocalJob[] = [];
+  const queued: Queued[] = [];
   for (const b of chosen) {
     const detail = await rt.backups.detail(b.id);
     for (const copy of detail.copies.filter((c) => !opts.target || c.target === opts.target)) {
-      const base = {
-        backupId: b.id,
-        host: b.host,
-        key: b.key,
-        copy: copy.target,
-        problems: [],
-        healed: [],
-        note: null,
-      };
+      const base = { backupId: b.id, host: b.host, key: b.key, copy: copy.target, problems: [], healed: [] };
       if (copy.status !== 'verified' && copy.status !== 'corrupt') {
         outcomes.push({
           ...base,
@@ -105,44 +101,73 @@ export async function verifyBackups(
         });
       } else if (copy.target === LOCAL_COPY) {
         const data = { backupId: b.id, host: b.host, checkId: randomUUID(), by: 'cli' as const };
-        local.push({ chosen: b, data, jobId: await rt.queues.add('verify-local', data) });
+        const jobId = await rt.queues.add('verify-local', data);
+        queued.push({
+          base,
+          queue: rt.queues.queueFor('verify-local', data),
+          jobId,
+          outcome: (done, timeoutMs) => localOutcome(rt, base, data.checkId, done, timeoutMs),
+        });
       } else {
-        try {
-          const r = await recheckTargetCopy(rt, b.id, copy.target, { by: 'cli', log, repair: true });
-          const bad = r.problems.length > 0;
-          outcomes.push({
-            ...base,
-            result: bad ? 'corrupt' : 'verified',
-            problems: r.problems,
-            note: bad ? 'a repair from a good copy is queued' : null,
-          });
-        } catch (err) {
-          outcomes.push({ ...base, result: 'unreachable', note: (err as Error).message });
-        }
+        const data = { backupId: b.id, host: b.host, target: copy.target, by: 'cli' as const };
+        const jobId = await rt.queues.add('verify-copy', data);
+        queued.push({
+          base,
+          queue: rt.queues.queueFor('verify-copy', data),
+          jobId,
+          outcome: async (done, timeoutMs) => targetOutcome(base, done, timeoutMs),
+        });
       }
     }
   }
   const deadline = performance.now() + opts.timeoutMs;
-  for (const job of local)
-    outcomes.push(await localOutcome(rt, job, Math.max(0, deadline - performance.now())));
+  for (const job of queued) {
+    const timeoutMs = Math.max(0, deadline - performance.now());
+    outcomes.push(await job.outcome(await waitForJob(rt, job.queue, job.jobId, timeoutMs), opts.timeoutMs));
+  }
   return outcomes;
 }
 
-async function localOutcome(rt: Runtime, job: LocalJob, timeoutMs: number): Promise<CopyOutcome> {
-  const { chosen: b } = job;
-  const base = { backupId: b.id, host: b.host, key: b.key, copy: LOCAL_COPY, problems: [], healed: [] };
-  const done = await waitForJob(rt, rt.queues.queueFor('verify-local', job.data), job.jobId, timeoutMs);
+function targetOutcome(base: Base, done: JobOutcome, timeoutMs: number): CopyOutcome {
   if (done.state === 'timeout') {
-    const note = `no agent for host ${b.host} ran the check within ${Math.round(timeoutMs / 1000)} s (is \`fleet-backup agent --host ${b.host}\` running?); it stays queued`;
+    const note = `no pool worker read it within ${Math.round(timeoutMs / 1000)} s (is \`fleet-backup worker\` running?); the read stays queued`;
     return { ...base, result: 'not checked', note };
   }
-  if (done.state === 'failed')
-    return { ...base, result: 'not checked', note: `the agent's check failed: ${done.reason}` };
-  const copy = (await rt.backups.detail(b.id)).copies.find((c) => c.target === LOCAL_COPY);
+  if (done.state !== 'completed') {
+    const again = done.state === 'retrying' ? '; the read is tried again' : '';
+    return { ...base, result: 'unreachable', note: `${done.reason}${again}` };
+  }
+  const read = done.value as VerifyCopyResult;
+  if (read.status === null) return { ...base, result: 'skipped', note: 'the backup is being removed' };
+  const bad = read.problems.length > 0;
+  return {
+    ...base,
+    result: bad ? 'corrupt' : 'verified',
+    problems: read.problems,
+    note: bad ? 'a repair from a good copy is queued' : null,
+  };
+}
+
+async function localOutcome(
+  rt: Runtime,
+  base: Base,
+  checkId: string,
+  done: JobOutcome,
+  timeoutMs: number,
+): Promise<CopyOutcome> {
+  if (done.state === 'timeout') {
+    const note = `no agent for host ${base.host} ran the check within ${Math.round(timeoutMs / 1000)} s (is \`fleet-backup agent --host ${base.host}\` running?); it stays queued`;
+    return { ...base, result: 'not checked', note };
+  }
+  if (done.state !== 'completed') {
+    const again = done.state === 'retrying' ? '; it is tried again' : '';
+    return { ...base, result: 'not checked', note: `the agent's check failed: ${done.reason}${again}` };
+  }
+  const copy = (await rt.backups.detail(base.backupId)).copies.find((c) => c.target === LOCAL_COPY);
   const check = copy?.detail.check as
     | { id?: string; found?: CopyOutcome['problems']; healed?: CopyOutcome['healed'] }
     | undefined;
-  if (!copy || !check || check.id !== job.data.checkId) {
+  if (!copy || !check || check.id !== checkId) {
     return {
       ...base,
       result: 'skipped',
@@ -157,7 +182,7 @@ async function localOutcome(rt: Runtime, job: LocalJob, timeoutMs: number): Prom
     result === 'healed'
       ? 'fetched again from a verified copy and read good'
       : result === 'corrupt'
-        ? `no copy on a target could heal it; run a new backup of host ${b.host}`
+        ? `no copy on a target could heal it; run a new backup of host ${base.host}`
         : null;
   return { ...base, result, problems: found, healed, note };
 }

@@ -27,14 +27,14 @@ export function registerVerifyCommand(program: Command): void {
     .option('--target <name>', 'only this copy: local, or a target name')
     .option(
       '--timeout <seconds>',
-      'how long to wait for the agents that read the local copies',
+      'how long to wait for the pool workers and agents that read the copies',
       wholeNumber,
       600,
     )
     .option('--json', 'print one JSON array, an entry per copy read')
     .addHelpText(
       'after',
-      "\nTargets are read by this process; each local copy is read by its host's agent (a job on its queue), which fetches a bad file again from a verified target copy." +
+      "\nEach copy is read where its credentials are: a target's by a pool worker (a verify-copy job), each local copy by its host's agent (a job on its queue), which fetches a bad file again from a verified target copy. This process needs no target credential." +
         '\nExit codes: 0 every copy read good, 1 a copy read bad (even if healed since) or could not be read, 2 bad arguments, 3 no such backup or host.' +
         '\n\nExamples:\n  fleet-backup verify 6f1c…\n  fleet-backup verify 20260301 --host web-01 --target s3\n  fleet-backup verify --all --json',
     )

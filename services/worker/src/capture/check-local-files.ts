@@ -1,7 +1,7 @@
 import path from 'node:path';
+import { TimeSlice } from '@fleet-backup/capture';
 import { forEachLimited, PermanentFailure } from '@fleet-backup/core';
 import { type BackupRow, type StoredFile, storedBlob } from '@fleet-backup/db';
-import { TimeSlice } from '../fs/bounded.ts';
 import { SMALL_READ } from '../fs/buffer-pool.ts';
 import { hashFile, hashSmallFileSync } from '../fs/hash-file.ts';
 import { readSourceIndex } from './source-index.ts';

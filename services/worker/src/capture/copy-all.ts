@@ -1,14 +1,12 @@
+import { companionOf, type FoundFile, type SkippedItem, skipReason, TimeSlice } from '@fleet-backup/capture';
 import { forEachLimited, PermanentFailure } from '@fleet-backup/core';
 import type { JobContext } from '@fleet-backup/queue';
 import type { DirMaker } from '../fs/atomic-copy.ts';
-import { TimeSlice } from '../fs/bounded.ts';
-import type { FoundFile, SkippedItem } from '../fs/found.ts';
 import { warnSensitiveSkipped } from '../stages/sensitive.ts';
 import { snapshotFile } from '../stages/snapshot-file.ts';
 import type { CopyContext, SnapshotRow } from '../stages/snapshot-row.ts';
 import { linkUnchanged, type PreviousCopy, sourceEntryOf, unchangedRow } from './link-unchanged.ts';
 import type { SourceEntry } from './source-index.ts';
-import { companionOf, skipReason } from './take-or-skip.ts';
 
 /** Files in flight at once: enough to keep the disk and the thread pool busy on small files. */
 export const FILES_IN_FLIGHT = 32;
@@ -28,8 +26,8 @@ export interface Copied {
 }
 
 /**
- * Copies each file the shared take-or-skip rule takes (capture/take-or-skip.ts, as `plan` does),
- * up to FILES_IN_FLIGHT at once. Rows and notes come out in the order the walk found the files,
+ * Copies each file the shared take-or-skip rule takes (libs/capture/src/take-or-skip.ts, as `plan`
+ * does), up to FILES_IN_FLIGHT at once. Rows and notes come out in the order the walk found the files,
  * whatever order the copies finish in. A database's `-wal`/`-shm`/`-journal` is decided only once
  * the database itself is done, as the rule needs.
  */

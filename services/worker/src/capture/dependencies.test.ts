@@ -2,10 +2,10 @@ import { createHash } from 'node:crypto';
 import { mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { MAX_MANIFESTS } from '@fleet-backup/capture';
 import { dependenciesSchema } from '@fleet-backup/config';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { buildDependencies, DEPENDENCIES_HEADER } from './dependencies.ts';
-import { MAX_MANIFESTS } from './manifests.ts';
 
 interface DocRecord {
   header: Record<string, unknown>;

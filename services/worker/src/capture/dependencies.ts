@@ -1,12 +1,17 @@
 import { createReadStream } from 'node:fs';
 import { type FileHandle, rm } from 'node:fs/promises';
 import path from 'node:path';
+import {
+  EntryChanged,
+  EntryVanished,
+  type FoundManifest,
+  findManifests,
+  openRealFile,
+  type WalkLimits,
+} from '@fleet-backup/capture';
 import type { DependenciesConfig } from '@fleet-backup/config';
 import { PermanentFailure } from '@fleet-backup/core';
-import type { WalkLimits } from '../fs/found.ts';
-import { EntryChanged, EntryVanished, openRealFile } from '../fs/verified-open.ts';
 import { type CappedWrite, createPrivate, writeCapped } from './capped-write.ts';
-import { type FoundManifest, findManifests } from './manifests.ts';
 import { type CommandResult, runCommand } from './run-command.ts';
 
 /**
@@ -118,9 +123,10 @@ function headerLine(header: Record<string, unknown>): string {
 
 /**
  * Copies a manifest into the part file. It is opened by its checked real path without following
- * a symlink, and only if the kernel reached it at exactly that path (fs/verified-open.ts): a
- * directory swapped for a symlink since the check cannot send another file into this record. A
- * file that vanished, changed or cannot be read is a problem, not a failure.
+ * a symlink, and only if the kernel reached it at exactly that path
+ * (libs/capture/src/verified-open.ts): a directory swapped for a symlink since the check cannot
+ * send another file into this record. A file that vanished, changed or cannot be read is a
+ * problem, not a failure.
  */
 async function takeManifest(
   m: FoundManifest,

@@ -1,9 +1,9 @@
 import { linkSync, renameSync, rmSync } from 'node:fs';
 import path from 'node:path';
+import type { FoundFile } from '@fleet-backup/capture';
 import { metadataPath } from '@fleet-backup/core';
 import { type FileRow, storedBlob } from '@fleet-backup/db';
 import { type DirMaker, tempPathIn } from '../fs/atomic-copy.ts';
-import type { FoundFile } from '../fs/found.ts';
 import { hashFile } from '../fs/hash-file.ts';
 import type { SnapshotRow } from '../stages/snapshot-row.ts';
 import type { SourceEntry } from './source-index.ts';

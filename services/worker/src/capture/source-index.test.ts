@@ -1,9 +1,9 @@
 import { mkdir, mkdtemp, readdir, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import type { FoundFile } from '@fleet-backup/capture';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DirMaker } from '../fs/atomic-copy.ts';
-import type { FoundFile } from '../fs/found.ts';
 import { linkUnchanged, type PreviousCopy, unchangedRow } from './link-unchanged.ts';
 import {
   INDEX_DIR,

@@ -2,20 +2,14 @@ import { spawn } from 'node:child_process';
 import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { type FoundFile, GENERATED } from '@fleet-backup/capture';
 import { type HostConfig, hostSchema } from '@fleet-backup/config';
 import { DEFAULT_SECRET_PATTERNS, Keyring, NO_KEYS, PermanentFailure } from '@fleet-backup/core';
 import type { BackupRow } from '@fleet-backup/db';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { AgentEnv } from '../agent-env.ts';
-import type { FoundFile } from '../fs/found.ts';
 import { currentOwner, startTimeOf } from './staging.ts';
-import {
-  captureSystemState,
-  capturesSystemState,
-  GENERATED,
-  STAGING_DIR,
-  sweepStaging,
-} from './system-state.ts';
+import { captureSystemState, capturesSystemState, STAGING_DIR, sweepStaging } from './system-state.ts';
 
 const host = (config: unknown): HostConfig => hostSchema.parse(config);
 

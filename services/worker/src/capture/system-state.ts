@@ -1,28 +1,15 @@
 import { rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { allowedRoots, captureEnvironment, type FoundFile, GENERATED } from '@fleet-backup/capture';
 import type { HostConfig } from '@fleet-backup/config';
-import { type GeneratedItem, isInside, PermanentFailure } from '@fleet-backup/core';
+import { isInside, PermanentFailure } from '@fleet-backup/core';
 import type { BackupRow } from '@fleet-backup/db';
 import type { JobContext } from '@fleet-backup/queue';
-import { type AgentEnv, allowedRoots } from '../agent-env.ts';
-import type { FoundFile } from '../fs/found.ts';
+import type { AgentEnv } from '../agent-env.ts';
 import { buildDependencies, type DependenciesSummary } from './dependencies.ts';
-import { captureEnvironment } from './environment.ts';
 import { createStaging } from './staging.ts';
 
 export { STAGING_DIR, sweepStaging } from './staging.ts';
-
-/**
- * Generated items sit at the top of the backup, beside the host's own absolute paths, and are
- * stored under their own names (libs/core GENERATED_ITEMS): `environment.config`,
- * `environment.secrets.config` and `dependencies.config`. A host file with one of these paths (a
- * file named so in `/`) is refused rather than silently shadowed.
- */
-export const GENERATED = {
-  environment: '/environment.config',
-  environmentSecrets: '/environment.secrets.config',
-  dependencies: '/dependencies.config',
-} as const satisfies Record<string, `/${GeneratedItem}`>;
 
 /**
  * Which backups capture system state: those that take all of the host's configured sources
@@ -71,8 +58,9 @@ export async function captureSystemState(
       );
       files.push(await stage(dir, GENERATED.environment, captured.plain, false));
       if (captured.secret !== null) {
-        // Without a key the snapshot skips a sensitive item unread (capture/take-or-skip.ts), so its
-        // values are not even staged: were it read anyway, the copy would find no file, never plaintext.
+        // Without a key the snapshot skips a sensitive item unread (libs/capture/src/take-or-skip.ts),
+        // so its values are not even staged: were it read anyway, the copy would find no file, never
+        // plaintext.
         const body = env.rt.config.encryption.currentId === null ? null : captured.secret;
         files.push(await stage(dir, GENERATED.environmentSecrets, body, true));
       }

@@ -1,18 +1,24 @@
 import { isUtf8 } from 'node:buffer';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
+import {
+  allowedRoots,
+  type FoundFile,
+  loadOwnerNames,
+  type OwnerNames,
+  resolveScope,
+  type SkippedItem,
+  TreeReader,
+  walk,
+  walkRoots,
+} from '@fleet-backup/capture';
 import type { Keyring, TreeNode } from '@fleet-backup/core';
 import { type BackupRow, previousFiles, previousVerifiedBackup } from '@fleet-backup/db';
 import type { JobContext } from '@fleet-backup/queue';
-import { type AgentEnv, allowedRoots, backupDir } from '../agent-env.ts';
+import { type AgentEnv, backupDir } from '../agent-env.ts';
 import { DirMaker } from '../fs/atomic-copy.ts';
 import { makeDurable } from '../fs/durable.ts';
-import type { FoundFile, SkippedItem } from '../fs/found.ts';
-import { loadOwnerNames, type OwnerNames } from '../fs/owner-names.ts';
 import { pruneBackupDir } from '../fs/prune.ts';
-import { resolveScope, walkRoots } from '../fs/roots.ts';
-import { TreeReader } from '../fs/tree-reader.ts';
-import { walk } from '../fs/walk.ts';
 import type { CopyContext, SnapshotRow } from '../stages/snapshot-row.ts';
 import { type Copied, copyAll } from './copy-all.ts';
 import type { PreviousCopy } from './link-unchanged.ts';

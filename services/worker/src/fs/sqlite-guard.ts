@@ -1,5 +1,5 @@
 import { fstatSync, readdirSync, readlinkSync } from 'node:fs';
-import { EntryChanged, type Identity, PROC_FD, sameIdentity } from './verified-open.ts';
+import { EntryChanged, type Identity, PROC_FD, sameIdentity } from '@fleet-backup/capture';
 
 /**
  * node:sqlite opens a database by name, and SQLite opens its `-wal` and `-shm` by name too: a

@@ -2,11 +2,11 @@ import { mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
+import { EntryChanged } from '@fleet-backup/capture';
 import { PermanentFailure, SQLITE_HEADER } from '@fleet-backup/core';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { ExpectedDatabase } from './sqlite-guard.ts';
 import { snapshotSqlite } from './sqlite-snapshot.ts';
-import { EntryChanged } from './verified-open.ts';
 
 const signal = new AbortController().signal;
 

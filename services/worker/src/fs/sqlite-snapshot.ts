@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { chmod, type FileHandle, lstat, mkdir, open, unlink } from 'node:fs/promises';
+import { chmod, lstat, mkdir, open, unlink } from 'node:fs/promises';
 import { backup, DatabaseSync } from 'node:sqlite';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { PermanentFailure, SQLITE_HEADER } from '@fleet-backup/core';
@@ -42,13 +42,6 @@ const SQLITE_BUSY = 5;
 const SQLITE_LOCKED = 6;
 const SQLITE_CORRUPT = 11;
 const SQLITE_NOTADB = 26;
-
-/** The first bytes of an open file, enough to recognise SQLite's 16-byte header. */
-export async function readHead(handle: FileHandle): Promise<Buffer> {
-  const head = Buffer.alloc(SQLITE_HEADER.length);
-  const { bytesRead } = await handle.read(head, 0, head.length, 0);
-  return head.subarray(0, bytesRead);
-}
 
 /**
  * Snapshots a live SQLite database through SQLite's online backup API into a temporary file in

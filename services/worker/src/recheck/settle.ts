@@ -16,7 +16,8 @@ export interface CopyVerdict {
 
 export interface Settled {
   host: string;
-  status: CopyStatus;
+  /** What the read made the copy. */
+  status: 'verified' | 'corrupt';
   previous: CopyStatus;
 }
 
@@ -40,7 +41,7 @@ export async function settleCopy(rt: Runtime, v: CopyVerdict): Promise<Settled |
  */
 export async function settleCopyIn(rt: Runtime, tx: Queryable, v: CopyVerdict): Promise<Settled | null> {
   const { backups } = rt;
-  const status: CopyStatus = v.problems.length ? 'corrupt' : 'verified';
+  const status = v.problems.length ? 'corrupt' : 'verified';
   const backup = await backups.lock(v.backupId, tx);
   if (!v.finishStage && !isKept(backup.lifecycle)) return null;
   const row = await tx.query<{ status: CopyStatus }>(

@@ -1,5 +1,5 @@
 import { CopyChecks } from '@fleet-backup/db';
-import type { JobContext, JobData } from '@fleet-backup/queue';
+import type { JobContext, JobData, VerifyCopyResult } from '@fleet-backup/queue';
 import type { Runtime } from '@fleet-backup/runtime';
 import type { StorageTarget } from '@fleet-backup/storage';
 import { readBlobsBack } from '../recheck/blob-reads.ts';
@@ -7,14 +7,22 @@ import { markCorrupt, markHoldersCorrupt } from '../recheck/holders.ts';
 import { checkManifest } from '../recheck/manifest-check.ts';
 import { recheckTargetCopy, recordManifestFindings } from '../recheck/target-copy.ts';
 
-/** verify-copy (pool): reads one target copy back in full and settles it (queued after a repair). */
-export async function verifyCopy(rt: Runtime, data: JobData<'verify-copy'>, ctx: JobContext): Promise<void> {
-  await recheckTargetCopy(rt, data.backupId, data.target, {
-    by: 'verify',
+/**
+ * verify-copy (pool): reads one target copy back in full and settles it (queued after a repair,
+ * and by `fleet-backup verify`, which reads the result off the job).
+ */
+export async function verifyCopy(
+  rt: Runtime,
+  data: JobData<'verify-copy'>,
+  ctx: JobContext,
+): Promise<VerifyCopyResult> {
+  const read = await recheckTargetCopy(rt, data.backupId, data.target, {
+    by: data.by ?? 'verify',
     log: ctx.log,
     signal: ctx.signal,
     repair: true,
   });
+  return { status: read.settled?.status ?? null, problems: read.problems };
 }
 
 /**

@@ -1,10 +1,10 @@
+import type { FoundFile } from '@fleet-backup/capture';
 import type { Logger } from '@fleet-backup/config';
-import type { FoundFile } from '../fs/found.ts';
 
 /**
- * Without an encryption key a sensitive file is not copied at all (capture/take-or-skip.ts records
- * it as skipped, so `show`, `plan` and `report` name it); this says so loudly in the agent's log,
- * by path only.
+ * Without an encryption key a sensitive file is not copied at all (libs/capture/src/take-or-skip.ts
+ * records it as skipped, so `show`, `plan` and `report` name it); this says so loudly in the agent's
+ * log, by path only.
  */
 export function warnSensitiveSkipped(file: FoundFile, keyId: string | null, log: Logger): void {
   if (!file.sensitive || keyId !== null) return;

@@ -15,14 +15,21 @@ import {
 } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import {
+  type FoundFile,
+  GeneratedItemMissing,
+  loadOwnerNames,
+  type OpenedFd,
+  type OpenedFile,
+  type SkippedItem,
+  TreeReader,
+  type TreeSource,
+  walk,
+} from '@fleet-backup/capture';
 import { NO_KEYS, ruleSet, sensitiveMatcher } from '@fleet-backup/core';
 import { setAttributeSync } from '@napi-rs/xattr';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { SMALL_READ } from '../fs/buffer-pool.ts';
-import type { FoundFile, SkippedItem, TreeSource } from '../fs/found.ts';
-import { loadOwnerNames } from '../fs/owner-names.ts';
-import { GeneratedItemMissing, type OpenedFd, type OpenedFile, TreeReader } from '../fs/tree-reader.ts';
-import { walk } from '../fs/walk.ts';
 import { snapshotFile } from './snapshot-file.ts';
 import { COPIED_WHILE_WRITTEN, type CopyContext } from './snapshot-row.ts';
 

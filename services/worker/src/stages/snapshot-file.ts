@@ -1,22 +1,28 @@
 import { isUtf8 } from 'node:buffer';
 import { unlink } from 'node:fs/promises';
 import path from 'node:path';
+import {
+  EntryChanged,
+  EntryVanished,
+  type FoundFile,
+  isDatabaseCompanion,
+  joinBytes,
+  type OpenedFile,
+  readHead,
+  type SkippedItem,
+} from '@fleet-backup/capture';
 import { COPIED_PLAIN_NOTE, classify, Sealer, SQLITE_HEADER } from '@fleet-backup/core';
-import { isDatabaseCompanion } from '../capture/take-or-skip.ts';
 import { commitTemp, copyPathToTemp, copyToTemp, readSmallFile, type SmallFile } from '../fs/atomic-copy.ts';
 import { SMALL_READ } from '../fs/buffer-pool.ts';
-import { type FoundFile, joinBytes, type SkippedItem } from '../fs/found.ts';
-import { type NotSqlite, readHead, type SqliteSnapshot, snapshotSqlite } from '../fs/sqlite-snapshot.ts';
-import type { OpenedFile } from '../fs/tree-reader.ts';
-import { EntryChanged, EntryVanished } from '../fs/verified-open.ts';
+import { type NotSqlite, type SqliteSnapshot, snapshotSqlite } from '../fs/sqlite-snapshot.ts';
 import { type CopyContext, noteIfMoved, plainHasWal, type SnapshotRow, storedRowOf } from './snapshot-row.ts';
 import { snapshotSmallFile, TAKE_GENERAL_PATH } from './snapshot-small.ts';
 
 /**
  * Copies one found file into the backup directory, or skips it with the reason in `notes`: a file
  * that changed under us (replaced, moved, turned into a symlink) or vanished is never stored. The
- * file is opened once (fs/tree-reader.ts); its attributes come from that descriptor's fstat.
- * Databases are snapshotted through SQLite. A generated item that went missing throws: the attempt
+ * file is opened once (libs/capture/src/tree-reader.ts); its attributes come from that descriptor's
+ * fstat. Databases are snapshotted through SQLite. A generated item that went missing throws: the attempt
  * fails and its retry regenerates it.
  */
 export async function snapshotFile(

@@ -1,11 +1,15 @@
 import type { BigIntStats } from 'node:fs';
+import {
+  attributesOf,
+  type FoundFile,
+  type OpenedFile,
+  type OwnerNames,
+  type SkippedItem,
+  type TreeReader,
+} from '@fleet-backup/capture';
 import { type FileClass, isGeneratedItem, type Keyring, metadataPath, storedPath } from '@fleet-backup/core';
 import type { FileRow } from '@fleet-backup/db';
 import type { DirMaker } from '../fs/atomic-copy.ts';
-import { attributesOf } from '../fs/attributes.ts';
-import type { FoundFile, SkippedItem } from '../fs/found.ts';
-import type { OwnerNames } from '../fs/owner-names.ts';
-import type { OpenedFile, TreeReader } from '../fs/tree-reader.ts';
 
 export type SnapshotRow = Omit<FileRow, 'hashedAt'>;
 
@@ -13,7 +17,7 @@ export interface CopyContext {
   signal: AbortSignal;
   /** Skipped files and notes on stored ones, as `show` lists them. */
   notes: SkippedItem[];
-  /** Databases taken through SQLite so far (capture/take-or-skip.ts decides their companions). */
+  /** Databases taken through SQLite so far (libs/capture/src/take-or-skip.ts decides their companions). */
   snapshotted: Set<string>;
   keyring: Keyring;
   reader: TreeReader;

@@ -1,11 +1,10 @@
 import { createHash } from 'node:crypto';
 import { fstatSync } from 'node:fs';
 import path from 'node:path';
+import { type FoundFile, isDatabaseCompanion, type TreeSource } from '@fleet-backup/capture';
 import { classify, SQLITE_HEADER } from '@fleet-backup/core';
-import { isDatabaseCompanion } from '../capture/take-or-skip.ts';
 import { DirMaker, writeSmallSync } from '../fs/atomic-copy.ts';
 import { giveReadBuffer, SMALL_READ, takeReadBuffer } from '../fs/buffer-pool.ts';
-import type { FoundFile, TreeSource } from '../fs/found.ts';
 import { readUpToSync } from '../fs/hash-file.ts';
 import { type CopyContext, noteIfMoved, plainHasWal, type SnapshotRow, storedRowOf } from './snapshot-row.ts';
 

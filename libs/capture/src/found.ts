@@ -24,7 +24,8 @@ export interface TreeSource {
   id: Identity;
   /**
    * Its modification and status-change times when listed, in nanoseconds: with its identity and
-   * size, what says a file is unchanged since the previous backup (capture/link-unchanged.ts).
+   * size, what says a file is unchanged since the previous backup
+   * (services/worker/src/capture/link-unchanged.ts).
    */
   mtimeNs: bigint;
   ctimeNs: bigint;

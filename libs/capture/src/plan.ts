@@ -10,19 +10,13 @@ import {
   NO_KEYS,
   SQLITE_HEADER,
 } from '@fleet-backup/core';
-import { allowedRoots } from './agent-env.ts';
-import { type PlannedSystemState, planSystemState } from './capture/plan-state.ts';
-import {
-  type CaptureDecisions,
-  companionOf,
-  isDatabaseCompanion,
-  skipReason,
-} from './capture/take-or-skip.ts';
-import type { FoundFile, SkippedItem } from './fs/found.ts';
-import { walkRoots } from './fs/roots.ts';
-import { readHead } from './fs/sqlite-snapshot.ts';
-import { TreeReader } from './fs/tree-reader.ts';
-import { walk } from './fs/walk.ts';
+import type { FoundFile, SkippedItem } from './found.ts';
+import { type PlannedSystemState, planSystemState } from './plan-state.ts';
+import { allowedRoots, walkRoots } from './roots.ts';
+import { readHead } from './sqlite-head.ts';
+import { type CaptureDecisions, companionOf, isDatabaseCompanion, skipReason } from './take-or-skip.ts';
+import { TreeReader } from './tree-reader.ts';
+import { walk } from './walk.ts';
 
 export interface PlannedFile {
   path: string;
@@ -55,7 +49,7 @@ export interface BackupPlan {
 /**
  * What a backup of the host's configured sources would take and skip, with the rule behind
  * each skip and the sizes, read from the files themselves and writing nothing: it runs on the
- * host, with the same walk and the same take-or-skip rule (capture/take-or-skip.ts) as the agent's
+ * host, with the same walk and the same take-or-skip rule (take-or-skip.ts) as the agent's
  * snapshot stage. A database with a SQLite header is expected to go through SQLite, so its
  * `-wal` / `-shm` are listed as skipped, as the snapshot skips them.
  */

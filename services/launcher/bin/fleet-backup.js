@@ -3,7 +3,7 @@
 // generation and V8's memory-saving mode, and two malloc arenas instead of glibc's eight per core,
 // each keeping what the threads that used it freed (npm run bench:offsite measures the effect; the
 // Dockerfile uses the same). fleet-backup runs TypeScript directly through Node's type stripping (Node >= 22.18);
-// deployments run the bundle instead: `npm run build`, then `node services/cli/dist/fleet-backup.js`.
+// deployments run the bundle instead: `npm run build`, then `node services/launcher/dist/fleet-backup.js`.
 const [major, minor] = process.versions.node.split('.').map(Number);
 if (major < 22 || (major === 22 && minor < 18)) {
   process.stderr.write(

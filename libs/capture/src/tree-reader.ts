@@ -55,7 +55,7 @@ interface HeldDir {
 
 /**
  * Opens the files a walk found, each exactly as found: through its directory opened again by
- * real path and verified (fs/verified-open.ts), then by name with O_NOFOLLOW, and only if it is
+ * real path and verified (verified-open.ts), then by name with O_NOFOLLOW, and only if it is
  * still the file the walk listed (same device and inode). Files come sorted by path, so their
  * directories come in runs: a few verified directories stay open to serve each run. Many files
  * may be open at once: a directory is closed only when no opened file still reads through it

@@ -1,10 +1,10 @@
 import { stat } from 'node:fs/promises';
 import type { HostConfig } from '@fleet-backup/config';
 import { metadataPath } from '@fleet-backup/core';
-import { allowedRoots } from '../agent-env.ts';
 import { captureEnvironment } from './environment.ts';
+import { GENERATED } from './generated.ts';
 import { findManifests } from './manifests.ts';
-import { GENERATED } from './system-state.ts';
+import { allowedRoots } from './roots.ts';
 
 /** The generated items a backup of the host's sources would add, for `plan`. */
 export interface PlannedSystemState {

@@ -2,7 +2,7 @@ import type { Dirent } from 'node:fs';
 import { glob, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { isInside, neverBackedUp, sensitiveMatcher } from '@fleet-backup/core';
-import type { WalkLimits } from '../fs/found.ts';
+import type { WalkLimits } from './found.ts';
 
 /** More than this many manifests is a glob gone wide (a whole disk's `package.json`s): the rest are listed as one problem. */
 export const MAX_MANIFESTS = 1000;

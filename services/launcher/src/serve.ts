@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { type Command, examplesHelp, wholeNumber } from '@fleet-backup/cli';
 import { type Config, loadConfig } from '@fleet-backup/config';
 import type { BackupRow } from '@fleet-backup/db';
 import {
@@ -14,9 +15,7 @@ import {
 } from '@fleet-backup/runtime';
 import { redactUrl } from '@fleet-backup/storage';
 import type { Role } from '@fleet-backup/worker';
-import type { Command } from 'commander';
-import { wholeNumber } from '../options.ts';
-import { shellWord } from '../shell-word.ts';
+import { shellWord } from './shell-word.ts';
 
 // Roles load lazily: an agent process need not carry the producer's web stack, nor the emulators.
 const producerRole = () => import('@fleet-backup/producer');
@@ -87,8 +86,9 @@ export function registerServeCommands(program: Command): void {
     .description(
       'every role in one process (producer, API, Bull Board, pool worker, agent for this host); backs up this host now',
     )
+    .addHelpText('after', examplesHelp(['fleet-backup start', 'npm start   # the same, from a checkout']))
     .action(async () => {
-      const { embeddedSettings } = await import('../defaults.ts');
+      const { embeddedSettings } = await import('./defaults.ts');
       const { startProducer } = await producerRole();
       const { startAgent, startPoolWorker } = await workerRoles();
       const settings = await embeddedSettings(loadConfig());
@@ -131,6 +131,7 @@ export function registerServeCommands(program: Command): void {
   program
     .command('producer')
     .description('the API, Bull Board and the reconciler')
+    .addHelpText('after', examplesHelp(['FLEET_BACKUP_CONFIG=/etc/fleet-backup.json fleet-backup producer']))
     .action(async () => {
       const config = loadConfig();
       const { startProducer } = await producerRole();
@@ -147,6 +148,7 @@ export function registerServeCommands(program: Command): void {
       'a pool worker (verify, daily triggers, pre-change intake, restore drills, expire, gc, re-check and repair of targets); run as many as you like',
     )
     .option('--concurrency <n>', 'jobs at once', wholeNumber, 4)
+    .addHelpText('after', examplesHelp(['fleet-backup worker --concurrency 8']))
     .action(async (opts: { concurrency: number }) => {
       const { startPoolWorker } = await workerRoles();
       await serve(loadConfig(), 'worker', async (rt) =>
@@ -158,6 +160,7 @@ export function registerServeCommands(program: Command): void {
     .command('agent')
     .description("the agent for one host: the only process that reads that host's files")
     .option('--host <id>', 'host id (default FLEET_BACKUP_HOST or the hostname)')
+    .addHelpText('after', examplesHelp(['fleet-backup agent --host web-01']))
     .action(async (opts: { host?: string }) => {
       const config = loadConfig(opts.host ? { ...process.env, FLEET_BACKUP_HOST: opts.host } : process.env);
       const { startAgent } = await workerRoles();
@@ -197,7 +200,7 @@ async function applyEmbedded(
       close: async () => {},
     };
   }
-  const { embeddedConfig } = await import('../defaults.ts');
+  const { embeddedConfig } = await import('./defaults.ts');
   const embedded = await embeddedConfig(config, current ? versionDoc(current) : null);
   try {
     await applyConfig(rt, embedded.doc, { appliedBy: applier('start'), origin: 'embedded' });

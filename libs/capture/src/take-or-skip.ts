@@ -1,5 +1,5 @@
 import { isGeneratedItem, SENSITIVE_SKIP_REASON } from '@fleet-backup/core';
-import type { FoundFile } from '../fs/found.ts';
+import type { FoundFile } from './found.ts';
 
 /** SQLite's files beside a database: its write-ahead log, shared-memory index and rollback journal. */
 const COMPANION = /^(.*)-(wal|shm|journal)$/;

@@ -20,6 +20,13 @@ export function walkRoots(paths: string[], hostConfig: HostConfig): WalkRoot[] {
   });
 }
 
+/** The roots this agent may read: configured roots, else the sources, else everything. */
+export function allowedRoots(config: HostConfig): string[] {
+  if (config.roots?.length) return config.roots;
+  if (config.sources.length) return config.sources.map((s) => s.path);
+  return ['/'];
+}
+
 function innermostSource(p: string, sources: SourceConfig[]): SourceConfig | undefined {
   let best: SourceConfig | undefined;
   for (const s of sources) {

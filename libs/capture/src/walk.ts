@@ -12,7 +12,7 @@ import { type DirWalk, dirNode, logicalRoot, type TreeWalk, treeFile, walkDir } 
 export type { FoundFile, SkippedItem, WalkLimits, WalkResult, WalkRoot } from './found.ts';
 
 /**
- * Lists what the requested paths hold, by verified directory descriptors (fs/verified-open.ts):
+ * Lists what the requested paths hold, by verified directory descriptors (verified-open.ts):
  * regular files to copy, and every directory and symlink as a node (a symlink is recorded with its
  * target, never followed). A requested path that is missing, unreadable, outside the agent's
  * roots or the request's token scope, or inside the backup root is a PermanentFailure; the
