@@ -1,7 +1,14 @@
-import { mkdir } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { type ConfigFile, configFileSchema, loadConfig } from '@fleet-backup/config';
-import { applyConfig, openRuntime, type Runtime, refreshConfig, requestBackup } from '@fleet-backup/runtime';
+import {
+  applyConfig,
+  openRuntime,
+  type Runtime,
+  refreshConfig,
+  requestBackup,
+  startOnCatalog,
+} from '@fleet-backup/runtime';
 import { type Isolated, isolate, serviceUrls } from '@fleet-backup/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
@@ -18,10 +25,11 @@ describe.skipIf(!services)('configuration versions in the catalog', () => {
   let applier: Runtime;
   let reader: Runtime;
   let doc: (hosts: string[], targets: string[], extra?: Partial<ConfigFile>) => ConfigFile;
+  let env: Record<string, string>;
 
   beforeAll(async () => {
     iso = await isolate(services!, 'config-catalog');
-    const env = {
+    env = {
       DATABASE_URL: iso.databaseUrl,
       REDIS_URL: iso.redisUrl,
       QUEUE_PREFIX: iso.queuePrefix,
@@ -129,6 +137,33 @@ describe.skipIf(!services)('configuration versions in the catalog', () => {
       expect(fixed.config.hosts).toEqual({});
     } finally {
       await fixed.close();
+    }
+  });
+
+  it("counts the environment's overrides where a file is applied, and nowhere else", async () => {
+    const file = path.join(iso.dir, 'fleet.json');
+    await writeFile(file, JSON.stringify(doc(['web-1'], ['second'])));
+    // The producer applies its file with its environment's overrides folded into the version.
+    const producer = await openRuntime(
+      loadConfig({ ...env, FLEET_BACKUP_CONFIG: file, SAFE_OFFSITE_COPIES: '2', DAILY_AT: '03:30' }),
+      { name: 'producer', catalog: true },
+    );
+    // A worker with other overrides in its environment runs on the version all the same.
+    const worker = await openRuntime(loadConfig({ ...env, SAFE_OFFSITE_COPIES: '0', DAILY_AT: '05:00' }), {
+      name: 'worker',
+      catalog: true,
+    });
+    try {
+      await startOnCatalog(producer, { applyFile: true });
+      const stored = await producer.configs.current();
+      expect(stored?.doc).toMatchObject({ safeOffsiteCopies: 2, dailyAt: '03:30' });
+      await startOnCatalog(worker, { applyFile: false });
+      expect(worker.configVersion).toBe(stored?.version);
+      expect(worker.config).toMatchObject({ safeOffsiteCopies: 2, dailyAt: '03:30' });
+      expect(producer.config).toMatchObject({ safeOffsiteCopies: 2, dailyAt: '03:30' });
+    } finally {
+      await producer.close();
+      await worker.close();
     }
   });
 });

@@ -56,8 +56,6 @@ export interface Config extends ConfigFile {
   boardViewerPassword: string | null;
   /** A workstation, never production (FLEET_BACKUP_DEV=1, or `start` on its embedded defaults). */
   devMode: boolean;
-  /** Verified offsite copies a backup needs, besides its hashed local copy, to be `safe` (SAFE_OFFSITE_COPIES). */
-  safeOffsiteCopies: number;
   /**
    * How long a target operation may keep failing transiently, retried with backoff inside the job,
    * before the job fails and BullMQ retries it (TARGET_RETRY_SECONDS).
@@ -88,8 +86,9 @@ type Env = Record<string, string | undefined>;
 export type ProcessSettings = Omit<Config, keyof ConfigFile>;
 
 /**
- * Reads configuration from the environment and the optional FLEET_BACKUP_CONFIG file. Roles and
- * commands then take the document from the catalog's current version instead (withConfigDoc).
+ * Reads configuration from the environment and the optional FLEET_BACKUP_CONFIG file (with the
+ * environment's overrides of fleet-wide settings: fleetDoc). Roles and commands then take the
+ * document from the catalog's current version instead (withConfigDoc).
  */
 export function loadConfig(env: Env = process.env): Config {
   const configFile = env.FLEET_BACKUP_CONFIG || null;
@@ -123,7 +122,6 @@ export function loadConfig(env: Env = process.env): Config {
     boardAdminPassword: env.BOARD_ADMIN_PASSWORD || null,
     boardViewerPassword: env.BOARD_VIEWER_PASSWORD || null,
     devMode: flagVar(env, 'FLEET_BACKUP_DEV'),
-    safeOffsiteCopies: intVar(env, 'SAFE_OFFSITE_COPIES', 1),
     targetRetryDeadlineMs: intVar(env, 'TARGET_RETRY_SECONDS', 30) * 1000,
     packBlobMaxBytes: Math.max(0, intVar(env, 'PACK_BLOB_MAX_KB', 512)) * 1024,
     // A replicate holds two pack Buffers: at 8 MiB the agent's O1 peak was 179 MB, at 16 192–199 MB
@@ -133,23 +131,35 @@ export function loadConfig(env: Env = process.env): Config {
     targetParallelRequests: Math.max(1, intVar(env, 'TARGET_PARALLEL_REQUESTS', 8)),
     configFile,
   };
-  return withConfigDoc(settings, file, env);
+  return withConfigDoc(settings, fleetDoc(file, env));
+}
+
+/** A process's configuration: its own settings and a document (a file's, or a catalog version). */
+export function withConfigDoc(settings: ProcessSettings, doc: ConfigFile): Config {
+  return { ...settings, ...doc };
 }
 
 /**
- * A process's configuration from its own settings and a document (a file's, or the catalog's
- * current version), under the environment's overrides of the fleet-wide settings.
+ * The document with the environment's overrides of its fleet-wide settings (DAILY_AT,
+ * SAFE_OFFSITE_COPIES…) folded in: what the process that applies a file (the producer, `start`)
+ * stores as the version. Every other process runs on the stored version, so one process's
+ * environment never changes a setting for itself alone.
  */
-export function withConfigDoc(settings: ProcessSettings, doc: ConfigFile, env: Env = process.env): Config {
+export function fleetDoc(doc: ConfigFile, env: Env = process.env): ConfigFile {
   return {
-    ...settings,
     ...doc,
     ...dailyOverrides(env, doc),
     ...drillOverrides(env, doc),
     ...recheckOverrides(env, doc),
     secretPatterns: listVar(env, 'SECRET_PATTERNS') ?? doc.secretPatterns,
     dropThresholdPercent: dropThreshold(env, doc),
+    safeOffsiteCopies: intVar(env, 'SAFE_OFFSITE_COPIES', doc.safeOffsiteCopies),
   };
+}
+
+/** The fields of a configuration that make its document, e.g. to store what a process loaded. */
+export function docOf(config: Config): ConfigFile {
+  return Object.fromEntries(configFileSchema.keyof().options.map((k) => [k, config[k]])) as ConfigFile;
 }
 
 /** The fleet's daily settings from the environment, which win over the config file. */

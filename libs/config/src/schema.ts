@@ -99,6 +99,11 @@ export const configFileSchema = z.strictObject({
    */
   dropThresholdPercent: z.number().int().min(0).max(100).default(50),
   /**
+   * Verified offsite copies a backup needs, besides its hashed local copy, to be `safe` (what a
+   * pre-change caller waits for); 0: the local hash alone. `SAFE_OFFSITE_COPIES` overrides.
+   */
+  safeOffsiteCopies: z.number().int().min(0).max(16).default(1),
+  /**
    * Name globs (case-insensitive) marking a variable's value as secret; `SECRET_PATTERNS`
    * (comma list) overrides.
    */

@@ -1,12 +1,6 @@
 import os from 'node:os';
 import { isDeepStrictEqual } from 'node:util';
-import {
-  type ConfigFile,
-  diffConfig,
-  parseConfigDoc,
-  readConfigDoc,
-  withConfigDoc,
-} from '@fleet-backup/config';
+import { type ConfigFile, diffConfig, docOf, parseConfigDoc, withConfigDoc } from '@fleet-backup/config';
 import type { ConfigOrigin, ConfigVersion } from '@fleet-backup/db';
 import { configuredHosts } from './host-registration.ts';
 import type { Runtime } from './runtime.ts';
@@ -19,8 +13,8 @@ export function versionDoc(v: ConfigVersion): ConfigFile {
 /**
  * Takes the catalog's newest configuration version when it is not the one this process runs on:
  * one index probe when nothing changed, so roles call it before every job and planners before
- * every plan. The process's own settings (URLs, ports, keys, BACKUP_ROOT) and the environment's
- * overrides stay. Resolves to whether it changed; a runtime not reading the catalog never does.
+ * every plan. The process's own settings (URLs, ports, keys, BACKUP_ROOT) stay; the environment's
+ * overrides of fleet-wide settings do not (they count where a file is applied: fleetDoc). Resolves to whether it changed; a runtime not reading the catalog never does.
  */
 export async function refreshConfig(rt: Runtime): Promise<boolean> {
   if (!rt.catalog) return false;
@@ -80,9 +74,10 @@ export async function applyConfig(
  * then what it does with FLEET_BACKUP_CONFIG when it has one (`applyFile`: the producer and `start`).
  */
 export async function startOnCatalog(rt: Runtime, opts: { applyFile: boolean }): Promise<void> {
+  // What the process loaded from its file (and environment), before the catalog's version replaces it.
+  const fileDoc = rt.config.configFile ? docOf(rt.config) : null;
   await refreshConfig(rt);
-  const { configFile } = rt.config;
-  if (configFile) await adoptConfigFile(rt, readConfigDoc(configFile), { apply: opts.applyFile });
+  if (fileDoc) await adoptConfigFile(rt, fileDoc, { apply: opts.applyFile });
 }
 
 /**

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { access, mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { type Config, type ConfigFile, configFileSchema, loadKeyring } from '@fleet-backup/config';
+import { type Config, type ConfigFile, configFileSchema, fleetDoc, loadKeyring } from '@fleet-backup/config';
 import { S3_EMULATOR_CREDENTIALS, startGcsEmulator, startS3Emulator } from '@fleet-backup/emulators';
 import { shellWord } from './shell-word.ts';
 
@@ -66,25 +66,28 @@ export async function embeddedConfig(config: Config, previous: ConfigFile | null
     startGcsEmulator({ dir: gcsDir }),
   );
   await gcs.createBucket(STANDIN_BUCKET);
-  const doc = configFileSchema.parse({
-    hosts: { [config.host]: { sources: [{ path: sample }], labels: { embedded: 'true' } } },
-    targets: [
-      { name: 'second', url: `file://${second}` },
-      {
-        name: 's3-standin',
-        url: `s3://${STANDIN_BUCKET}/fleet?endpoint=${s3.endpoint}&forcePathStyle=true&checksums=none`,
-        offsite: false,
-        // s3rver's fixed key pair, by reference like any secret: the catalog holds no secret.
-        options: {
-          credentials: {
-            accessKeyId: S3_EMULATOR_CREDENTIALS.accessKeyId,
-            secretAccessKey: { file: await standinSecret(config) },
+  // The environment's overrides (DAILY_AT…) go into the version, as a producer's file's do.
+  const doc = fleetDoc(
+    configFileSchema.parse({
+      hosts: { [config.host]: { sources: [{ path: sample }], labels: { embedded: 'true' } } },
+      targets: [
+        { name: 'second', url: `file://${second}` },
+        {
+          name: 's3-standin',
+          url: `s3://${STANDIN_BUCKET}/fleet?endpoint=${s3.endpoint}&forcePathStyle=true&checksums=none`,
+          offsite: false,
+          // s3rver's fixed key pair, by reference like any secret: the catalog holds no secret.
+          options: {
+            credentials: {
+              accessKeyId: S3_EMULATOR_CREDENTIALS.accessKeyId,
+              secretAccessKey: { file: await standinSecret(config) },
+            },
           },
         },
-      },
-      { name: 'gcs-standin', url: `gs://${STANDIN_BUCKET}/fleet?endpoint=${gcs.endpoint}`, offsite: false },
-    ],
-  });
+        { name: 'gcs-standin', url: `gs://${STANDIN_BUCKET}/fleet?endpoint=${gcs.endpoint}`, offsite: false },
+      ],
+    }),
+  );
   return {
     doc,
     notices: [
