@@ -173,7 +173,7 @@ describe.skipIf(!services)(
           await pending.promote();
           jobId = pending.id!;
         } else jobId = await rt.queues.add('recheck-local', { host: HOST });
-        expect(await waitForJob(rt, hostQueueName(HOST), jobId, 120_000)).toEqual({
+        expect(await waitForJob(rt, hostQueueName(HOST), jobId, 120_000)).toMatchObject({
           state: 'completed',
         });
         await newFindings(day);

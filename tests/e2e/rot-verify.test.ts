@@ -60,6 +60,8 @@ describe.skipIf(!services)('fleet-backup verify: rot after verification is found
     await emu?.stop();
   });
 
+  // Its waits (verify's --timeout, waitVerified) are longer than the default test timeout: a slow
+  // moment fails with what was awaited, not a bare timeout.
   it('finds a byte flipped after verified in every copy kind, takes verified away, heals each, and verifies again', async () => {
     const { shown, source } = await backup('after');
     expect(shown.status).toBe('verified');
@@ -113,7 +115,7 @@ describe.skipIf(!services)('fleet-backup verify: rot after verification is found
     expect(
       mine.every((f: { healedAt: string | null; foundBy: string }) => f.healedAt && f.foundBy === 'cli'),
     ).toBe(true);
-  });
+  }, 240_000);
 
   it('covers the whole manifest: a flipped letter in the seed entry of an fs manifest is corruption, and is rewritten', async () => {
     const { shown } = await backup('manifest');

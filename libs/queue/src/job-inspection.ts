@@ -38,10 +38,13 @@ export async function inspectJob<N extends JobName>(
   const id = catalogJobId(name, data);
   if (!id) return null;
   const queueName = queues.queueFor(name, data);
-  const job = await queues.queue(queueName).getJob(id);
-  if (!job) return null;
-  const state = await job.getState();
+  const queue = queues.queue(queueName);
+  // The state first, then the job: a job read just before BullMQ failed it (a stall past the limit)
+  // would show `failed` with none of the reason and counts the same move wrote. Failed stays failed.
+  const state = await queue.getJobState(id);
   if (state === 'unknown') return null;
+  const job = await queue.getJob(id);
+  if (!job) return null;
   const failedReason = job.failedReason || null;
   return {
     id,
