@@ -339,19 +339,30 @@ describe('infra/docker/Dockerfile', () => {
       expect(final).toContain(`ENV ${name}=${value}\n`);
   });
 
-  it('finds every production package where the bundle looks: root or services/cli node_modules', () => {
-    // The bundle in services/launcher/dist resolves bare imports from services/launcher/node_modules
-    // (the image's copy of services/cli/node_modules: the CLI's own versions), then /app/node_modules;
-    // a production package nested under another workspace would be missed.
+  it('finds every production package where the bundle looks: root or services/launcher node_modules', () => {
+    // The bundle in services/launcher/dist resolves bare imports from services/launcher/node_modules,
+    // then /app/node_modules; a production package nested under another workspace would be missed.
     expect(final).toMatch(
-      /COPY --from=deps \/app\/services\/cli\/node_modules \.\/services\/launcher\/node_modules/,
+      /COPY --from=deps \/app\/services\/launcher\/node_modules \.\/services\/launcher\/node_modules/,
     );
-    const lock = JSON.parse(readText('package-lock.json')) as { packages: Record<string, { dev?: boolean }> };
-    const nested = Object.entries(lock.packages)
-      .filter(([p, info]) => /^(libs|services|tests)\/[^/]+\/node_modules\//.test(p) && !info.dev)
+    const lock = JSON.parse(readText('package-lock.json')) as {
+      packages: Record<string, { dev?: boolean; version?: string }>;
+    };
+    const nested = Object.entries(lock.packages).filter(
+      ([p, info]) => /^(libs|services|tests)\/[^/]+\/node_modules\//.test(p) && !info.dev,
+    );
+    const outside = nested
       .map(([p]) => p)
-      .filter((p) => !p.startsWith('services/cli/node_modules/'));
-    expect(nested).toEqual([]);
+      .filter((p) => !/^services\/(cli|launcher)\/node_modules\//.test(p));
+    expect(outside).toEqual([]);
+    // The CLI's own versions (its sources run on them) are the bundle's too: the bundle carries its code.
+    const inLauncher = (p: string) =>
+      lock.packages[p.replace(/^services\/cli\//, 'services/launcher/')]?.version;
+    const differing = nested
+      .filter(([p]) => p.startsWith('services/cli/node_modules/'))
+      .filter(([p, info]) => inLauncher(p) !== info.version)
+      .map(([p]) => p);
+    expect(differing).toEqual([]);
   });
 
   it('runs as a numeric non-root user, with a health check', () => {
