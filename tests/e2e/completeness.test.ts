@@ -29,12 +29,19 @@ interface Show {
     files: { before: number; after: number; percent: number };
     bytes: { before: number; after: number; percent: number };
   } | null;
+  mass_change: {
+    previous: { id: string; key: string };
+    threshold: number;
+    before: number;
+    changed: number;
+    percent: number;
+  } | null;
   stages: { status: string }[];
   copies: { target: string; status: string }[];
   metadata: Record<string, unknown>;
 }
 
-describe.skipIf(!services)('completeness: required files and sharp drops', () => {
+describe.skipIf(!services)('completeness: required files, sharp drops and mass changes', () => {
   let stack: Stack;
   let source: string;
 
@@ -42,6 +49,8 @@ describe.skipIf(!services)('completeness: required files and sharp drops', () =>
     mkdir(path.dirname(path.join(source, rel)), { recursive: true }).then(() =>
       writeFile(path.join(source, rel), `${rel}\n`.padEnd(SIZE, '.')),
     );
+  /** Rewrites a file in place with other bytes of the same size, as ransomware encrypting it would. */
+  const scramble = (rel: string) => writeFile(path.join(source, rel), `${rel} encrypted\n`.padEnd(SIZE, '#'));
   const remove = (rels: string[]) => Promise.all(rels.map((r) => rm(path.join(source, r))));
   const show = async (id: string): Promise<Show> =>
     JSON.parse((await stack.cli(['show', id, '--json'])).stdout);
@@ -148,5 +157,38 @@ describe.skipIf(!services)('completeness: required files and sharp drops', () =>
     expect(section).toMatch(/^sharp drops .*\(1\)$/m);
     expect(section).toContain(dropped.key);
     expect(section).toContain('20 -> 8 (-60%)');
+  }, 240_000);
+
+  it('flags a mass change when most files are rewritten with their sizes kept, and not a third of them', async () => {
+    for (const rel of FILES) await write(rel);
+    const clean = await backup('clean');
+    expect(clean.mass_change).toBeNull();
+    // 12 of 20 files rewritten in place, same count, same sizes: no sharp drop, but a mass change.
+    const encrypted = FILES.slice(0, 12);
+    for (const rel of encrypted) await scramble(rel);
+    const hit = await backup('encrypted');
+    expect(hit).toMatchObject({ status: 'verified', sharp_drop: null });
+    expect(hit.mass_change).toEqual({
+      previous: { id: clean.id, key: clean.key },
+      threshold: 50,
+      before: 20,
+      changed: 12,
+      percent: 60,
+    });
+    const text = (await stack.cli(['show', hit.id])).stdout;
+    expect(text).toContain(
+      `MASS CHANGE 12 of 20 files (60%) changed or gone since ${clean.key} (threshold 50%)`,
+    );
+
+    // Six more rewritten against the encrypted backup: 30%, no flag.
+    for (const rel of FILES.slice(12, 18)) await scramble(rel);
+    expect((await backup('a third')).mass_change).toBeNull();
+
+    const json = JSON.parse((await stack.cli(['report', '--json'])).stdout);
+    expect(json.massChanges).toContainEqual(
+      expect.objectContaining({ id: hit.id, key: hit.key, change: hit.mass_change }),
+    );
+    const report = (await stack.cli(['report'])).stdout;
+    expect(report.slice(report.indexOf('mass changes'))).toContain('12 of 20 (60%)');
   }, 240_000);
 });

@@ -114,6 +114,7 @@ describe('Prometheus alert rules', () => {
         'FleetBackupDailyOverdue',
         'FleetBackupDrillFailed',
         'FleetBackupFailedJobsPilingUp',
+        'FleetBackupMassChange',
         'FleetBackupNot321',
         'FleetBackupPreChangePending',
         'FleetBackupRotFound',

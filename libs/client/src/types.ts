@@ -49,6 +49,17 @@ export interface SharpDropView {
   bytes: DropFigure;
 }
 
+/** Most of the previous backup's files changed or gone (ransomware keeps sizes): a flag, not a failure. */
+export interface MassChangeView {
+  previous: { id: string; key: string };
+  threshold: number;
+  /** Files of the previous backup. */
+  before: number;
+  /** How many of them this backup does not hold with the same content at the same path. */
+  changed: number;
+  percent: number;
+}
+
 export interface CopyView {
   target: string;
   kind: string;
@@ -90,6 +101,7 @@ export interface BackupView {
   /** Required globs (absolute) that no stored file matched. */
   missing: string[];
   sharp_drop: SharpDropView | null;
+  mass_change: MassChangeView | null;
   /** The local copy is hashed and enough offsite copies are verified: the change may start. */
   safe: boolean;
   safety: SafetyView;

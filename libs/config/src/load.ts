@@ -152,7 +152,8 @@ export function fleetDoc(doc: ConfigFile, env: Env = process.env): ConfigFile {
     ...drillOverrides(env, doc),
     ...recheckOverrides(env, doc),
     secretPatterns: listVar(env, 'SECRET_PATTERNS') ?? doc.secretPatterns,
-    dropThresholdPercent: dropThreshold(env, doc),
+    dropThresholdPercent: percentVar(env, 'DROP_THRESHOLD_PERCENT', doc.dropThresholdPercent),
+    massChangePercent: percentVar(env, 'MASS_CHANGE_PERCENT', doc.massChangePercent),
     safeOffsiteCopies: intVar(env, 'SAFE_OFFSITE_COPIES', doc.safeOffsiteCopies),
   };
 }
@@ -194,10 +195,10 @@ function recheckOverrides(env: Env, file: ConfigFile): Partial<ConfigFile> {
   return parsed.data;
 }
 
-/** DROP_THRESHOLD_PERCENT wins over the config file's dropThresholdPercent. */
-function dropThreshold(env: Env, file: ConfigFile): number {
-  const percent = intVar(env, 'DROP_THRESHOLD_PERCENT', file.dropThresholdPercent);
-  if (percent > 100) throw new BadInputError(`DROP_THRESHOLD_PERCENT must be 0 to 100, got ${percent}`);
+/** A percentage from the environment (0 to 100), else the document's. */
+function percentVar(env: Env, name: string, fallback: number): number {
+  const percent = intVar(env, name, fallback);
+  if (percent > 100) throw new BadInputError(`${name} must be 0 to 100, got ${percent}`);
   return percent;
 }
 

@@ -99,6 +99,12 @@ export const configFileSchema = z.strictObject({
    */
   dropThresholdPercent: z.number().int().min(0).max(100).default(50),
   /**
+   * A backup in which more than this many percent of the previous backup's files (same paths)
+   * changed or went is flagged as a mass change: ransomware encrypting files keeps their count and
+   * sizes, which the drop check cannot see. `MASS_CHANGE_PERCENT` overrides.
+   */
+  massChangePercent: z.number().int().min(0).max(100).default(50),
+  /**
    * Verified offsite copies a backup needs, besides its hashed local copy, to be `safe` (what a
    * pre-change caller waits for); 0: the local hash alone. `SAFE_OFFSITE_COPIES` overrides.
    */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { describeDrop, missingRequired, sharpDrop } from './completeness.ts';
+import { describeDrop, describeMassChange, massChange, missingRequired, sharpDrop } from './completeness.ts';
 
 const APP = { path: '/srv/app', required: ['app.db', 'config/app.yaml'] };
 
@@ -66,6 +66,33 @@ describe('sharpDrop', () => {
     const drop = sharpDrop({ files: 4, bytes: 4_000 }, before, 50);
     expect(describeDrop({ previous: { id: 'x', key: '20260301' }, ...drop! })).toBe(
       'files 10 -> 4 (-60%), bytes 10000 -> 4000 (-60%) since 20260301 (threshold 50%)',
+    );
+  });
+});
+
+describe('massChange', () => {
+  it('flags more than the threshold of the files changed or gone, not the threshold itself', () => {
+    expect(massChange({ before: 10, changed: 6 }, 50)).toEqual({
+      threshold: 50,
+      before: 10,
+      changed: 6,
+      percent: 60,
+    });
+    expect(massChange({ before: 10, changed: 5 }, 50)).toBeNull();
+    expect(massChange({ before: 3, changed: 2 }, 50)?.percent).toBe(66.7);
+    expect(massChange({ before: 0, changed: 0 }, 50)).toBeNull();
+  });
+
+  it('says it in one line', () => {
+    const change = {
+      previous: { id: 'x', key: '20260301' },
+      threshold: 50,
+      before: 10,
+      changed: 7,
+      percent: 70,
+    };
+    expect(describeMassChange(change)).toBe(
+      '7 of 10 files (70%) changed or gone since 20260301 (threshold 50%)',
     );
   });
 });

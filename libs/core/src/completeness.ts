@@ -92,3 +92,36 @@ export function describeDrop(drop: SharpDrop): string {
   const part = (name: string, f: DropFigure) => `${name} ${f.before} -> ${f.after} (-${f.percent}%)`;
   return `${part('files', drop.files)}, ${part('bytes', drop.bytes)} since ${drop.previous.key} (threshold ${drop.threshold}%)`;
 }
+
+/**
+ * A backup in which much of what the previous one of the same sources held is no longer there
+ * as it was: changed in place, or gone (renamed, deleted). Ransomware that encrypts files keeps
+ * their count and sizes, so the sharp-drop check cannot see it; this does.
+ */
+export interface MassChange {
+  previous: { id: string; key: string };
+  /** The threshold in force when it was flagged, in percent. */
+  threshold: number;
+  /** Files of the previous backup. */
+  before: number;
+  /** How many of them the new backup does not hold with the same content at the same path. */
+  changed: number;
+  /** changed / before in percent, rounded to one decimal. */
+  percent: number;
+}
+
+/** Whether more than `thresholdPercent` of the previous backup's files changed or went; null when not. */
+export function massChange(
+  figures: { before: number; changed: number },
+  thresholdPercent: number,
+): Omit<MassChange, 'previous'> | null {
+  const { before, changed } = figures;
+  const share = before > 0 ? (changed / before) * 100 : 0;
+  if (share <= thresholdPercent) return null;
+  return { threshold: thresholdPercent, before, changed, percent: Math.round(share * 10) / 10 };
+}
+
+/** The change in one line for logs and people: `7 of 10 files (70%) changed or gone since KEY`. */
+export function describeMassChange(change: MassChange): string {
+  return `${change.changed} of ${change.before} files (${change.percent}%) changed or gone since ${change.previous.key} (threshold ${change.threshold}%)`;
+}

@@ -9,6 +9,7 @@ import {
   deriveStatus,
   isKept,
   LOCAL_COPY,
+  type MassChange,
   type MetadataEntry,
   NotFoundFailure,
   type SharpDrop,
@@ -272,12 +273,13 @@ export class BackupStore {
   async saveCompleteness(
     tx: Queryable,
     id: string,
-    found: { missing: string[]; sharpDrop: SharpDrop | null },
+    found: { missing: string[]; sharpDrop: SharpDrop | null; massChange: MassChange | null },
   ): Promise<void> {
-    await tx.query('UPDATE backups SET missing = $2, sharp_drop = $3 WHERE id = $1', [
+    await tx.query('UPDATE backups SET missing = $2, sharp_drop = $3, mass_change = $4 WHERE id = $1', [
       id,
       JSON.stringify(found.missing),
       found.sharpDrop && JSON.stringify(found.sharpDrop),
+      found.massChange && JSON.stringify(found.massChange),
     ]);
   }
 

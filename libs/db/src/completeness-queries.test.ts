@@ -20,8 +20,11 @@ describe.skipIf(!services)('completeness queries and status', () => {
   });
   afterAll(() => env?.cleanup());
 
-  /** A manual backup of `paths` whose snapshot holds `sizes` (one file each), an hour after the last. */
-  async function snapshotted(paths: string[], sizes: number[], finish = true) {
+  /**
+   * A manual backup of `paths` whose snapshot holds `sizes` (one file each, `srv/f0`…, content
+   * `hexes[i]` repeated when given), an hour after the last.
+   */
+  async function snapshotted(paths: string[], sizes: number[], finish = true, hexes: string[] = []) {
     clock.advance(HOUR);
     const { backup } = await store.create({
       request: { host: 'web-01', kind: 'manual', paths, purpose: 'test' },
@@ -34,7 +37,7 @@ describe.skipIf(!services)('completeness queries and status', () => {
       storedPath: `srv/f${i}.bak`,
       cls: 'general' as const,
       size,
-      sha256: String(i % 10).repeat(64),
+      sha256: (hexes[i] ?? String(i % 10)).repeat(64),
       hasWal: null,
     }));
     await store.transaction(async (tx) => {
@@ -76,15 +79,25 @@ describe.skipIf(!services)('completeness queries and status', () => {
       files: { before: 10, after: 4, percent: 60 },
       bytes: { before: 1000, after: 400, percent: 60 },
     };
+    const massChange = { previous: drop.previous, threshold: 50, before: 10, changed: 8, percent: 80 };
     await store.transaction(async (tx) => {
       await store.saveSnapshot(tx, backup.id, [], []);
-      await store.saveCompleteness(tx, backup.id, { missing: ['/srv/app/app.db'], sharpDrop: drop });
+      await store.saveCompleteness(tx, backup.id, {
+        missing: ['/srv/app/app.db'],
+        sharpDrop: drop,
+        massChange,
+      });
       await store.finishStage(tx, backup.id, 'snapshot');
     });
     expect((await store.require(backup.id)).status).toBe('running');
     await store.transaction((tx) => store.finishStage(tx, backup.id, 'hash'));
     const ended = await store.require(backup.id);
-    expect(ended).toMatchObject({ status: 'incomplete', missing: ['/srv/app/app.db'], sharpDrop: drop });
+    expect(ended).toMatchObject({
+      status: 'incomplete',
+      missing: ['/srv/app/app.db'],
+      sharpDrop: drop,
+      massChange,
+    });
     expect(dailyEntrySchema.parse(ended.entry)).toMatchObject({ status: 'active', verified: false });
 
     const incomplete = await completenessQueries.incomplete(env.pool);
@@ -92,5 +105,20 @@ describe.skipIf(!services)('completeness queries and status', () => {
       [backup.id, 'incomplete', ['/srv/app/app.db']],
     ]);
     expect((await completenessQueries.sharpDrops(env.pool)).map((b) => b.sharpDrop)).toEqual([drop]);
+    expect((await completenessQueries.massChanges(env.pool)).map((b) => b.massChange)).toEqual([massChange]);
+  });
+
+  it('counts the previous files the new backup does not hold as they were: changed in place, renamed or gone', async () => {
+    const before = await snapshotted(['/data'], [1, 1, 1, 1], true, ['a', 'b', 'c', 'd']);
+    // f1 rewritten, f3 gone; f0 and f2 as they were.
+    const after = await snapshotted(['/data'], [1, 1, 1], true, ['a', 'e', 'c']);
+    expect(await completenessQueries.changedSince(env.pool, after.id, before.id)).toEqual({
+      before: 4,
+      changed: 2,
+    });
+    expect(await completenessQueries.changedSince(env.pool, before.id, before.id)).toEqual({
+      before: 4,
+      changed: 0,
+    });
   });
 });

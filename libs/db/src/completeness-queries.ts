@@ -1,4 +1,4 @@
-import type { BackupKind, BackupStatus, SharpDrop } from '@fleet-backup/core';
+import type { BackupKind, BackupStatus, MassChange, SharpDrop } from '@fleet-backup/core';
 import { SQL_KEPT } from './lifecycle-sql.ts';
 import type { Queryable } from './pool.ts';
 
@@ -20,6 +20,7 @@ export interface FlaggedBackup {
   created: Date;
   missing: string[];
   sharpDrop: SharpDrop | null;
+  massChange: MassChange | null;
 }
 
 /** Queries behind the completeness check and its sections of `report`. */
@@ -50,6 +51,25 @@ export const completenessQueries = {
     return r.rows[0] ?? null;
   },
 
+  /**
+   * Of the previous backup's files, how many the new one does not hold with the same content at
+   * the same path (changed in place, renamed or deleted): one pass over both file lists by their
+   * primary key.
+   */
+  async changedSince(
+    q: Queryable,
+    backupId: string,
+    previousId: string,
+  ): Promise<{ before: number; changed: number }> {
+    const r = await q.query<{ before: number; changed: number }>(
+      `SELECT count(*)::int AS before, count(*) FILTER (WHERE c.sha256 IS DISTINCT FROM p.sha256)::int AS changed
+       FROM backup_files p LEFT JOIN backup_files c ON c.backup_id = $1 AND c.path = p.path
+       WHERE p.backup_id = $2`,
+      [backupId, previousId],
+    );
+    return r.rows[0]!;
+  },
+
   /** Kept backups whose snapshot found required files missing, newest first. */
   incomplete(q: Queryable): Promise<FlaggedBackup[]> {
     return flagged(q, `b.missing <> '[]'::jsonb`);
@@ -59,11 +79,16 @@ export const completenessQueries = {
   sharpDrops(q: Queryable): Promise<FlaggedBackup[]> {
     return flagged(q, 'b.sharp_drop IS NOT NULL');
   },
+
+  /** Kept backups flagged as a mass change, newest first. */
+  massChanges(q: Queryable): Promise<FlaggedBackup[]> {
+    return flagged(q, 'b.mass_change IS NOT NULL');
+  },
 };
 
 async function flagged(q: Queryable, condition: string): Promise<FlaggedBackup[]> {
   const r = await q.query(
-    `SELECT b.id, b.host, b.kind, b.key, b.status, b.created_at, b.missing, b.sharp_drop FROM backups b
+    `SELECT b.id, b.host, b.kind, b.key, b.status, b.created_at, b.missing, b.sharp_drop, b.mass_change FROM backups b
      WHERE ${SQL_KEPT} AND ${condition} ORDER BY b.created_at DESC, b.host, b.key`,
   );
   return r.rows.map((row: Record<string, unknown>) => ({
@@ -75,5 +100,6 @@ async function flagged(q: Queryable, condition: string): Promise<FlaggedBackup[]
     created: row.created_at as Date,
     missing: row.missing as string[],
     sharpDrop: (row.sharp_drop as SharpDrop | null) ?? null,
+    massChange: (row.mass_change as MassChange | null) ?? null,
   }));
 }

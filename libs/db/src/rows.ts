@@ -6,6 +6,7 @@ import type {
   CopyStatus,
   FileAttributes,
   FileClass,
+  MassChange,
   MetadataEntry,
   SharpDrop,
   StageName,
@@ -30,6 +31,8 @@ export interface BackupRow {
   missing: string[];
   /** Flagged: far fewer files or bytes than the previous backup of the same paths. */
   sharpDrop: SharpDrop | null;
+  /** Flagged: most of the previous backup's files changed or gone (ransomware keeps sizes). */
+  massChange: MassChange | null;
   lifecycle: string | null;
   /** Why it is expiring, retiring, expired or retired; when that began or ended; who retired it by hand. */
   lifecycleReason: string | null;
@@ -136,6 +139,7 @@ export function toBackup(r: Raw): BackupRow {
     skipped: (r.skipped as SkippedItem[]) ?? [],
     missing: (r.missing as string[] | undefined) ?? [],
     sharpDrop: (r.sharp_drop as SharpDrop | null | undefined) ?? null,
+    massChange: (r.mass_change as MassChange | null | undefined) ?? null,
     lifecycle: (r.lifecycle as string | null) ?? null,
     lifecycleReason: (r.lifecycle_reason as string | null | undefined) ?? null,
     lifecycleChangedAt: (r.lifecycle_changed_at as Date | null | undefined) ?? null,

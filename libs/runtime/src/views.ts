@@ -42,9 +42,11 @@ export function describeBackup(d: BackupDetail) {
       hashed: f.hashedAt !== null,
     })),
     skipped: backup.skipped,
-    // Completeness: required globs no stored file matched (status `incomplete`), and the sharp-drop flag.
+    // Completeness: required globs no stored file matched (status `incomplete`), and the
+    // sharp-drop and mass-change flags.
     missing: backup.missing,
     sharp_drop: backup.sharpDrop,
+    mass_change: backup.massChange,
     metadata: backup.entry,
   };
 }

@@ -1,4 +1,4 @@
-import { retentionVerdicts, type SharpDrop } from '@fleet-backup/core';
+import { type MassChange, retentionVerdicts, type SharpDrop } from '@fleet-backup/core';
 import {
   completenessQueries,
   DrillStore,
@@ -52,6 +52,8 @@ export interface Report {
   incomplete: (ReportItem & { missing: string[] })[];
   /** Kept backups with far fewer files or bytes than the previous backup of the same paths, newest first. */
   sharpDrops: (ReportItem & { drop: SharpDrop })[];
+  /** Kept backups in which most of the previous backup's files changed or went, newest first. */
+  massChanges: (ReportItem & { change: MassChange })[];
   /**
    * Sensitive items kept backups did not copy because no encryption key was configured, newest
    * first (at most 100 rows; `total` counts them all).
@@ -121,6 +123,9 @@ export async function buildReport(rt: Runtime): Promise<Report> {
     })),
     sharpDrops: (await completenessQueries.sharpDrops(rt.pool)).flatMap((b) =>
       b.sharpDrop ? [{ ...item(b), drop: b.sharpDrop }] : [],
+    ),
+    massChanges: (await completenessQueries.massChanges(rt.pool)).flatMap((b) =>
+      b.massChange ? [{ ...item(b), change: b.massChange }] : [],
     ),
     sensitiveSkipped: await sensitiveSkipped(rt),
     recheck: await buildRecheckCoverage(rt),

@@ -201,6 +201,13 @@ export const METRICS = {
     ['copy'],
     'Bytes verify and the rolling re-read read back from each target per day, averaged over the last 7 days: the egress verification costs',
   ),
+  flagged: spec(
+    'fleet_backup_flagged_24h',
+    'gauge',
+    'fleet',
+    ['host', 'flag'],
+    'Kept backups made in the last 24 hours that the snapshot flagged, per host: flag mass_change (most files of the previous backup changed or gone: ransomware encrypting a host looks like this) or sharp_drop (far fewer files or bytes)',
+  ),
   rotFound: spec(
     'fleet_backup_rot_found_24h',
     'gauge',

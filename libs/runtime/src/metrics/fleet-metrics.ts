@@ -119,6 +119,12 @@ function registerFleetGauges(registry: Registry, read: Read<FleetSnapshot>): voi
   computed(registry, METRICS.targetBlobs, read, (s) =>
     s.targets.map((t) => ({ labels: { target: t.target }, value: t.blobs })),
   );
+  computed(registry, METRICS.flagged, read, (s) =>
+    s.flagged.flatMap((f) => [
+      { labels: { host: f.host, flag: 'mass_change' }, value: f.massChange },
+      { labels: { host: f.host, flag: 'sharp_drop' }, value: f.sharpDrop },
+    ]),
+  );
   computed(registry, METRICS.expiringSoon, read, (s) => one(s.expiringSoon));
   computed(registry, METRICS.preChangePending, read, (s) => one(s.pendingChanges));
   computed(registry, METRICS.preChangePendingOldestAge, read, (s) => one(s.oldestPendingChangeAge));

@@ -16,6 +16,8 @@ export interface FleetSnapshot {
   targets: TargetStorage[];
   localStorage: HostStorage[];
   drills: { host: string; ok: boolean; finished: Date }[];
+  /** Kept backups of the last 24 hours flagged by their snapshot, per host. */
+  flagged: { host: string; massChange: number; sharpDrop: number }[];
 }
 
 const NOT_321 = `NOT COALESCE((b.compliance->>'ok')::boolean, false)`;
@@ -26,7 +28,7 @@ const EXPIRING_DAYS = 7;
  * side. `now` comes from the runtime's clock, so ages follow simulated time in tests.
  */
 export async function readFleetSnapshot(pool: Pool, now: Date): Promise<FleetSnapshot> {
-  const [backups, not321, copies, stagesFailed, ages, hosts, targets, localStorage, drills] =
+  const [backups, not321, copies, stagesFailed, ages, hosts, targets, localStorage, drills, flagged] =
     await Promise.all([
       rows<{ kind: string; status: string; n: number }>(
         pool,
@@ -67,6 +69,15 @@ export async function readFleetSnapshot(pool: Pool, now: Date): Promise<FleetSna
       reportQueries.targetStorage(pool),
       reportQueries.hostStorage(pool),
       latestDrills(pool),
+      rows<{ host: string; massChange: number; sharpDrop: number }>(
+        pool,
+        `SELECT b.host, count(*) FILTER (WHERE b.mass_change IS NOT NULL)::int AS "massChange",
+              count(*) FILTER (WHERE b.sharp_drop IS NOT NULL)::int AS "sharpDrop"
+       FROM backups b WHERE ${SQL_KEPT} AND b.created_at > $1::timestamptz - interval '24 hours'
+         AND (b.mass_change IS NOT NULL OR b.sharp_drop IS NOT NULL)
+       GROUP BY b.host`,
+        [now],
+      ),
     ]);
   const age = (at: Date | number | null | undefined) =>
     at instanceof Date ? Math.max(0, (now.getTime() - at.getTime()) / 1000) : 0;
@@ -85,6 +96,7 @@ export async function readFleetSnapshot(pool: Pool, now: Date): Promise<FleetSna
     targets,
     localStorage,
     drills,
+    flagged,
   };
 }
 

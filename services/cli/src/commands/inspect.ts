@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { describeDrop, isKept } from '@fleet-backup/core';
+import { describeDrop, describeMassChange, isKept } from '@fleet-backup/core';
 import { describeBackup, resolveBackup, writeJsonAtomic } from '@fleet-backup/runtime';
 import type { Command } from 'commander';
 import { CliError, EXIT, printJson } from '../exit.ts';
@@ -80,6 +80,7 @@ export function registerInspectCommands(program: Command): void {
           for (const glob of view.missing)
             console.log(`MISSING ${glob} (required: the backup is incomplete)`);
           if (view.sharp_drop) console.log(`SHARP DROP ${describeDrop(view.sharp_drop)}`);
+          if (view.mass_change) console.log(`MASS CHANGE ${describeMassChange(view.mass_change)}`);
           console.log(`${view.compliance.summary}\n`);
           console.log(
             table(

@@ -89,6 +89,17 @@ export function formatReport(r: Report): string {
       ]),
     ),
     section(
+      'mass changes (most files of the previous backup changed or gone: ransomware encrypting a host looks like this)',
+      ['HOST', 'KEY', 'PREVIOUS', 'CHANGED OR GONE', 'THRESHOLD'],
+      r.massChanges.map(({ host, key, change }) => [
+        host,
+        key,
+        change.previous.key,
+        `${change.changed} of ${change.before} (${change.percent}%)`,
+        `${change.threshold}%`,
+      ]),
+    ),
+    section(
       `sensitive items skipped (no encryption key)${r.sensitiveSkipped.total > r.sensitiveSkipped.items.length ? `, newest ${r.sensitiveSkipped.items.length} of ${r.sensitiveSkipped.total}` : ''}: NOT backed up at all; set ENCRYPTION_KEY on their agents`,
       ['HOST', 'KIND', 'KEY', 'PATH'],
       r.sensitiveSkipped.items.map((b) => [b.host, b.kind, b.key, b.path]),
