@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { isKept, LOCAL_COPY, NotFoundFailure } from '@fleet-backup/core';
 import { type BackupRow, CopyChecks } from '@fleet-backup/db';
-import type { VerifyCopyResult } from '@fleet-backup/queue';
+import type { JobData, VerifyCopyResult } from '@fleet-backup/queue';
 import { type JobOutcome, type Runtime, resolveBackup, waitForJob } from '@fleet-backup/runtime';
 import { CliError, EXIT } from '../exit.ts';
 
@@ -72,7 +72,7 @@ interface Queued {
   queue: string;
   jobId: string;
   /** The outcome, from the finished job. */
-  outcome(done: JobOutcome, timeoutMs: number): Promise<CopyOutcome>;
+  outcome(done: JobOutcome): Promise<CopyOutcome>;
 }
 
 /**
@@ -89,6 +89,10 @@ export async function verifyBackups(
 ): Promise<CopyOutcome[]> {
   const outcomes: CopyOutcome[] = [];
   const queued: Queued[] = [];
+  const enqueue = async <N extends 'verify-local' | 'verify-copy'>(name: N, data: JobData<N>) => ({
+    queue: rt.queues.queueFor(name, data),
+    jobId: await rt.queues.add(name, data),
+  });
   for (const b of chosen) {
     const detail = await rt.backups.detail(b.id);
     for (const copy of detail.copies.filter((c) => !opts.target || c.target === opts.target)) {
@@ -101,21 +105,17 @@ export async function verifyBackups(
         });
       } else if (copy.target === LOCAL_COPY) {
         const data = { backupId: b.id, host: b.host, checkId: randomUUID(), by: 'cli' as const };
-        const jobId = await rt.queues.add('verify-local', data);
         queued.push({
           base,
-          queue: rt.queues.queueFor('verify-local', data),
-          jobId,
-          outcome: (done, timeoutMs) => localOutcome(rt, base, data.checkId, done, timeoutMs),
+          ...(await enqueue('verify-local', data)),
+          outcome: (done) => localOutcome(rt, base, data.checkId, done, opts.timeoutMs),
         });
       } else {
         const data = { backupId: b.id, host: b.host, target: copy.target, by: 'cli' as const };
-        const jobId = await rt.queues.add('verify-copy', data);
         queued.push({
           base,
-          queue: rt.queues.queueFor('verify-copy', data),
-          jobId,
-          outcome: async (done, timeoutMs) => targetOutcome(base, done, timeoutMs),
+          ...(await enqueue('verify-copy', data)),
+          outcome: async (done) => targetOutcome(base, done, opts.timeoutMs),
         });
       }
     }
@@ -123,7 +123,7 @@ export async function verifyBackups(
   const deadline = performance.now() + opts.timeoutMs;
   for (const job of queued) {
     const timeoutMs = Math.max(0, deadline - performance.now());
-    outcomes.push(await job.outcome(await waitForJob(rt, job.queue, job.jobId, timeoutMs), opts.timeoutMs));
+    outcomes.push(await job.outcome(await waitForJob(rt, job.queue, job.jobId, timeoutMs)));
   }
   return outcomes;
 }
