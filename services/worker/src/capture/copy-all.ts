@@ -40,6 +40,8 @@ export async function copyAll(
 ): Promise<Copied> {
   const outcomes: (Outcome | undefined)[] = new Array(found.length);
   const decisions = { keyId: copy.keyring.currentId, sqliteSnapshots: copy.snapshotted };
+  // The copies a companion (`-wal`, `-shm`, `-journal`) waits for: only databases that have one.
+  const waitedFor = new Set(found.map((f) => companionOf(f.path)).filter((db) => db !== null));
   const started = new Map<string, Promise<void>>();
   // Small files are copied and linked with synchronous calls (stages/snapshot-small.ts).
   const slice = new TimeSlice();
@@ -63,10 +65,11 @@ export async function copyAll(
   };
   await forEachLimited(found, FILES_IN_FLIGHT, (file, i) => {
     const done = one(file, i);
-    started.set(
-      file.path,
-      done.catch(() => {}),
-    );
+    if (waitedFor.has(file.path))
+      started.set(
+        file.path,
+        done.catch(() => {}),
+      );
     return done;
   });
   return inOrder(found, outcomes, copy.notes);

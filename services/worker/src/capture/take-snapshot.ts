@@ -174,6 +174,10 @@ export async function captureFiles(found: FoundFile[], dir: string, opts: Captur
     copied = await copyAll(found, dir, copy, opts.previous, opts.log);
   } finally {
     await reader.close();
+    // The previous backup's rows and source index served the copy loop only; let them go before
+    // the new index is built and written, instead of holding both at the snapshot's peak.
+    opts.previous?.rows.clear();
+    opts.previous?.index.clear();
   }
   const { files } = copied;
   await pruneBackupDir(dir, new Set(files.map((f) => f.storedPath)));
