@@ -1,6 +1,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { type ConfigFile, configFileSchema, loadConfig } from '@fleet-backup/config';
+import { capturedLog } from '@fleet-backup/config/testing';
 import {
   applyConfig,
   openRuntime,
@@ -137,6 +138,26 @@ describe.skipIf(!services)('configuration versions in the catalog', () => {
       expect(fixed.config.hosts).toEqual({});
     } finally {
       await fixed.close();
+    }
+  });
+
+  it('says so when a process runs on its own file because nothing is applied yet', async () => {
+    const fresh = await isolate(services!, 'config-empty');
+    const file = path.join(fresh.dir, 'fleet.json');
+    await writeFile(file, JSON.stringify(doc(['web-1'], ['second'])));
+    const { log, lines } = capturedLog('cli', 'warn');
+    const cli = await openRuntime(
+      loadConfig({ ...env, DATABASE_URL: fresh.databaseUrl, FLEET_BACKUP_CONFIG: file }),
+      { name: 'cli', migrate: true, catalog: true, log },
+    );
+    try {
+      await startOnCatalog(cli, { applyFile: false });
+      expect(cli.configVersion).toBeNull();
+      expect(Object.keys(cli.config.hosts)).toEqual(['web-1']);
+      expect(lines.join('')).toContain('no configuration version in the catalog yet');
+    } finally {
+      await cli.close();
+      await fresh.cleanup();
     }
   });
 

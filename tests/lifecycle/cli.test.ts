@@ -158,6 +158,7 @@ describe.skipIf(!services)('fleet-backup expire, retire, gc and report', () => {
         'ending',
         'expiringSoon',
         'incomplete',
+        'massChanges',
         'needsVerification',
         'noRecentDrill',
         'not321',

@@ -1,9 +1,9 @@
 import { access, mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { loadConfig } from '@fleet-backup/config';
+import { docOf, loadConfig } from '@fleet-backup/config';
 import { capturedLog } from '@fleet-backup/config/testing';
 import { ManualClock } from '@fleet-backup/core';
-import { openRuntime, type Runtime, requestBackup } from '@fleet-backup/runtime';
+import { applyConfig, openRuntime, type Runtime, requestBackup } from '@fleet-backup/runtime';
 import {
   FsTarget,
   indexPacks,
@@ -77,6 +77,8 @@ export async function createFleet(
   const clock = new ManualClock(opts.start);
   const { log } = capturedLog(label);
   const rt = await openRuntime(loadConfig(env), { name: label, migrate: true, clock, log });
+  // As a producer started with the file would: CLI commands then run on the catalog's version.
+  await applyConfig(rt, docOf(rt.config), { appliedBy: `test:${label}`, origin: 'file' });
   let roles: Role[] = [];
   const fleet: Fleet = {
     iso,

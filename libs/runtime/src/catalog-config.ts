@@ -83,7 +83,7 @@ export async function startOnCatalog(rt: Runtime, opts: { applyFile: boolean }):
 /**
  * What a process started with FLEET_BACKUP_CONFIG does with its file: the producer (and `start`)
  * applies it when it differs from the newest version; any other role only warns that it runs on
- * the catalog's version, not on its file.
+ * the catalog's version, not on its file, or, with nothing applied yet, on its file alone.
  */
 async function adoptConfigFile(rt: Runtime, file: ConfigFile, opts: { apply: boolean }): Promise<void> {
   if (opts.apply) {
@@ -91,7 +91,13 @@ async function adoptConfigFile(rt: Runtime, file: ConfigFile, opts: { apply: boo
     return;
   }
   const current = await rt.configs.current();
-  if (current && !isDeepStrictEqual(versionDoc(current), file)) {
+  if (!current) {
+    // Nothing applied yet (a new installation, or a catalog lost: a bucket-only restore needs the file).
+    rt.log.warn(
+      { configFile: rt.config.configFile },
+      "no configuration version in the catalog yet: this process runs on its FLEET_BACKUP_CONFIG; a producer started with the file, or `fleet-backup config apply FILE`, makes it the installation's",
+    );
+  } else if (!isDeepStrictEqual(versionDoc(current), file)) {
     rt.log.warn(
       { configFile: rt.config.configFile, configVersion: current.version },
       "FLEET_BACKUP_CONFIG differs from the catalog's configuration: this process runs on the catalog's version; a producer started with the file, or `fleet-backup config apply FILE`, makes it the installation's",
