@@ -72,9 +72,22 @@ export const targetSchema = z.strictObject({
   offsite: z.boolean().optional(),
   /**
    * Adapter options (endpoint, part size, credentials…). A secret in them is a reference, never
-   * the value: `{ "env": "NAME" }` or `{ "file": "/path" }` (secret-refs.ts).
+   * the value: `{ "env": "NAME" }` or `{ "file": "/path" }` (secret-refs.ts). `agent` holds the
+   * options agents use instead (their create-only credential: README, "Agents can only write").
    */
-  options: z.record(z.string(), z.unknown()).superRefine(refuseClearSecrets).default({}),
+  options: z
+    .record(z.string(), z.unknown())
+    .superRefine(refuseClearSecrets)
+    .superRefine((options, ctx) => {
+      const agent = options.agent;
+      if (agent !== undefined && (typeof agent !== 'object' || agent === null || Array.isArray(agent)))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['agent'],
+          message: 'the agents\' options: an object, such as {"credentials": {…}}',
+        });
+    })
+    .default({}),
 });
 
 /** The optional config file (FLEET_BACKUP_CONFIG), JSON. */

@@ -3,6 +3,7 @@ import { createRequire } from 'node:module';
 import type { Socket } from 'node:net';
 import { join } from 'node:path';
 import { installDesCompat } from './s3/des-compat.ts';
+import { enforcement, registerUsers, type S3Enforcement } from './s3/enforce.ts';
 import { FixedFilesystemStore, OBJECT_SUFFIX } from './s3/fixed-store.ts';
 import type { S3rverClass } from './s3/s3rver-types.ts';
 
@@ -20,6 +21,12 @@ export interface S3EmulatorOptions {
   host?: string;
   /** Buckets to create before serving (s3rver needs names of 3+ characters). */
   buckets?: string[];
+  /**
+   * Users with their own keys, held to bucket policies (s3/enforce.ts): the stand-in then refuses
+   * what S3 would refuse them. s3rver's own key stays unrestricted. `If-None-Match: *` is honoured
+   * for every user.
+   */
+  enforce?: S3Enforcement;
 }
 
 export interface S3Emulator {
@@ -52,6 +59,14 @@ export async function startS3Emulator(opts: S3EmulatorOptions): Promise<S3Emulat
   const store = new FixedFilesystemStore(opts.dir);
   server.store = store;
   server.context.store = store;
+  const objectPath = (bucket: string, key: string) => {
+    const parts = key.split('/');
+    const last = parts.pop() ?? '';
+    return join(opts.dir, bucket, ...parts, `${last}${OBJECT_SUFFIX}`);
+  };
+  if (opts.enforce) registerUsers(opts.enforce.users);
+  // First in the stack: refused requests never reach s3rver's handlers.
+  server.middleware.unshift(enforcement(opts.enforce ?? { users: [], policies: {} }, objectPath));
   const address = await server.run();
   const http = server.httpServer;
   if (!http) throw new Error('s3rver did not start an HTTP server');
@@ -73,10 +88,6 @@ export async function startS3Emulator(opts: S3EmulatorOptions): Promise<S3Emulat
       });
       return stopped;
     },
-    objectPath(bucket, key) {
-      const parts = key.split('/');
-      const last = parts.pop() ?? '';
-      return join(opts.dir, bucket, ...parts, `${last}${OBJECT_SUFFIX}`);
-    },
+    objectPath,
   };
 }

@@ -31,6 +31,17 @@ export class PermanentError extends StorageError {
   }
 }
 
+/**
+ * A put with `ifAbsent` found an object under the key already and wrote nothing. For a
+ * content-addressed key that means the bytes are stored; it is how a process holding a
+ * create-only credential (an agent's) learns it without the read it is not allowed.
+ */
+export class AlreadyExistsError extends PermanentError {
+  constructor(target: string, key: string, cause?: unknown) {
+    super(`${key} already exists on target ${target}; nothing was written`, { target, key, cause });
+  }
+}
+
 /** The bytes received did not hash to the sha256 the caller promised; nothing was stored under the key. */
 export class IntegrityError extends PermanentError {
   readonly expected: string;

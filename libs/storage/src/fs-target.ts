@@ -1,11 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { type FileHandle, mkdir, open, rename, rm, rmdir, stat, unlink } from 'node:fs/promises';
+import { type FileHandle, link, mkdir, open, rename, rm, rmdir, stat, unlink } from 'node:fs/promises';
 import { dirname, join, resolve, sep } from 'node:path';
 import { addAbortSignal, type Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { IntegrityError, NotFoundError, PermanentError } from './errors.ts';
+import { AlreadyExistsError, IntegrityError, NotFoundError, PermanentError } from './errors.ts';
 import { errnoCode, type FsErrorContext, mapFsError } from './fs-errors.ts';
 import { decodeCursor, listFsPage, MAX_LIST_LIMIT } from './fs-list.ts';
 import { SHA256_HEX, Sha256Verifier } from './integrity.ts';
@@ -100,7 +100,7 @@ export class FsTarget implements StorageTarget {
       const tmp = join(await this.ensureTmpDir(key), `${randomUUID()}.part`);
       try {
         await this.writeVerified(key, tmp, stream, opts);
-        await this.moveIntoPlace(key, tmp, path);
+        await this.moveIntoPlace(key, tmp, path, opts.ifAbsent === true);
       } catch (err) {
         await rm(tmp, { force: true }).catch(() => undefined);
         throw err;
@@ -167,15 +167,20 @@ export class FsTarget implements StorageTarget {
     }
   }
 
-  private async moveIntoPlace(key: string, tmp: string, path: string): Promise<void> {
+  /** Renames the temp file into place; create-only, a hard link, which fails when the key exists. */
+  private async moveIntoPlace(key: string, tmp: string, path: string, ifAbsent: boolean): Promise<void> {
     const parent = dirname(path);
     for (let attempt = 1; ; attempt++) {
       try {
         const created = await mkdir(parent, { recursive: true });
-        await rename(tmp, path);
+        if (ifAbsent) {
+          await link(tmp, path);
+          await unlink(tmp);
+        } else await rename(tmp, path);
         await this.syncDirs(parent, created);
         return;
       } catch (err) {
+        if (ifAbsent && errnoCode(err) === 'EEXIST') throw new AlreadyExistsError(this.name, key, err);
         // A concurrent delete may prune the new parent between mkdir and rename: make it again.
         if (errnoCode(err) === 'ENOENT' && attempt < 3) continue;
         throw mapFsError(err, this.ctx(key, path, 'rename into place', false));

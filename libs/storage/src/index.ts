@@ -1,6 +1,7 @@
 export { canonicalJson } from './canonical-json.ts';
 export { chunkStream, cutAt, DEFAULT_CHUNKER_PARAMS } from './chunking/index.ts';
 export {
+  AlreadyExistsError,
   CorruptObjectError,
   IntegrityError,
   NotFoundError,
@@ -88,6 +89,8 @@ export {
   TARGET_NAME,
 } from './registry.ts';
 export {
+  created,
+  existingObject,
   hasBlob,
   listAll,
   putBlobIfAbsent,
@@ -117,5 +120,5 @@ export type {
   StorageTarget,
   TargetKind,
 } from './target.ts';
-export { readOnly } from './target.ts';
+export { readOnly, writeOnly } from './target.ts';
 export type { TargetFactory, TargetFactoryInput, TargetSpec } from './target-spec.ts';

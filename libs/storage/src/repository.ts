@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { NotFoundError, PermanentError } from './errors.ts';
+import { AlreadyExistsError, NotFoundError, PermanentError } from './errors.ts';
 import { hashStream } from './integrity.ts';
 import { blobKey, listingKey, manifestKey } from './layout.ts';
 import { applySegments, parseSegment } from './listing.ts';
@@ -23,6 +23,26 @@ async function headOrUndefined(target: ReadOnlyTarget, key: string): Promise<Obj
     return await target.head(key);
   } catch (err) {
     if (err instanceof NotFoundError) return undefined;
+    throw err;
+  }
+}
+
+/**
+ * What the target holds under a key, asked the way the credential allows: a head; or, for a
+ * create-only view (an agent's), not at all: the put that follows is a create, and `created`
+ * tells whether it found the key taken.
+ */
+export async function existingObject(target: StorageTarget, key: string): Promise<ObjectInfo | undefined> {
+  return target.writeOnly ? undefined : headOrUndefined(target, key);
+}
+
+/** Awaits a put; false when it was a create (ifAbsent) that found the key taken and wrote nothing. */
+export async function created(put: Promise<void>): Promise<boolean> {
+  try {
+    await put;
+    return true;
+  } catch (err) {
+    if (err instanceof AlreadyExistsError) return false;
     throw err;
   }
 }
@@ -80,21 +100,22 @@ export async function putBlobIfAbsent(
   open: () => Readable,
 ): Promise<{ uploaded: boolean }> {
   const key = blobKey(sha256);
-  const existing = await headOrUndefined(target, key);
+  const existing = await existingObject(target, key);
   if (existing !== undefined) {
     assertBlobMatches(target, existing, sha256, size);
     return { uploaded: false };
   }
   // The factory, not one stream: a retrying target opens the bytes again for another attempt.
-  await target.put(key, open, { sha256, size });
-  return { uploaded: true };
+  return { uploaded: await created(target.put(key, open, { sha256, size })) };
 }
 
 /**
  * Writes a backup's manifest once. Rewriting the same manifest is a no-op (a retried job);
  * a different manifest under the same key is a PermanentError, since objects are never
- * overwritten with other bytes. Two different writers racing on one key are not detected:
- * the StorageTarget interface has no conditional put. Returns the sha256 of the manifest's bytes.
+ * overwritten with other bytes. Two different writers racing on one key are not detected.
+ * Returns the sha256 of the manifest's bytes. An agent's create-only view cannot read what it
+ * finds there: it returns the sha256 it meant to write, and the pool's verify, which reads the
+ * manifest against it, finds a different one corrupt and has it written again (repair).
  * The bytes are never held whole: they are made once to hash them, and again as they are sent
  * (and for each retried attempt), so memory stays bounded whatever the number of files.
  */
@@ -107,7 +128,7 @@ export async function writeManifest(
   assertValidManifest(manifest, where);
   const body = () => storedJsonStream(manifest);
   const { sha256, size } = await hashStream(body());
-  const existing = await headOrUndefined(target, key);
+  const existing = await existingObject(target, key);
   if (existing !== undefined) {
     // The same manifest, whatever zlib (or none, before manifests were compressed) stored it.
     const stored = await readObject(target, key);
@@ -122,8 +143,7 @@ export async function writeManifest(
       { target: target.name, key },
     );
   }
-  await target.put(key, body, { sha256, size });
-  return { written: true, sha256 };
+  return { written: await created(target.put(key, body, { sha256, size })), sha256 };
 }
 
 /**

@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream';
+import { PermanentError } from './errors.ts';
 
 /**
  * What a put reads: a stream, which can be read once; a function that opens the bytes afresh
@@ -24,6 +25,12 @@ export interface PutOptions {
   /** Size in bytes when known; lets adapters choose single-part vs multipart and check length. */
   size?: number;
   signal?: AbortSignal;
+  /**
+   * Create only: when an object is under the key already, write nothing and throw
+   * AlreadyExistsError (S3 `If-None-Match: *`, GCS `ifGenerationMatch=0`, a hard link on a
+   * filesystem). The only way an agent's create-only credential may write, and it needs no head.
+   */
+  ifAbsent?: boolean;
 }
 
 /** Inclusive byte range, as in HTTP `Range: bytes=start-end`. */
@@ -54,6 +61,11 @@ export interface StorageTarget {
   readonly offsite: boolean;
   /** Human-readable location for messages, with no secrets (e.g. `s3://bucket/prefix at http://…`). */
   readonly location: string;
+  /**
+   * True for an agent's view of a target that has an agent credential (writeOnly below): it may
+   * only create objects, so callers learn what is stored from the catalog, never by a head.
+   */
+  readonly writeOnly?: boolean;
   /**
    * Stores the body under key, atomically: readers see the whole object or none. The put consumes
    * or destroys the stream it reads, whether it succeeds or fails.
@@ -88,5 +100,33 @@ export function readOnly(target: StorageTarget): ReadOnlyTarget {
     get: (key, range, signal) => target.get(key, range, signal),
     head: (key) => target.head(key),
     list: (prefix, opts) => target.list(prefix, opts),
+  };
+}
+
+/**
+ * The view an agent gets of a target configured with an agent credential: puts only, and those
+ * create-only (`ifAbsent`). The credential itself is what the provider enforces (README: "Agents
+ * can only write"); this view makes the agent's code fail at once, with the reason, where it
+ * would otherwise get an AccessDenied from the provider.
+ */
+export function writeOnly(target: StorageTarget): StorageTarget {
+  const refuse = (op: string) => () =>
+    Promise.reject(
+      new PermanentError(
+        `${op} on target ${target.name} is not allowed with the agent's credential (create only); the pool reads, verifies and deletes`,
+        { target: target.name },
+      ),
+    );
+  return {
+    name: target.name,
+    kind: target.kind,
+    offsite: target.offsite,
+    location: target.location,
+    writeOnly: true,
+    put: (key, body, opts) => target.put(key, body, { ...opts, ifAbsent: true }),
+    get: refuse('get'),
+    head: refuse('head'),
+    list: refuse('list'),
+    delete: refuse('delete'),
   };
 }

@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { GcsEnforcement } from './iam.ts';
 import type { SessionStore } from './sessions.ts';
 import type { GcsStore } from './store.ts';
 
@@ -11,6 +12,8 @@ export interface RequestContext {
   base: string;
   store: GcsStore;
   sessions: SessionStore;
+  /** Tokens and bucket IAM policies to hold requests to; absent, every request is allowed. */
+  enforce?: GcsEnforcement;
 }
 
 /** Reads and discards a request body we have no use for, so the connection can be reused. */

@@ -1,6 +1,7 @@
 import { createServer } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { baseUrl } from './http.ts';
+import type { GcsEnforcement } from './iam.ts';
 import { handle } from './router.ts';
 import { SessionStore } from './sessions.ts';
 import { GcsStore } from './store.ts';
@@ -11,6 +12,8 @@ export interface GcsEmulatorOptions {
   /** 0 (the default) picks a free port. */
   port?: number;
   host?: string;
+  /** Bearer tokens and bucket IAM policies (gcs/iam.ts) the emulator holds requests to. */
+  enforce?: GcsEnforcement;
 }
 
 export interface GcsEmulator {
@@ -33,7 +36,15 @@ export async function startGcsEmulator(opts: GcsEmulatorOptions): Promise<GcsEmu
   const sockets = new Set<Socket>();
   const server = createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://emulator');
-    void handle({ req, res, url, base: baseUrl(req), store, sessions });
+    void handle({
+      req,
+      res,
+      url,
+      base: baseUrl(req),
+      store,
+      sessions,
+      ...(opts.enforce && { enforce: opts.enforce }),
+    });
   });
   // Big uploads on a slow disk may take longer than Node's default 5-minute request timeout.
   server.requestTimeout = 0;

@@ -8,6 +8,8 @@ export interface S3rverInstance {
   httpServer?: Server;
   store: unknown;
   context: { store: unknown };
+  /** Koa's middleware stack, composed when the server starts. */
+  middleware: unknown[];
 }
 
 export type S3rverClass = new (options: Record<string, unknown>) => S3rverInstance;

@@ -1,6 +1,6 @@
 import { type CloudErrorContext, errorBuilders } from '../cloud/error-context.ts';
 import { errorField, networkCode, numberField, stringField } from '../cloud/net-errors.ts';
-import { CorruptObjectError, NotFoundError, StorageError } from '../errors.ts';
+import { AlreadyExistsError, CorruptObjectError, NotFoundError, StorageError } from '../errors.ts';
 
 /** Where a failed GCS call was aimed, for messages an operator can act on (never credentials). */
 export type GcsErrorContext = CloudErrorContext;
@@ -18,6 +18,11 @@ function statusOf(err: unknown): number | undefined {
   );
 }
 
+/** A 403: the credential lacks the permission (an objectAdmin asking about its bucket). */
+export function isForbidden(err: unknown): boolean {
+  return statusOf(err) === 403;
+}
+
 /** Translates a @google-cloud/storage (or network) failure into the typed storage errors. */
 export function mapGcsError(err: unknown, ctx: GcsErrorContext): StorageError {
   if (err instanceof StorageError) return err;
@@ -27,6 +32,8 @@ export function mapGcsError(err: unknown, ctx: GcsErrorContext): StorageError {
   const { opts, what, permanent, transient } = errorBuilders(ctx, err, status ?? code);
 
   if (status === 404) return new NotFoundError(ctx.target, ctx.key ?? '', err);
+  // A create-only put (ifGenerationMatch=0) that found the key taken.
+  if (status === 412 && ctx.op === 'create') return new AlreadyExistsError(ctx.target, ctx.key ?? '', err);
   if (status === 401 || /default credentials|could not load the default|invalid_grant/i.test(message)) {
     return permanent(
       'the credentials were rejected or not found; set keyFilename in the target options or GOOGLE_APPLICATION_CREDENTIALS',

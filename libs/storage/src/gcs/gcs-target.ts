@@ -1,6 +1,7 @@
 import { addAbortSignal, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { type Bucket, Storage, type StorageOptions } from '@google-cloud/storage';
+import { OAuth2Client } from 'google-auth-library';
 import { bucketMissing } from '../cloud/error-context.ts';
 import { translateStreamErrors } from '../cloud/net-errors.ts';
 import { displayEndpoint, ObjectKeys } from '../cloud/object-keys.ts';
@@ -18,7 +19,7 @@ import type {
   PutOptions,
   StorageTarget,
 } from '../target.ts';
-import { type GcsErrorContext, mapGcsError } from './gcs-errors.ts';
+import { type GcsErrorContext, isForbidden, mapGcsError } from './gcs-errors.ts';
 import { awaitDownloadResponse } from './gcs-read.ts';
 
 export interface GcsTargetOptions {
@@ -31,6 +32,11 @@ export interface GcsTargetOptions {
   projectId?: string;
   /** A service-account key file; otherwise Application Default Credentials. */
   keyFilename?: string;
+  /**
+   * An OAuth2 access token sent as it is, in place of a key file: for a token broker that keeps it
+   * fresh, or an emulator that enforces IAM. Implies authWithCustomEndpoint.
+   */
+  accessToken?: string;
   /** Authenticate against a custom apiEndpoint too (the client skips auth for one by default). */
   authWithCustomEndpoint?: boolean;
   offsite?: boolean;
@@ -99,15 +105,22 @@ export class GcsTarget implements StorageTarget {
       ...(opts.apiEndpoint ? { apiEndpoint: opts.apiEndpoint } : {}),
       ...(opts.projectId ? { projectId: opts.projectId } : {}),
       ...(opts.keyFilename ? { keyFilename: opts.keyFilename } : {}),
-      ...(opts.authWithCustomEndpoint ? { useAuthWithCustomEndpoint: true } : {}),
+      ...(opts.authWithCustomEndpoint || opts.accessToken ? { useAuthWithCustomEndpoint: true } : {}),
+      ...(opts.accessToken ? { authClient: staticToken(opts.accessToken) } : {}),
     };
+    // The client's resumable uploads leave the auth client out on a custom endpoint whatever
+    // useAuthWithCustomEndpoint says (@google-cloud/storage 8.4, File.startResumableUpload_), but
+    // they do send the interceptors' headers: the token goes there too.
+    const bearer = opts.accessToken ? [bearerInterceptor(opts.accessToken)] : [];
     this.bucket = new Storage({
       ...storageOpts,
       retryOptions: { autoRetry: retries > 0, maxRetries: retries },
+      interceptors_: bearer,
     }).bucket(opts.bucket);
     this.readBucket = new Storage({
       ...storageOpts,
       ...DOWNLOAD_CLIENT_OPTIONS,
+      interceptors_: [...bearer, ...(DOWNLOAD_CLIENT_OPTIONS.interceptors_ ?? [])],
     }).bucket(opts.bucket);
   }
 
@@ -128,9 +141,8 @@ export class GcsTarget implements StorageTarget {
    * the one GCS computed, and deletes the object on a mismatch. MD5, not crc32c: the client
    * computes crc32c in JavaScript at about 130 MB/s, a core's worth for a fast link (O2's profile),
    * and MD5 natively; GCS keeps an MD5 for every object that is not composed, as ours never are.
-   *
-   * Not write-once: content-addressed blobs may be re-put with the same bytes. A write-once put
-   * would add `preconditionOpts: { ifGenerationMatch: 0 }` (GCS answers 412 when the object exists).
+   * With `ifAbsent` the upload carries `ifGenerationMatch=0`: GCS answers 412 when the object
+   * exists, which an agent's objectCreator role needs (it may not overwrite).
    */
   async put(key: string, body: PutBody, opts: PutOptions): Promise<void> {
     await usingBody(body, (stream) => this.upload(key, stream, opts));
@@ -149,6 +161,7 @@ export class GcsTarget implements StorageTarget {
       contentType: 'application/octet-stream',
       // Informational: lets an operator see what the object should hash to.
       metadata: { metadata: { sha256: opts.sha256 } },
+      ...(opts.ifAbsent ? { preconditionOpts: { ifGenerationMatch: 0 } } : {}),
     });
     upload.on('uri', (uri: string) => {
       session = uri;
@@ -162,7 +175,7 @@ export class GcsTarget implements StorageTarget {
       if (session !== undefined) await cancelSession(session);
       const bad = mismatch();
       if (bad) throw bad;
-      const mapped = this.err(err, 'put', key);
+      const mapped = this.err(err, opts.ifAbsent ? 'create' : 'put', key);
       // An upload can only 404 when its bucket is missing.
       if (mapped instanceof NotFoundError) throw bucketMissing(this.ctx('put', key), err);
       throw mapped;
@@ -257,9 +270,29 @@ export class GcsTarget implements StorageTarget {
       this.bucketSeen = true;
       return mapped;
     } catch (checkErr) {
-      return this.err(checkErr, op, key);
+      // A least-privileged credential (roles/storage.objectAdmin) may not read the bucket's own
+      // metadata: the object's 404 then stands, as it would had the bucket been seen.
+      return isForbidden(checkErr) ? mapped : this.err(checkErr, op, key);
     }
   }
+}
+
+/** Adds the access token to every request, resumable uploads included. */
+export function bearerInterceptor(token: string): NonNullable<StorageOptions['interceptors_']>[number] {
+  return {
+    request: (reqOpts) =>
+      ({
+        ...reqOpts,
+        headers: { ...reqOpts.headers, Authorization: `Bearer ${token}` },
+      }) as DecorateRequestOptions,
+  };
+}
+
+/** An auth client that sends one access token and never refreshes it. */
+function staticToken(token: string): OAuth2Client {
+  const client = new OAuth2Client();
+  client.setCredentials({ access_token: token });
+  return client;
 }
 
 /**

@@ -5,7 +5,8 @@ import { GcsTarget } from './gcs-target.ts';
 /**
  * Builds a GcsTarget from `gs://bucket/prefix?endpoint=http://…&projectId=…&chunkSize=8MiB&retries=3`.
  * The same settings may come from the options object, which also takes `keyFilename` (a
- * service-account key file) and `authWithCustomEndpoint`. Without keyFilename the client uses
+ * service-account key file), `accessToken` (an OAuth2 access token, by reference: one a token
+ * broker keeps fresh, or an emulator's) and `authWithCustomEndpoint`. Without keyFilename the client uses
  * Application Default Credentials (GOOGLE_APPLICATION_CREDENTIALS, gcloud, metadata server).
  * Credentials are never read from the URL.
  */
@@ -17,6 +18,7 @@ export function createGcsTargetFromUrl(input: TargetFactoryInput): GcsTarget {
   const chunkSize = settings.integer('chunkSize');
   const retries = settings.integer('retries', 0);
   const keyFilename = settings.string('keyFilename', false);
+  const accessToken = settings.string('accessToken', false);
   const authWithCustomEndpoint = settings.boolean('authWithCustomEndpoint');
   settings.assertNoUnknown();
   return new GcsTarget({
@@ -29,6 +31,7 @@ export function createGcsTargetFromUrl(input: TargetFactoryInput): GcsTarget {
     ...(chunkSize !== undefined ? { chunkSize } : {}),
     ...(retries !== undefined ? { retries } : {}),
     ...(keyFilename !== undefined ? { keyFilename } : {}),
+    ...(accessToken !== undefined ? { accessToken } : {}),
     ...(authWithCustomEndpoint !== undefined ? { authWithCustomEndpoint } : {}),
   });
 }

@@ -1,6 +1,6 @@
 import { createHash, type Hash } from 'node:crypto';
-import { NotFoundError } from '../errors.ts';
 import { packKey } from '../layout.ts';
+import { created, existingObject } from '../repository.ts';
 import type { StorageTarget } from '../target.ts';
 import { EMPTY_PACK_TRAILER_BYTES, type PackEntry, packEntryBytes, writePackTrailer } from './pack-format.ts';
 
@@ -164,16 +164,11 @@ export class PackBuilder {
 /** Uploads a finished pack unless the target holds it already (same sha256, so the same bytes). */
 export async function putPack(target: StorageTarget, pack: BuiltPack, signal?: AbortSignal): Promise<void> {
   const key = packKey(pack.sha256);
-  const existing = await target.head(key).catch((err: unknown) => {
-    if (err instanceof NotFoundError) return undefined;
-    throw err;
-  });
+  const existing = await existingObject(target, key);
   if (existing?.size === pack.size) return;
-  await target.put(key, pack.bytes, {
-    sha256: pack.sha256,
-    size: pack.size,
-    ...(signal && { signal }),
-  });
+  await created(
+    target.put(key, pack.bytes, { sha256: pack.sha256, size: pack.size, ...(signal && { signal }) }),
+  );
 }
 
 /**

@@ -1,6 +1,6 @@
 import { bucketMissing, type CloudErrorContext, errorBuilders } from '../cloud/error-context.ts';
 import { errorField, networkCode, numberField, stringField } from '../cloud/net-errors.ts';
-import { CorruptObjectError, NotFoundError, StorageError } from '../errors.ts';
+import { AlreadyExistsError, CorruptObjectError, NotFoundError, StorageError } from '../errors.ts';
 
 /** Where a failed S3 call was aimed, for messages an operator can act on (never credentials). */
 export type S3ErrorContext = CloudErrorContext;
@@ -38,6 +38,8 @@ export function mapS3Error(err: unknown, ctx: S3ErrorContext): StorageError {
   const { opts, what, permanent, transient } = errorBuilders(ctx, err, code ?? status);
 
   if (code === 'NoSuchBucket') return bucketMissing(ctx, err);
+  // A create-only put (If-None-Match: *) that found the key taken.
+  if (status === 412 && ctx.op === 'create') return new AlreadyExistsError(ctx.target, ctx.key ?? '', err);
   if ((code !== undefined && NOT_FOUND.has(code)) || status === 404) {
     return new NotFoundError(ctx.target, ctx.key ?? '', err);
   }

@@ -155,7 +155,7 @@ export class S3Target implements StorageTarget {
       checksums: this.checksums,
       partSize: partSizeFor(this.partSize, opts.size),
       queueSize: this.queueSize,
-      mapError: (err) => this.err(err, 'put', key),
+      mapError: (err) => this.err(err, opts.ifAbsent ? 'create' : 'put', key),
     });
   }
 

@@ -102,6 +102,8 @@ async function upload(u: VerifiedUpload, body: Buffer | Readable): Promise<strin
       ContentType: 'application/octet-stream',
       // Informational: lets an operator see what a (multipart) object should hash to.
       Metadata: { sha256: u.opts.sha256 },
+      // Create only: S3 answers 412 when the key exists (on CompleteMultipartUpload for a multipart).
+      ...(u.opts.ifAbsent ? { IfNoneMatch: '*' } : {}),
       ...(u.checksums === 'sha256' ? { ChecksumAlgorithm: 'SHA256' as const } : {}),
     },
     partSize: u.partSize,

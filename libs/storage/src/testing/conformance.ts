@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { NotFoundError, PermanentError } from '../errors.ts';
+import { AlreadyExistsError, NotFoundError, PermanentError } from '../errors.ts';
 import { hashStream } from '../integrity.ts';
 import type { StorageTarget } from '../target.ts';
 import { registerCancellationChecks } from './cancellation-checks.ts';
@@ -222,6 +222,24 @@ export function describeConformance(
       expect(back.length).toBe(bytes.length);
       expect(sha256Hex(back)).toBe(sha256Hex(bytes));
       expect(await listedKeys(t, `${run}concurrent/`)).toEqual([key]);
+    });
+
+    it('creates only when asked (ifAbsent): a taken key is refused and keeps its bytes, a Buffer or a stream', async () => {
+      const t = target();
+      const key = `${run}create-only/blob`;
+      const first = Buffer.from('the first bytes');
+      const other = patternBytes(2 * MiB + 7, 21);
+      await t.put(key, first, { sha256: sha256Hex(first), size: first.length, ifAbsent: true });
+      const again = t.put(key, other, { sha256: sha256Hex(other), size: other.length, ifAbsent: true });
+      await expect(again).rejects.toBeInstanceOf(AlreadyExistsError);
+      const streamed = t.put(key, bufferBody(other), {
+        sha256: sha256Hex(other),
+        size: other.length,
+        ifAbsent: true,
+      });
+      await expect(streamed).rejects.toBeInstanceOf(AlreadyExistsError);
+      expect(await getBytes(t, key)).toEqual(first);
+      expect(await listedKeys(t, `${run}create-only/`)).toEqual([key]);
     });
 
     it('rejects invalid keys and prefixes with PermanentError', async () => {

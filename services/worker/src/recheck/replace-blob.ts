@@ -4,6 +4,7 @@ import type { Runtime } from '@fleet-backup/runtime';
 import {
   blobKey,
   CorruptObjectError,
+  created,
   IntegrityError,
   NotFoundError,
   type StorageTarget,
@@ -22,7 +23,9 @@ export interface BlobSource {
  * pack is put as its own object, and its place moves there; the pack is left as it is. The put checks the
  * sha256 of every byte it sends, so bad source bytes never land. Serialised per blob across
  * processes, and re-checked under the lock, so a blob already replaced by a replicate or
- * another repair is never deleted again. 'not-bad': nothing to do.
+ * another repair is never deleted again. 'not-bad': nothing to do. An agent's create-only view
+ * cannot delete: 'left-to-pool' when a bad object of the blob's own is in the way (the pool's
+ * repair deletes it, then asks the agent again).
  */
 export async function replaceBadBlob(
   rt: Runtime,
@@ -30,29 +33,46 @@ export async function replaceBadBlob(
   blob: StoredBlob,
   source: BlobSource,
   signal?: AbortSignal,
-): Promise<'replaced' | 'not-bad'> {
-  const checks = new CopyChecks(rt.pool, rt.clock);
+): Promise<'replaced' | 'not-bad' | 'left-to-pool'> {
   const key = blobKey(blob.sha256);
-  const client = await rt.pool.connect();
-  const lock = `fleet-backup blob ${target.name} ${blob.sha256}`;
-  try {
-    await client.query('SELECT pg_advisory_lock(hashtext($1))', [lock]);
-    if (!(await checks.badAmong(target.name, [blob.sha256])).has(blob.sha256)) return 'not-bad';
-    await target.delete(key);
-    await target.put(key, await source.open(), {
-      sha256: blob.sha256,
-      size: blob.size,
-      ...(signal && { signal }),
-    });
+  return whileBad(rt, target.name, blob.sha256, async () => {
+    if (!target.writeOnly) await target.delete(key);
+    const opts = { sha256: blob.sha256, size: blob.size, ...(signal && { signal }) };
+    if (!(await created(target.put(key, await source.open(), opts)))) return 'left-to-pool';
     // A blob that was in a pack now has its own object: packs stay write-once.
     await rt.blobs.movedToOwnObject(target.name, blob.sha256);
-    await checks.blobsGood(target.name, [blob.sha256]);
+    await new CopyChecks(rt.pool, rt.clock).blobsGood(target.name, [blob.sha256]);
     await new RotFindings(rt.pool, rt.clock).healed(target.name, '', key, source.name);
     rt.log.warn(
       { target: target.name, blob: blob.sha256, from: source.name },
       'replaced a corrupt or missing blob',
     );
     return 'replaced';
+  });
+}
+
+/**
+ * Deletes the object of its own of a blob marked bad (a packed blob has none), with the pool's
+ * credential, so that an agent, which may only create, can put good bytes there (repair-from-local).
+ */
+export async function deleteBadBlob(rt: Runtime, target: StorageTarget, blob: StoredBlob): Promise<void> {
+  await whileBad(rt, target.name, blob.sha256, () => target.delete(blobKey(blob.sha256)));
+}
+
+/** Runs `fn` under the blob's lock across processes, if the blob is still marked bad there. */
+async function whileBad<T>(
+  rt: Runtime,
+  target: string,
+  sha256: string,
+  fn: () => Promise<T>,
+): Promise<T | 'not-bad'> {
+  const client = await rt.pool.connect();
+  const lock = `fleet-backup blob ${target} ${sha256}`;
+  try {
+    await client.query('SELECT pg_advisory_lock(hashtext($1))', [lock]);
+    const checks = new CopyChecks(rt.pool, rt.clock);
+    if (!(await checks.badAmong(target, [sha256])).has(sha256)) return 'not-bad';
+    return await fn();
   } finally {
     await client.query('SELECT pg_advisory_unlock(hashtext($1))', [lock]).catch(() => {});
     client.release();

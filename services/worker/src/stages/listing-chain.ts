@@ -8,11 +8,12 @@ import {
 } from '@fleet-backup/db';
 import {
   applySegments,
+  created,
   deltaSegment,
+  existingObject,
   fullSegment,
   type Listing,
   listingKey,
-  NotFoundError,
   ownSegment,
   type StorageTarget,
   storedSegment,
@@ -97,16 +98,8 @@ export async function sendSegments(
   await forEachLimited(unique, parallel, async (s) => {
     signal?.throwIfAborted();
     const key = listingKey(host, s.sha256);
-    const size = await target.head(key).then(
-      (info) => info.size,
-      (err) => {
-        if (err instanceof NotFoundError) return null;
-        throw err;
-      },
-    );
-    if (size === s.bytes.length) return;
-    await putSegment(target, key, s);
-    sent += s.bytes.length;
+    if ((await existingObject(target, key))?.size === s.bytes.length) return;
+    if (await created(putSegment(target, key, s))) sent += s.bytes.length;
   });
   return sent;
 }

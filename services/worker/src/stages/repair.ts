@@ -26,7 +26,7 @@ import { type AgentEnv, assertOwnHost } from '../agent-env.ts';
 import { markHoldersCorrupt } from '../recheck/holders.ts';
 import { localPath } from '../recheck/local-copy.ts';
 import { catalogManifest, checkManifest, sha256Hex } from '../recheck/manifest-check.ts';
-import { type BlobSource, replaceBadBlob, sourceBytesBad } from '../recheck/replace-blob.ts';
+import { type BlobSource, deleteBadBlob, replaceBadBlob, sourceBytesBad } from '../recheck/replace-blob.ts';
 import { recheckTargetCopy } from '../recheck/target-copy.ts';
 import { putSegment } from './listing-chain.ts';
 
@@ -52,8 +52,12 @@ export async function repair(rt: Runtime, data: JobData<'repair'>, ctx: JobConte
     if (outcome === 'replaced') replaced++;
     if (outcome !== 'no-source') continue;
     const host = (await local.hostsHolding(blob.sha256))[0];
-    if (host) agents.add(host);
-    else lost.push(blob.sha256);
+    if (!host) lost.push(blob.sha256);
+    else {
+      // An agent may only create: the bad object goes first, with this process's credential.
+      if (rt.targets.agentsWriteOnly(target.name)) await deleteBadBlob(rt, target, blob);
+      agents.add(host);
+    }
   }
   for (const host of agents) await rt.queues.add('repair-from-local', { host, target: target.name });
   const manifests = await rewriteBadManifests(rt, target, ctx);
@@ -82,7 +86,9 @@ async function replaceFromTargets(
     const place = await rt.blobs.placeOf(name, blob.sha256);
     const from: BlobSource = { name, open: () => openBlob(source, blob.sha256, place, ctx.signal) };
     try {
-      return await replaceBadBlob(rt, target, blob, from, ctx.signal);
+      const outcome = await replaceBadBlob(rt, target, blob, from, ctx.signal);
+      // The pool's own credential deletes; only an agent's view leaves a blob to the pool.
+      if (outcome !== 'left-to-pool') return outcome;
     } catch (err) {
       rethrowIfDestination(err, target);
       ctx.log.warn({ err, blob: blob.sha256, from: name }, 'could not copy the blob from this target');
@@ -225,7 +231,7 @@ export async function repairFromLocal(
   ctx: JobContext,
 ): Promise<void> {
   const { rt } = env;
-  const target = rt.targets.get(data.target);
+  const target = rt.targets.forAgent(data.target);
   const checks = new CopyChecks(rt.pool, rt.clock);
   const local = new LocalChecks(rt.pool, rt.clock);
   const healed: string[] = [];

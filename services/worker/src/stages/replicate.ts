@@ -42,7 +42,7 @@ export function replicateStage(env: AgentEnv): StageSpec<JobData<'replicate'>, S
   return {
     stage: 'replicate',
     accept: (backup) => assertOwnHost(env, backup),
-    work: (input, ports) => sendCopy(env, env.rt.targets.get(input.target), ports),
+    work: (input, ports) => sendCopy(env, env.rt.targets.forAgent(input.target), ports),
     async commit(tx, sent, { backup }) {
       // A late or repeated delivery must not undo verify's verdict on this copy: verify will not run
       // again, so a verified copy would stay "replicated" and the backup unverified for good.
