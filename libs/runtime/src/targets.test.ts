@@ -22,3 +22,48 @@ describe('targets with credentials named by reference', () => {
     );
   });
 });
+
+describe("targets with the agents' own credential", () => {
+  const targets = new Targets([
+    {
+      name: 's3-eu',
+      url: 's3://bucket/fleet?endpoint=http://127.0.0.1:9&forcePathStyle=true',
+      offsite: true,
+      options: {
+        credentials: { accessKeyId: 'POOL', secretAccessKey: { env: 'FBT_UNSET_POOL_SECRET' } },
+        agent: { credentials: { accessKeyId: 'AGENT', secretAccessKey: { env: 'FBT_UNSET_AGENT_SECRET' } } },
+      },
+    },
+    { name: 'gcs-us', url: 'gs://bucket/fleet?endpoint=http://127.0.0.1:9', offsite: true, options: {} },
+  ]);
+
+  it("give agents a create-only view that reads the agent's secret and never the pool's", async () => {
+    delete process.env.FBT_UNSET_AGENT_SECRET;
+    const agent = targets.forAgent('s3-eu');
+    expect(agent.writeOnly).toBe(true);
+    expect(targets.agentsWriteOnly('s3-eu')).toBe(true);
+    const bytes = Buffer.from('x');
+    const sha256 = '2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881';
+    await expect(agent.put('k', bytes, { sha256, size: 1 })).rejects.toThrow(
+      'options.credentials.secretAccessKey needs the environment variable FBT_UNSET_AGENT_SECRET',
+    );
+  });
+
+  it('refuse an agent every read, listing and delete, whatever the provider would say', async () => {
+    const agent = targets.forAgent('s3-eu');
+    for (const call of [agent.get('k'), agent.head('k'), agent.list('hosts/'), agent.delete('k')]) {
+      await expect(call).rejects.toThrow("is not allowed with the agent's credential (create only)");
+    }
+  });
+
+  it("keep the pool (expire, gc, verify) on the pool's credential, without the agent block", async () => {
+    delete process.env.FBT_UNSET_POOL_SECRET;
+    expect(targets.get('s3-eu').writeOnly).toBeUndefined();
+    await expect(targets.get('s3-eu').head('k')).rejects.toThrow('FBT_UNSET_POOL_SECRET');
+  });
+
+  it('give agents the pool target where no agent credential is configured', () => {
+    expect(targets.forAgent('gcs-us')).toBe(targets.get('gcs-us'));
+    expect(targets.agentsWriteOnly('gcs-us')).toBe(false);
+  });
+});

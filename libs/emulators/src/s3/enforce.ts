@@ -1,6 +1,6 @@
 import { stat } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import { type BucketPolicy, evaluate, type PolicyRequest } from './iam.ts';
+import { assertSupportedPolicy, type BucketPolicy, evaluate, type PolicyRequest } from './iam.ts';
 
 const require = createRequire(import.meta.url);
 
@@ -109,6 +109,7 @@ export function enforcement(
   rules: S3Enforcement,
   objectPath: (bucket: string, key: string) => string,
 ): Middleware {
+  for (const policy of Object.values(rules.policies)) assertSupportedPolicy(policy);
   const byKey = new Map(rules.users.map((u) => [u.accessKeyId, u]));
   return async (ctx, next) => {
     const { bucket, key } = target(ctx.path);

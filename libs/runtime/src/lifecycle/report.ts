@@ -39,7 +39,18 @@ export interface Report {
     /** localBytes: the files of every kept backup (logical); diskBytes: the same counted once on disk. */
     hosts: { host: string; backups: number; localBytes: number; diskBytes: number; uniqueBytes: number }[];
     /** bytes: what Postgres records the target holds; measured: listed on the target itself (fs only). */
-    targets: { target: string; kind: string; blobs: number; bytes: number; measuredBytes: number | null }[];
+    targets: {
+      target: string;
+      kind: string;
+      blobs: number;
+      bytes: number;
+      measuredBytes: number | null;
+      /**
+       * What agents write to it with: 'create-only' (an agent credential of their own), or 'pool
+       * credential' (an offsite target whose agents could read and delete everything: a warning).
+       */
+      agents: 'create-only' | 'pool credential' | 'filesystem';
+    }[];
     total: { localBytes: number; diskBytes: number; targetBytes: number; bytes: number };
   };
   needsVerification: (ReportItem & { verified: string | null; why: string })[];
@@ -184,6 +195,12 @@ async function storage(rt: Runtime): Promise<Report['storage']> {
       blobs: r?.blobs ?? 0,
       bytes: r?.bytes ?? 0,
       measuredBytes,
+      agents:
+        target.kind === 'fs'
+          ? 'filesystem'
+          : rt.targets.agentsWriteOnly(name)
+            ? 'create-only'
+            : 'pool credential',
     });
   }
   const localBytes = hosts.reduce((n, h) => n + h.localBytes, 0);

@@ -36,13 +36,14 @@ export function formatReport(r: Report): string {
     ),
     section(
       'storage per target (recorded; measured where listing is cheap)',
-      ['TARGET', 'KIND', 'BLOBS', 'BYTES', 'MEASURED'],
+      ['TARGET', 'KIND', 'BLOBS', 'BYTES', 'MEASURED', 'AGENTS WRITE WITH'],
       s.targets.map((t) => [
         t.target,
         t.kind,
         String(t.blobs),
         String(t.bytes),
         t.measuredBytes === null ? '-' : String(t.measuredBytes),
+        t.agents === 'pool credential' ? "the pool's credential (can delete: give agents their own)" : t.agents,
       ]),
     ),
     `total: ${s.total.bytes} bytes stored (local copies ${s.total.diskBytes} on disk for ${s.total.localBytes} of files, targets ${s.total.targetBytes})`,
