@@ -3,7 +3,8 @@
  * policies the README documents (infra/policies/), and each target carries two credentials: the
  * pool's, and the agents' own (create only). The stack runs its roles as separate processes.
  */
-import { readFile } from 'node:fs/promises';
+import { createCipheriv, randomBytes } from 'node:crypto';
+import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import {
   DeleteObjectCommand,
@@ -29,6 +30,7 @@ const HOST = 'wo-host';
 
 interface Shown {
   id: string;
+  kind: string;
   key: string;
   status: string;
   copies: { target: string; status: string }[];
@@ -64,6 +66,7 @@ describe.skipIf(!services)('agents can only write: least-privileged credentials 
   let emu: Emulators;
   let source: string;
   let first: Shown;
+  let producer: { log: string };
 
   const show = async (id: string): Promise<Shown> =>
     JSON.parse((await stack.cli(['show', id, '--json'])).stdout);
@@ -78,7 +81,7 @@ describe.skipIf(!services)('agents can only write: least-privileged credentials 
     stack = await createStack(services!, 'wonly', { targets: emu.targets() });
     source = path.join(stack.iso.dir, 'src');
     await makeTree(source, { largeBytes: 3 * 1024 * 1024 });
-    await stack.start(['producer']);
+    producer = await stack.start(['producer']);
     await stack.start(['worker']);
     await stack.start(['agent', '--host', HOST]);
     first = await backup('first');
@@ -184,6 +187,73 @@ describe.skipIf(!services)('agents can only write: least-privileged credentials 
     const verified = await stack.cli(['verify', first.id, '--json']);
     expect(verified.code, verified.stderr).toBe(0);
     expect((await show(first.id)).copies.every((c) => c.status === 'verified')).toBe(true);
+  });
+
+  it('ransomware drill: a host encrypted in place is flagged, and the backup before survives the agent credential and restores', async () => {
+    const victim = path.join(stack.iso.dir, 'victim');
+    await makeTree(victim, { largeBytes: 1024 * 1024 });
+    // A host has one daily a day (its key is the date), so the clean backup before the attack is a
+    // manual one of the same paths, and the attack is found by the day's daily, as it would be.
+    const backupOf = async (args: string[]) => {
+      const run = await stack.cli([...args, '--path', victim, '--json', '--wait']);
+      expect(run.code, run.stderr).toBe(0);
+      return JSON.parse((await stack.cli(['show', JSON.parse(run.stdout).id, '--json'])).stdout) as Shown & {
+        mass_change: { changed: number; total: number } | null;
+      };
+    };
+    const clean = await backupOf(manualBackup(HOST, 'before the attack', []));
+    expect(clean.status).toBe('verified');
+    const files = await listFiles(victim);
+    const originals = new Map(
+      await Promise.all(files.map(async (f) => [f, await readFile(path.join(victim, f))] as const)),
+    );
+    // Every file encrypted in place, its size kept, as ransomware does.
+    const key = randomBytes(32);
+    for (const [f, bytes] of originals) {
+      const cipher = createCipheriv('aes-256-ctr', key, randomBytes(16));
+      await writeFile(path.join(victim, f), Buffer.concat([cipher.update(bytes), cipher.final()]));
+    }
+    const hit = await backupOf(['backup', '--host', HOST, '--kind', 'daily']);
+    expect(hit.kind).toBe('daily');
+    expect(hit.mass_change).not.toBeNull();
+    expect((await stack.cli(['show', hit.id])).stdout).toContain('MASS CHANGE');
+    const report = JSON.parse((await stack.cli(['report', '--json'])).stdout);
+    expect(report.massChanges.map((b: { id: string }) => b.id)).toContain(hit.id);
+    // The series FleetBackupMassChange fires on (its promtool test: infra/prometheus/rules).
+    const url = JSON.parse(producer.log.split('\n').find((l) => l.includes('"producer listening"'))!).url;
+    const metrics = await (await fetch(`${url}/metrics`)).text();
+    expect(metrics).toMatch(
+      new RegExp(`fleet_backup_flagged_24h\\{host="${HOST}",flag="mass_change"\\} [1-9]`),
+    );
+
+    // The intruder, holding the agent's credential, tries to delete the clean daily offsite.
+    const { agent } = emu.roles!;
+    const s3 = new S3Client({
+      endpoint: emu.s3.endpoint,
+      region: 'us-east-1',
+      forcePathStyle: true,
+      credentials: agent.s3,
+    });
+    const manifest = `fleet/hosts/${HOST}/${clean.key}/manifest.json`;
+    expect(await refusedWith(s3.send(new DeleteObjectCommand({ Bucket: emu.bucket, Key: manifest })))).toBe(
+      403,
+    );
+    const gcs = new Storage({
+      apiEndpoint: emu.gcs.endpoint,
+      retryOptions: { autoRetry: false },
+      interceptors_: [bearerInterceptor(agent.gcsToken)],
+    }).bucket(emu.bucket);
+    expect(await refusedWith(gcs.file(manifest).delete())).toBe(403);
+    expect(await refusedWith(gcs.deleteFiles({ prefix: 'fleet/' }))).toBe(403);
+
+    for (const from of ['s3', 'gcs']) {
+      const to = path.join(stack.iso.dir, `ransom-restore-${from}`);
+      const run = await stack.cli(['restore', clean.id, '--to', to, '--from', from, '--json']);
+      expect(run.code, run.stderr).toBe(0);
+      for (const [f, bytes] of originals) {
+        expect((await readFile(path.join(to, victim.slice(1), f))).equals(bytes), `${from}: ${f}`).toBe(true);
+      }
+    }
   });
 
   it('restores byte for byte from each cloud with the pool credential', async () => {

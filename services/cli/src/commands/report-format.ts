@@ -43,7 +43,9 @@ export function formatReport(r: Report): string {
         String(t.blobs),
         String(t.bytes),
         t.measuredBytes === null ? '-' : String(t.measuredBytes),
-        t.agents === 'pool credential' ? "the pool's credential (can delete: give agents their own)" : t.agents,
+        t.agents === 'pool credential'
+          ? "the pool's credential (can delete: give agents their own)"
+          : t.agents,
       ]),
     ),
     `total: ${s.total.bytes} bytes stored (local copies ${s.total.diskBytes} on disk for ${s.total.localBytes} of files, targets ${s.total.targetBytes})`,
