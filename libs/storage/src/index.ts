@@ -109,6 +109,16 @@ export {
   realRetryClock,
 } from './retry/retry-policy.ts';
 export { RetryingTarget, type RetryingTargetOptions } from './retry/retrying-target.ts';
+export { HEADER_BYTES as SEALED_HEADER_BYTES, plainSize, storedSize } from './sealed/format.ts';
+export {
+  type DataKeyStore,
+  KEYS_PREFIX,
+  keysOnTarget,
+  type MasterKeys,
+  SealingKeys,
+  type WrappedDataKey,
+} from './sealed/keys.ts';
+export { SealedTarget } from './sealed/sealed-target.ts';
 export type {
   ByteRange,
   ListOptions,
