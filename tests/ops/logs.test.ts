@@ -50,6 +50,7 @@ describe.skipIf(!services)('logs: one JSON line per stage event, and no secret a
     name,
     url: `s3://${BUCKET}/${name}?endpoint=${s3.endpoint}&forcePathStyle=true&checksums=none`,
     offsite: true,
+    encryption: 'none',
     // By reference, from a variable whose name does not look secret: only the reference says it is.
     options: { credentials: { accessKeyId, secretAccessKey: { env: 'LOGS_S3_WORD' } } },
   });

@@ -41,6 +41,8 @@ export interface RoleCredentials {
 }
 
 export interface Emulators {
+  /** Where both keep their objects (s3/ and gcs/), for tests that look at what is stored. */
+  dir: string;
   s3: S3Emulator;
   gcs: GcsEmulator;
   bucket: string;
@@ -102,9 +104,13 @@ async function secretFile(dir: string, name: string, value: string): Promise<{ f
 /**
  * Local S3 (s3rver) and GCS emulators on free ports, each with one bucket, for one test file.
  * With `enforce`, both hold every request to the README's bucket policies (infra/policies/), and
- * the targets carry two credentials: the pool's, and the agents' (create only).
+ * the targets carry two credentials: the pool's, and the agents' (create only). With `sealed`,
+ * their objects are sealed (the roles then need ENCRYPTION_KEY); plain otherwise.
  */
-export async function startEmulators(label: string, opts: { enforce?: boolean } = {}): Promise<Emulators> {
+export async function startEmulators(
+  label: string,
+  opts: { enforce?: boolean; sealed?: boolean } = {},
+): Promise<Emulators> {
   const dir = await mkdtemp(path.join(os.tmpdir(), `fbt-emu-${label}-`));
   const bucket = `fbt-${label}`;
   const roles = opts.enforce
@@ -136,7 +142,11 @@ export async function startEmulators(label: string, opts: { enforce?: boolean } 
         agent: { accessToken: await secretFile(dir, 'gcs-agent.token', roles.agent.gcsToken) },
       }
     : undefined;
+  // Offsite targets are sealed unless told otherwise; tests that flip stored bytes at a blob's
+  // offset need them plain (sealed ones have their own test: tests/e2e/sealed-targets.test.ts).
+  const encryption = opts.sealed ? {} : { encryption: 'none' };
   const emu: Emulators = {
+    dir,
     s3,
     gcs: await startGcs(),
     bucket,
@@ -147,12 +157,14 @@ export async function startEmulators(label: string, opts: { enforce?: boolean } 
         name: 's3',
         url: `s3://${bucket}/fleet?endpoint=${s3.endpoint}&forcePathStyle=true&checksums=none`,
         offsite: true,
+        ...encryption,
         options: s3Options,
       },
       {
         name: 'gcs',
         url: `gs://${bucket}/fleet?endpoint=${emu.gcs.endpoint}&retries=0`,
         offsite: true,
+        ...encryption,
         ...(gcsOptions && { options: gcsOptions }),
       },
     ],

@@ -29,6 +29,8 @@ export async function createStack(
     fsTarget?: boolean;
     /** More top-level config file settings (e.g. `lifecycle`). */
     config?: Record<string, unknown>;
+    /** More environment for every role and command (e.g. ENCRYPTION_KEY). */
+    env?: Record<string, string>;
   } = {},
 ): Promise<Stack> {
   const iso = await isolate(services, label);
@@ -59,6 +61,7 @@ export async function createStack(
     PORT: '0',
     // The producer refuses to start Bull Board without a login (tests/ui logs in with it).
     BOARD_ADMIN_PASSWORD: 'stack-board-admin-password',
+    ...opts.env,
   };
   const roles: RoleProcess[] = [];
   return {

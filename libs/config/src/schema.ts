@@ -71,6 +71,12 @@ export const targetSchema = z.strictObject({
   url: z.string().min(1),
   offsite: z.boolean().optional(),
   /**
+   * Every object sealed client-side (AES-256-GCM, README "Sealed targets"): the default for an
+   * offsite target, which only `"none"`, said explicitly, turns off. Other targets: `"none"` unless
+   * set.
+   */
+  encryption: z.enum(['aes-256-gcm', 'none']).optional(),
+  /**
    * Adapter options (endpoint, part size, credentials…). A secret in them is a reference, never
    * the value: `{ "env": "NAME" }` or `{ "file": "/path" }` (secret-refs.ts). `agent` holds the
    * options agents use instead (their create-only credential: README, "Agents can only write").

@@ -9,6 +9,7 @@ export * from './completeness-queries.ts';
 export * from './config-store.ts';
 export * from './copy-checks.ts';
 export * from './copy-coverage.ts';
+export * from './data-keys.ts';
 export * from './drill-store.ts';
 export * from './expiry-plan.ts';
 export * from './file-catalog.ts';

@@ -5,6 +5,7 @@ import {
   BlobIndex,
   ConfigStore,
   createPool,
+  DataKeys,
   ensureDatabase,
   HostStore,
   migrate,
@@ -12,6 +13,7 @@ import {
   pipelineState,
 } from '@fleet-backup/db';
 import { checkRedisSettings, createRedis, JobQueues } from '@fleet-backup/queue';
+import { SealingKeys } from '@fleet-backup/storage';
 import type { Redis } from 'ioredis';
 import { ProcessMetrics } from './metrics/process-metrics.ts';
 import { nextJobs } from './pipeline.ts';
@@ -85,8 +87,11 @@ export async function openRuntime(config: Config, opts: RuntimeOptions): Promise
   if (opts.checkRedis) void checkRedisSettings(redis, log);
   const queues = new JobQueues(redis, config.queuePrefix);
   const backups = new BackupStore(pool, clock);
+  // One data key per installation, kept wrapped in the catalog (storage/sealed/keys.ts).
+  const sealing = new SealingKeys(new DataKeys(pool), config.encryption);
   const targets = (c: Config) =>
     new Targets(c.targets, {
+      sealing,
       retry: { deadlineMs: c.targetRetryDeadlineMs },
       onRetry: (e) =>
         log.warn(

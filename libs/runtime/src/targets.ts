@@ -6,6 +6,8 @@ import {
   type RetryEvent,
   RetryingTarget,
   type RetryPolicy,
+  SealedTarget,
+  type SealingKeys,
   type StorageTarget,
   writeOnly,
 } from '@fleet-backup/storage';
@@ -15,6 +17,13 @@ export interface TargetsOptions {
   retry?: Partial<RetryPolicy>;
   /** Told before each retry of a target operation (a log line); must not throw. */
   onRetry?: (event: RetryEvent) => void;
+  /** The data key of sealed targets; without it a sealed target fails every operation, saying why. */
+  sealing?: SealingKeys;
+}
+
+/** Whether a target's objects are sealed: its own setting, or on for an offsite target. */
+export function sealedTarget(config: TargetConfig, offsite: boolean): boolean {
+  return (config.encryption ?? (offsite ? 'aes-256-gcm' : 'none')) !== 'none';
 }
 
 /**
@@ -104,10 +113,26 @@ export class Targets {
       // Credentials named by reference are read where this role runs, when first needed.
       resolveOptions: (o: Record<string, unknown>) => resolveSecretRefs(o, `target ${config.name}: options`),
     };
-    return new RetryingTarget(createTarget(spec), {
+    const made = createTarget(spec);
+    const retrying = new RetryingTarget(made, {
       ...(this.opts.retry ? { policy: this.opts.retry } : {}),
       ...(this.opts.onRetry ? { onRetry: this.opts.onRetry } : {}),
     });
+    if (!sealedTarget(config, made.offsite)) return retrying;
+    if (!this.opts.sealing) {
+      throw new PermanentFailure(
+        `target ${config.name} is sealed, and this process has no data key to seal with`,
+        {
+          target: config.name,
+        },
+      );
+    }
+    return new SealedTarget(retrying, this.opts.sealing);
+  }
+
+  /** Whether the target's objects are sealed (the refs recorded on backups carry it too). */
+  sealed(name: string): boolean {
+    return sealedTarget(this.config(name), this.get(name).offsite);
   }
 
   names(): string[] {

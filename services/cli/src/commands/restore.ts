@@ -17,7 +17,7 @@ import {
   Targets,
   targetSource,
 } from '@fleet-backup/runtime';
-import { indexPacks, readListedManifest, readOnly } from '@fleet-backup/storage';
+import { indexPacks, readListedManifest, readOnly, SealingKeys } from '@fleet-backup/storage';
 import type { Command } from 'commander';
 import { printJson } from '../exit.ts';
 import { withRuntime } from '../open.ts';
@@ -146,7 +146,11 @@ async function restoreFromBucket(opts: RestoreOptions): Promise<void> {
   if (!opts.host || !opts.backup) throw new BadInputError('--target needs --host and --backup');
   // The one command that reads a file for its targets: the catalog that holds the configuration is gone.
   const config = loadConfig();
-  const targets = new Targets(config.targets, { retry: { deadlineMs: config.targetRetryDeadlineMs } });
+  // No catalog: a sealed target's data key comes from the target itself, opened by ENCRYPTION_KEY.
+  const targets = new Targets(config.targets, {
+    retry: { deadlineMs: config.targetRetryDeadlineMs },
+    sealing: new SealingKeys(null, config.encryption),
+  });
   // A name this config lacks is a usage error (exit 2), as for `verify --target`.
   if (!targets.names().includes(opts.target!)) {
     throw new BadInputError(
