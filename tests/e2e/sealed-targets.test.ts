@@ -80,6 +80,25 @@ describe.skipIf(!services)('sealed targets: S3 and GCS hold no plaintext, path o
     }
   });
 
+  it('says in show and report how each copy is stored', async () => {
+    const copies = JSON.parse((await stack.cli(['show', shown.id, '--json'])).stdout).copies as {
+      target: string;
+      encryption: string;
+    }[];
+    expect(Object.fromEntries(copies.map((c) => [c.target, c.encryption]))).toEqual({
+      local: 'none',
+      second: 'none',
+      s3: 'aes-256-gcm',
+      gcs: 'aes-256-gcm',
+    });
+    const report = JSON.parse((await stack.cli(['report', '--json'])).stdout);
+    expect(
+      Object.fromEntries(
+        report.storage.targets.map((t: { target: string; encryption: string }) => [t.target, t.encryption]),
+      ),
+    ).toEqual({ second: 'none', s3: 'aes-256-gcm', gcs: 'aes-256-gcm' });
+  });
+
   it('restores byte for byte from each cloud', async () => {
     for (const from of ['s3', 'gcs']) {
       const to = path.join(stack.iso.dir, `restore-${from}`);

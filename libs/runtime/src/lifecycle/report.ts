@@ -50,6 +50,8 @@ export interface Report {
        * credential' (an offsite target whose agents could read and delete everything: a warning).
        */
       agents: 'create-only' | 'pool credential' | 'filesystem';
+      /** Objects sealed client-side, or not (`none`: on an offsite target, said explicitly). */
+      encryption: 'aes-256-gcm' | 'none';
     }[];
     total: { localBytes: number; diskBytes: number; targetBytes: number; bytes: number };
   };
@@ -201,6 +203,7 @@ async function storage(rt: Runtime): Promise<Report['storage']> {
           : rt.targets.agentsWriteOnly(name)
             ? 'create-only'
             : 'pool credential',
+      encryption: rt.targets.sealed(name) ? 'aes-256-gcm' : 'none',
     });
   }
   const localBytes = hosts.reduce((n, h) => n + h.localBytes, 0);

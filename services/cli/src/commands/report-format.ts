@@ -36,7 +36,7 @@ export function formatReport(r: Report): string {
     ),
     section(
       'storage per target (recorded; measured where listing is cheap)',
-      ['TARGET', 'KIND', 'BLOBS', 'BYTES', 'MEASURED', 'AGENTS WRITE WITH'],
+      ['TARGET', 'KIND', 'BLOBS', 'BYTES', 'MEASURED', 'AGENTS WRITE WITH', 'ENCRYPTION'],
       s.targets.map((t) => [
         t.target,
         t.kind,
