@@ -3,7 +3,7 @@
  * the bucket learns from it. The stand-ins also enforce the agents' create-only credential.
  */
 import { randomBytes } from 'node:crypto';
-import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { serviceUrls } from '@fleet-backup/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -109,6 +109,33 @@ describe.skipIf(!services)('sealed targets: S3 and GCS hold no plaintext, path o
         expect(restored.equals(await readFile(path.join(source, f))), `${from}: ${f}`).toBe(true);
       }
     }
+  });
+
+  it('exports a recovery copy of the keys, which keys check proves opens the newest backup of each host', async () => {
+    const file = path.join(stack.iso.dir, 'recovery.json');
+    const exported = await stack.cli(['keys', 'export', '--out', file]);
+    expect(exported.code, exported.stderr).toBe(0);
+    expect((await stat(file)).mode & 0o777).toBe(0o600);
+    expect((await stack.cli(['keys', 'export', '--out', file])).code).toBe(2); // never overwritten
+    // No Postgres and no ENCRYPTION_KEY: the recovery copy and the bucket are enough.
+    const bare = { DATABASE_URL: 'postgres://root@127.0.0.1:1/none', ENCRYPTION_KEY: '' };
+    for (const target of ['s3', 'gcs']) {
+      const check = await stack.cli(
+        ['keys', 'check', '--recovery', file, '--target', target, '--json'],
+        bare,
+      );
+      expect(check.code, check.stderr).toBe(0);
+      expect(JSON.parse(check.stdout)).toMatchObject({
+        opens: true,
+        hosts: [{ host: HOST, backup: shown.key }],
+      });
+    }
+    const other = path.join(stack.iso.dir, 'other-recovery.json');
+    const recovery = JSON.parse(await readFile(file, 'utf8'));
+    await writeFile(other, JSON.stringify({ ...recovery, encryptionKeys: [KEY2] }));
+    const wrong = await stack.cli(['keys', 'check', '--recovery', other, '--target', 's3'], bare);
+    expect(wrong.code).toBe(1);
+    expect(wrong.stderr).toMatch(/does not open/);
   });
 
   it('restores from the bucket and the key alone, Postgres gone, the key rotated since', async () => {

@@ -8,6 +8,7 @@ import { registerDrillCommands } from './commands/drill.ts';
 import { registerForgetCommand } from './commands/forget.ts';
 import { registerHostCommands } from './commands/hosts.ts';
 import { registerInspectCommands } from './commands/inspect.ts';
+import { registerKeyCommands } from './commands/keys.ts';
 import { registerLifecycleCommands } from './commands/lifecycle.ts';
 import { registerPlanCommand } from './commands/plan.ts';
 import { registerRestoreCommands } from './commands/restore.ts';
@@ -41,6 +42,7 @@ export function buildProgram(more: RegisterCommands[] = []): Command {
   registerForgetCommand(program);
   registerChangeCommands(program);
   registerTokenCommands(program);
+  registerKeyCommands(program);
   registerAdminCommands(program);
   addHelp(program);
   // Every option and argument of every command, checked before its action opens anything.

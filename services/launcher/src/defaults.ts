@@ -24,7 +24,7 @@ export async function embeddedSettings(
   if (key) out.encryption = loadKeyring({ ...env, ENCRYPTION_KEY: undefined, ENCRYPTION_KEY_FILE: key });
   const notices = key
     ? [
-        `!! sensitive files (the sample's app/.env) are encrypted with a DEMO key kept in ${key}:`,
+        `!! sensitive files (the sample's app/.env), and every object on the stand-ins, are encrypted with a DEMO key kept in ${key}:`,
         `!!   other processes need ENCRYPTION_KEY_FILE=${shellWord(key)} to restore them; set your own ENCRYPTION_KEY for real use`,
       ]
     : [];
@@ -76,6 +76,8 @@ export async function embeddedConfig(config: Config, previous: ConfigFile | null
           name: 's3-standin',
           url: `s3://${STANDIN_BUCKET}/fleet?endpoint=${s3.endpoint}&forcePathStyle=true&checksums=none`,
           offsite: false,
+          // Sealed like a real offsite target, with the demo key (or ENCRYPTION_KEY).
+          encryption: 'aes-256-gcm',
           // s3rver's fixed key pair, by reference like any secret: the catalog holds no secret.
           options: {
             credentials: {
@@ -84,7 +86,12 @@ export async function embeddedConfig(config: Config, previous: ConfigFile | null
             },
           },
         },
-        { name: 'gcs-standin', url: `gs://${STANDIN_BUCKET}/fleet?endpoint=${gcs.endpoint}`, offsite: false },
+        {
+          name: 'gcs-standin',
+          url: `gs://${STANDIN_BUCKET}/fleet?endpoint=${gcs.endpoint}`,
+          offsite: false,
+          encryption: 'aes-256-gcm',
+        },
       ],
     }),
   );
