@@ -8,3 +8,7 @@ CREATE TABLE data_keys (
   created_at timestamptz NOT NULL DEFAULT now(),
   PRIMARY KEY (id, wrapped_by)
 );
+
+-- How each copy's target stores objects, recorded when the backup is planned: 'aes-256-gcm'
+-- (sealed) or 'none'. Null for copies planned before this migration.
+ALTER TABLE backup_copies ADD COLUMN encryption text;

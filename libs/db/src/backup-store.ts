@@ -43,6 +43,8 @@ export interface TargetRef {
   name: string;
   kind: string;
   offsite: boolean;
+  /** 'aes-256-gcm' when the target seals its objects; 'none' (the default) when not. */
+  encryption?: string;
 }
 
 export interface NewBackup {
@@ -368,9 +370,16 @@ async function insertChildren(tx: Queryable, id: string, targets: TargetRef[]): 
     [id, names],
   );
   await tx.query(
-    `INSERT INTO backup_copies (backup_id, target, kind, offsite, status)
-     SELECT $1::uuid, $2, 'local', false, 'pending'
-     UNION ALL SELECT $1::uuid, *, 'pending' FROM unnest($3::text[], $4::text[], $5::boolean[])`,
-    [id, LOCAL_COPY, names, targets.map((t) => t.kind), targets.map((t) => t.offsite)],
+    `INSERT INTO backup_copies (backup_id, target, kind, offsite, encryption, status)
+     SELECT $1::uuid, $2, 'local', false, 'none', 'pending'
+     UNION ALL SELECT $1::uuid, *, 'pending' FROM unnest($3::text[], $4::text[], $5::boolean[], $6::text[])`,
+    [
+      id,
+      LOCAL_COPY,
+      names,
+      targets.map((t) => t.kind),
+      targets.map((t) => t.offsite),
+      targets.map((t) => t.encryption ?? 'none'),
+    ],
   );
 }

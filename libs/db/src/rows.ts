@@ -101,6 +101,8 @@ export interface CopyRow {
   target: string;
   kind: string;
   offsite: boolean;
+  /** 'aes-256-gcm' (a sealed target) or 'none', as planned; null: planned before it was recorded. */
+  encryption: string | null;
   status: CopyStatus;
   detail: Record<string, unknown>;
   verifiedAt: Date | null;
@@ -221,6 +223,7 @@ export function toCopy(r: Raw): CopyRow {
     target: r.target as string,
     kind: r.kind as string,
     offsite: r.offsite as boolean,
+    encryption: (r.encryption as string | null) ?? null,
     status: r.status as CopyStatus,
     detail: (r.detail as Record<string, unknown>) ?? {},
     verifiedAt: (r.verified_at as Date | null) ?? null,

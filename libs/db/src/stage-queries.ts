@@ -137,6 +137,7 @@ function jsonCopy(r: Raw): CopyRow {
     target: r.target as string,
     kind: r.kind as string,
     offsite: r.offsite as boolean,
+    encryption: (r.encryption as string | null) ?? null,
     status: r.status as CopyStatus,
     detail: (r.detail as Record<string, unknown>) ?? {},
     verifiedAt: date(r.verified_at),

@@ -143,7 +143,12 @@ export class Targets {
   refs(): TargetRef[] {
     return this.names().map((name) => {
       const t = this.get(name);
-      return { name, kind: t.kind, offsite: t.offsite };
+      return {
+        name,
+        kind: t.kind,
+        offsite: t.offsite,
+        encryption: this.sealed(name) ? 'aes-256-gcm' : 'none',
+      };
     });
   }
 }

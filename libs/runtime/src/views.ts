@@ -70,6 +70,8 @@ export function copyView(c: CopyRow) {
     target: c.target,
     kind: c.kind,
     offsite: c.offsite,
+    /** How the target stores its objects, as planned: 'aes-256-gcm', 'none', or null (not recorded). */
+    encryption: c.encryption,
     status: c.status,
     verified: c.verifiedAt?.toISOString() ?? null,
     detail: c.detail,

@@ -8,7 +8,7 @@ function copy(
   offsite: boolean,
   status: CopyRow['status'] = 'verified',
 ): CopyRow {
-  return { target, kind, offsite, status, detail: {}, verifiedAt: null };
+  return { target, kind, offsite, encryption: 'none', status, detail: {}, verifiedAt: null };
 }
 
 const COPIES = [

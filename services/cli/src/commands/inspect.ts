@@ -1,6 +1,6 @@
 import path from 'node:path';
-import { describeDrop, describeMassChange, isKept, LOCAL_COPY } from '@fleet-backup/core';
-import { describeBackup, type Runtime, resolveBackup, writeJsonAtomic } from '@fleet-backup/runtime';
+import { describeDrop, describeMassChange, isKept } from '@fleet-backup/core';
+import { describeBackup, resolveBackup, writeJsonAtomic } from '@fleet-backup/runtime';
 import type { Command } from 'commander';
 import { CliError, EXIT, printJson } from '../exit.ts';
 import { withRuntime } from '../open.ts';
@@ -59,12 +59,7 @@ export function registerInspectCommands(program: Command): void {
     .action(async (ref: string, opts: { host?: string; json?: boolean; out?: string; check?: boolean }) => {
       await withRuntime(
         async (rt) => {
-          const described = describeBackup(await rt.backups.detail(await resolveBackup(rt, ref, opts.host)));
-          // How each copy's target stores objects now (the configuration's, not recorded per backup).
-          const view = {
-            ...described,
-            copies: described.copies.map((c) => ({ ...c, encryption: copyEncryption(rt, c.target) })),
-          };
+          const view = describeBackup(await rt.backups.detail(await resolveBackup(rt, ref, opts.host)));
           if (opts.out) {
             console.log(await writeJsonAtomic(path.resolve(opts.out), view));
             return check(view, opts.check);
@@ -111,7 +106,7 @@ export function registerInspectCommands(program: Command): void {
                 c.verified ?? '',
                 c.offsite && c.encryption === 'none'
                   ? 'NONE (encryption: none on this offsite target)'
-                  : c.encryption,
+                  : (c.encryption ?? '-'),
               ]),
             ),
           );
@@ -154,14 +149,4 @@ function check(view: ReturnType<typeof describeBackup>, wanted = false): void {
 function statusText(b: { status: string; lifecycle: string | null }): string {
   const status = statusCell(b.status);
   return isKept(b.lifecycle) ? status : `${status}, ${b.lifecycle}`;
-}
-
-/**
- * A copy's encryption: a sealed target's `aes-256-gcm`, or `none` (the local copy is plain files,
- * as the seed wants, sensitive items aside); `unknown` for a target no longer configured.
- */
-function copyEncryption(rt: Runtime, copy: string): 'aes-256-gcm' | 'none' | 'unknown' {
-  if (copy === LOCAL_COPY) return 'none';
-  if (!rt.targets.names().includes(copy)) return 'unknown';
-  return rt.targets.sealed(copy) ? 'aes-256-gcm' : 'none';
 }
