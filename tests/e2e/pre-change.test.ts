@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -34,9 +35,11 @@ describe.skipIf(!services)('pre-change backups through the client library, again
 
   beforeAll(async () => {
     vault = await mkdtemp(path.join(os.tmpdir(), 'fbt-vault-'));
-    // An fs target flagged offsite stands in for a remote bucket: `safe` needs one verified offsite copy.
+    // An fs target flagged offsite stands in for a remote bucket: `safe` needs one verified offsite
+    // copy. Offsite, it is sealed, so the roles hold a key.
     stack = await createStack(services!, 'prechange', {
       targets: [{ name: 'vault', url: `file://${vault}`, offsite: true }],
+      env: { ENCRYPTION_KEY: `k1:${randomBytes(32).toString('base64')}` },
     });
     source = path.join(stack.iso.dir, 'srv');
     await makeTree(source, { largeBytes: 2 * 1024 * 1024 });
