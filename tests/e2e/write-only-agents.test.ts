@@ -225,6 +225,8 @@ describe.skipIf(!services)('agents can only write: least-privileged credentials 
     expect(metrics).toMatch(
       new RegExp(`fleet_backup_flagged_24h\\{host="${HOST}",flag="mass_change"\\} [1-9]`),
     );
+    // These targets say `encryption: none` (tests/support/emulators.ts): the metrics say so too.
+    expect(metrics).toMatch(/fleet_backup_offsite_copies_unencrypted\{target="s3"\} [1-9]/);
 
     // The intruder, holding the agent's credential, tries to delete the clean daily offsite.
     const { agent } = emu.roles!;

@@ -208,6 +208,13 @@ export const METRICS = {
     ['host', 'flag'],
     'Kept backups made in the last 24 hours that the snapshot flagged, per host: flag mass_change (most files of the previous backup changed or gone: ransomware encrypting a host looks like this) or sharp_drop (far fewer files or bytes)',
   ),
+  unencrypted: spec(
+    'fleet_backup_offsite_copies_unencrypted',
+    'gauge',
+    'fleet',
+    ['target'],
+    'Kept backups whose copy on an offsite target is stored plain, because the target says encryption: none: anyone who can read the bucket can read them',
+  ),
   rotFound: spec(
     'fleet_backup_rot_found_24h',
     'gauge',

@@ -125,6 +125,9 @@ function registerFleetGauges(registry: Registry, read: Read<FleetSnapshot>): voi
       { labels: { host: f.host, flag: 'sharp_drop' }, value: f.sharpDrop },
     ]),
   );
+  computed(registry, METRICS.unencrypted, read, (s) =>
+    s.unencrypted.map((u) => ({ labels: { target: u.target }, value: u.n })),
+  );
   computed(registry, METRICS.expiringSoon, read, (s) => one(s.expiringSoon));
   computed(registry, METRICS.preChangePending, read, (s) => one(s.pendingChanges));
   computed(registry, METRICS.preChangePendingOldestAge, read, (s) => one(s.oldestPendingChangeAge));

@@ -18,6 +18,8 @@ export interface FleetSnapshot {
   drills: { host: string; ok: boolean; finished: Date }[];
   /** Kept backups of the last 24 hours flagged by their snapshot, per host. */
   flagged: { host: string; massChange: number; sharpDrop: number }[];
+  /** Kept backups whose copy on an offsite target is stored plain (`encryption: none`), per target. */
+  unencrypted: { target: string; n: number }[];
 }
 
 const NOT_321 = `NOT COALESCE((b.compliance->>'ok')::boolean, false)`;
@@ -28,57 +30,73 @@ const EXPIRING_DAYS = 7;
  * side. `now` comes from the runtime's clock, so ages follow simulated time in tests.
  */
 export async function readFleetSnapshot(pool: Pool, now: Date): Promise<FleetSnapshot> {
-  const [backups, not321, copies, stagesFailed, ages, hosts, targets, localStorage, drills, flagged] =
-    await Promise.all([
-      rows<{ kind: string; status: string; n: number }>(
-        pool,
-        `SELECT kind, status, count(*)::int AS n FROM backups b WHERE ${SQL_KEPT} GROUP BY kind, status`,
-      ),
-      rows<{ kind: string; n: number }>(
-        pool,
-        `SELECT kind, count(*)::int AS n FROM backups b
+  const [
+    backups,
+    not321,
+    copies,
+    stagesFailed,
+    ages,
+    hosts,
+    targets,
+    localStorage,
+    drills,
+    flagged,
+    unencrypted,
+  ] = await Promise.all([
+    rows<{ kind: string; status: string; n: number }>(
+      pool,
+      `SELECT kind, status, count(*)::int AS n FROM backups b WHERE ${SQL_KEPT} GROUP BY kind, status`,
+    ),
+    rows<{ kind: string; n: number }>(
+      pool,
+      `SELECT kind, count(*)::int AS n FROM backups b
        WHERE ${SQL_KEPT} AND b.status <> 'running' AND ${NOT_321} GROUP BY kind`,
-      ),
-      rows<{ target: string; status: string; n: number }>(
-        pool,
-        `SELECT c.target, c.status, count(*)::int AS n FROM backup_copies c JOIN backups b ON b.id = c.backup_id
+    ),
+    rows<{ target: string; status: string; n: number }>(
+      pool,
+      `SELECT c.target, c.status, count(*)::int AS n FROM backup_copies c JOIN backups b ON b.id = c.backup_id
        WHERE ${SQL_KEPT} GROUP BY c.target, c.status`,
-      ),
-      rows<{ stage: string; n: number }>(
-        pool,
-        `SELECT s.stage, count(DISTINCT s.backup_id)::int AS n FROM backup_stages s JOIN backups b ON b.id = s.backup_id
+    ),
+    rows<{ stage: string; n: number }>(
+      pool,
+      `SELECT s.stage, count(DISTINCT s.backup_id)::int AS n FROM backup_stages s JOIN backups b ON b.id = s.backup_id
        WHERE ${SQL_KEPT} AND s.status = 'failed' GROUP BY s.stage`,
-      ),
-      rows<Record<'not321' | 'unverified' | 'pending' | 'pendingCount' | 'expiring', Date | number | null>>(
-        pool,
-        `SELECT min(b.created_at) FILTER (WHERE ${NOT_321}) AS not321,
+    ),
+    rows<Record<'not321' | 'unverified' | 'pending' | 'pendingCount' | 'expiring', Date | number | null>>(
+      pool,
+      `SELECT min(b.created_at) FILTER (WHERE ${NOT_321}) AS not321,
               min(b.created_at) FILTER (WHERE b.status <> 'verified') AS unverified,
               min(b.created_at) FILTER (WHERE b.kind = 'pre_change' AND b.change_verified_at IS NULL) AS pending,
               count(*) FILTER (WHERE b.kind = 'pre_change' AND b.change_verified_at IS NULL)::int AS "pendingCount",
               count(*) FILTER (WHERE b.expires_at > $1 AND b.expires_at <= $1::timestamptz + interval '${EXPIRING_DAYS} days')::int AS expiring
        FROM backups b WHERE ${SQL_KEPT}`,
-        [now],
-      ),
-      rows<{ host: string; registered: Date; lastVerifiedDaily: Date | null }>(
-        pool,
-        `SELECT h.id AS host, h.first_seen AS registered,
+      [now],
+    ),
+    rows<{ host: string; registered: Date; lastVerifiedDaily: Date | null }>(
+      pool,
+      `SELECT h.id AS host, h.first_seen AS registered,
               (SELECT max(b.created_at) FROM backups b
                WHERE b.host = h.id AND b.kind = 'daily' AND b.status = 'verified') AS "lastVerifiedDaily"
        FROM hosts h WHERE h.deregistered_at IS NULL`,
-      ),
-      reportQueries.targetStorage(pool),
-      reportQueries.hostStorage(pool),
-      latestDrills(pool),
-      rows<{ host: string; massChange: number; sharpDrop: number }>(
-        pool,
-        `SELECT b.host, count(*) FILTER (WHERE b.mass_change IS NOT NULL)::int AS "massChange",
+    ),
+    reportQueries.targetStorage(pool),
+    reportQueries.hostStorage(pool),
+    latestDrills(pool),
+    rows<{ host: string; massChange: number; sharpDrop: number }>(
+      pool,
+      `SELECT b.host, count(*) FILTER (WHERE b.mass_change IS NOT NULL)::int AS "massChange",
               count(*) FILTER (WHERE b.sharp_drop IS NOT NULL)::int AS "sharpDrop"
        FROM backups b WHERE ${SQL_KEPT} AND b.created_at > $1::timestamptz - interval '24 hours'
          AND (b.mass_change IS NOT NULL OR b.sharp_drop IS NOT NULL)
        GROUP BY b.host`,
-        [now],
-      ),
-    ]);
+      [now],
+    ),
+    rows<{ target: string; n: number }>(
+      pool,
+      `SELECT c.target, count(*)::int AS n FROM backup_copies c JOIN backups b ON b.id = c.backup_id
+       WHERE ${SQL_KEPT} AND c.offsite AND c.encryption = 'none' GROUP BY c.target`,
+    ),
+  ]);
   const age = (at: Date | number | null | undefined) =>
     at instanceof Date ? Math.max(0, (now.getTime() - at.getTime()) / 1000) : 0;
   const a = ages[0];
@@ -97,6 +115,7 @@ export async function readFleetSnapshot(pool: Pool, now: Date): Promise<FleetSna
     localStorage,
     drills,
     flagged,
+    unencrypted,
   };
 }
 
