@@ -7,7 +7,7 @@ import {
   RetryingTarget,
   type RetryPolicy,
   SealedTarget,
-  type SealingKeys,
+  SealingKeys,
   type StorageTarget,
   writeOnly,
 } from '@fleet-backup/storage';
@@ -20,6 +20,8 @@ export interface TargetsOptions {
   /** The data key of sealed targets; without it a sealed target fails every operation, saying why. */
   sealing?: SealingKeys;
 }
+
+const NO_MASTER_KEYS = { currentId: null, ids: [], keyFor: () => undefined };
 
 /** Whether a target's objects are sealed: its own setting, or on for an offsite target. */
 export function sealedTarget(config: TargetConfig, offsite: boolean): boolean {
@@ -119,15 +121,8 @@ export class Targets {
       ...(this.opts.onRetry ? { onRetry: this.opts.onRetry } : {}),
     });
     if (!sealedTarget(config, made.offsite)) return retrying;
-    if (!this.opts.sealing) {
-      throw new PermanentFailure(
-        `target ${config.name} is sealed, and this process has no data key to seal with`,
-        {
-          target: config.name,
-        },
-      );
-    }
-    return new SealedTarget(retrying, this.opts.sealing);
+    // Without keys, a sealed target fails the operations that need one, each saying what to set.
+    return new SealedTarget(retrying, this.opts.sealing ?? new SealingKeys(null, NO_MASTER_KEYS));
   }
 
   /** Whether the target's objects are sealed (the refs recorded on backups carry it too). */

@@ -31,7 +31,11 @@ interface Recovery {
 export function registerKeyCommands(program: Command): void {
   const keys = program
     .command('keys')
-    .description('the keys that open sealed targets: a recovery copy, and a check that it opens them');
+    .description('the keys that open sealed targets: a recovery copy, and a check that it opens them')
+    .addHelpText(
+      'after',
+      '\nExample:\n  fleet-backup keys export --out /media/usb/fleet-backup-keys.json\n  fleet-backup keys check --recovery /media/usb/fleet-backup-keys.json --target s3-eu',
+    );
 
   keys
     .command('export')
@@ -85,6 +89,10 @@ export function registerKeyCommands(program: Command): void {
     .requiredOption('--recovery <file>', 'a file written by keys export')
     .requiredOption('--target <name>', 'a sealed target of the configuration')
     .option('--json', 'print JSON')
+    .addHelpText(
+      'after',
+      '\nExample:\n  fleet-backup keys check --recovery /media/usb/fleet-backup-keys.json --target s3-eu',
+    )
     .action(async (opts: { recovery: string; target: string; json?: boolean }) => {
       const recovery = await readRecovery(opts.recovery);
       const [current, ...older] = recovery.encryptionKeys.map((k, i) =>
