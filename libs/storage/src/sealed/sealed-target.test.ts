@@ -121,6 +121,21 @@ describe('SealedTarget', () => {
     await rm(root, { recursive: true, force: true });
   });
 
+  it('reads a range of a pack put again by another process (a new header) right, not as rot', async () => {
+    const { root, inner, store, target } = await sealedFs();
+    const bytes = patternBytes(2 * SEGMENT_BYTES + 7, 5);
+    const key = `packs/ab/${'ab'.repeat(32)}`;
+    await put(target, key, bytes);
+    expect(await readAll(await target.get(key, { start: 5, end: 9 }))).toEqual(bytes.subarray(5, 10));
+    // Another process deletes the pack and puts the same bytes again: a new nonce prefix.
+    const other = new SealedTarget(inner, new SealingKeys(store, masters('k1', K1)));
+    await other.delete(key);
+    await put(other, key, bytes);
+    const range = { start: SEGMENT_BYTES + 3, end: SEGMENT_BYTES + 40 };
+    expect(await readAll(await target.get(key, range))).toEqual(bytes.subarray(range.start, range.end + 1));
+    await rm(root, { recursive: true, force: true });
+  });
+
   it('opens with only the bucket and the encryption key, after a rotation too', async () => {
     const { root, inner, target, store } = await sealedFs();
     const bytes = Buffer.from('kept for years');

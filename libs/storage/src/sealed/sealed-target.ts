@@ -3,7 +3,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { CorruptObjectError, IntegrityError, PermanentError } from '../errors.ts';
 import { hashStream, Sha256Verifier } from '../integrity.ts';
-import { parseBlobKey } from '../layout.ts';
+import { parseBlobKey, parsePackKey } from '../layout.ts';
 import { openBody } from '../put-body.ts';
 import type {
   ByteRange,
@@ -18,6 +18,7 @@ import type {
 import {
   decodeHeader,
   HEADER_BYTES,
+  type Header,
   OpenStream,
   openSegment,
   plainSize,
@@ -33,6 +34,8 @@ import type { SealingKeys } from './keys.ts';
 /** A one-shot stream body is read into memory to be sealed twice; objects are packs, chunks, manifests. */
 const MAX_BUFFERED_BODY = 256 << 20;
 const KEYED_BLOBS = 'blobs/keyed/';
+/** Packs whose size and header a target keeps for range reads (a few KB). */
+const KEPT_HEADERS = 64;
 
 /**
  * A target whose every object is sealed client-side (sealed/format.ts) before it leaves the
@@ -51,6 +54,7 @@ export class SealedTarget implements StorageTarget {
   readonly writeOnly?: boolean;
   readonly #inner: StorageTarget;
   readonly #keys: SealingKeys;
+  readonly #headers = new Map<string, { size: number; header: Header }>();
 
   constructor(inner: StorageTarget, keys: SealingKeys) {
     this.#inner = inner;
@@ -119,27 +123,34 @@ export class SealedTarget implements StorageTarget {
         (why) => this.#corrupt(key, why),
       );
       raw.on('error', (err) => open.destroy(err));
+      // A reader that stops early releases the download (a connection, on a cloud target) too.
+      open.on('close', () => raw.destroy());
       return raw.pipe(open);
     }
-    return Readable.from([await this.#range(key, stored, range, signal)]);
+    const cached = this.#headers.has(stored);
+    try {
+      return Readable.from([await this.#range(key, stored, range, signal)]);
+    } catch (err) {
+      // What was kept may be of an object since deleted and put again (a gc, another process):
+      // the range is read once more from scratch before it counts as corrupt.
+      if (!cached || !(err instanceof CorruptObjectError)) throw err;
+      return Readable.from([await this.#range(key, stored, range, signal)]);
+    }
   }
 
   /** A range of the plaintext: the segments that hold it, each opened and checked, then sliced. */
   async #range(key: string, stored: string, range: ByteRange, signal?: AbortSignal): Promise<Buffer> {
-    const info = await this.head(key);
-    const end = Math.min(range.end ?? info.size - 1, info.size - 1);
+    const { size, header: decoded } = await this.#opening(key, stored, signal);
+    const end = Math.min(range.end ?? size - 1, size - 1);
     if (range.start > end) return Buffer.alloc(0);
     const first = Math.floor(range.start / SEGMENT_BYTES);
     const last = Math.floor(end / SEGMENT_BYTES);
-    const count = segmentCount(info.size);
-    const header = await readAll(await this.#inner.get(stored, { start: 0, end: HEADER_BYTES - 1 }, signal));
-    const decoded = decodeHeader(header);
-    if ('invalid' in decoded) throw this.#corrupt(key, decoded.invalid);
+    const count = segmentCount(size);
     const sealKey = (await this.#keys.byId(decoded.keyId, this.#inner)).seal.key;
     const body = await readAll(
       await this.#inner.get(
         stored,
-        { start: segmentOffset(first), end: Math.min(segmentOffset(last + 1), storedSize(info.size)) - 1 },
+        { start: segmentOffset(first), end: Math.min(segmentOffset(last + 1), storedSize(size)) - 1 },
         signal,
       ),
     );
@@ -149,12 +160,38 @@ export class SealedTarget implements StorageTarget {
       try {
         plain.push(openSegment(sealKey, decoded.bytes, i, i === count - 1, body.subarray(at, at + length)));
       } catch {
+        this.#headers.delete(stored);
         throw this.#corrupt(key, `segment ${i} does not authenticate`);
       }
       at += length;
     }
     const from = range.start - first * SEGMENT_BYTES;
     return Buffer.concat(plain).subarray(from, from + end - range.start + 1);
+  }
+
+  /**
+   * A sealed object's plaintext size and header, for its range reads. A pack is read by many
+   * ranges (a restore, a re-read) and never changes (its name is its content's): both are kept for
+   * the last packs read, so a range costs one request, not three.
+   */
+  async #opening(
+    key: string,
+    stored: string,
+    signal?: AbortSignal,
+  ): Promise<{ size: number; header: Header }> {
+    const known = this.#headers.get(stored);
+    if (known) return known;
+    const { size } = await this.head(key);
+    const bytes = await readAll(await this.#inner.get(stored, { start: 0, end: HEADER_BYTES - 1 }, signal));
+    const header = decodeHeader(bytes);
+    if ('invalid' in header) throw this.#corrupt(key, header.invalid);
+    const opening = { size, header };
+    if (parsePackKey(key) !== undefined) {
+      if (this.#headers.size >= KEPT_HEADERS)
+        this.#headers.delete(this.#headers.keys().next().value as string);
+      this.#headers.set(stored, opening);
+    }
+    return opening;
   }
 
   async head(key: string): Promise<ObjectInfo> {
@@ -174,7 +211,9 @@ export class SealedTarget implements StorageTarget {
   }
 
   async delete(key: string): Promise<void> {
-    await this.#inner.delete(await this.#stored(key));
+    const stored = await this.#stored(key);
+    this.#headers.delete(stored);
+    await this.#inner.delete(stored);
   }
 }
 
