@@ -170,6 +170,17 @@ export class SealingKeys {
     return material;
   }
 
+  /**
+   * The keys that name blobs on `target`: the installation's data key; with no catalog (a restore
+   * from the bucket alone), the one the target holds.
+   */
+  async naming(target: StorageTarget): Promise<SealingMaterial> {
+    if (this.#store) return this.current();
+    const first = (await keysOnTarget(target))[0];
+    if (!first) throw new NotFoundError(target.name, KEYS_PREFIX);
+    return this.byId(first.id, target);
+  }
+
   /** The keys of data key `id`, from the catalog or else from `target`'s own copy. */
   async byId(id: string, target: StorageTarget): Promise<SealingMaterial> {
     const known = this.#opened.get(id);

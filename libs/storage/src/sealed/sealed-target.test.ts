@@ -147,6 +147,9 @@ describe('SealedTarget', () => {
     // No catalog, only k2: the bucket's own wrapping opens both objects.
     const bucketOnly = new SealedTarget(inner, new SealingKeys(null, masters('k2', K2)));
     expect(await readAll(await bucketOnly.get('hosts/h/k/manifest.json'))).toEqual(bytes);
+    // A blob stored on its own is found by its keyed name from the bucket's data key too.
+    await put(rotated, blobKey(sha256Hex(bytes)), bytes);
+    expect(await readAll(await bucketOnly.get(blobKey(sha256Hex(bytes))))).toEqual(bytes);
     // The wrong key opens nothing, and says which keys would.
     const wrong = new SealedTarget(inner, new SealingKeys(null, masters('k3', ['k3', randomBytes(32)])));
     await expect(readAll(await wrong.get('hosts/h/k/manifest.json'))).rejects.toThrow(

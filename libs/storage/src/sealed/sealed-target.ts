@@ -70,7 +70,7 @@ export class SealedTarget implements StorageTarget {
   async #stored(key: string): Promise<string> {
     const sha256 = parseBlobKey(key);
     if (sha256 === undefined) return key;
-    const id = createHmac('sha256', (await this.#keys.current()).blobIds)
+    const id = createHmac('sha256', (await this.#keys.naming(this.#inner)).blobIds)
       .update(sha256)
       .digest('hex');
     return `${KEYED_BLOBS}${id.slice(0, 2)}/${id}`;
