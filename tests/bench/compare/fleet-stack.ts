@@ -2,6 +2,7 @@
 // defaults (a second disk, the S3 and GCS stand-ins), with producer, pool worker and agent each
 // in its own process, so the agent's peak RSS is its own. Its own database and queue prefix.
 import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { openSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -86,6 +87,7 @@ export async function startFleetStack(
               name: 's3-standin',
               url: `s3://${BUCKET}/fleet?endpoint=${s3.endpoint}&forcePathStyle=true&checksums=none`,
               offsite: false,
+              encryption: 'aes-256-gcm',
               options: {
                 credentials: {
                   accessKeyId: S3_EMULATOR_CREDENTIALS.accessKeyId,
@@ -97,6 +99,7 @@ export async function startFleetStack(
               name: 'gcs-standin',
               url: `gs://${BUCKET}/fleet?endpoint=${gcs.endpoint}`,
               offsite: false,
+              encryption: 'aes-256-gcm',
               options: {},
             },
           ],
@@ -114,6 +117,8 @@ export async function startFleetStack(
     PORT: '0',
     BOARD_ADMIN_PASSWORD: 'bench-board-admin-password',
     LOG_LEVEL: DEBUG_LOGS ? 'debug' : 'info',
+    // The stand-ins are sealed, as start's are: every role needs the key.
+    ENCRYPTION_KEY: `bench:${randomBytes(32).toString('base64')}`,
   };
   const entry = opts.bundle ? BUNDLE : SOURCES_BIN;
   const logs = DEBUG_LOGS ?? path.join(iso.dir, 'logs');
