@@ -121,8 +121,8 @@ export function openSegment(
 export class SealStream extends Transform {
   readonly #key: Buffer;
   readonly #header: Buffer;
-  #pending: Buffer[] = [];
-  #pendingBytes = 0;
+  /** Plaintext not sealed yet: at most one segment (it may be the last). */
+  #pending: Buffer = Buffer.alloc(0);
   #index = 0;
 
   constructor(key: SealKey, prefix: Buffer) {
@@ -133,21 +133,45 @@ export class SealStream extends Transform {
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
-    this.#pending.push(chunk);
-    this.#pendingBytes += chunk.length;
-    // More than a segment held: the first full one is not the last.
-    while (this.#pendingBytes > SEGMENT_BYTES) {
-      const all = Buffer.concat(this.#pending);
-      this.push(sealSegment(this.#key, this.#header, this.#index++, false, all.subarray(0, SEGMENT_BYTES)));
-      this.#pending = [all.subarray(SEGMENT_BYTES)];
-      this.#pendingBytes = all.length - SEGMENT_BYTES;
+    // One join per chunk at most, then segments by offset: a 16 MiB pack is not copied per segment.
+    const data = this.#pending.length ? Buffer.concat([this.#pending, chunk]) : chunk;
+    let at = 0;
+    // More than a segment left: the next full one is not the last.
+    while (data.length - at > SEGMENT_BYTES) {
+      this.push(
+        sealSegment(this.#key, this.#header, this.#index++, false, data.subarray(at, at + SEGMENT_BYTES)),
+      );
+      at += SEGMENT_BYTES;
     }
+    // Copied, so a held tail never pins the whole chunk it came in.
+    this.#pending = Buffer.from(data.subarray(at));
     done();
   }
 
   override _flush(done: TransformCallback): void {
-    done(null, sealSegment(this.#key, this.#header, this.#index, true, Buffer.concat(this.#pending)));
+    done(null, sealSegment(this.#key, this.#header, this.#index, true, this.#pending));
   }
+}
+
+/** The stored form of bytes held whole (a pack), in one Buffer: the header and every segment. */
+export function sealBytes(key: SealKey, prefix: Buffer, plain: Buffer): Buffer {
+  const header = encodeHeader(key.id, prefix);
+  const out = Buffer.allocUnsafe(storedSize(plain.length));
+  header.copy(out, 0);
+  let at = HEADER_BYTES;
+  const count = segmentCount(plain.length);
+  for (let i = 0; i < count; i++) {
+    const sealed = sealSegment(
+      key.key,
+      header,
+      i,
+      i === count - 1,
+      plain.subarray(i * SEGMENT_BYTES, (i + 1) * SEGMENT_BYTES),
+    );
+    sealed.copy(out, at);
+    at += sealed.length;
+  }
+  return out;
 }
 
 /**

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { CorruptObjectError } from '../errors.ts';
 import { FsTarget } from '../fs-target.ts';
@@ -9,7 +10,7 @@ import { blobKey } from '../layout.ts';
 import { listAll } from '../repository.ts';
 import { describeConformance } from '../testing/conformance.ts';
 import { patternBytes, readAll, sha256Hex } from '../testing/data.ts';
-import { HEADER_BYTES, plainSize, SEGMENT_BYTES, storedSize } from './format.ts';
+import { HEADER_BYTES, plainSize, SEGMENT_BYTES, SealStream, sealBytes, storedSize } from './format.ts';
 import { type DataKeyStore, type MasterKeys, SealingKeys, type WrappedDataKey } from './keys.ts';
 import { SealedTarget } from './sealed-target.ts';
 
@@ -62,6 +63,22 @@ describe('SealedTarget', () => {
       expect(plainSize(storedSize(n))).toBe(n);
     }
     expect(plainSize(HEADER_BYTES + 3)).toBeUndefined();
+  });
+
+  it('seals bytes held whole and the same bytes streamed in any chunking alike, at every boundary', async () => {
+    const key = { id: '0123456789abcdef', key: randomBytes(32) };
+    const prefix = randomBytes(7);
+    for (const n of [0, 5, SEGMENT_BYTES, SEGMENT_BYTES + 1, 3 * SEGMENT_BYTES]) {
+      const plain = patternBytes(n, 9);
+      const whole = sealBytes(key, prefix, plain);
+      for (const chunk of [1000, SEGMENT_BYTES, 200_000]) {
+        const pieces = Array.from({ length: Math.ceil(n / chunk) }, (_, i) =>
+          plain.subarray(i * chunk, (i + 1) * chunk),
+        );
+        const streamed = await readAll(Readable.from(pieces).pipe(new SealStream(key, prefix)));
+        expect(streamed.equals(whole), `${n} bytes in chunks of ${chunk}`).toBe(true);
+      }
+    }
   });
 
   it('leaves no byte of the plaintext, its path or its sha256 in the stored objects', async () => {

@@ -1,4 +1,4 @@
-import { createHmac, randomBytes } from 'node:crypto';
+import { createHash, createHmac, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { CorruptObjectError, IntegrityError, PermanentError } from '../errors.ts';
@@ -24,6 +24,7 @@ import {
   plainSize,
   SEGMENT_BYTES,
   SealStream,
+  sealBytes,
   segmentCount,
   segmentOffset,
   storedSize,
@@ -92,6 +93,19 @@ export class SealedTarget implements StorageTarget {
         : await readWhole(body, key, this.name, opts.signal);
     // A random prefix per object; the same one for both passes, which seal the same plaintext.
     const prefix = randomBytes(7);
+    const where = { ...(opts.signal && { signal: opts.signal }), ...(opts.ifAbsent && { ifAbsent: true }) };
+    if (Buffer.isBuffer(bytes)) {
+      // Held whole (a pack): checked, sealed once into one Buffer, which the target sends as it is.
+      checkPlain(bytes, key, this.name, opts);
+      const sealedBytes = sealBytes(current.seal, prefix, bytes);
+      const sha256 = createHash('sha256').update(sealedBytes).digest('hex');
+      await this.#inner.put(await this.#stored(key), sealedBytes, {
+        sha256,
+        size: sealedBytes.length,
+        ...where,
+      });
+      return;
+    }
     const sealed = () => {
       const verifier: Sha256Verifier = new Sha256Verifier(
         opts.sha256,
@@ -109,8 +123,7 @@ export class SealedTarget implements StorageTarget {
     await this.#inner.put(await this.#stored(key), sealed, {
       sha256: stored.sha256,
       size: stored.size,
-      ...(opts.signal && { signal: opts.signal }),
-      ...(opts.ifAbsent && { ifAbsent: true }),
+      ...where,
     });
   }
 
@@ -215,6 +228,14 @@ export class SealedTarget implements StorageTarget {
     this.#headers.delete(stored);
     await this.#inner.delete(stored);
   }
+}
+
+/** A put's bytes held whole, against the sha256 and size it promised, before any is sealed. */
+function checkPlain(bytes: Buffer, key: string, target: string, opts: PutOptions): void {
+  const actual = createHash('sha256').update(bytes).digest('hex');
+  if (actual !== opts.sha256) throw new IntegrityError(target, key, opts.sha256, actual);
+  if (opts.size !== undefined && bytes.length !== opts.size)
+    throw new PermanentError(`${key}: expected ${opts.size} bytes, got ${bytes.length}`, { target, key });
 }
 
 async function readAll(stream: Readable): Promise<Buffer> {
