@@ -1,6 +1,6 @@
 import { createCipheriv, createDecipheriv, createHash, hkdfSync, randomBytes } from 'node:crypto';
 import { AlreadyExistsError, NotFoundError, PermanentError } from '../errors.ts';
-import { readObject } from '../repository.ts';
+import { listAll, readObject } from '../repository.ts';
 import type { StorageTarget } from '../target.ts';
 import type { SealKey } from './format.ts';
 
@@ -100,18 +100,13 @@ export function keyObjectKey(record: Pick<WrappedDataKey, 'id' | 'wrappedBy'>): 
 /** The wrappings a target holds, of one data key or all. */
 export async function keysOnTarget(target: StorageTarget, id = ''): Promise<WrappedDataKey[]> {
   const out: WrappedDataKey[] = [];
-  let cursor: string | undefined;
-  do {
-    const page = await target.list(`${KEYS_PREFIX}${id}`, cursor ? { cursor } : {});
-    for (const o of page.objects) {
-      try {
-        out.push(JSON.parse((await readObject(target, o.key, 64 << 10)).toString('utf8')) as WrappedDataKey);
-      } catch (err) {
-        if (!(err instanceof NotFoundError) && !(err instanceof SyntaxError)) throw err;
-      }
+  for await (const o of listAll(target, `${KEYS_PREFIX}${id}`)) {
+    try {
+      out.push(JSON.parse((await readObject(target, o.key, 64 << 10)).toString('utf8')) as WrappedDataKey);
+    } catch (err) {
+      if (!(err instanceof NotFoundError) && !(err instanceof SyntaxError)) throw err;
     }
-    cursor = page.next;
-  } while (cursor);
+  }
   return out;
 }
 

@@ -1,8 +1,9 @@
 import { createHash, createHmac, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { CorruptObjectError, IntegrityError, PermanentError } from '../errors.ts';
-import { hashStream, Sha256Verifier } from '../integrity.ts';
+import { checkBytes, verifiedBody } from '../cloud/verified-body.ts';
+import { CorruptObjectError, PermanentError } from '../errors.ts';
+import { hashStream } from '../integrity.ts';
 import { parseBlobKey, parsePackKey } from '../layout.ts';
 import { openBody } from '../put-body.ts';
 import type {
@@ -96,7 +97,7 @@ export class SealedTarget implements StorageTarget {
     const where = { ...(opts.signal && { signal: opts.signal }), ...(opts.ifAbsent && { ifAbsent: true }) };
     if (Buffer.isBuffer(bytes)) {
       // Held whole (a pack): checked, sealed once into one Buffer, which the target sends as it is.
-      checkPlain(bytes, key, this.name, opts);
+      checkBytes(this.name, key, opts, bytes);
       const sealedBytes = sealBytes(current.seal, prefix, bytes);
       const sha256 = createHash('sha256').update(sealedBytes).digest('hex');
       await this.#inner.put(await this.#stored(key), sealedBytes, {
@@ -107,11 +108,7 @@ export class SealedTarget implements StorageTarget {
       return;
     }
     const sealed = () => {
-      const verifier: Sha256Verifier = new Sha256Verifier(
-        opts.sha256,
-        (actual) => new IntegrityError(this.name, key, opts.sha256, actual),
-        opts.size,
-      );
+      const { verifier } = verifiedBody(this.name, key, opts);
       const out = new SealStream(current.seal, prefix);
       pipeline(openBody(bytes), verifier, out, opts.signal ? { signal: opts.signal } : {}).catch(
         (err: unknown) => out.destroy(err as Error),
@@ -228,14 +225,6 @@ export class SealedTarget implements StorageTarget {
     this.#headers.delete(stored);
     await this.#inner.delete(stored);
   }
-}
-
-/** A put's bytes held whole, against the sha256 and size it promised, before any is sealed. */
-function checkPlain(bytes: Buffer, key: string, target: string, opts: PutOptions): void {
-  const actual = createHash('sha256').update(bytes).digest('hex');
-  if (actual !== opts.sha256) throw new IntegrityError(target, key, opts.sha256, actual);
-  if (opts.size !== undefined && bytes.length !== opts.size)
-    throw new PermanentError(`${key}: expected ${opts.size} bytes, got ${bytes.length}`, { target, key });
 }
 
 async function readAll(stream: Readable): Promise<Buffer> {
